@@ -1,0 +1,358 @@
+//! Recording dispatches and submitting them: one command buffer per run, timed or not.
+//!
+//! Ops append [`Dispatch`]es to a [`Recorder`]; [`Recorder::submit`] encodes them all into
+//! one command buffer and one submit. With timing on, each dispatch gets GPU timestamps by
+//! the best tier the device has (inside the pass, one pass per dispatch, or, without
+//! timestamp queries, one submit per dispatch timed by the wall clock). With timing off
+//! nothing extra is encoded.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wgpu::util::DeviceExt;
+
+use crate::device::{Device, TimingTier};
+use crate::error::{Error, Result};
+use crate::profile::{DispatchRecord, RunProfile};
+
+/// Work and traffic of one dispatch, for GFLOP/s and GB/s.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cost {
+    /// Floating-point operations (an FMA counts 2).
+    pub flops: u64,
+    /// Bytes the kernel must move to and from device memory at least once.
+    pub bytes: u64,
+}
+
+/// One recorded dispatch.
+pub struct Dispatch {
+    /// Kernel name, e.g. `matmul.reg4x4`.
+    pub kernel: String,
+    /// Graph ops it covers (empty for direct op calls).
+    pub covers: Vec<String>,
+    pipeline: Arc<wgpu::ComputePipeline>,
+    bind_group: wgpu::BindGroup,
+    workgroups: [u32; 3],
+    /// Its cost.
+    pub cost: Cost,
+}
+
+/// A buffer to bind: the whole buffer (capped at the binding limit).
+pub fn bind_whole(device: &Device, buf: &wgpu::Buffer) -> (wgpu::Buffer, u64) {
+    let size = buf.size().min(device.limits().max_storage_buffer_binding_size);
+    (buf.clone(), size)
+}
+
+/// Splits a 1-D workgroup count over x and y so no dimension exceeds the device limit.
+/// Kernels recover the linear id as `wg.y * num_workgroups.x + wg.x` and bounds-check it.
+pub fn grid_1d(device: &Device, workgroups: u64) -> Result<[u32; 3]> {
+    let max = device.limits().max_compute_workgroups_per_dimension as u64;
+    if workgroups <= max {
+        return Ok([workgroups.max(1) as u32, 1, 1]);
+    }
+    let y = workgroups.div_ceil(max);
+    if y > max {
+        return Err(Error::TooLarge {
+            what: format!("a dispatch of {workgroups} workgroups"),
+            bytes: workgroups,
+            limit: "max_compute_workgroups_per_dimension squared",
+            max: max * max,
+        });
+    }
+    let x = workgroups.div_ceil(y);
+    Ok([x as u32, y as u32, 1])
+}
+
+/// Collects dispatches for one submit.
+pub struct Recorder {
+    device: Device,
+    dispatches: Vec<Dispatch>,
+}
+
+impl Recorder {
+    /// An empty recorder.
+    pub fn new(device: &Device) -> Self {
+        Recorder {
+            device: device.clone(),
+            dispatches: Vec::new(),
+        }
+    }
+
+    /// The device.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Number of dispatches recorded.
+    pub fn len(&self) -> usize {
+        self.dispatches.len()
+    }
+
+    /// Whether nothing is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.dispatches.is_empty()
+    }
+
+    /// The recorded dispatches.
+    pub fn dispatches(&self) -> &[Dispatch] {
+        &self.dispatches
+    }
+
+    /// Records a dispatch: storage buffers at bindings 0..n of group 0, then `params` (if any)
+    /// as a uniform at binding n.
+    pub fn dispatch(
+        &mut self,
+        kernel: &str,
+        pipeline: &Arc<wgpu::ComputePipeline>,
+        storage: &[&wgpu::Buffer],
+        params: Option<&[u8]>,
+        workgroups: [u32; 3],
+        cost: Cost,
+    ) -> Result<()> {
+        let dev = self.device.wgpu_device();
+        let uniform = params.map(|p| {
+            let mut padded = p.to_vec();
+            padded.resize(p.len().next_multiple_of(16).max(16), 0);
+            dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("flopwatt-params"),
+                contents: &padded,
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
+        });
+        let max_binding = self.device.limits().max_storage_buffer_binding_size;
+        let mut entries: Vec<wgpu::BindGroupEntry> = storage
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: b,
+                    offset: 0,
+                    size: wgpu::BufferSize::new(b.size().min(max_binding)),
+                }),
+            })
+            .collect();
+        if let Some(u) = &uniform {
+            entries.push(wgpu::BindGroupEntry {
+                binding: storage.len() as u32,
+                resource: u.as_entire_binding(),
+            });
+        }
+        let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
+        let bind_group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(kernel),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu {
+                context: format!("binding buffers for {kernel}"),
+                message: e.to_string(),
+            });
+        }
+        self.dispatches.push(Dispatch {
+            kernel: kernel.to_string(),
+            covers: Vec::new(),
+            pipeline: pipeline.clone(),
+            bind_group,
+            workgroups,
+            cost,
+        });
+        Ok(())
+    }
+
+    /// Marks which graph ops the last recorded dispatch covers.
+    pub fn set_covers(&mut self, covers: Vec<String>) {
+        if let Some(d) = self.dispatches.last_mut() {
+            d.covers = covers;
+        }
+    }
+
+    /// Encodes and submits everything; waits for completion. Returns the profile when
+    /// `timed`, with per-dispatch GPU times from the best tier available.
+    pub fn submit(self, timed: bool) -> Result<Option<RunProfile>> {
+        if !timed {
+            self.submit_untimed()?;
+            return Ok(None);
+        }
+        let tier = self.device.timing_tier();
+        match tier {
+            TimingTier::WallClock => self.submit_wall_clock().map(Some),
+            _ => self.submit_timestamps(tier).map(Some),
+        }
+    }
+
+    fn encoder(&self) -> wgpu::CommandEncoder {
+        self.device
+            .wgpu_device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("flopwatt-run"),
+            })
+    }
+
+    fn record(pass: &mut wgpu::ComputePass<'_>, d: &Dispatch) {
+        pass.set_pipeline(&d.pipeline);
+        pass.set_bind_group(0, &d.bind_group, &[]);
+        pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+    }
+
+    fn finish_and_wait(&self, enc: wgpu::CommandEncoder) -> Result<()> {
+        let dev = self.device.wgpu_device();
+        let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
+        self.device.queue().submit([enc.finish()]);
+        let err = pollster::block_on(scope.pop());
+        self.device.wait()?;
+        if let Some(e) = err {
+            return Err(Error::Gpu {
+                context: "submitting dispatches".into(),
+                message: e.to_string(),
+            });
+        }
+        if let Some(e) = self.device.take_uncaptured_errors().into_iter().next() {
+            return Err(Error::Gpu {
+                context: "running dispatches".into(),
+                message: e,
+            });
+        }
+        Ok(())
+    }
+
+    fn submit_untimed(self) -> Result<()> {
+        let mut enc = self.encoder();
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("flopwatt"),
+                timestamp_writes: None,
+            });
+            for d in &self.dispatches {
+                Self::record(&mut pass, d);
+            }
+        }
+        self.finish_and_wait(enc)
+    }
+
+    fn submit_wall_clock(self) -> Result<RunProfile> {
+        let start = Instant::now();
+        let mut records = Vec::with_capacity(self.dispatches.len());
+        for d in &self.dispatches {
+            let mut enc = self.encoder();
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("flopwatt"),
+                    timestamp_writes: None,
+                });
+                Self::record(&mut pass, d);
+            }
+            let t = Instant::now();
+            self.finish_and_wait(enc)?;
+            records.push(DispatchRecord::new(d, t.elapsed().as_nanos() as f64, TimingTier::WallClock));
+        }
+        Ok(RunProfile::new(records, TimingTier::WallClock, start.elapsed().as_nanos() as f64))
+    }
+
+    fn submit_timestamps(self, tier: TimingTier) -> Result<RunProfile> {
+        // wgpu caps a query set at 4096 queries; two per dispatch.
+        const PER_SET: usize = 2048;
+        let dev = self.device.wgpu_device();
+        let start = Instant::now();
+        let mut enc = self.encoder();
+        let n = self.dispatches.len();
+        let sets: Vec<wgpu::QuerySet> = (0..n.div_ceil(PER_SET))
+            .map(|i| {
+                let count = (n - i * PER_SET).min(PER_SET) as u32 * 2;
+                dev.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("flopwatt-timestamps"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count,
+                })
+            })
+            .collect();
+        let resolve = dev.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("flopwatt-resolve"),
+            size: (n.max(1) * 16) as u64,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let readback = dev.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("flopwatt-resolve-read"),
+            size: (n.max(1) * 16) as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        for (si, chunk) in self.dispatches.chunks(PER_SET).enumerate() {
+            let qs = &sets[si];
+            match tier {
+                TimingTier::InsidePasses => {
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some("flopwatt"),
+                        timestamp_writes: None,
+                    });
+                    for (i, d) in chunk.iter().enumerate() {
+                        pass.write_timestamp(qs, 2 * i as u32);
+                        Self::record(&mut pass, d);
+                        pass.write_timestamp(qs, 2 * i as u32 + 1);
+                    }
+                }
+                _ => {
+                    for (i, d) in chunk.iter().enumerate() {
+                        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: Some("flopwatt"),
+                            timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                                query_set: qs,
+                                beginning_of_pass_write_index: Some(2 * i as u32),
+                                end_of_pass_write_index: Some(2 * i as u32 + 1),
+                            }),
+                        });
+                        Self::record(&mut pass, d);
+                    }
+                }
+            }
+            let count = chunk.len() as u32 * 2;
+            enc.resolve_query_set(qs, 0..count, &resolve, (si * PER_SET * 16) as u64);
+        }
+        enc.copy_buffer_to_buffer(&resolve, 0, &readback, 0, (n.max(1) * 16) as u64);
+        self.finish_and_wait(enc)?;
+        let wall = start.elapsed().as_nanos() as f64;
+        let (tx, rx) = std::sync::mpsc::channel();
+        readback.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device.wait()?;
+        rx.recv()
+            .map_err(|e| Error::Readback(e.to_string()))?
+            .map_err(|e| Error::Readback(e.to_string()))?;
+        let ticks: Vec<u64> = {
+            let view = readback
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| Error::Readback(e.to_string()))?;
+            bytemuck::cast_slice::<u8, u64>(&view).to_vec()
+        };
+        readback.unmap();
+        let period = self.device.queue().get_timestamp_period() as f64;
+        let records = self
+            .dispatches
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let dt = ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period;
+                DispatchRecord::new(d, dt, tier)
+            })
+            .collect();
+        Ok(RunProfile::new(records, tier, wall))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn grid_split_math() {
+        // Pure arithmetic mirror of grid_1d for a 65535 limit.
+        let max = 65535u64;
+        for w in [1u64, 65535, 65536, 1_000_000, 65535 * 65535] {
+            let y = if w <= max { 1 } else { w.div_ceil(max) };
+            let x = w.div_ceil(y);
+            assert!(x <= max && y <= max && x * y >= w);
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! flopwatt: a portable GPU compute engine on WebGPU that tells you how fast and how
+//! efficiently its kernels ran.
+//!
+//! - [`Device`] opens an adapter (chosen by `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`).
+//! - [`Tensor`] holds data on it; [`ops`] runs kernels (matmul, reductions, normalisation,
+//!   elementwise) checked against the f64 [`reference`].
+//! - [`exec::Recorder`] batches dispatches into one submit and times them ([`profile`]).
+//! - [`energy`] reads power sources (RAPL, hwmon, NVML, or a labelled estimate).
+//!
+//! See `ARCHITECTURE.md` for the data flow and the invariants.
+#![warn(missing_docs)]
+
+pub mod bench;
+pub mod device;
+pub mod energy;
+pub mod error;
+pub mod exec;
+pub mod ops;
+pub mod peak;
+pub mod pool;
+pub mod profile;
+pub mod reference;
+pub mod shaders;
+pub mod tensor;
+
+pub use device::{AdapterClass, AdapterSummary, Device, DeviceOptions, TimingTier};
+pub use error::{Error, Result};
+pub use exec::{Cost, Recorder};
+pub use tensor::{DType, Tensor};

@@ -1,0 +1,108 @@
+//! Kernel families: each module holds its parameters, FLOP and byte counts, variant choice,
+//! and launch code. Every op has an `encode_*` form that appends to a [`Recorder`] (used by
+//! graphs and benchmarks: one submit for many dispatches) and a direct form that submits.
+
+pub mod elementwise;
+pub mod matmul;
+pub mod norm;
+pub mod reduce;
+
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::exec::Recorder;
+use crate::tensor::Tensor;
+
+/// Records with `f` on a fresh recorder, submits once, and returns what `f` produced.
+pub(crate) fn run_once<T>(device: &Device, f: impl FnOnce(&mut Recorder) -> Result<T>) -> Result<T> {
+    let mut rec = Recorder::new(device);
+    let out = f(&mut rec)?;
+    rec.submit(false)?;
+    Ok(out)
+}
+
+/// Checks that every tensor lives on `device`.
+pub(crate) fn same_device(op: &'static str, device: &Device, ts: &[&Tensor]) -> Result<()> {
+    if ts.iter().all(|t| t.device().same(device)) {
+        Ok(())
+    } else {
+        Err(Error::DeviceMismatch { op })
+    }
+}
+
+/// An activation applied elementwise, shared by elementwise ops and the epilogues of matmul
+/// and conv (so fused and unfused paths evaluate the same WGSL expression).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Activation {
+    /// Identity.
+    #[default]
+    None,
+    /// max(x, 0).
+    Relu,
+    /// x if x > 0 else alpha * x.
+    LeakyRelu(f32),
+    /// x * Phi(x) with the erf form.
+    Gelu,
+    /// The tanh approximation of gelu.
+    GeluTanh,
+    /// x * sigmoid(x).
+    Silu,
+    /// 1 / (1 + exp(-x)).
+    Sigmoid,
+    /// tanh(x).
+    Tanh,
+}
+
+impl Activation {
+    /// WGSL expression applying the activation to the f32 expression `x`.
+    ///
+    /// Uses helper functions from [`ACTIVATION_WGSL`], which shaders that take an activation
+    /// include.
+    pub fn wgsl(self, x: &str) -> String {
+        match self {
+            Activation::None => x.to_string(),
+            Activation::Relu => format!("max({x}, 0.0)"),
+            Activation::LeakyRelu(a) => format!("act_leaky_relu({x}, {})", wgsl_f32(a)),
+            Activation::Gelu => format!("act_gelu({x})"),
+            Activation::GeluTanh => format!("act_gelu_tanh({x})"),
+            Activation::Silu => format!("act_silu({x})"),
+            Activation::Sigmoid => format!("act_sigmoid({x})"),
+            Activation::Tanh => format!("act_tanh({x})"),
+        }
+    }
+
+    /// The f64 meaning, for the reference.
+    pub fn apply_f64(self, x: f64) -> f64 {
+        match self {
+            Activation::None => x,
+            Activation::Relu => x.max(0.0),
+            Activation::LeakyRelu(a) => {
+                if x > 0.0 {
+                    x
+                } else {
+                    a as f64 * x
+                }
+            }
+            Activation::Gelu => 0.5 * x * (1.0 + crate::reference::erf(x / std::f64::consts::SQRT_2)),
+            Activation::GeluTanh => {
+                let c = (2.0 / std::f64::consts::PI).sqrt();
+                0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())
+            }
+            Activation::Silu => x / (1.0 + (-x).exp()),
+            Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Activation::Tanh => x.tanh(),
+        }
+    }
+}
+
+/// Formats an f32 as a WGSL literal that round-trips exactly (NaN and infinities via bitcast).
+pub fn wgsl_f32(v: f32) -> String {
+    if v.is_finite() {
+        format!("{v:?}f")
+    } else {
+        format!("bitcast<f32>({}u)", v.to_bits())
+    }
+}
+
+/// WGSL helpers behind [`Activation::wgsl`]; numerically careful forms (no overflow to NaN
+/// for large |x|).
+pub const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");

@@ -1,0 +1,411 @@
+//! Device tensors: a pooled buffer plus shape, strides and dtype; upload and download.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::pool::PooledBuffer;
+
+/// Element types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DType {
+    /// 32-bit IEEE float.
+    F32,
+    /// 16-bit IEEE float (needs `SHADER_F16` for kernels that compute in it).
+    F16,
+    /// 32-bit signed integer.
+    I32,
+}
+
+impl DType {
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            DType::F32 | DType::I32 => 4,
+            DType::F16 => 2,
+        }
+    }
+
+    /// The WGSL scalar type.
+    pub fn wgsl(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::F16 => "f16",
+            DType::I32 => "i32",
+        }
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.wgsl())
+    }
+}
+
+/// Number of elements of a shape (1 for a scalar).
+pub fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+/// Row-major (C order) strides of a shape, in elements.
+pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1];
+    }
+    s
+}
+
+/// A tensor on a device.
+///
+/// Cloning shares the buffer. Views (transpose, broadcast) change strides, not data; kernels
+/// that accept strided inputs read them without a copy, the rest call [`Tensor::contiguous`].
+#[derive(Clone)]
+pub struct Tensor {
+    pub(crate) device: Device,
+    pub(crate) buf: Arc<PooledBuffer>,
+    shape: Vec<usize>,
+    strides: Vec<usize>,
+    offset: usize,
+    dtype: DType,
+}
+
+impl fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tensor")
+            .field("shape", &self.shape)
+            .field("strides", &self.strides)
+            .field("dtype", &self.dtype)
+            .finish()
+    }
+}
+
+fn check_len(shape: &[usize], got: usize) -> Result<()> {
+    let expected = numel(shape);
+    if expected != got {
+        return Err(Error::DataLength {
+            shape: shape.to_vec(),
+            expected,
+            got,
+        });
+    }
+    Ok(())
+}
+
+impl Tensor {
+    /// An uninitialised contiguous tensor.
+    pub fn empty(device: &Device, shape: &[usize], dtype: DType) -> Result<Self> {
+        let bytes = (numel(shape).max(1) * dtype.size()) as u64;
+        device.check_binding(&format!("tensor {shape:?} {dtype}"), bytes)?;
+        let buf = device.inner.pool.take(&device.inner.device, bytes);
+        Ok(Tensor {
+            device: device.clone(),
+            buf: Arc::new(buf),
+            shape: shape.to_vec(),
+            strides: contiguous_strides(shape),
+            offset: 0,
+            dtype,
+        })
+    }
+
+    fn from_bytes(device: &Device, shape: &[usize], dtype: DType, bytes: &[u8]) -> Result<Self> {
+        let t = Self::empty(device, shape, dtype)?;
+        // write_buffer needs a multiple of 4 bytes; pad odd f16 counts.
+        if bytes.len() % 4 == 0 {
+            device.queue().write_buffer(t.buf.buffer(), 0, bytes);
+        } else {
+            let mut padded = bytes.to_vec();
+            padded.resize(bytes.len().next_multiple_of(4), 0);
+            device.queue().write_buffer(t.buf.buffer(), 0, &padded);
+        }
+        Ok(t)
+    }
+
+    /// Uploads f32 data in row-major order.
+    pub fn from_f32(device: &Device, data: &[f32], shape: &[usize]) -> Result<Self> {
+        check_len(shape, data.len())?;
+        Self::from_bytes(device, shape, DType::F32, bytemuck::cast_slice(data))
+    }
+
+    /// Uploads i32 data in row-major order.
+    pub fn from_i32(device: &Device, data: &[i32], shape: &[usize]) -> Result<Self> {
+        check_len(shape, data.len())?;
+        Self::from_bytes(device, shape, DType::I32, bytemuck::cast_slice(data))
+    }
+
+    /// Uploads f16 data; the device must have `SHADER_F16`.
+    pub fn from_f16(device: &Device, data: &[half::f16], shape: &[usize]) -> Result<Self> {
+        if !device.has_f16() {
+            return Err(Error::MissingFeature {
+                what: "an f16 tensor".into(),
+                feature: "SHADER_F16",
+                adapter: device.summary().name.clone(),
+            });
+        }
+        check_len(shape, data.len())?;
+        Self::from_bytes(device, shape, DType::F16, bytemuck::cast_slice(data))
+    }
+
+    /// The device it lives on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Strides in elements (0 for broadcast dims).
+    pub fn strides(&self) -> &[usize] {
+        &self.strides
+    }
+
+    /// Offset of the first element, in elements.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Element type.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        numel(&self.shape)
+    }
+
+    /// Rank.
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// The underlying wgpu buffer.
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        self.buf.buffer()
+    }
+
+    /// Whether the elements are dense in row-major order from offset 0.
+    pub fn is_contiguous(&self) -> bool {
+        self.offset == 0 && self.strides == contiguous_strides(&self.shape)
+    }
+
+    /// A view with another shape of the same number of elements (contiguous tensors only).
+    pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
+        if numel(shape) != self.numel() {
+            return Err(Error::shape(
+                "reshape",
+                format!("cannot reshape {:?} into {:?}", self.shape, shape),
+            ));
+        }
+        if !self.is_contiguous() {
+            return Err(Error::shape(
+                "reshape",
+                "tensor is a strided view; call contiguous() first",
+            ));
+        }
+        let mut t = self.clone();
+        t.shape = shape.to_vec();
+        t.strides = contiguous_strides(shape);
+        Ok(t)
+    }
+
+    /// A view with two axes swapped (no copy).
+    pub fn transpose(&self, a: usize, b: usize) -> Result<Tensor> {
+        let r = self.rank();
+        if a >= r || b >= r {
+            return Err(Error::invalid(
+                "transpose",
+                format!("axes ({a}, {b}) out of range for rank {r}"),
+            ));
+        }
+        let mut t = self.clone();
+        t.shape.swap(a, b);
+        t.strides.swap(a, b);
+        Ok(t)
+    }
+
+    /// A view broadcast to `shape` by numpy rules (no copy).
+    pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
+        let strides = broadcast_strides(&self.shape, &self.strides, shape).ok_or_else(|| {
+            Error::shape(
+                "broadcast",
+                format!("cannot broadcast {:?} to {:?}", self.shape, shape),
+            )
+        })?;
+        let mut t = self.clone();
+        t.shape = shape.to_vec();
+        t.strides = strides;
+        Ok(t)
+    }
+
+    /// Downloads as f32 in row-major order of the logical shape (f16 and i32 are converted).
+    pub fn to_f32_vec(&self) -> Result<Vec<f32>> {
+        let raw = self.read_raw()?;
+        Ok(match self.dtype {
+            DType::F32 => self.gather(bytemuck::cast_slice::<u8, f32>(&raw)),
+            DType::I32 => self
+                .gather(bytemuck::cast_slice::<u8, i32>(&raw))
+                .into_iter()
+                .map(|v| v as f32)
+                .collect(),
+            DType::F16 => self
+                .gather(bytemuck::cast_slice::<u8, half::f16>(&raw))
+                .into_iter()
+                .map(f32::from)
+                .collect(),
+        })
+    }
+
+    /// Downloads an i32 tensor.
+    pub fn to_i32_vec(&self) -> Result<Vec<i32>> {
+        if self.dtype != DType::I32 {
+            return Err(Error::UnsupportedDType {
+                op: "to_i32_vec",
+                dtype: self.dtype,
+                hint: "use to_f32_vec".into(),
+            });
+        }
+        let raw = self.read_raw()?;
+        Ok(self.gather(bytemuck::cast_slice::<u8, i32>(&raw)))
+    }
+
+    /// Bytes the view can touch in its buffer.
+    fn span_bytes(&self) -> u64 {
+        let last: usize = self
+            .shape
+            .iter()
+            .zip(&self.strides)
+            .map(|(&d, &s)| d.saturating_sub(1) * s)
+            .sum();
+        let elems = if self.numel() == 0 { 0 } else { self.offset + last + 1 };
+        ((elems * self.dtype.size()) as u64).next_multiple_of(4)
+    }
+
+    fn read_raw(&self) -> Result<Vec<u8>> {
+        let size = self.span_bytes().max(4);
+        let dev = &self.device;
+        let staging = dev.wgpu_device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some("flopwatt-readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = dev
+            .wgpu_device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        enc.copy_buffer_to_buffer(self.buffer(), 0, &staging, 0, size);
+        dev.queue().submit([enc.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging
+            .slice(..)
+            .map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+        dev.wait()?;
+        rx.recv()
+            .map_err(|e| Error::Readback(e.to_string()))?
+            .map_err(|e| Error::Readback(e.to_string()))?;
+        let data = {
+            let view = staging
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| Error::Readback(e.to_string()))?;
+            view.to_vec()
+        };
+        staging.unmap();
+        staging.destroy();
+        let errs = dev.take_uncaptured_errors();
+        if let Some(e) = errs.into_iter().next() {
+            return Err(Error::Gpu {
+                context: "a previous submission".into(),
+                message: e,
+            });
+        }
+        Ok(data)
+    }
+
+    fn gather<T: Copy>(&self, all: &[T]) -> Vec<T> {
+        if self.is_contiguous() {
+            return all[..self.numel()].to_vec();
+        }
+        let n = self.numel();
+        let mut out = Vec::with_capacity(n);
+        let mut idx = vec![0usize; self.rank()];
+        for _ in 0..n {
+            let off = self.offset
+                + idx
+                    .iter()
+                    .zip(&self.strides)
+                    .map(|(i, s)| i * s)
+                    .sum::<usize>();
+            out.push(all[off]);
+            for d in (0..idx.len()).rev() {
+                idx[d] += 1;
+                if idx[d] < self.shape[d] {
+                    break;
+                }
+                idx[d] = 0;
+            }
+        }
+        out
+    }
+}
+
+/// numpy broadcasting of two shapes; `None` when they are incompatible.
+pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let r = a.len().max(b.len());
+    let mut out = vec![0; r];
+    for i in 0..r {
+        let da = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
+        let db = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
+        out[i] = match (da, db) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => return None,
+        };
+    }
+    Some(out)
+}
+
+/// Strides that read a tensor of `shape`/`strides` as if broadcast to `target`.
+pub fn broadcast_strides(shape: &[usize], strides: &[usize], target: &[usize]) -> Option<Vec<usize>> {
+    if shape.len() > target.len() {
+        return None;
+    }
+    let lead = target.len() - shape.len();
+    let mut out = vec![0; target.len()];
+    for i in 0..shape.len() {
+        let t = target[lead + i];
+        out[lead + i] = if shape[i] == t {
+            strides[i]
+        } else if shape[i] == 1 {
+            0
+        } else {
+            return None;
+        };
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strides_and_broadcast() {
+        assert_eq!(contiguous_strides(&[2, 3, 4]), vec![12, 4, 1]);
+        assert_eq!(broadcast_shapes(&[3, 1], &[4]), Some(vec![3, 4]));
+        assert_eq!(broadcast_shapes(&[2, 3], &[4, 3]), None);
+        assert_eq!(
+            broadcast_strides(&[3, 1], &[1, 1], &[2, 3, 4]),
+            Some(vec![0, 1, 0])
+        );
+    }
+}

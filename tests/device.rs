@@ -1,0 +1,89 @@
+//! Device, tensor and pool behaviour on the real adapter.
+mod common;
+
+use flopwatt::{reference, DType, Error, Tensor};
+
+#[test]
+fn upload_download_roundtrip_at_awkward_sizes() {
+    let dev = device_or_skip!();
+    for (i, n) in [1usize, 3, 127, 257, 4096, 100_003].into_iter().enumerate() {
+        let data = reference::random(n, i as u64);
+        let t = Tensor::from_f32(&dev, &data, &[n]).unwrap();
+        assert_eq!(t.to_f32_vec().unwrap(), data);
+    }
+}
+
+#[test]
+fn strided_views_download_in_logical_order() {
+    let dev = device_or_skip!();
+    let data: Vec<f32> = (0..6).map(|x| x as f32 * 1.5 - 2.0).collect();
+    let t = Tensor::from_f32(&dev, &data, &[2, 3]).unwrap();
+    let tt = t.transpose(0, 1).unwrap();
+    assert_eq!(tt.shape(), &[3, 2]);
+    assert_eq!(tt.to_f32_vec().unwrap(), vec![-2.0, 2.5, -0.5, 4.0, 1.0, 5.5]);
+    let b = Tensor::from_f32(&dev, &[7.0, -8.0], &[2, 1]).unwrap();
+    assert_eq!(
+        b.broadcast_to(&[2, 3]).unwrap().to_f32_vec().unwrap(),
+        vec![7.0, 7.0, 7.0, -8.0, -8.0, -8.0]
+    );
+}
+
+#[test]
+fn i32_and_f16_tensors() {
+    let dev = device_or_skip!();
+    let t = Tensor::from_i32(&dev, &[-3, 0, 7], &[3]).unwrap();
+    assert_eq!(t.dtype(), DType::I32);
+    assert_eq!(t.to_i32_vec().unwrap(), vec![-3, 0, 7]);
+    let h: Vec<half::f16> = [0.5f32, -1.25, 3.0].iter().map(|&x| half::f16::from_f32(x)).collect();
+    match Tensor::from_f16(&dev, &h, &[3]) {
+        Ok(t) => assert_eq!(t.to_f32_vec().unwrap(), vec![0.5, -1.25, 3.0]),
+        Err(Error::MissingFeature { .. }) => assert!(!dev.has_f16()),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn bad_lengths_and_huge_tensors_are_typed_errors() {
+    let dev = device_or_skip!();
+    assert!(matches!(
+        Tensor::from_f32(&dev, &[1.0, 2.0], &[3]),
+        Err(Error::DataLength { expected: 3, got: 2, .. })
+    ));
+    let max = dev.limits().max_storage_buffer_binding_size;
+    let elems = (max / 4 + 1) as usize;
+    match Tensor::empty(&dev, &[elems], DType::F32) {
+        Err(Error::TooLarge { limit, .. }) => assert!(limit.starts_with("max_")),
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+}
+
+#[test]
+fn pool_reuses_freed_buffers() {
+    let dev = device_or_skip!();
+    let shape = [12_345usize];
+    drop(Tensor::empty(&dev, &shape, DType::F32).unwrap());
+    let before = dev.allocated_bytes();
+    for _ in 0..50 {
+        let t = Tensor::empty(&dev, &shape, DType::F32).unwrap();
+        drop(t);
+    }
+    assert_eq!(dev.allocated_bytes(), before, "pool must hand the same buffer out again");
+}
+
+#[test]
+fn device_is_usable_from_several_threads() {
+    let dev = device_or_skip!();
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let dev = dev.clone();
+            std::thread::spawn(move || {
+                let data = reference::random(1000 + i, i as u64);
+                let t = Tensor::from_f32(&dev, &data, &[data.len()]).unwrap();
+                assert_eq!(t.to_f32_vec().unwrap(), data);
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
