@@ -85,9 +85,9 @@ pub fn with_f16_enable(source: String, f16: bool) -> String {
 
 /// Every generated variant in the crate, as (name, source): the naga test walks them all.
 pub fn all_variants() -> Vec<(String, String)> {
-    #[allow(unused_mut)]
     let mut v: Vec<(String, String)> = Vec::new();
     // Each kernel family adds its generated variants here.
+    v.extend(crate::peak::all_variants());
     v
 }
 
