@@ -129,6 +129,8 @@ pub struct BenchResult {
     pub gflops_per_watt: Option<f64>,
     /// Whether the energy figures are measured (false: estimated from fixed watts / TDP).
     pub energy_measured: Option<bool>,
+    /// Idle power measured just before this workload's energy window, W.
+    pub idle_watts: Option<f64>,
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -188,14 +190,15 @@ pub fn run_workload(
         p.encode(&mut rec)?;
         rec.submit(false).map(|_| ())
     })?;
-    let (avg_watts, joules_per_run, gpw, measured) = match energy {
+    let (avg_watts, joules_per_run, gpw, measured, idle_watts) = match energy {
         Some(e) => (
             Some(e.avg_watts),
             Some(e.joules_per_run),
-            (e.avg_watts > 0.0).then(|| gflops / e.avg_watts),
+            (e.avg_watts > 0.0 && flops > 0).then(|| e.gflops_per_watt(flops as f64)),
             Some(e.measured),
+            e.idle_watts,
         ),
-        None => (None, None, None, None),
+        None => (None, None, None, None, None),
     };
     Ok(BenchResult {
         id: w.id.clone(),
@@ -215,5 +218,6 @@ pub fn run_workload(
         joules_per_run,
         gflops_per_watt: gpw,
         energy_measured: measured,
+        idle_watts,
     })
 }

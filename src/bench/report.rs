@@ -236,6 +236,7 @@ mod tests {
             joules_per_run: None,
             gflops_per_watt: None,
             energy_measured: None,
+            idle_watts: None,
         }
     }
 

@@ -202,6 +202,11 @@ fn write(path: &str, text: &str) -> flopwatt::Result<()> {
     })
 }
 
+/// Idle power as measured before the first workload (each workload re-measures it).
+fn idle_watts(results: &[bench::BenchResult]) -> Option<f64> {
+    results.iter().find_map(|r| r.idle_watts)
+}
+
 fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
     let suite: Suite = args.suite.parse()?;
     if let Some(w) = args.watts {
@@ -264,7 +269,6 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
         Some(flopwatt::peak::measure(&dev)?)
     };
     let mut power = energy::detect(&summary, args.watts);
-    let idle = energy::idle_watts(power.as_mut(), &opts.energy);
     let bar = indicatif::ProgressBar::new(selected.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
@@ -291,7 +295,7 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
     let power_info = PowerInfo {
         source: power.kind().as_str().to_string(),
         measured: power.measured(),
-        idle_watts: idle,
+        idle_watts: idle_watts(&results),
         description: power.describe(),
     };
     let rep = BenchReport::new(
