@@ -88,6 +88,7 @@ pub fn all_variants() -> Vec<(String, String)> {
     #[allow(unused_mut)]
     let mut v: Vec<(String, String)> = Vec::new();
     // Each kernel family adds its generated variants here.
+    v.extend(crate::ops::matmul::all_variants());
     v
 }
 
