@@ -88,6 +88,7 @@ pub fn all_variants() -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = Vec::new();
     // Each kernel family adds its generated variants here.
     v.extend(crate::peak::all_variants());
+    v.extend(crate::ops::matmul::all_variants());
     v
 }
 
