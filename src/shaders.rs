@@ -9,6 +9,12 @@ use crate::error::{Error, Result};
 
 /// Matrix multiplication kernels (register-blocked, shared-memory tiled, GEMV).
 pub const MATMUL: &str = include_str!("../shaders/matmul.wgsl");
+/// Reductions over axes (direct, shared-memory tree, strided fallback).
+pub const REDUCE: &str = include_str!("../shaders/reduce.wgsl");
+/// Softmax and log-softmax over an axis.
+pub const SOFTMAX: &str = include_str!("../shaders/softmax.wgsl");
+/// Layer norm and RMS norm over trailing dims.
+pub const NORM: &str = include_str!("../shaders/norm.wgsl");
 /// Peak-throughput probes (FMA loops, copy).
 pub const PEAK: &str = include_str!("../shaders/peak.wgsl");
 
@@ -17,6 +23,9 @@ pub const FILES: &[(&str, &str)] = &[
     ("activation.wgsl", crate::ops::ACTIVATION_WGSL),
     ("matmul.wgsl", MATMUL),
     ("peak.wgsl", PEAK),
+    ("reduce.wgsl", REDUCE),
+    ("softmax.wgsl", SOFTMAX),
+    ("norm.wgsl", NORM),
 ];
 
 /// Parses and validates WGSL with naga; the error names the kernel and the line.
@@ -89,6 +98,8 @@ pub fn all_variants() -> Vec<(String, String)> {
     // Each kernel family adds its generated variants here.
     v.extend(crate::peak::all_variants());
     v.extend(crate::ops::matmul::all_variants());
+    v.extend(crate::ops::reduce::all_variants());
+    v.extend(crate::ops::norm::all_variants());
     v
 }
 

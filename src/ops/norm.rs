@@ -1,1 +1,6 @@
-//! (being written)
+//! Normalisation (being written).
+
+/// Every generated variant.
+pub fn all_variants() -> Vec<(String, String)> {
+    Vec::new()
+}
