@@ -15,12 +15,16 @@ pub const REDUCE: &str = include_str!("../shaders/reduce.wgsl");
 pub const SOFTMAX: &str = include_str!("../shaders/softmax.wgsl");
 /// Layer norm and RMS norm over trailing dims.
 pub const NORM: &str = include_str!("../shaders/norm.wgsl");
+/// Elementwise helpers and a sample kernel; every elementwise kernel is generated from it
+/// (see `ops::elementwise`).
+pub const ELEMENTWISE: &str = include_str!("../shaders/elementwise.wgsl");
 /// Peak-throughput probes (FMA loops, copy).
 pub const PEAK: &str = include_str!("../shaders/peak.wgsl");
 
 /// Every shader file, by file name.
 pub const FILES: &[(&str, &str)] = &[
     ("activation.wgsl", crate::ops::ACTIVATION_WGSL),
+    ("elementwise.wgsl", ELEMENTWISE),
     ("matmul.wgsl", MATMUL),
     ("peak.wgsl", PEAK),
     ("reduce.wgsl", REDUCE),
@@ -100,6 +104,7 @@ pub fn all_variants() -> Vec<(String, String)> {
     v.extend(crate::ops::matmul::all_variants());
     v.extend(crate::ops::reduce::all_variants());
     v.extend(crate::ops::norm::all_variants());
+    v.extend(crate::ops::elementwise::all_variants());
     v
 }
 
