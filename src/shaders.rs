@@ -9,6 +9,16 @@ use crate::error::{Error, Result};
 
 /// Matrix multiplication kernels (register-blocked, shared-memory tiled, GEMV).
 pub const MATMUL: &str = include_str!("../shaders/matmul.wgsl");
+/// Convolution kernels (direct register-blocked conv2d, conv-transpose 2d).
+pub const CONV2D: &str = include_str!("../shaders/conv2d.wgsl");
+/// Pooling kernels (max, average, global average).
+pub const POOL: &str = include_str!("../shaders/pool.wgsl");
+/// Layout kernels: resize (nearest, linear) and pad (constant, reflect, edge).
+pub const RESIZE: &str = include_str!("../shaders/resize.wgsl");
+/// Fused attention (streaming online-softmax and shared-memory tiled variants).
+pub const ATTENTION: &str = include_str!("../shaders/attention.wgsl");
+/// Composed attention baseline (scores matmul, row softmax, PV matmul) for comparison.
+pub const ATTENTION_COMPOSED: &str = include_str!("../shaders/attention_composed.wgsl");
 /// Peak-throughput probes (FMA loops, copy).
 pub const PEAK: &str = include_str!("../shaders/peak.wgsl");
 
@@ -16,6 +26,11 @@ pub const PEAK: &str = include_str!("../shaders/peak.wgsl");
 pub const FILES: &[(&str, &str)] = &[
     ("activation.wgsl", crate::ops::ACTIVATION_WGSL),
     ("matmul.wgsl", MATMUL),
+    ("conv2d.wgsl", CONV2D),
+    ("pool.wgsl", POOL),
+    ("resize.wgsl", RESIZE),
+    ("attention.wgsl", ATTENTION),
+    ("attention_composed.wgsl", ATTENTION_COMPOSED),
     ("peak.wgsl", PEAK),
 ];
 
@@ -88,6 +103,9 @@ pub fn all_variants() -> Vec<(String, String)> {
     #[allow(unused_mut)]
     let mut v: Vec<(String, String)> = Vec::new();
     // Each kernel family adds its generated variants here.
+    v.extend(crate::ops::conv::all_variants());
+    v.extend(crate::ops::pool::all_variants());
+    v.extend(crate::ops::attention::all_variants());
     v
 }
 
