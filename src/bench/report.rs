@@ -138,7 +138,7 @@ impl BenchReport {
         }
         if self.results.iter().any(|r| r.energy_measured == Some(false)) {
             s.push_str(&format!(
-                "~ energy figures are an estimate ({}), not a measurement\n",
+                "~ energy figures are not measured: {}\n",
                 self.power.description
             ));
         }
