@@ -6,10 +6,13 @@ use crate::device::Device;
 use crate::error::Result;
 use crate::exec::Recorder;
 use crate::ops::elementwise::{encode_fused, BinaryOp, Expr, UnaryOp};
+use crate::ops::attention::{encode_attention, encode_attention_composed, AttentionParams};
+use crate::ops::conv::{encode_conv2d, Conv2dParams};
 use crate::ops::matmul::{encode_matmul, Epilogue};
+use crate::ops::norm::{encode_layer_norm, encode_softmax};
 use crate::ops::reduce::{encode_reduce, ReduceOp};
 use crate::ops::Activation;
-use crate::reference::{check_close, check_nmse, random, EXACT_F32, NMSE_F32};
+use crate::reference::{check_close, check_nmse, random, EXACT_F32, NMSE_F32, TRANSCENDENTAL_F32};
 use crate::tensor::Tensor;
 
 /// A [`Prepared`] made of closures.
@@ -196,6 +199,209 @@ fn chain_16m(fused: bool) -> Workload {
     })
 }
 
+/// Softmax or layernorm over the last axis of [4096, 4096]; FLOPs 5n and 8n.
+fn norm_4096(layernorm: bool) -> Workload {
+    let id = if layernorm { "layernorm-4096" } else { "softmax-4096" };
+    workload(id, None, Suite::Quick, move |dev| {
+        let (r, c) = (4096usize, 4096usize);
+        let x = crate::reference::random_range(r * c, 41, -4.0, 4.0);
+        let g = crate::reference::random_range(c, 42, 0.5, 1.5);
+        let b = random(c, 43);
+        let t = Tensor::from_f32(dev, &x, &[r, c])?;
+        let tg = Tensor::from_f32(dev, &g, &[c])?;
+        let tb = Tensor::from_f32(dev, &b, &[c])?;
+        let encode = move |rec: &mut Recorder| -> Result<Tensor> {
+            if layernorm {
+                encode_layer_norm(rec, &t, 1, Some(&tg), Some(&tb), 1e-5)
+            } else {
+                encode_softmax(rec, &t, -1, false)
+            }
+        };
+        let enc2 = encode.clone();
+        let n = (r * c) as u64;
+        let params = if layernorm { 2 * c as u64 } else { 0 };
+        Ok(prepared(
+            if layernorm { 8 * n } else { 5 * n },
+            (2 * n + params) * 4,
+            move |rec| {
+                let y = encode(rec)?;
+                rec.keep_alive(y);
+                Ok(())
+            },
+            move |dev| {
+                let got = run_and_read(dev, |rec| enc2(rec))?;
+                let want = if layernorm {
+                    crate::reference::norm::layer_norm(&x, c, Some(&g), Some(&b), 1e-5)
+                } else {
+                    crate::reference::norm::softmax(&x, &[r, c], 1, false)
+                };
+                check_close(id, &got, &want, TRANSCENDENTAL_F32)
+            },
+        ))
+    })
+}
+
+/// ResNet's 3x3 stage: input [8, 64, 56, 56], weight [64, 64, 3, 3], stride 1, pad 1;
+/// FLOPs 2 N Cout H W Cin 9.
+fn conv2d_resnet() -> Workload {
+    workload("conv2d-resnet", None, Suite::Quick, |dev| {
+        let xs = [8usize, 64, 56, 56];
+        let ws = [64usize, 64, 3, 3];
+        let x = random(xs.iter().product(), 51);
+        let w = random(ws.iter().product(), 52);
+        let tx = Tensor::from_f32(dev, &x, &xs)?;
+        let tw = Tensor::from_f32(dev, &w, &ws)?;
+        let (vx, vw) = (tx.clone(), tw.clone());
+        let p = Conv2dParams {
+            padding: [1; 4],
+            ..Conv2dParams::default()
+        };
+        let flops = 2 * 8 * 64 * 56 * 56 * 64 * 9u64;
+        let bytes = ((x.len() + w.len() + 8 * 64 * 56 * 56) * 4) as u64;
+        Ok(prepared(
+            flops,
+            bytes,
+            move |rec| {
+                let y = encode_conv2d(rec, &tx, &tw, None, &p)?;
+                rec.keep_alive(y);
+                Ok(())
+            },
+            move |dev| {
+                let got = run_and_read(dev, |rec| encode_conv2d(rec, &vx, &vw, None, &p))?;
+                let (want, _) = crate::reference::conv::conv2d(
+                    &x,
+                    xs,
+                    &w,
+                    ws,
+                    None,
+                    [1, 1],
+                    [1; 4],
+                    [1, 1],
+                    1,
+                    Activation::None,
+                );
+                check_nmse("conv2d-resnet", &got, &want, NMSE_F32)
+            },
+        ))
+    })
+}
+
+/// Attention over [1, 8, seq, 64]; FLOPs 4 b h s s d (full, also when causal). `fused`:
+/// the one-kernel online-softmax attention; unfused: scores, softmax, probabilities x V with
+/// the score matrix in device memory.
+fn attention(seq: usize, causal: bool, variant: Option<&'static str>, suite: Suite) -> Workload {
+    let id = if causal {
+        format!("attention-s{seq}-causal")
+    } else {
+        format!("attention-s{seq}")
+    };
+    let label = id.clone();
+    let composed = variant == Some("unfused");
+    workload(id, variant, suite, move |dev| {
+        let (b, h, d) = (1usize, 8usize, 64usize);
+        let shape = [b, h, seq, d];
+        let n = b * h * seq * d;
+        let (q, k, v) = (random(n, 61), random(n, 62), random(n, 63));
+        let tq = Tensor::from_f32(dev, &q, &shape)?;
+        let tk = Tensor::from_f32(dev, &k, &shape)?;
+        let tv = Tensor::from_f32(dev, &v, &shape)?;
+        let p = AttentionParams {
+            causal,
+            ..AttentionParams::default()
+        };
+        let encode = move |rec: &mut Recorder| -> Result<Tensor> {
+            if composed {
+                encode_attention_composed(rec, &tq, &tk, &tv, causal).map(|(o, _)| o)
+            } else {
+                encode_attention(rec, &tq, &tk, &tv, &p)
+            }
+        };
+        let enc2 = encode.clone();
+        let flops = 4 * (b * h * seq * seq * d) as u64;
+        let label = label.clone();
+        Ok(prepared(
+            flops,
+            (4 * n * 4) as u64,
+            move |rec| {
+                let o = encode(rec)?;
+                rec.keep_alive(o);
+                Ok(())
+            },
+            move |dev| {
+                let got = run_and_read(dev, |rec| enc2(rec))?;
+                let want = crate::reference::attention::attention(
+                    &q,
+                    &k,
+                    &v,
+                    [b, h, h, seq, seq, d],
+                    1.0 / (d as f64).sqrt(),
+                    causal,
+                    &|_, _, _, _| Some(0.0),
+                );
+                check_nmse(&label, &got, &want, NMSE_F32)
+            },
+        ))
+    })
+}
+
+/// `relu(x W + b)` with x [2048, 1024], W [1024, 1024]; FLOPs 2MNK + 2MN. Fused: the matmul's
+/// epilogue; unfused: matmul, bias add and relu as three kernels.
+fn mlp_epilogue(fused: bool) -> Workload {
+    let variant = if fused { "fused" } else { "unfused" };
+    workload("mlp-epilogue", Some(variant), Suite::Standard, move |dev| {
+        let (m, k, n) = (2048usize, 1024usize, 1024usize);
+        let x = random(m * k, 71);
+        let w = random(k * n, 72);
+        let bias = random(n, 73);
+        let tx = Tensor::from_f32(dev, &x, &[m, k])?;
+        let tw = Tensor::from_f32(dev, &w, &[k, n])?;
+        let tb = Tensor::from_f32(dev, &bias, &[n])?;
+        let encode = move |rec: &mut Recorder| -> Result<Tensor> {
+            if fused {
+                let epi = Epilogue {
+                    bias: Some(&tb),
+                    activation: Activation::Relu,
+                    ..Epilogue::default()
+                };
+                encode_matmul(rec, &tx, &tw, &epi, None)
+            } else {
+                let y = encode_matmul(rec, &tx, &tw, &Epilogue::default(), None)?;
+                let add = Expr::binary(BinaryOp::Add, Expr::input(0), Expr::input(1));
+                let z = encode_fused(rec, &[&y, &tb], &add)?;
+                rec.keep_alive(y);
+                let relu = Expr::input(0).unary(UnaryOp::Act(Activation::Relu));
+                let o = encode_fused(rec, &[&z], &relu)?;
+                rec.keep_alive(z);
+                Ok(o)
+            }
+        };
+        let enc2 = encode.clone();
+        Ok(prepared(
+            (2 * m * n * k + 2 * m * n) as u64,
+            ((m * k + k * n + n + m * n) * 4) as u64,
+            move |rec| {
+                let o = encode(rec)?;
+                rec.keep_alive(o);
+                Ok(())
+            },
+            move |dev| {
+                let got = run_and_read(dev, |rec| enc2(rec))?;
+                let rows = sample_rows(m);
+                let mut g = Vec::new();
+                let mut want = Vec::new();
+                for &i in &rows {
+                    for j in 0..n {
+                        let acc: f64 = (0..k).map(|kk| x[i * k + kk] as f64 * w[kk * n + j] as f64).sum();
+                        want.push((acc + bias[j] as f64).max(0.0));
+                    }
+                    g.extend_from_slice(&got[i * n..(i + 1) * n]);
+                }
+                check_nmse("mlp-epilogue", &g, &want, NMSE_F32)
+            },
+        ))
+    })
+}
+
 /// Every workload, in report order.
 pub fn all() -> Vec<Workload> {
     let mut v = vec![
@@ -203,9 +409,17 @@ pub fn all() -> Vec<Workload> {
         matmul_square(512, Suite::Standard),
         matmul_square(1024, Suite::Quick),
         matmul_square(2048, Suite::Standard),
+        conv2d_resnet(),
+        attention(512, false, None, Suite::Quick),
+        attention(1024, true, Some("fused"), Suite::Standard),
+        attention(1024, true, Some("unfused"), Suite::Standard),
         sum_4096(),
+        norm_4096(false),
+        norm_4096(true),
         chain_16m(true),
         chain_16m(false),
+        mlp_epilogue(true),
+        mlp_epilogue(false),
     ];
     for n in [128, 384, 768, 1536, 3072] {
         v.push(matmul_square(n, Suite::Full));
