@@ -5,6 +5,8 @@
 //! tests on the real clock (hwmon sampling thread, a RAPL counter written by a thread) state
 //! their own tolerance where they are.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -899,4 +901,91 @@ fn nvml_loaded_at_run_time_counter_and_sampled_power() {
     assert!(close(w, 75.0, 1e-9), "{w} W");
     drop(src);
     assert_eq!(unsafe { live() }, 0);
+}
+
+/// A test-only workload (y = 2x + 1): not a kernel family, just something for the meter to time.
+const AXPB_WGSL: &str = "
+struct P { n: u32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<uniform> p: P;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+    if (g.x < p.n) { y[g.x] = x[g.x] * 2.0 + 1.0; }
+}
+";
+
+#[test]
+fn end_to_end_on_the_adapter_detect_measure_attribute() {
+    let dev = device_or_skip!();
+    let line = energy::describe_choice(dev.summary());
+    eprintln!("power source for {}: {line}", dev.summary().name);
+    assert!(
+        line.ends_with(": measured") || line.ends_with(": not measured"),
+        "{line}"
+    );
+    let mut src = energy::detect(dev.summary(), None);
+
+    let (big, small) = (1usize << 20, 1usize << 10);
+    let xs = flopwatt::reference::random(big, 6);
+    let x = flopwatt::Tensor::from_f32(&dev, &xs, &[big]).unwrap();
+    let y = flopwatt::Tensor::empty(&dev, &[big], flopwatt::DType::F32).unwrap();
+    let pipe = dev.pipeline("energy-test.axpb", AXPB_WGSL, "main").unwrap();
+    let run_once = |timed: bool| -> flopwatt::Result<Option<RunProfile>> {
+        let mut rec = flopwatt::Recorder::new(&dev);
+        for (name, n) in [("axpb-big", big), ("axpb-small", small)] {
+            let params = [n as u32, 0, 0, 0];
+            let cost = flopwatt::Cost {
+                flops: 2 * n as u64,
+                bytes: 8 * n as u64,
+            };
+            let wg = n.div_ceil(256) as u32;
+            rec.dispatch(
+                name,
+                &pipe,
+                &[x.buffer(), y.buffer()],
+                Some(bytemuck::cast_slice(&params)),
+                [wg, 1, 1],
+                cost,
+            )?;
+        }
+        rec.submit(timed)
+    };
+    run_once(false).unwrap(); // pipeline JIT outside the window
+    let got = y.to_f32_vec().unwrap();
+    for (i, (g, x)) in got.iter().zip(&xs).enumerate() {
+        assert_eq!(*g, x * 2.0 + 1.0, "y[{i}]");
+    }
+
+    let cfg = EnergyConfig {
+        min_window: Duration::from_millis(300),
+        idle_window: Duration::from_millis(100),
+    };
+    let mut last = None;
+    let status = measure_status(src.as_mut(), &cfg, &energy::SystemClock, || {
+        last = run_once(true)?;
+        Ok(())
+    })
+    .unwrap();
+    let r = match status {
+        EnergyStatus::Measured(r) => r,
+        // A real sensor that stopped being readable is allowed; it must say why.
+        EnergyStatus::Unavailable { source, reason } => {
+            eprintln!("no energy figures from {source}: {reason}");
+            assert!(!reason.is_empty());
+            return;
+        }
+    };
+    eprintln!("{r:?}");
+    assert!(
+        r.runs >= 1 && r.seconds >= 0.3 && r.avg_watts > 0.0,
+        "{r:?}"
+    );
+    assert_eq!(r.measured, src.measured());
+    let profile = last.expect("timed profile");
+    let parts = attribute(r.joules_per_run, &profile);
+    assert_eq!(parts.len(), 2);
+    assert!(close(parts.iter().sum::<f64>(), r.joules_per_run, 1e-9));
+    let flops = profile.flops() as f64;
+    assert!(r.gflops_per_watt(flops) > 0.0);
 }
