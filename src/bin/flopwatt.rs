@@ -10,11 +10,7 @@ use flopwatt::device::{enumerate_adapters, DeviceOptions};
 use flopwatt::{energy, Device, Error};
 
 #[derive(Parser)]
-#[command(
-    name = "flopwatt",
-    version,
-    about = "GPU compute speed and compute per watt, on any vendor through WebGPU"
-)]
+#[command(name = "flopwatt", version, about = "GPU compute speed and compute per watt, on any vendor through WebGPU")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -111,17 +107,10 @@ fn info(json: bool) -> flopwatt::Result<()> {
     for (i, a) in adapters.iter().enumerate() {
         let f = &a.features;
         let l = &a.limits;
-        println!(
-            "adapter {i}{}: {}",
-            if i == 0 { " (default)" } else { "" },
-            a.name
-        );
+        println!("adapter {i}{}: {}", if i == 0 { " (default)" } else { "" }, a.name);
         println!("  backend:      {}", a.backend);
         println!("  driver:       {} {}", a.driver, a.driver_info);
-        println!(
-            "  device type:  {} (kernel variants: {:?})",
-            a.device_type, a.class
-        );
+        println!("  device type:  {} (kernel variants: {:?})", a.device_type, a.class);
         println!(
             "  timestamps:   query {}, inside encoders {}, inside passes {} -> timing tier {}",
             yn(f.timestamp_query),
