@@ -322,7 +322,7 @@ fn encode_run(
     let mut idx: Option<Tensor> = None;
     loop {
         let tree = strategy == Strategy::Tree && inner == 1;
-        let rows4 = !tree && inner == 1 && red % 4 == 0 && idx.is_none();
+        let rows4 = !tree && inner == 1 && red.is_multiple_of(4) && idx.is_none();
         let (parts, chunk) = if tree {
             plan_parts(outer, red, 2048, WG_TREE as usize * 8, 1)
         } else {
