@@ -70,9 +70,15 @@ fn bench_reports_the_wattage_of_a_fake_rapl_counter() {
     // The counter is written every ~1 ms from a clock the reader does not share: 5% covers a
     // millisecond of skew at each end of a 1.5 s window, with margin for a loaded machine.
     let avg = r.avg_watts.expect("measured watts");
-    assert!((avg - WATTS).abs() <= 0.05 * WATTS, "avg_watts {avg} vs {WATTS}");
+    assert!(
+        (avg - WATTS).abs() <= 0.05 * WATTS,
+        "avg_watts {avg} vs {WATTS}"
+    );
     let idle = r.idle_watts.expect("idle watts");
-    assert!((idle - WATTS).abs() <= 0.05 * WATTS, "idle_watts {idle} vs {WATTS}");
+    assert!(
+        (idle - WATTS).abs() <= 0.05 * WATTS,
+        "idle_watts {idle} vs {WATTS}"
+    );
     assert_eq!(r.energy_measured, Some(true));
     let jpr = r.joules_per_run.unwrap();
     assert!(jpr > 0.0 && r.gflops_per_watt.unwrap() > 0.0);

@@ -5,9 +5,9 @@ use super::{Prepared, Suite, Workload};
 use crate::device::Device;
 use crate::error::Result;
 use crate::exec::Recorder;
-use crate::ops::elementwise::{encode_fused, BinaryOp, Expr, UnaryOp};
 use crate::ops::attention::{encode_attention, encode_attention_composed, AttentionParams};
 use crate::ops::conv::{encode_conv2d, Conv2dParams};
+use crate::ops::elementwise::{encode_fused, BinaryOp, Expr, UnaryOp};
 use crate::ops::matmul::{encode_matmul, Epilogue};
 use crate::ops::norm::{encode_layer_norm, encode_softmax};
 use crate::ops::reduce::{encode_reduce, ReduceOp};
@@ -70,7 +70,10 @@ fn workload(
 }
 
 /// Runs `encode` once on its own submit and downloads the tensor it returns.
-fn run_and_read(dev: &Device, encode: impl FnOnce(&mut Recorder) -> Result<Tensor>) -> Result<Vec<f32>> {
+fn run_and_read(
+    dev: &Device,
+    encode: impl FnOnce(&mut Recorder) -> Result<Tensor>,
+) -> Result<Vec<f32>> {
     let mut rec = Recorder::new(dev);
     let out = encode(&mut rec)?;
     rec.submit(false)?;
@@ -110,7 +113,9 @@ fn matmul_square(n: usize, suite: Suite) -> Workload {
                 Ok(())
             },
             move |dev| {
-                let got = run_and_read(dev, |rec| encode_matmul(rec, &va, &vb, &Epilogue::default(), None))?;
+                let got = run_and_read(dev, |rec| {
+                    encode_matmul(rec, &va, &vb, &Epilogue::default(), None)
+                })?;
                 let rows = sample_rows(n);
                 let mut g = Vec::with_capacity(rows.len() * n);
                 let mut want = Vec::with_capacity(rows.len() * n);
@@ -147,8 +152,13 @@ fn sum_4096() -> Workload {
                 Ok(())
             },
             move |dev| {
-                let got = run_and_read(dev, |rec| encode_reduce(rec, &tv, ReduceOp::Sum, Some(&[-1]), false))?;
-                let want: Vec<f64> = x.chunks(c).map(|row| row.iter().map(|&v| v as f64).sum()).collect();
+                let got = run_and_read(dev, |rec| {
+                    encode_reduce(rec, &tv, ReduceOp::Sum, Some(&[-1]), false)
+                })?;
+                let want: Vec<f64> = x
+                    .chunks(c)
+                    .map(|row| row.iter().map(|&v| v as f64).sum())
+                    .collect();
                 check_nmse("sum-4096", &got, &want, NMSE_F32)
             },
         ))
@@ -167,7 +177,8 @@ fn chain_16m(fused: bool) -> Workload {
         let mul = Expr::binary(BinaryOp::Mul, Expr::input(0), Expr::Const(2.0));
         let add = Expr::binary(BinaryOp::Add, Expr::input(0), Expr::Const(1.0));
         let relu = Expr::input(0).unary(UnaryOp::Act(Activation::Relu));
-        let chain = Expr::binary(BinaryOp::Add, mul.clone(), Expr::Const(1.0)).unary(UnaryOp::Act(Activation::Relu));
+        let chain = Expr::binary(BinaryOp::Add, mul.clone(), Expr::Const(1.0))
+            .unary(UnaryOp::Act(Activation::Relu));
         let encode = move |rec: &mut Recorder, x: &Tensor| -> Result<Tensor> {
             if fused {
                 encode_fused(rec, &[x], &chain)
@@ -201,7 +212,11 @@ fn chain_16m(fused: bool) -> Workload {
 
 /// Softmax or layernorm over the last axis of [4096, 4096]; FLOPs 5n and 8n.
 fn norm_4096(layernorm: bool) -> Workload {
-    let id = if layernorm { "layernorm-4096" } else { "softmax-4096" };
+    let id = if layernorm {
+        "layernorm-4096"
+    } else {
+        "softmax-4096"
+    };
     workload(id, None, Suite::Quick, move |dev| {
         let (r, c) = (4096usize, 4096usize);
         let x = crate::reference::random_range(r * c, 41, -4.0, 4.0);
@@ -391,7 +406,9 @@ fn mlp_epilogue(fused: bool) -> Workload {
                 let mut want = Vec::new();
                 for &i in &rows {
                     for j in 0..n {
-                        let acc: f64 = (0..k).map(|kk| x[i * k + kk] as f64 * w[kk * n + j] as f64).sum();
+                        let acc: f64 = (0..k)
+                            .map(|kk| x[i * k + kk] as f64 * w[kk * n + j] as f64)
+                            .sum();
                         want.push((acc + bias[j] as f64).max(0.0));
                     }
                     g.extend_from_slice(&got[i * n..(i + 1) * n]);

@@ -10,7 +10,11 @@ use flopwatt::device::{enumerate_adapters, DeviceOptions};
 use flopwatt::{energy, Device, Error};
 
 #[derive(Parser)]
-#[command(name = "flopwatt", version, about = "GPU compute speed and compute per watt, on any vendor through WebGPU")]
+#[command(
+    name = "flopwatt",
+    version,
+    about = "GPU compute speed and compute per watt, on any vendor through WebGPU"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -61,7 +65,12 @@ struct BenchArgs {
     #[arg(long)]
     no_fusion: bool,
     /// Minimum timed seconds per workload.
-    #[arg(long, value_name = "SECS", default_value_t = 1.0, allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 1.0,
+        allow_hyphen_values = true
+    )]
     min_time: f64,
     /// Skip the ceiling measurement (no % of peak, no roofline ceilings).
     #[arg(long)]
@@ -107,10 +116,17 @@ fn info(json: bool) -> flopwatt::Result<()> {
     for (i, a) in adapters.iter().enumerate() {
         let f = &a.features;
         let l = &a.limits;
-        println!("adapter {i}{}: {}", if i == 0 { " (default)" } else { "" }, a.name);
+        println!(
+            "adapter {i}{}: {}",
+            if i == 0 { " (default)" } else { "" },
+            a.name
+        );
         println!("  backend:      {}", a.backend);
         println!("  driver:       {} {}", a.driver, a.driver_info);
-        println!("  device type:  {} (kernel variants: {:?})", a.device_type, a.class);
+        println!(
+            "  device type:  {} (kernel variants: {:?})",
+            a.device_type, a.class
+        );
         println!(
             "  timestamps:   query {}, inside encoders {}, inside passes {} -> timing tier {}",
             yn(f.timestamp_query),
@@ -270,7 +286,13 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
             w.id,
             w.variant.map(|v| format!(" ({v})")).unwrap_or_default()
         ));
-        let r = bench::run_workload(&dev, w, &opts, power.as_mut(), peak.as_ref().map(|p| p.f32_gflops));
+        let r = bench::run_workload(
+            &dev,
+            w,
+            &opts,
+            power.as_mut(),
+            peak.as_ref().map(|p| p.f32_gflops),
+        );
         match r {
             Ok(r) => results.push(r),
             Err(e) => {
@@ -303,7 +325,10 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
     }
     if let Some(old) = &baseline {
         let rows = report::compare(old, &rep);
-        println!("\nagainst baseline {}:", args.baseline.as_deref().unwrap_or(""));
+        println!(
+            "\nagainst baseline {}:",
+            args.baseline.as_deref().unwrap_or("")
+        );
         print!("{}", report::comparison_table(&rows));
     }
     if let Some(p) = &args.json {

@@ -324,7 +324,11 @@ pub fn encode_norm(
     let (wg, entry, grid) = if tree {
         (WG_TREE, format!("{kind}_tree"), grid_1d(&dev, rows as u64)?)
     } else {
-        let v = if len.is_multiple_of(4) { "direct4" } else { "direct" };
+        let v = if len.is_multiple_of(4) {
+            "direct4"
+        } else {
+            "direct"
+        };
         let g = grid_1d(&dev, (rows as u64).div_ceil(WG_DIRECT as u64))?;
         (WG_DIRECT, format!("{kind}_{v}"), g)
     };
