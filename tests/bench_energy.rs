@@ -3,7 +3,7 @@
 //! `FLOPWATT_SYSFS_ROOT` for the process.
 mod common;
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ const WATTS: f64 = 40.0;
 
 /// Writes `energy_uj` = WATTS * elapsed every millisecond (atomically, by rename), wrapping at
 /// `max_energy_range_uj` as a real counter does.
-fn fake_rapl(root: &PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+fn fake_rapl(root: &Path, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
     let zone = root.join("class/powercap/intel-rapl:0");
     std::fs::create_dir_all(&zone).unwrap();
     let max: u64 = 50_000_000; // wraps every 1.25 s at 40 W: the bench must unwrap it

@@ -53,6 +53,9 @@ pub trait Prepared {
     fn bytes(&self) -> u64;
 }
 
+/// Builds a workload's inputs on a device.
+pub type PrepareFn = Box<dyn Fn(&Device) -> Result<Box<dyn Prepared>> + Send + Sync>;
+
 /// A benchmark workload.
 pub struct Workload {
     /// Id from design.md section 7 (e.g. `matmul-1024`).
@@ -62,7 +65,7 @@ pub struct Workload {
     /// Smallest suite that includes it.
     pub suite: Suite,
     /// Builds inputs on the device.
-    pub prepare: Box<dyn Fn(&Device) -> Result<Box<dyn Prepared>> + Send + Sync>,
+    pub prepare: PrepareFn,
 }
 
 /// How to run.
