@@ -481,6 +481,13 @@ fn fused_matches_unfused_in_one_recorder() {
         assert_eq!(rec.dispatches()[0].cost.flops, 3 * n as u64);
         assert_eq!(rec.dispatches()[0].cost.bytes, 8 * n as u64);
         assert_eq!(rec.dispatches()[1].cost.bytes, 8 * n as u64 + 4);
+        // A one-element operand is splatted: the dense fast path, not the strided one.
+        let fast = if n % 4 == 0 {
+            "elementwise.vec4"
+        } else {
+            "elementwise.linear"
+        };
+        assert!(rec.dispatches().iter().all(|d| d.kernel == fast), "{fast}");
         rec.submit(false).unwrap();
         let (f, u) = (fused.to_f32_vec().unwrap(), r.to_f32_vec().unwrap());
         // x * 2 is exact, so a contracted fma gives the same single rounding as mul + add.
@@ -636,4 +643,48 @@ fn random_trees_match_eval_f64() {
         checked > 3 * skipped,
         "too many ill-conditioned elements: {checked} checked, {skipped} skipped"
     );
+}
+
+#[test]
+fn every_layout_gives_the_same_answer() {
+    use flopwatt::ops::elementwise::Layout;
+    let dev = device_or_skip!();
+    let n = 4100;
+    let x = random_range(n, 41, -3.0, 3.0);
+    let y = random_range(n, 42, -3.0, 3.0);
+    let (tx, ty) = (up(&dev, &x, &[n]), up(&dev, &y, &[n]));
+    let expr = Expr::where_(
+        Expr::binary(BinaryOp::Gt, Expr::input(0), Expr::input(1)),
+        Expr::input(0).unary(UnaryOp::Act(Activation::Gelu)),
+        Expr::input(1) * Expr::Const(-0.5),
+    );
+    let mut outs = Vec::new();
+    for layout in [Layout::Linear, Layout::Vec4, Layout::Strided { rank: 1 }] {
+        let mut rec = Recorder::new(&dev);
+        let t = ew::encode_fused_with(&mut rec, &[&tx, &ty], &expr, Some(layout)).unwrap();
+        let name = rec.dispatches()[0].kernel.clone();
+        rec.submit(false).unwrap();
+        outs.push((name, t.to_f32_vec().unwrap()));
+    }
+    assert_eq!(outs[0].0, "elementwise.linear");
+    assert_eq!(outs[1].0, "elementwise.vec4");
+    assert_eq!(outs[2].0, "elementwise.strided1");
+    assert!(outs[0].1 == outs[1].1 && outs[1].1 == outs[2].1);
+    let want: Vec<f64> = x
+        .iter()
+        .zip(&y)
+        .map(|(&a, &b)| eval_f64(&expr, &[a as f64, b as f64]))
+        .collect();
+    check_close("layouts", &outs[0].1, &want, reference::TRANSCENDENTAL_F32).unwrap();
+    // A broadcast cannot take the dense layouts.
+    let row = up(&dev, &x[..4], &[4]);
+    let col = up(&dev, &y[..3], &[3, 1]);
+    let mut rec = Recorder::new(&dev);
+    let r = ew::encode_fused_with(
+        &mut rec,
+        &[&row, &col],
+        &(Expr::input(0) + Expr::input(1)),
+        Some(Layout::Vec4),
+    );
+    assert!(matches!(r, Err(Error::InvalidArgument { .. })));
 }

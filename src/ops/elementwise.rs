@@ -481,6 +481,18 @@ impl ElementwiseKernel {
     /// Errors: an `Input(i)` past the inputs, more than [`MAX_INPUTS`] used inputs, a rank
     /// over [`MAX_RANK`], `Vec4` with a dtype that has no vec4 storage form.
     pub fn generate(expr: &Expr, input_dtypes: &[DType], layout: Layout) -> Result<Self> {
+        Self::generate_splat(expr, input_dtypes, layout, &[])
+    }
+
+    /// Like [`generate`](Self::generate), with the inputs in `splat` read as one element
+    /// (at their offset) broadcast to every output element: a scalar operand keeps a dense
+    /// kernel on the linear/vec4 fast path instead of the strided one.
+    pub fn generate_splat(
+        expr: &Expr,
+        input_dtypes: &[DType],
+        layout: Layout,
+        splat: &[usize],
+    ) -> Result<Self> {
         let used = expr.inputs_used();
         if let Some(&bad) = used.iter().find(|&&i| i >= input_dtypes.len()) {
             return Err(Error::invalid(
@@ -530,11 +542,17 @@ impl ElementwiseKernel {
                 d.wgsl().to_string()
             }
         };
+        let dense = matches!(layout, Layout::Linear | Layout::Vec4);
+        let is_splat = |i: usize| dense && splat.contains(&i);
         for (b, &i) in used.iter().enumerate() {
+            let ty = if is_splat(i) {
+                input_dtypes[i].wgsl().to_string()
+            } else {
+                elem(input_dtypes[i])
+            };
             let _ = writeln!(
                 s,
-                "@group(0) @binding({b}) var<storage, read> in{i}: array<{}>;",
-                elem(input_dtypes[i])
+                "@group(0) @binding({b}) var<storage, read> in{i}: array<{ty}>;"
             );
         }
         let nb = used.len();
@@ -550,8 +568,9 @@ impl ElementwiseKernel {
         let mut consts = Vec::new();
         let root = expr.emit(&mut body, &mut next, &mut consts, &|i| format!("x{i}"));
         s.push_str("struct Params {\n    n: u32,\n    _p0: u32,\n    _p1: u32,\n    _p2: u32,\n");
+        s.push_str("    offs: array<vec4<u32>, 2>,\n");
         if let Layout::Strided { .. } = layout {
-            s.push_str("    shape: array<vec4<u32>, 2>,\n    offs: array<vec4<u32>, 2>,\n");
+            s.push_str("    shape: array<vec4<u32>, 2>,\n");
             for &i in &used {
                 let _ = writeln!(s, "    st{i}: array<vec4<u32>, 2>,");
             }
@@ -568,31 +587,66 @@ impl ElementwiseKernel {
             params.join(", ")
         );
 
-        let _ = writeln!(s, "const WG: u32 = {WG}u;");
+        let _ = writeln!(s, "const WG: u32 = {}u;", wg());
         s.push_str(
             "@compute @workgroup_size(WG)\nfn main(@builtin(workgroup_id) wid: vec3<u32>, \
              @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {\n",
         );
-        s.push_str("    let i = (wid.y * nwg.x + wid.x) * WG + lid;\n    if (i >= p.n) {\n        return;\n    }\n");
+        let items = if layout == Layout::Vec4 {
+            vec4_items()
+        } else {
+            1
+        };
+        let _ = writeln!(
+            s,
+            "    let base = (wid.y * nwg.x + wid.x) * (WG * {items}u) + lid;"
+        );
+        let _ = writeln!(s, "    for (var k = 0u; k < {items}u; k = k + 1u) {{");
+        s.push_str("    let i = base + k * WG;\n    if (i >= p.n) {\n        return;\n    }\n");
         let args = |f: &dyn Fn(usize) -> String| -> String {
             used.iter().map(|&i| f(i)).collect::<Vec<_>>().join(", ")
         };
+        for (k, &i) in used.iter().enumerate() {
+            if is_splat(i) {
+                let _ = writeln!(
+                    s,
+                    "    let sp{i} = f32(in{i}[p.offs[{}][{}]]);",
+                    k / 4,
+                    k % 4
+                );
+            }
+        }
         match layout {
             Layout::Linear => {
                 let _ = writeln!(
                     s,
                     "    out[i] = ew_store(ew_expr({}));",
-                    args(&|i| format!("f32(in{i}[i])"))
+                    args(&|i| if is_splat(i) {
+                        format!("sp{i}")
+                    } else {
+                        format!("f32(in{i}[i])")
+                    })
                 );
             }
             Layout::Vec4 => {
                 // p.n counts vec4s here.
                 for &i in &used {
-                    let _ = writeln!(s, "    let v{i} = in{i}[i];");
+                    if !is_splat(i) {
+                        let _ = writeln!(s, "    let v{i} = in{i}[i];");
+                    }
                 }
                 let lanes: Vec<String> = ["x", "y", "z", "w"]
                     .iter()
-                    .map(|c| format!("ew_store(ew_expr({}))", args(&|i| format!("f32(v{i}.{c})"))))
+                    .map(|c| {
+                        let a = args(&|i| {
+                            if is_splat(i) {
+                                format!("sp{i}")
+                            } else {
+                                format!("f32(v{i}.{c})")
+                            }
+                        });
+                        format!("ew_store(ew_expr({a}))")
+                    })
                     .collect();
                 let _ = writeln!(
                     s,
@@ -627,7 +681,7 @@ impl ElementwiseKernel {
                 );
             }
         }
-        s.push_str("}\n");
+        s.push_str("    }\n}\n");
 
         let lname = match layout {
             Layout::Linear => "linear".to_string(),
@@ -644,6 +698,20 @@ impl ElementwiseKernel {
             consts,
         })
     }
+}
+
+fn wg() -> u32 {
+    std::env::var("EW_WG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(WG)
+}
+
+fn vec4_items() -> u32 {
+    std::env::var("EW_ITEMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
 }
 
 /// Coalesced view of the iteration space: shape and, per input, strides and offset.
@@ -697,10 +765,14 @@ fn coalesce(shape: &[usize], strides: &[Vec<usize>], offsets: Vec<usize>) -> Pla
 /// buffers come in >= 256-byte classes, so the vec4 arrays cover them). It is the better
 /// form on lavapipe (measured in benches/elementwise.rs) and the usual one on GPUs, so it
 /// is not chosen per adapter class.
-fn choose_layout(plan: &Plan, n: usize) -> Layout {
+fn choose_layout(plan: &Plan, n: usize, splat: &[bool]) -> Layout {
     let dense = plan.shape.len() == 1
-        && plan.strides.iter().all(|s| s[0] == 1 || n == 1)
-        && plan.offsets.iter().all(|&o| o == 0);
+        && plan
+            .strides
+            .iter()
+            .zip(&plan.offsets)
+            .zip(splat)
+            .all(|((s, &o), &sp)| sp || ((s[0] == 1 || n == 1) && o == 0));
     if !dense {
         Layout::Strided {
             rank: plan.shape.len(),
@@ -715,6 +787,18 @@ fn choose_layout(plan: &Plan, n: usize) -> Layout {
 /// Records the fused kernel for `expr` over `inputs` (broadcast to their common shape) and
 /// returns the output tensor (contiguous).
 pub fn encode_fused(rec: &mut Recorder, inputs: &[&Tensor], expr: &Expr) -> Result<Tensor> {
+    encode_fused_with(rec, inputs, expr, None)
+}
+
+/// [`encode_fused`] with the layout forced (for benchmarks and layout-equivalence tests):
+/// `Linear`/`Vec4` need dense same-shape inputs (and n % 4 == 0 for `Vec4`); `Strided`'s
+/// rank is taken from the coalesced plan whatever rank is given. `None` chooses as usual.
+pub fn encode_fused_with(
+    rec: &mut Recorder,
+    inputs: &[&Tensor],
+    expr: &Expr,
+    layout: Option<Layout>,
+) -> Result<Tensor> {
     let device = rec.device().clone();
     same_device("elementwise", &device, inputs)?;
     if inputs.is_empty() {
@@ -774,23 +858,45 @@ pub fn encode_fused(rec: &mut Recorder, inputs: &[&Tensor], expr: &Expr) -> Resu
             ),
         ));
     }
-    let layout = choose_layout(&plan, n);
-    let kernel = ElementwiseKernel::generate(expr, &dtypes, layout)?;
+    // Inputs of one element (scalars, or broadcast from shape [1, 1]) are splatted.
+    let splat: Vec<bool> = used.iter().map(|&i| inputs[i].numel() == 1).collect();
+    let splat_idx: Vec<usize> = used
+        .iter()
+        .zip(&splat)
+        .filter(|(_, &sp)| sp)
+        .map(|(&i, _)| i)
+        .collect();
+    let chosen = choose_layout(&plan, n, &splat);
+    let layout = match (layout, chosen) {
+        (None, c) => c,
+        (Some(Layout::Strided { .. }), _) => Layout::Strided {
+            rank: plan.shape.len(),
+        },
+        (Some(Layout::Linear), Layout::Linear | Layout::Vec4) => Layout::Linear,
+        (Some(Layout::Vec4), Layout::Vec4) => Layout::Vec4,
+        (Some(want), got) => {
+            return Err(Error::invalid(
+                "elementwise",
+                format!("layout {want:?} does not fit these inputs (they need {got:?})"),
+            ))
+        }
+    };
+    let kernel = ElementwiseKernel::generate_splat(expr, &dtypes, layout, &splat_idx)?;
     let pipeline = device.pipeline(&kernel.name, &kernel.source, "main")?;
 
     let items = if layout == Layout::Vec4 { n / 4 } else { n };
     let mut params: Vec<u32> = vec![items as u32, 0, 0, 0];
+    let mut offs = [0u32; 8];
+    for (k, &o) in plan.offsets.iter().enumerate() {
+        offs[k] = o as u32;
+    }
+    params.extend_from_slice(&offs);
     if let Layout::Strided { .. } = layout {
         let mut sh = [1u32; MAX_RANK];
         for (d, &v) in plan.shape.iter().enumerate() {
             sh[d] = v as u32;
         }
         params.extend_from_slice(&sh);
-        let mut offs = [0u32; 8];
-        for (k, &o) in plan.offsets.iter().enumerate() {
-            offs[k] = o as u32;
-        }
-        params.extend_from_slice(&offs);
         for st in &plan.strides {
             let mut a = [0u32; MAX_RANK];
             for (d, &v) in st.iter().enumerate() {
@@ -823,7 +929,13 @@ pub fn encode_fused(rec: &mut Recorder, inputs: &[&Tensor], expr: &Expr) -> Resu
         flops: kernel.flops_per_element * n as u64,
         bytes: read_bytes + (n * out_dtype.size()) as u64,
     };
-    let groups = grid_1d(&device, (items as u64).div_ceil(WG as u64))?;
+    let per_group = wg() as u64
+        * if layout == Layout::Vec4 {
+            vec4_items() as u64
+        } else {
+            1
+        };
+    let groups = grid_1d(&device, (items as u64).div_ceil(per_group))?;
     rec.dispatch(
         &kernel.name,
         &pipeline,
@@ -963,6 +1075,10 @@ pub fn clip(x: &Tensor, min: f32, max: f32) -> Result<Tensor> {
     unary(x, UnaryOp::Clip { min, max })
 }
 
+fn chain_b() -> Expr {
+    Expr::input(0) * Expr::input(1) + Expr::Const(1.0)
+}
+
 /// A representative set of generated kernels (every op at least once, every layout, every
 /// storage dtype) for the naga unit test.
 pub fn all_variants() -> Vec<(String, String)> {
@@ -1031,5 +1147,11 @@ pub fn all_variants() -> Vec<(String, String)> {
         &f,
         Layout::Linear,
     );
+    let k = ElementwiseKernel::generate_splat(&chain_b(), &[DType::F32; 2], Layout::Vec4, &[1])
+        .expect("splat");
+    v.push((format!("{}:splat", k.name), k.source));
+    let k = ElementwiseKernel::generate_splat(&chain_b(), &[DType::F32; 2], Layout::Linear, &[1])
+        .expect("splat");
+    v.push((format!("{}:splat", k.name), k.source));
     v
 }
