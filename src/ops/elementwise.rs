@@ -19,10 +19,16 @@
 //!   `clip`, which WGSL leaves implementation-defined: the kernels test for NaN explicitly.
 //!   Comparisons with NaN are false except `ne`. `pow` follows C (`pow(x, 0) = 1`,
 //!   `pow(1, y) = 1`, negative bases with integer exponents keep their sign, otherwise NaN).
-//! - Exceptions, documented not hidden: `gelu(-inf)` and `silu(-inf)` are NaN (they are
-//!   computed as `x * something(x)` = `-inf * 0`); casting NaN or out-of-range values to f16
-//!   is implementation-defined in WGSL. Casting to i32 truncates toward zero, saturates and
+//! - `gelu(-inf)`, `gelu_tanh(-inf)` and `silu(-inf)` are 0 (their limit), not the NaN of
+//!   `-inf * 0` that the shared `activation.wgsl` forms give (matmul/conv epilogues still do).
+//!   Casting NaN or out-of-range values to f16 is implementation-defined in WGSL. Casting to i32 truncates toward zero, saturates and
 //!   maps NaN to 0 (Rust `as`).
+//! - Float controls: naga's SPIR-V does not declare `SignedZeroInfNanPreserve`, so Vulkan
+//!   drivers may assume no NaN/Inf when they fold what they can prove at compile time.
+//!   Seen on lavapipe: `x / ((a < a) * y)` gives 0, not NaN/inf (`a < a` folds to 0, then
+//!   `0 * y` to 0, then the division by that zero). Values known only at run time (every
+//!   input and constant: constants come from a uniform) keep IEEE NaN/Inf, which the tests
+//!   check; the NaN tests of max/min/relu/clip use bit tests that no fold can remove.
 //!
 //! Indexing: inputs are read through their strides and offsets (transposes and broadcasts
 //! need no copy). Dimensions are first coalesced (size-1 dims dropped, dims merged where every
@@ -224,6 +230,10 @@ impl UnaryOp {
             UnaryOp::Erf => format!("act_erf({x})"),
             // The shared Activation::Relu is `max(x, 0)`, whose NaN result WGSL leaves open.
             UnaryOp::Act(Activation::Relu) => format!("ew_relu({x})"),
+            // x * g(x) forms are -inf * 0 = NaN at -inf; the limit is 0.
+            UnaryOp::Act(a @ (Activation::Gelu | Activation::GeluTanh | Activation::Silu)) => {
+                format!("ew_neg_inf_to_zero({x}, {})", a.wgsl(x))
+            }
             UnaryOp::Act(a) => a.wgsl(x),
             UnaryOp::HardSigmoid { alpha, beta } => {
                 format!(
