@@ -33,7 +33,7 @@
 //! Indexing: inputs are read through their strides and offsets (transposes and broadcasts
 //! need no copy). Dimensions are first coalesced (size-1 dims dropped, dims merged where every
 //! input is contiguous across them); when that leaves one dense dimension for every input the
-//! kernel is the fast path (plain linear index, vec4 loads when n % 4 == 0).
+//! kernel is the fast path (plain linear index, four vec4s per invocation).
 
 use std::fmt::Write as _;
 
@@ -444,7 +444,8 @@ impl std::ops::Neg for Expr {
 pub enum Layout {
     /// Every input dense and the same shape as the output: input index = output index.
     Linear,
-    /// Like `Linear`, four elements per invocation with vec4 loads and stores (n % 4 == 0).
+    /// Like `Linear`, with vec4 loads and stores (the last vec4 may run past n; see
+    /// `choose_layout`).
     Vec4,
     /// Inputs read through strides and offsets over `rank` coalesced dimensions.
     Strided {
@@ -763,10 +764,12 @@ fn coalesce(shape: &[usize], strides: &[Vec<usize>], offsets: Vec<usize>) -> Pla
 
 /// Picks the layout for a coalesced plan of `n` elements.
 ///
-/// vec4 cuts the index math and widens every load and store; it needs n % 4 == 0 (pooled
-/// buffers come in >= 256-byte classes, so the vec4 arrays cover them). It is the better
-/// form on lavapipe (measured in benches/elementwise.rs) and the usual one on GPUs, so it
-/// is not chosen per adapter class.
+/// vec4 cuts the index math and widens every load and store. It is the better form on
+/// lavapipe (2-2.5x over `Linear` in benches/elementwise.rs) and the usual one on GPUs, so it
+/// is not chosen per adapter class. When n % 4 != 0 the last vec4 runs past n: its extra
+/// lanes read whatever follows in the input buffers and write past the end of the fresh
+/// output tensor, which no one reads; `encode_fused_with` checks that every buffer really
+/// extends to the next multiple of 4 elements (pooled buffers come in >= 256-byte classes).
 fn choose_layout(plan: &Plan, n: usize, splat: &[bool]) -> Layout {
     let dense = plan.shape.len() == 1
         && plan
@@ -775,14 +778,12 @@ fn choose_layout(plan: &Plan, n: usize, splat: &[bool]) -> Layout {
             .zip(&plan.offsets)
             .zip(splat)
             .all(|((s, &o), &sp)| sp || ((s[0] == 1 || n == 1) && o == 0));
-    if !dense {
+    if dense {
+        Layout::Vec4
+    } else {
         Layout::Strided {
             rank: plan.shape.len(),
         }
-    } else if n.is_multiple_of(4) {
-        Layout::Vec4
-    } else {
-        Layout::Linear
     }
 }
 
@@ -793,7 +794,7 @@ pub fn encode_fused(rec: &mut Recorder, inputs: &[&Tensor], expr: &Expr) -> Resu
 }
 
 /// [`encode_fused`] with the layout forced (for benchmarks and layout-equivalence tests):
-/// `Linear`/`Vec4` need dense same-shape inputs (and n % 4 == 0 for `Vec4`); `Strided`'s
+/// `Linear`/`Vec4` need dense same-shape inputs (one-element inputs excepted); `Strided`'s
 /// rank is taken from the coalesced plan whatever rank is given. `None` chooses as usual.
 pub fn encode_fused_with(
     rec: &mut Recorder,
@@ -868,7 +869,19 @@ pub fn encode_fused_with(
         .filter(|(_, &sp)| sp)
         .map(|(&i, _)| i)
         .collect();
-    let chosen = choose_layout(&plan, n, &splat);
+    let mut chosen = choose_layout(&plan, n, &splat);
+    if chosen == Layout::Vec4 && !n.is_multiple_of(4) {
+        let padded = n.next_multiple_of(4) as u64;
+        let fits = |t: &Tensor| t.buffer().size() >= padded * t.dtype().size() as u64;
+        let all_fit = fits(&out)
+            && used
+                .iter()
+                .zip(&splat)
+                .all(|(&i, &sp)| sp || fits(inputs[i]));
+        if !all_fit {
+            chosen = Layout::Linear;
+        }
+    }
     let layout = match (layout, chosen) {
         (None, c) => c,
         (Some(Layout::Strided { .. }), _) => Layout::Strided {
@@ -886,7 +899,11 @@ pub fn encode_fused_with(
     let kernel = ElementwiseKernel::generate_splat(expr, &dtypes, layout, &splat_idx)?;
     let pipeline = device.pipeline(&kernel.name, &kernel.source, "main")?;
 
-    let items = if layout == Layout::Vec4 { n / 4 } else { n };
+    let items = if layout == Layout::Vec4 {
+        n.div_ceil(4)
+    } else {
+        n
+    };
     let mut params: Vec<u32> = vec![items as u32, 0, 0, 0];
     let mut offs = [0u32; 8];
     for (k, &o) in plan.offsets.iter().enumerate() {
