@@ -360,6 +360,10 @@ fn comparisons_feed_where_as_f32_and_i32_masks() {
         })
         .collect();
     check_close("where(i32 mask)", &got, &want, reference::EXACT_F32).unwrap();
+    // A NaN cond counts as true (NaN != 0), -0 as false.
+    let c = up(&dev, &[f32::NAN, -0.0, f32::INFINITY], &[3]);
+    let got = ew::where_(&c, &up(&dev, &[1.0], &[1]), &up(&dev, &[2.0], &[1])).unwrap();
+    assert_eq!(got.to_f32_vec().unwrap(), vec![1.0, 2.0, 1.0]);
     // Comparison casts to an i32 mask.
     let m32 = ew::fused(
         &[&ta, &zero],
