@@ -48,19 +48,34 @@ fn bench(c: &mut Criterion) {
     let two = Tensor::from_f32(&dev, &[2.0], &[1]).expect("upload");
     let one = Tensor::from_f32(&dev, &[1.0], &[1]).expect("upload");
 
-    // Warm up (pipeline JIT) and report GPU time per dispatch, median of 5.
+    // Warm up (pipeline JIT), then GPU time per run from timestamps, the three workloads
+    // interleaved so that load from other processes hits them alike; medians of 7.
     let median = |mut v: Vec<f64>| {
         v.sort_by(|a, b| a.total_cmp(b));
         v[v.len() / 2]
     };
-    let gpu_f = median((0..5).filter_map(|_| fused(&dev, &x, None, true)).collect());
-    let gpu_u = median(
-        (0..5)
-            .filter_map(|_| unfused(&dev, &x, &two, &one, true))
-            .collect(),
-    );
+    let copy = |timed: bool| {
+        let mut rec = Recorder::new(&dev);
+        let y = ew::encode_fused(&mut rec, &[&x], &Expr::input(0)).expect("copy");
+        let p = rec.submit(timed).expect("submit");
+        drop(y);
+        p.map(|p| p.dispatches.iter().map(|r| r.gpu_ns).sum::<f64>() / 1e6)
+    };
+    fused(&dev, &x, None, false);
+    unfused(&dev, &x, &two, &one, false);
+    copy(false);
+    let (mut f, mut u, mut cp) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..7 {
+        f.extend(fused(&dev, &x, None, true));
+        u.extend(unfused(&dev, &x, &two, &one, true));
+        cp.extend(copy(true));
+    }
+    let (f, u, cp) = (median(f), median(u), median(cp));
     eprintln!(
-        "chain-16m GPU time (timestamps, median of 5): fused {gpu_f:.2} ms, unfused {gpu_u:.2} ms"
+        "chain-16m GPU time, interleaved medians of 7: fused {f:.1} ms, unfused {u:.1} ms \
+         ({:.2}x), copy-probe {cp:.1} ms (fused/copy {:.2})",
+        u / f,
+        f / cp
     );
     for l in [Layout::Linear, Layout::Strided { rank: 1 }] {
         fused(&dev, &x, Some(l), false);
@@ -81,14 +96,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| fused(&dev, &x, Some(Layout::Strided { rank: 1 }), false))
     });
     // The floor: the same generated kernel with the identity tree (read 64 MiB, write 64 MiB).
-    g.bench_function("copy-probe", |b| {
-        b.iter(|| {
-            let mut rec = Recorder::new(&dev);
-            let y = ew::encode_fused(&mut rec, &[&x], &Expr::input(0)).expect("copy");
-            rec.submit(false).expect("submit");
-            drop(y);
-        })
-    });
+    g.bench_function("copy-probe", |b| b.iter(|| copy(false)));
     g.finish();
 }
 
