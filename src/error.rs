@@ -135,6 +135,35 @@ pub enum Error {
         /// The measured error and the tolerance.
         detail: String,
     },
+    /// An ONNX node cannot be loaded or run: unsupported op, bad attribute or input.
+    #[error("ONNX node `{node}` ({op}, opset {opset}): {message}")]
+    Onnx {
+        /// Node name (or `OpType#index` where the file gives none).
+        node: String,
+        /// Operator type, with its domain when not the default one.
+        op: String,
+        /// Default-domain opset the model imports.
+        opset: i64,
+        /// What is wrong.
+        message: String,
+    },
+    /// A model file is unreadable as a whole: malformed protobuf, missing graph, old opset,
+    /// unsupported tensor storage.
+    #[error("model {path}: {message}")]
+    Model {
+        /// The file (or `<bytes>` for in-memory models).
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A `.npy` file is unreadable or holds an unsupported dtype or layout.
+    #[error("npy {path}: {message}")]
+    Npy {
+        /// The file (or `<bytes>`).
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A power source could not be read.
     #[error("power source {source_name}: {message}")]
     Power {

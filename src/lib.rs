@@ -15,6 +15,7 @@ pub mod device;
 pub mod energy;
 pub mod error;
 pub mod exec;
+pub mod onnx;
 pub mod ops;
 pub mod peak;
 pub mod pool;
