@@ -1096,3 +1096,71 @@ fn write_fuzz_corpus() {
         }
     }
 }
+
+// ---------- run-time input checks ----------
+
+#[test]
+fn inputs_are_checked_by_name_dtype_shape_and_symbol() {
+    let mut g = reshape_chain(&[Err("batch"), Ok(3), Ok(4)], 13);
+    g.graph
+        .as_mut()
+        .unwrap()
+        .input
+        .push(vi("ids", 7, &[Err("batch"), Err("seq")]));
+    let mut m = load(&g).unwrap();
+    let x = Array {
+        shape: vec![2, 3, 4],
+        data: Data::F32(vec![0.5; 24]),
+    };
+    let ids = Array {
+        shape: vec![2, 7],
+        data: Data::I64(vec![1; 14]),
+    };
+    let syms = m
+        .check_inputs(&[("x".into(), &x), ("ids".into(), &ids)])
+        .unwrap();
+    assert_eq!(syms.get("batch"), Some(&2));
+    assert_eq!(syms.get("seq"), Some(&7));
+    let msg = |r: flopwatt::Result<_>| match r {
+        Err(e @ Error::InvalidArgument { .. }) => e.to_string(),
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    };
+    assert!(msg(m.check_inputs(&[("x".into(), &x)])).contains("input `ids` is missing"));
+    assert!(
+        msg(m.check_inputs(&[("x".into(), &x), ("ids".into(), &ids), ("z".into(), &x)]))
+            .contains("no input `z`")
+    );
+    assert!(msg(m.check_inputs(&[("x".into(), &x), ("x".into(), &x)])).contains("twice"));
+    assert!(
+        msg(m.check_inputs(&[("x".into(), &ids), ("ids".into(), &ids)]))
+            .contains("`x` is int64 but the model takes FLOAT")
+    );
+    let x_bad = Array {
+        shape: vec![2, 4, 3],
+        data: Data::F32(vec![0.5; 24]),
+    };
+    assert!(
+        msg(m.check_inputs(&[("x".into(), &x_bad), ("ids".into(), &ids)]))
+            .contains("shape [2, 4, 3] but the model takes [batch, 3, 4]")
+    );
+    let ids_bad = Array {
+        shape: vec![3, 7],
+        data: Data::I64(vec![1; 21]),
+    };
+    assert!(
+        msg(m.check_inputs(&[("x".into(), &x), ("ids".into(), &ids_bad)]))
+            .contains("batch = 3 but another input has batch = 2")
+    );
+
+    // Binding the shapes lets the Shape chain fold.
+    let shapes = [
+        ("x".to_string(), vec![2, 3, 4]),
+        ("ids".to_string(), vec![2, 7]),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(m.nodes.len(), 5);
+    m.specialize(&shapes).unwrap();
+    assert_eq!(m.nodes.len(), 1);
+    assert_eq!(m.initializers["target"].data, Data::I64(vec![2, -1]));
+}

@@ -968,3 +968,124 @@ fn decode_raw(dtype: ElemType, raw: &[u8]) -> Result<Data, String> {
         ),
     })
 }
+
+/// The npy storage that feeds an input of this ONNX type, if any.
+fn npy_matches(dtype: ElemType, data: &Data) -> bool {
+    matches!(
+        (dtype, data),
+        (ElemType::Float, Data::F32(_))
+            | (ElemType::Double, Data::F64(_))
+            | (ElemType::Int64, Data::I64(_))
+            | (ElemType::Int32, Data::I32(_))
+            | (ElemType::Bool, Data::Bool(_))
+    )
+}
+
+fn data_name(d: &Data) -> &'static str {
+    match d {
+        Data::F32(_) => "float32",
+        Data::F64(_) => "float64",
+        Data::I64(_) => "int64",
+        Data::I32(_) => "int32",
+        Data::Bool(_) => "bool",
+    }
+}
+
+impl Model {
+    /// Checks feeds against the declared inputs: every input given once, no extra names, the
+    /// dtype the model declares, fixed dims equal, and each symbolic dim (`batch`, `seq`)
+    /// bound to one size across all inputs. Returns the symbol bindings.
+    pub fn check_inputs(&self, feeds: &[(String, &npy::Array)]) -> Result<BTreeMap<String, usize>> {
+        let op = "onnx input";
+        let mut seen = HashSet::new();
+        for (name, _) in feeds {
+            if !self.inputs.iter().any(|i| &i.name == name) {
+                let names: Vec<&str> = self.inputs.iter().map(|i| i.name.as_str()).collect();
+                return Err(Error::invalid(
+                    op,
+                    format!("the model has no input `{name}` (its inputs: {names:?})"),
+                ));
+            }
+            if !seen.insert(name.as_str()) {
+                return Err(Error::invalid(op, format!("input `{name}` is given twice")));
+            }
+        }
+        let mut syms: BTreeMap<String, usize> = BTreeMap::new();
+        for i in &self.inputs {
+            let (_, a) = feeds
+                .iter()
+                .find(|(n, _)| n == &i.name)
+                .ok_or_else(|| Error::invalid(op, format!("input `{}` is missing", i.name)))?;
+            if !npy_matches(i.dtype, &a.data) {
+                return Err(Error::invalid(
+                    op,
+                    format!(
+                        "input `{}` is {} but the model takes {}",
+                        i.name,
+                        data_name(&a.data),
+                        dtype_name(i.dtype.code())
+                    ),
+                ));
+            }
+            let Some(dims) = &i.shape else { continue };
+            let shape_err = || {
+                Error::invalid(
+                    op,
+                    format!(
+                        "input `{}` has shape {:?} but the model takes {}",
+                        i.name,
+                        a.shape,
+                        show_dims(dims)
+                    ),
+                )
+            };
+            if dims.len() != a.shape.len() {
+                return Err(shape_err());
+            }
+            for (d, &n) in dims.iter().zip(&a.shape) {
+                match d {
+                    Dim::Fixed(f) if *f != n => return Err(shape_err()),
+                    Dim::Symbolic(s) => match syms.get(s) {
+                        Some(&m) if m != n => {
+                            return Err(Error::invalid(
+                                op,
+                                format!(
+                                    "input `{}` has {s} = {n} but another input has {s} = {m}",
+                                    i.name
+                                ),
+                            ))
+                        }
+                        _ => {
+                            syms.insert(s.clone(), n);
+                        }
+                    },
+                    _ => {}
+                }
+            }
+        }
+        Ok(syms)
+    }
+
+    /// Fixes the input shapes to those of a run (after [`Model::check_inputs`]) and folds
+    /// again, so `Shape` nodes that read inputs become constants.
+    pub fn specialize(&mut self, shapes: &BTreeMap<String, Vec<usize>>) -> Result<usize> {
+        for i in &mut self.inputs {
+            if let Some(s) = shapes.get(&i.name) {
+                i.shape = Some(s.iter().map(|&n| Dim::Fixed(n)).collect());
+            }
+        }
+        fold::fold(self)
+    }
+}
+
+fn show_dims(dims: &[Dim]) -> String {
+    let parts: Vec<String> = dims
+        .iter()
+        .map(|d| match d {
+            Dim::Fixed(n) => n.to_string(),
+            Dim::Symbolic(s) => s.clone(),
+            Dim::Unknown => "?".into(),
+        })
+        .collect();
+    format!("[{}]", parts.join(", "))
+}
