@@ -1164,3 +1164,51 @@ fn inputs_are_checked_by_name_dtype_shape_and_symbol() {
     assert_eq!(m.nodes.len(), 1);
     assert_eq!(m.initializers["target"].data, Data::I64(vec![2, -1]));
 }
+
+#[test]
+fn shapes_flow_through_kept_ops_so_later_shape_nodes_fold() {
+    // y = Reshape(t, Shape(t)[0:1] ++ [-1]) with t = Transpose(MatMul(x, W) + b): x [batch, 5].
+    let w: Vec<f32> = (0..15).map(|i| i as f32).collect();
+    let g = model(
+        17,
+        graph(
+            vec![
+                node("MatMul", "mm", &["x", "W"], &["h"], vec![]),
+                node("Add", "add", &["h", "b"], &["h2"], vec![]),
+                node("Unsqueeze", "u", &["h2", "ax"], &["h3"], vec![]),
+                node(
+                    "Transpose",
+                    "tr",
+                    &["h3"],
+                    &["t"],
+                    vec![a_ints("perm", &[2, 0, 1])],
+                ),
+                node("Shape", "sh", &["t"], &["s"], vec![a_int("end", 1)]),
+                node(
+                    "Concat",
+                    "cat",
+                    &["s", "m1"],
+                    &["target"],
+                    vec![a_int("axis", 0)],
+                ),
+                node("Reshape", "rs", &["t", "target"], &["y"], vec![]),
+            ],
+            vec![
+                t_f32("W", &[5, 3], &w),
+                t_f32("b", &[3], &[1.0, 2.0, 3.0]),
+                t_i64("ax", &[1], &[0]),
+                t_i64("m1", &[1], &[-1]),
+            ],
+            vec![vi("x", 1, &[Err("batch"), Ok(5)])],
+            vec![vi("y", 1, &[])],
+        ),
+    );
+    let mut m = load(&g).unwrap();
+    assert_eq!(m.nodes.len(), 7);
+    let shapes = [("x".to_string(), vec![4, 5])].into_iter().collect();
+    m.specialize(&shapes).unwrap();
+    let ops: Vec<&str> = m.nodes.iter().map(|n| n.op_type.as_str()).collect();
+    assert_eq!(ops, ["MatMul", "Add", "Unsqueeze", "Transpose", "Reshape"]);
+    // h [4, 3] -> h3 [1, 4, 3] -> t [3, 1, 4]: Shape(t)[0:1] = [3].
+    assert_eq!(m.initializers["target"].data, Data::I64(vec![3, -1]));
+}

@@ -72,7 +72,17 @@ pub fn fold(model: &mut Model) -> Result<usize> {
                 }
                 folded += 1;
             }
-            None => kept.push(node),
+            None => {
+                if default_domain {
+                    if let (Some(out), Some(shape)) = (
+                        node.outputs.first(),
+                        infer_shape(&node, &model.initializers, &shapes),
+                    ) {
+                        shapes.entry(out.clone()).or_insert(shape);
+                    }
+                }
+                kept.push(node)
+            }
         }
     }
     model.nodes = kept;
@@ -687,4 +697,184 @@ fn constant(n: &Node) -> Result<TensorValue, String> {
         ("value_ints", Attr::Ints(v)) => TensorValue::from_i64(ElemType::Int64, vec![v.len()], v),
         (k, _) => return Err(format!("Constant attribute `{k}` is not supported")),
     })
+}
+
+/// Shapes that pass through ops which stay in the graph, so that a later `Shape` of their
+/// output folds too (once [`Model::specialize`](super::Model::specialize) fixed the inputs).
+/// Only ops whose output shape follows from input shapes and constant operands; `None`
+/// where anything is unknown or the shapes are invalid (the graph reports those).
+fn infer_shape(
+    n: &Node,
+    consts: &Consts,
+    shapes: &HashMap<String, Vec<usize>>,
+) -> Option<Vec<usize>> {
+    let shape_of = |i: usize| -> Option<Vec<usize>> {
+        let name = n.input(i)?;
+        consts
+            .get(name)
+            .map(|t| t.shape.clone())
+            .or_else(|| shapes.get(name).cloned())
+    };
+    let const_of = |i: usize| n.input(i).and_then(|name| consts.get(name));
+    match n.op_type.as_str() {
+        "Relu" | "LeakyRelu" | "Gelu" | "Erf" | "Sigmoid" | "HardSigmoid" | "HardSwish"
+        | "Tanh" | "Clip" | "Exp" | "Log" | "Sqrt" | "Neg" | "Abs" | "Reciprocal" | "Cast"
+        | "Identity" | "Softmax" | "LogSoftmax" | "LayerNormalization" | "RMSNormalization"
+        | "BatchNormalization" | "Dropout" => shape_of(0),
+        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" | "Equal" | "Less" | "Greater"
+        | "Where" => {
+            let all: Vec<Vec<usize>> = (0..n.inputs.len()).map(shape_of).collect::<Option<_>>()?;
+            broadcast(&all.iter().collect::<Vec<_>>())
+        }
+        "MatMul" => {
+            let (a, b) = (shape_of(0)?, shape_of(1)?);
+            if a.is_empty() || b.is_empty() {
+                return None;
+            }
+            let (a2, b2) = (a.len() == 1, b.len() == 1);
+            let a = if a2 { vec![1, a[0]] } else { a };
+            let b = if b2 { vec![b[0], 1] } else { b };
+            let (m, k) = (a[a.len() - 2], a[a.len() - 1]);
+            let (k2, nn) = (b[b.len() - 2], b[b.len() - 1]);
+            if k != k2 {
+                return None;
+            }
+            let ba = a[..a.len() - 2].to_vec();
+            let bb = b[..b.len() - 2].to_vec();
+            let mut out = broadcast(&[&ba, &bb])?;
+            if !a2 {
+                out.push(m);
+            }
+            if !b2 {
+                out.push(nn);
+            }
+            Some(out)
+        }
+        "Gemm" => {
+            let (a, b) = (shape_of(0)?, shape_of(1)?);
+            if a.len() != 2 || b.len() != 2 {
+                return None;
+            }
+            let m = if n.attr_int("transA").unwrap_or(0) != 0 {
+                a[1]
+            } else {
+                a[0]
+            };
+            let nn = if n.attr_int("transB").unwrap_or(0) != 0 {
+                b[0]
+            } else {
+                b[1]
+            };
+            Some(vec![m, nn])
+        }
+        "Transpose" => {
+            let x = shape_of(0)?;
+            let perm: Vec<usize> = match n.attr_ints("perm") {
+                Some(p) => p
+                    .iter()
+                    .map(|&a| norm_axis(a, x.len() as i64))
+                    .collect::<Option<_>>()?,
+                None => (0..x.len()).rev().collect(),
+            };
+            let mut seen = vec![false; x.len()];
+            for &p in &perm {
+                if std::mem::replace(seen.get_mut(p)?, true) {
+                    return None;
+                }
+            }
+            (perm.len() == x.len()).then(|| perm.iter().map(|&p| x[p]).collect())
+        }
+        "Reshape" => {
+            let x = shape_of(0)?;
+            let target = const_of(1)?.to_i64_vec();
+            reshape_target(&x, &target, n.attr_int("allowzero").unwrap_or(0) != 0).ok()
+        }
+        "Unsqueeze" => {
+            let x = shape_of(0)?;
+            let axes = match n.attr_ints("axes") {
+                Some(a) => a.to_vec(),
+                None => const_of(1)?.to_i64_vec(),
+            };
+            let r = (x.len() + axes.len()) as i64;
+            let mut ax: Vec<usize> = axes
+                .iter()
+                .map(|&a| norm_axis(a, r))
+                .collect::<Option<_>>()?;
+            ax.sort_unstable();
+            ax.dedup();
+            if ax.len() != axes.len() {
+                return None;
+            }
+            let mut it = x.iter();
+            (0..r as usize)
+                .map(|i| {
+                    if ax.binary_search(&i).is_ok() {
+                        Some(1)
+                    } else {
+                        it.next().copied()
+                    }
+                })
+                .collect()
+        }
+        "Squeeze" => {
+            let x = shape_of(0)?;
+            let axes = match n.attr_ints("axes") {
+                Some(a) => Some(a.to_vec()),
+                None => match n.input(1) {
+                    Some(_) => Some(const_of(1)?.to_i64_vec()),
+                    None => None,
+                },
+            };
+            match axes {
+                None => Some(x.into_iter().filter(|&d| d != 1).collect()),
+                Some(axes) => {
+                    let ax: Vec<usize> = axes
+                        .iter()
+                        .map(|&a| norm_axis(a, x.len() as i64))
+                        .collect::<Option<_>>()?;
+                    if ax.iter().any(|&a| x[a] != 1) {
+                        return None;
+                    }
+                    Some(
+                        x.iter()
+                            .enumerate()
+                            .filter(|(i, _)| !ax.contains(i))
+                            .map(|(_, &d)| d)
+                            .collect(),
+                    )
+                }
+            }
+        }
+        "Gather" => {
+            let (x, ind) = (shape_of(0)?, shape_of(1)?);
+            let a = norm_axis(n.attr_int("axis").unwrap_or(0), x.len() as i64)?;
+            let mut out = x[..a].to_vec();
+            out.extend_from_slice(&ind);
+            out.extend_from_slice(&x[a + 1..]);
+            Some(out)
+        }
+        "Concat" => {
+            let parts: Vec<Vec<usize>> = (0..n.inputs.len())
+                .filter(|&i| n.input(i).is_some())
+                .map(shape_of)
+                .collect::<Option<_>>()?;
+            let first = parts.first()?.clone();
+            let a = norm_axis(n.attr_int("axis")?, first.len() as i64)?;
+            let mut out = first.clone();
+            out[a] = 0;
+            for p in &parts {
+                if p.len() != first.len()
+                    || p.iter()
+                        .zip(&first)
+                        .enumerate()
+                        .any(|(i, (x, y))| i != a && x != y)
+                {
+                    return None;
+                }
+                out[a] += p[a];
+            }
+            Some(out)
+        }
+        _ => None,
+    }
 }
