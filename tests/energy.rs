@@ -103,15 +103,48 @@ struct FakeRapl {
     file: PathBuf,
     state: Mutex<(f64, u64)>, // (true microjoules, wrap range)
     idle_w: f64,
+    /// The counter's update period (zero: every advance), like NVML's 20-100 ms.
+    tick: Duration,
 }
 
 impl FakeRapl {
+    fn new(
+        clock: Arc<VClock>,
+        file: PathBuf,
+        uj: f64,
+        max: u64,
+        idle_w: f64,
+        tick: Duration,
+    ) -> Self {
+        FakeRapl {
+            clock,
+            file,
+            state: Mutex::new((uj, max)),
+            idle_w,
+            tick,
+        }
+    }
+
     fn advance(&self, d: Duration, watts: f64) {
+        let t = *self.clock.t.lock().unwrap();
         self.clock.advance(d);
         let mut s = self.state.lock().unwrap();
+        let max = s.1;
+        let publish = |uj: f64| write(&self.file, &format!("{}\n", (uj.round() as u64) % max));
+        if self.tick.is_zero() {
+            s.0 += watts * d.as_secs_f64() * 1e6;
+            publish(s.0);
+            return;
+        }
+        // Publish the energy at every tick boundary crossed, as a counter updated periodically.
+        let tick = self.tick.as_nanos();
+        let mut k = t.as_nanos() / tick + 1;
+        while k * tick <= (t + d).as_nanos() {
+            let dt = (k * tick - t.as_nanos()) as f64 * 1e-9;
+            publish(s.0 + watts * dt * 1e6);
+            k += 1;
+        }
         s.0 += watts * d.as_secs_f64() * 1e6;
-        let raw = (s.0.round() as u64) % s.1;
-        write(&self.file, &format!("{raw}\n"));
     }
 }
 
@@ -299,12 +332,14 @@ fn measure_reports_the_wattage_of_a_fake_rapl_counter() {
         95_000_000,
         100_000_000,
     );
-    let fake = Arc::new(FakeRapl {
-        clock: VClock::new(),
+    let fake = Arc::new(FakeRapl::new(
+        VClock::new(),
         file,
-        state: Mutex::new((95_000_000.0, 100_000_000)),
-        idle_w: 12.0,
-    });
+        95e6,
+        100_000_000,
+        12.0,
+        Duration::ZERO,
+    ));
     let probe = Probe::fake(&tree.0, fake.clone());
     let mut src = detect_with(&cpu_adapter(), None, &probe);
     assert_eq!(src.kind(), SourceKind::Rapl);
@@ -318,11 +353,12 @@ fn measure_reports_the_wattage_of_a_fake_rapl_counter() {
     })
     .unwrap()
     .expect("figures");
-    assert_eq!(r.runs, 100);
-    assert!(close(r.seconds, 1.0, REL));
+    // 100 runs fill the 1 s window; one more runs until the counter is seen to move.
+    assert_eq!(r.runs, 101);
+    assert!(close(r.seconds, 1.01, REL));
     assert!(close(r.avg_watts, busy_w, REL), "{r:?}");
     assert!(close(r.idle_watts.unwrap(), 12.0, REL), "{r:?}");
-    assert!(close(r.joules, 40.0, REL));
+    assert!(close(r.joules, 40.4, REL));
     assert!(close(r.joules_per_run, 0.4, REL));
     assert!(close(r.net_joules_per_run().unwrap(), 0.28, REL));
     assert!(r.measured);
@@ -334,6 +370,37 @@ fn measure_reports_the_wattage_of_a_fake_rapl_counter() {
         1e9 / r.joules_per_run / 1e9,
         REL
     ));
+}
+
+#[test]
+fn measure_aligns_to_a_counter_that_updates_every_100_ms() {
+    // The counter publishes every 100 ms (NVML-like). Reading it at arbitrary instants would be
+    // off by up to one period (10 % of a 1 s window) at each edge; the meter reads just after
+    // an update at both edges, so the error is bounded by one run (7 ms in >= 1 s: 0.7 %) plus
+    // the 1 ms poll step. Tolerance: 1.5 %.
+    let tree = TempTree::new("rapl-tick");
+    let file = rapl_zone(&tree.0, "intel-rapl:0", "package-0", 0, 262_143_328_850);
+    let fake = Arc::new(FakeRapl::new(
+        VClock::new(),
+        file,
+        0.0,
+        262_143_328_850,
+        12.0,
+        Duration::from_millis(100),
+    ));
+    // Off the tick grid from the start.
+    fake.advance(Duration::from_millis(33), 12.0);
+    let mut src = RaplSource::open(&tree.root(), fake.clone()).unwrap();
+    let r = measure_with_clock(&mut src, &EnergyConfig::default(), fake.as_ref(), || {
+        fake.advance(Duration::from_millis(7), 40.0);
+        Ok(())
+    })
+    .unwrap()
+    .unwrap();
+    eprintln!("{r:?}");
+    assert!(close(r.avg_watts, 40.0, 0.015), "{r:?}");
+    assert!(close(r.idle_watts.unwrap(), 12.0, 0.015), "{r:?}");
+    assert!(close(r.joules_per_run, 0.28, 0.015), "{r:?}");
 }
 
 #[test]
