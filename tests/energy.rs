@@ -854,27 +854,33 @@ int nvmlShutdown(void) { live--; return 0; }
 const char *nvmlErrorString(int r) { return r == 3 ? "Not Supported" : "Unknown Error"; }
 int nvmlDeviceGetCount_v2(unsigned int *n) { *n = 2; return 0; }
 int nvmlDeviceGetHandleByIndex_v2(unsigned int i, dev **d) { if (i > 1) return 2; *d = &devs[i]; return 0; }
+#ifndef OLD_DRIVER
 int nvmlDeviceGetHandleByPciBusId_v2(const char *id, dev **d) {
     for (int i = 0; i < 2; i++) if (strcmp(id, buses[i]) == 0) { *d = &devs[i]; return 0; }
     return 6; /* NVML_ERROR_NOT_FOUND */
 }
+#endif
 int nvmlDeviceGetName(dev *d, char *buf, unsigned int len) {
     strncpy(buf, names[d->id], len - 1); buf[len - 1] = 0; return 0;
 }
+#ifndef OLD_DRIVER
 int nvmlDeviceGetTotalEnergyConsumption(dev *d, unsigned long long *mj) {
     if (!has_counter) return 3; *mj = energy_mj[d->id]; return 0;
 }
+#endif
 int nvmlDeviceGetPowerUsage(dev *d, unsigned int *mw) { *mw = power_mw[d->id]; return 0; }
 "#;
 
 /// Builds the fake library into `tree`; `None` (test skipped) where no C compiler exists.
-fn fake_nvml(tree: &TempTree) -> Option<(String, libloading::Library)> {
+fn fake_nvml(tree: &TempTree, defines: &[&str]) -> Option<(String, libloading::Library)> {
     let src = tree.0.join("fake_nvml.c");
     let lib = tree.0.join("libnvidia-ml.so.1");
     std::fs::write(&src, FAKE_NVML_C).unwrap();
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     match std::process::Command::new(&cc)
-        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .args(["-shared", "-fPIC", "-O1"])
+        .args(defines)
+        .arg("-o")
         .arg(&lib)
         .arg(&src)
         .status()
@@ -897,7 +903,7 @@ fn nvml_loaded_at_run_time_counter_and_sampled_power() {
     type Set = unsafe extern "C" fn(i32, u64, u32, i32);
     type Live = unsafe extern "C" fn() -> i32;
     let tree = TempTree::new("nvml-fake");
-    let Some((path, lib)) = fake_nvml(&tree) else {
+    let Some((path, lib)) = fake_nvml(&tree, &[]) else {
         return;
     };
     // SAFETY: signatures as in FAKE_NVML_C.
@@ -1055,4 +1061,26 @@ fn end_to_end_on_the_adapter_detect_measure_attribute() {
     assert!(close(parts.iter().sum::<f64>(), r.joules_per_run, 1e-9));
     let flops = profile.flops() as f64;
     assert!(r.gflops_per_watt(flops) > 0.0);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn nvml_old_driver_without_counter_or_pci_lookup() {
+    type Set = unsafe extern "C" fn(i32, u64, u32, i32);
+    let tree = TempTree::new("nvml-old");
+    let Some((path, lib)) = fake_nvml(&tree, &["-DOLD_DRIVER"]) else {
+        return;
+    };
+    // SAFETY: signature as in FAKE_NVML_C.
+    let set: Set = *unsafe { lib.get::<Set>(b"fake_set\0") }.unwrap();
+    unsafe { set(1, 0, 250_000, 1) };
+    let mut probe = Probe::fake(&tree.0, energy::system_clock());
+    probe.nvml_libs = vec![path];
+    // No bus-id lookup: the name picks the device; no counter: power is sampled.
+    let src = detect_with(
+        &gpu_adapter("NVIDIA H200", 0x10de, "DiscreteGpu", "0000:0a:00.0"),
+        None,
+        &probe,
+    );
+    assert_eq!(src.describe(), "nvml (NVIDIA H200, power usage, sampled)");
 }

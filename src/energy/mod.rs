@@ -28,7 +28,11 @@
 //!
 //! 1. reads the source across a short idle window (default 0.5 s) to get `idle_watts`;
 //! 2. repeats the workload until at least `min_window` (default 1 s) has passed, reading the
-//!    cumulative counter just before the first run and just after the last;
+//!    cumulative counter just before the first run and just after the last. Counters move in
+//!    steps (NVML every 20-100 ms), so both edges are aligned to a step: the start reading is
+//!    taken just after the counter moves (polled every 1 ms, at most 250 ms), and at the end the
+//!    workload keeps running until the counter moves once more. The edge error is then one run
+//!    rather than one counter period;
 //! 3. reports the gross figures over the window: `avg_watts = dE / dt`,
 //!    `joules_per_run = dE / runs`, and GFLOP/W as GFLOP/s / `avg_watts` (which equals GFLOP/J).
 //!    `idle_watts` is reported alongside; [`EnergyResult::net_joules_per_run`] subtracts it for
