@@ -562,7 +562,7 @@ fn hwmon_picks_the_adapters_card_and_power1_input() {
     assert_eq!(src.kind(), SourceKind::Estimate);
     assert!(
         src.describe()
-            .contains("neither power1_average nor power1_input"),
+            .contains("none of power1_average, power1_input"),
         "{}",
         src.describe()
     );
@@ -711,7 +711,7 @@ fn sensor_choice_by_adapter() {
     );
     assert_eq!(
         sensor_for(&gpu_adapter("Intel(R) Arc A770", 0x8086, "DiscreteGpu", "")),
-        Sensor::None
+        Sensor::HwmonIntel
     );
     assert_eq!(
         sensor_for(&gpu_adapter("Apple M2", 0x106b, "IntegratedGpu", "")),
@@ -1083,4 +1083,45 @@ fn nvml_old_driver_without_counter_or_pci_lookup() {
         &probe,
     );
     assert_eq!(src.describe(), "nvml (NVIDIA H200, power usage, sampled)");
+}
+
+#[test]
+fn intel_discrete_gpu_reads_the_hwmon_energy_counter() {
+    let tree = TempTree::new("hwmon-intel");
+    let clock = VClock::new();
+    let card = tree.0.join("class/hwmon/hwmon4");
+    write(&card.join("name"), "xe\n");
+    write(&card.join("energy1_input"), "5000000\n");
+    let probe = Probe::fake(&tree.0, clock.clone());
+    let arc = gpu_adapter("Intel(R) Arc(TM) B580 Graphics", 0x8086, "DiscreteGpu", "");
+    let mut src = detect_with(&arc, None, &probe);
+    assert_eq!(src.kind(), SourceKind::Hwmon);
+    assert_eq!(
+        choice_line(src.as_ref()),
+        "hwmon (intel hwmon4/energy1_input, energy counter): measured"
+    );
+    let a = src.read().unwrap();
+    assert_eq!(a.joules, 0.0, "the open is the baseline");
+    clock.advance(Duration::from_millis(1500));
+    write(&card.join("energy1_input"), "305000000\n"); // 300 J in 1.5 s
+    let b = src.read().unwrap();
+    assert!(close(
+        (b.joules - a.joules) / b.at.duration_since(a.at).as_secs_f64(),
+        200.0,
+        REL
+    ));
+    // A counter reset (driver reload) is an error, not negative energy.
+    write(&card.join("energy1_input"), "10\n");
+    let e = src.read().unwrap_err().to_string();
+    assert!(e.contains("went backwards"), "{e}");
+    // An i915 card without the counter: reported, estimate used.
+    let tree2 = TempTree::new("hwmon-intel-none");
+    write(&tree2.0.join("class/hwmon/hwmon0/name"), "i915\n");
+    let src = detect_with(&arc, None, &Probe::fake(&tree2.0, clock.clone()));
+    assert_eq!(src.kind(), SourceKind::Estimate);
+    assert!(
+        src.describe().contains("none of energy1_input"),
+        "{}",
+        src.describe()
+    );
 }

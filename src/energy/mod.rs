@@ -8,6 +8,7 @@
 //! | --- | --- | --- |
 //! | NVIDIA (PCI vendor `0x10de`) | [`SourceKind::Nvml`] | `nvmlDeviceGetTotalEnergyConsumption` (mJ); where that counter is missing, `nvmlDeviceGetPowerUsage` (mW) sampled and integrated |
 //! | AMD (`0x1002`) | [`SourceKind::Hwmon`] | `/sys/class/hwmon/hwmon*/{power1_average,power1_input}` of the `amdgpu` device (µW), sampled and integrated |
+//! | Intel discrete GPUs (`0x8086`, not integrated) | [`SourceKind::Hwmon`] | `energy1_input` (µJ counter) of the `i915` / `xe` hwmon device |
 //! | CPU adapters (lavapipe), Intel integrated GPUs (`0x8086`) | [`SourceKind::Rapl`] | powercap `intel-rapl:N/energy_uj` of every `package-N` zone (AMD CPUs expose it too) |
 //! | anything else | [`SourceKind::Fixed`] / [`SourceKind::Estimate`] | the user's `--watts`, or a TDP table entry |
 //!
@@ -251,6 +252,8 @@ pub enum Sensor {
     Rapl,
     /// amdgpu hwmon power.
     Hwmon,
+    /// i915 / xe hwmon energy counter (Intel discrete GPUs).
+    HwmonIntel,
     /// No sensor for this adapter.
     None,
 }
@@ -266,6 +269,7 @@ pub fn sensor_for(adapter: &AdapterKey) -> Sensor {
         VENDOR_AMD => Sensor::Hwmon,
         // An integrated GPU shares the package (and its power budget) with the cores.
         VENDOR_INTEL if adapter.device_type == "IntegratedGpu" => Sensor::Rapl,
+        VENDOR_INTEL => Sensor::HwmonIntel,
         _ => Sensor::None,
     }
 }
@@ -336,6 +340,10 @@ fn open_sensor(
         }
         Sensor::Hwmon => Box::new(
             HwmonSource::open(&probe.sysfs, &adapter.pci_bus_id, probe.clock.clone())
+                .map_err(|e| reason(&e))?,
+        ),
+        Sensor::HwmonIntel => Box::new(
+            HwmonSource::open_intel(&probe.sysfs, &adapter.pci_bus_id, probe.clock.clone())
                 .map_err(|e| reason(&e))?,
         ),
         Sensor::Nvml => Box::new(
