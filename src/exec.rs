@@ -39,7 +39,9 @@ pub struct Dispatch {
 
 /// A buffer to bind: the whole buffer (capped at the binding limit).
 pub fn bind_whole(device: &Device, buf: &wgpu::Buffer) -> (wgpu::Buffer, u64) {
-    let size = buf.size().min(device.limits().max_storage_buffer_binding_size);
+    let size = buf
+        .size()
+        .min(device.limits().max_storage_buffer_binding_size);
     (buf.clone(), size)
 }
 
@@ -67,6 +69,9 @@ pub fn grid_1d(device: &Device, workgroups: u64) -> Result<[u32; 3]> {
 pub struct Recorder {
     device: Device,
     dispatches: Vec<Dispatch>,
+    // Temporaries of recorded dispatches: a pooled buffer dropped before submit could be
+    // handed to another thread's tensor and then overwritten by this run.
+    keep: Vec<crate::tensor::Tensor>,
 }
 
 impl Recorder {
@@ -75,7 +80,14 @@ impl Recorder {
         Recorder {
             device: device.clone(),
             dispatches: Vec::new(),
+            keep: Vec::new(),
         }
+    }
+
+    /// Keeps a temporary tensor (scratch, partial results) alive until the run is submitted
+    /// and complete, so its pooled buffer is not reused while dispatches still use it.
+    pub fn keep_alive(&mut self, t: crate::tensor::Tensor) {
+        self.keep.push(t);
     }
 
     /// The device.
@@ -245,9 +257,17 @@ impl Recorder {
             }
             let t = Instant::now();
             self.finish_and_wait(enc)?;
-            records.push(DispatchRecord::new(d, t.elapsed().as_nanos() as f64, TimingTier::WallClock));
+            records.push(DispatchRecord::new(
+                d,
+                t.elapsed().as_nanos() as f64,
+                TimingTier::WallClock,
+            ));
         }
-        Ok(RunProfile::new(records, TimingTier::WallClock, start.elapsed().as_nanos() as f64))
+        Ok(RunProfile::new(
+            records,
+            TimingTier::WallClock,
+            start.elapsed().as_nanos() as f64,
+        ))
     }
 
     fn submit_timestamps(self, tier: TimingTier) -> Result<RunProfile> {

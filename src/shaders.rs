@@ -9,14 +9,42 @@ use crate::error::{Error, Result};
 
 /// Matrix multiplication kernels (register-blocked, shared-memory tiled, GEMV).
 pub const MATMUL: &str = include_str!("../shaders/matmul.wgsl");
+/// Reductions over axes (direct, shared-memory tree, strided fallback).
+pub const REDUCE: &str = include_str!("../shaders/reduce.wgsl");
+/// Softmax and log-softmax over an axis.
+pub const SOFTMAX: &str = include_str!("../shaders/softmax.wgsl");
+/// Layer norm and RMS norm over trailing dims.
+pub const NORM: &str = include_str!("../shaders/norm.wgsl");
+/// Elementwise helpers and a sample kernel; every elementwise kernel is generated from it
+/// (see `ops::elementwise`).
+pub const ELEMENTWISE: &str = include_str!("../shaders/elementwise.wgsl");
+/// Convolution kernels (direct register-blocked conv2d, conv-transpose 2d).
+pub const CONV2D: &str = include_str!("../shaders/conv2d.wgsl");
+/// Pooling kernels (max, average, global average).
+pub const POOL: &str = include_str!("../shaders/pool.wgsl");
+/// Layout kernels: resize (nearest, linear) and pad (constant, reflect, edge).
+pub const RESIZE: &str = include_str!("../shaders/resize.wgsl");
+/// Fused attention (streaming online-softmax and shared-memory tiled variants).
+pub const ATTENTION: &str = include_str!("../shaders/attention.wgsl");
+/// Composed attention baseline (scores matmul, row softmax, PV matmul) for comparison.
+pub const ATTENTION_COMPOSED: &str = include_str!("../shaders/attention_composed.wgsl");
 /// Peak-throughput probes (FMA loops, copy).
 pub const PEAK: &str = include_str!("../shaders/peak.wgsl");
 
 /// Every shader file, by file name.
 pub const FILES: &[(&str, &str)] = &[
     ("activation.wgsl", crate::ops::ACTIVATION_WGSL),
+    ("elementwise.wgsl", ELEMENTWISE),
     ("matmul.wgsl", MATMUL),
+    ("conv2d.wgsl", CONV2D),
+    ("pool.wgsl", POOL),
+    ("resize.wgsl", RESIZE),
+    ("attention.wgsl", ATTENTION),
+    ("attention_composed.wgsl", ATTENTION_COMPOSED),
     ("peak.wgsl", PEAK),
+    ("reduce.wgsl", REDUCE),
+    ("softmax.wgsl", SOFTMAX),
+    ("norm.wgsl", NORM),
 ];
 
 /// Parses and validates WGSL with naga; the error names the kernel and the line.
@@ -85,9 +113,16 @@ pub fn with_f16_enable(source: String, f16: bool) -> String {
 
 /// Every generated variant in the crate, as (name, source): the naga test walks them all.
 pub fn all_variants() -> Vec<(String, String)> {
-    #[allow(unused_mut)]
     let mut v: Vec<(String, String)> = Vec::new();
     // Each kernel family adds its generated variants here.
+    v.extend(crate::peak::all_variants());
+    v.extend(crate::ops::matmul::all_variants());
+    v.extend(crate::ops::reduce::all_variants());
+    v.extend(crate::ops::norm::all_variants());
+    v.extend(crate::ops::elementwise::all_variants());
+    v.extend(crate::ops::conv::all_variants());
+    v.extend(crate::ops::pool::all_variants());
+    v.extend(crate::ops::attention::all_variants());
     v
 }
 

@@ -1,1 +1,227 @@
-//! (being written)
+//! The benchmark: workloads with the ids of design.md section 7, each checked once against the
+//! f64 reference before it is timed, then run until a time budget is filled; medians of the
+//! per-run GPU time, GFLOP/s, GB/s, and energy from the device's power source.
+
+pub mod report;
+pub mod roofline;
+pub mod workloads;
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::device::Device;
+use crate::energy::{self, EnergyConfig, PowerSource};
+use crate::error::{Error, Result};
+use crate::exec::Recorder;
+
+/// Which set of workloads to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Suite {
+    /// Every family once (about 3 minutes on lavapipe).
+    Quick,
+    /// Every workload id, fused and unfused.
+    Standard,
+    /// Standard plus size sweeps.
+    Full,
+}
+
+impl std::str::FromStr for Suite {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "quick" => Ok(Suite::Quick),
+            "standard" => Ok(Suite::Standard),
+            "full" => Ok(Suite::Full),
+            _ => Err(Error::invalid(
+                "bench",
+                format!("unknown suite `{s}`; use quick, standard or full"),
+            )),
+        }
+    }
+}
+
+/// A workload ready to run: inputs on the device, reference answer computed lazily.
+pub trait Prepared {
+    /// Records one run's dispatches.
+    fn encode(&self, rec: &mut Recorder) -> Result<()>;
+    /// Runs once and compares with the f64 reference; a mismatch is an error.
+    fn verify(&self, dev: &Device) -> Result<()>;
+    /// FLOPs of one run, as design.md section 7 counts them.
+    fn flops(&self) -> u64;
+    /// Minimum bytes one run moves (inputs read once, outputs written once).
+    fn bytes(&self) -> u64;
+}
+
+/// A benchmark workload.
+pub struct Workload {
+    /// Id from design.md section 7 (e.g. `matmul-1024`).
+    pub id: String,
+    /// `fused`, `unfused`, or none.
+    pub variant: Option<&'static str>,
+    /// Smallest suite that includes it.
+    pub suite: Suite,
+    /// Builds inputs on the device.
+    pub prepare: Box<dyn Fn(&Device) -> Result<Box<dyn Prepared>> + Send + Sync>,
+}
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Suite.
+    pub suite: Suite,
+    /// Substrings of ids to keep (empty: all of the suite).
+    pub filters: Vec<String>,
+    /// Minimum timed seconds per workload (runs repeat until it is filled; at least 3 runs).
+    pub min_time: Duration,
+    /// Energy windows.
+    pub energy: EnergyConfig,
+    /// Skip fused variants (the `--no-fusion` switch).
+    pub no_fusion: bool,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            suite: Suite::Quick,
+            filters: Vec::new(),
+            min_time: Duration::from_millis(1000),
+            energy: EnergyConfig::default(),
+            no_fusion: false,
+        }
+    }
+}
+
+/// One row of results. Field names are the stable JSON schema (`flopwatt-bench/1`).
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct BenchResult {
+    /// Workload id.
+    pub id: String,
+    /// `fused` / `unfused` / null.
+    pub variant: Option<String>,
+    /// Timed runs.
+    pub runs: u64,
+    /// Median GPU time per run, ms.
+    pub median_ms: f64,
+    /// Fastest run, ms.
+    pub min_ms: f64,
+    /// Slowest run, ms.
+    pub max_ms: f64,
+    /// FLOPs per run.
+    pub flops: u64,
+    /// Bytes per run.
+    pub bytes: u64,
+    /// GFLOP/s at the median.
+    pub gflops: f64,
+    /// GB/s at the median.
+    pub gbps: f64,
+    /// Dispatches per run.
+    pub dispatches: u64,
+    /// Median wall-clock time per run (encode + submit + wait), ms.
+    pub wall_ms: f64,
+    /// Percent of the device's measured f32 compute ceiling (null without `peak`).
+    pub pct_peak: Option<f64>,
+    /// Gross average power over the energy window, W (null without a source).
+    pub avg_watts: Option<f64>,
+    /// Gross energy per run, J.
+    pub joules_per_run: Option<f64>,
+    /// GFLOP/s per watt (= GFLOP per joule).
+    pub gflops_per_watt: Option<f64>,
+    /// Whether the energy figures are measured (false: estimated from fixed watts / TDP).
+    pub energy_measured: Option<bool>,
+    /// Idle power measured just before this workload's energy window, W.
+    pub idle_watts: Option<f64>,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+/// The workloads selected by `opts`, in suite order.
+pub fn select(opts: &BenchOptions) -> Vec<Workload> {
+    workloads::all()
+        .into_iter()
+        .filter(|w| w.suite <= opts.suite)
+        .filter(|w| !(opts.no_fusion && w.variant == Some("fused")))
+        .filter(|w| {
+            opts.filters.is_empty() || opts.filters.iter().any(|f| w.id.contains(f.as_str()))
+        })
+        .collect()
+}
+
+/// Runs one workload: verify, warm up, time, measure energy.
+pub fn run_workload(
+    dev: &Device,
+    w: &Workload,
+    opts: &BenchOptions,
+    power: &mut dyn PowerSource,
+    peak_gflops: Option<f64>,
+) -> Result<BenchResult> {
+    let p = (w.prepare)(dev)?;
+    // A wrong kernel must not produce a fast number; this also warms up the pipelines (JIT).
+    p.verify(dev)?;
+    let mut gpu = Vec::new();
+    let mut wall = Vec::new();
+    let mut dispatches = 0;
+    let start = Instant::now();
+    while gpu.len() < 3 || (start.elapsed() < opts.min_time && gpu.len() < 1000) {
+        let mut rec = Recorder::new(dev);
+        p.encode(&mut rec)?;
+        dispatches = rec.len() as u64;
+        let t = Instant::now();
+        let prof = rec.submit(true)?.expect("timed run returns a profile");
+        wall.push(t.elapsed().as_secs_f64() * 1e3);
+        gpu.push(prof.gpu_ns() / 1e6);
+    }
+    let runs = gpu.len() as u64;
+    let min_ms = gpu.iter().cloned().fold(f64::INFINITY, f64::min);
+    let max_ms = gpu.iter().cloned().fold(0.0, f64::max);
+    let median_ms = median(&mut gpu);
+    let wall_ms = median(&mut wall);
+    let (flops, bytes) = (p.flops(), p.bytes());
+    let gflops = flops as f64 / (median_ms * 1e6);
+    let gbps = bytes as f64 / (median_ms * 1e6);
+    let energy = energy::measure(power, &opts.energy, || {
+        let mut rec = Recorder::new(dev);
+        p.encode(&mut rec)?;
+        rec.submit(false).map(|_| ())
+    })?;
+    let (avg_watts, joules_per_run, gpw, measured, idle_watts) = match energy {
+        Some(e) => (
+            Some(e.avg_watts),
+            Some(e.joules_per_run),
+            (e.avg_watts > 0.0 && flops > 0).then(|| e.gflops_per_watt(flops as f64)),
+            Some(e.measured),
+            e.idle_watts,
+        ),
+        None => (None, None, None, None, None),
+    };
+    Ok(BenchResult {
+        id: w.id.clone(),
+        variant: w.variant.map(str::to_string),
+        runs,
+        median_ms,
+        min_ms,
+        max_ms,
+        flops,
+        bytes,
+        gflops,
+        gbps,
+        dispatches,
+        wall_ms,
+        pct_peak: peak_gflops
+            .filter(|p| *p > 0.0 && flops > 0)
+            .map(|p| 100.0 * gflops / p),
+        avg_watts,
+        joules_per_run,
+        gflops_per_watt: gpw,
+        energy_measured: measured,
+        idle_watts,
+    })
+}

@@ -1,12 +1,20 @@
 //! The `flopwatt` command line: `info`, `bench`, `peak`.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use flopwatt::bench::report::{self, BenchReport, PowerInfo};
+use flopwatt::bench::{self, BenchOptions, Suite};
 use flopwatt::device::{enumerate_adapters, DeviceOptions};
+use flopwatt::{energy, Device, Error};
 
 #[derive(Parser)]
-#[command(name = "flopwatt", version, about = "GPU compute speed and compute per watt, on any vendor through WebGPU")]
+#[command(
+    name = "flopwatt",
+    version,
+    about = "GPU compute speed and compute per watt, on any vendor through WebGPU"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,12 +28,61 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the benchmark workloads and report time, GFLOP/s, GB/s, watts and GFLOP/J.
+    Bench(BenchArgs),
+    /// Measure the device's ceilings: FMA throughput and copy bandwidth.
+    Peak {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Workload set: quick, standard or full.
+    #[arg(long, default_value = "quick")]
+    suite: String,
+    /// Keep only workloads whose id contains TEXT (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    filter: Vec<String>,
+    /// Write the results as JSON (schema flopwatt-bench/1).
+    #[arg(long, value_name = "PATH")]
+    json: Option<String>,
+    /// Write the results as CSV.
+    #[arg(long, value_name = "PATH")]
+    csv: Option<String>,
+    /// Write a roofline chart as SVG.
+    #[arg(long, value_name = "PATH")]
+    svg: Option<String>,
+    /// Compare with an earlier --json output and flag regressions.
+    #[arg(long, value_name = "PATH")]
+    baseline: Option<String>,
+    /// Power draw to assume when the device has no readable sensor (reported as fixed, not measured).
+    #[arg(long, value_name = "W", allow_hyphen_values = true)]
+    watts: Option<f64>,
+    /// Skip the fused variants (compare with --baseline of a fused run).
+    #[arg(long)]
+    no_fusion: bool,
+    /// Minimum timed seconds per workload.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 1.0,
+        allow_hyphen_values = true
+    )]
+    min_time: f64,
+    /// Skip the ceiling measurement (no % of peak, no roofline ceilings).
+    #[arg(long)]
+    no_peak: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info { json } => info(json),
+        Command::Bench(args) => run_bench(args),
+        Command::Peak { json } => peak(json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -40,23 +97,36 @@ fn info(json: bool) -> flopwatt::Result<()> {
     let opts = DeviceOptions::from_env();
     let adapters = enumerate_adapters(&opts)?;
     if adapters.is_empty() {
-        return Err(flopwatt::Error::NoAdapter {
-            backends: opts.backends.clone(),
-            hint: "install a GPU driver, or Mesa's software Vulkan driver with `apt-get install mesa-vulkan-drivers`".into(),
-        });
+        // Same message as opening a device, so both say what to do.
+        return Device::with_options(&opts).map(|_| ());
     }
     if json {
-        let v = serde_json::json!({ "adapters": adapters });
+        let list: Vec<_> = adapters
+            .iter()
+            .map(|a| {
+                let mut v = serde_json::to_value(a).expect("adapter serialises");
+                v["power_source"] = energy::describe_choice(a).into();
+                v
+            })
+            .collect();
+        let v = serde_json::json!({ "adapters": list });
         println!("{}", serde_json::to_string_pretty(&v).expect("json"));
         return Ok(());
     }
     for (i, a) in adapters.iter().enumerate() {
         let f = &a.features;
         let l = &a.limits;
-        println!("adapter {i}{}: {}", if i == 0 { " (default)" } else { "" }, a.name);
+        println!(
+            "adapter {i}{}: {}",
+            if i == 0 { " (default)" } else { "" },
+            a.name
+        );
         println!("  backend:      {}", a.backend);
         println!("  driver:       {} {}", a.driver, a.driver_info);
-        println!("  device type:  {} (kernel variants: {:?})", a.device_type, a.class);
+        println!(
+            "  device type:  {} (kernel variants: {:?})",
+            a.device_type, a.class
+        );
         println!(
             "  timestamps:   query {}, inside encoders {}, inside passes {} -> timing tier {}",
             yn(f.timestamp_query),
@@ -83,6 +153,7 @@ fn info(json: bool) -> flopwatt::Result<()> {
             l.max_compute_workgroup_storage_size >> 10,
             l.max_compute_workgroups_per_dimension
         );
+        println!("  power source: {}", energy::describe_choice(a));
     }
     Ok(())
 }
@@ -93,4 +164,186 @@ fn yn(b: bool) -> &'static str {
     } else {
         "no"
     }
+}
+
+fn peak(json: bool) -> flopwatt::Result<()> {
+    let dev = Device::new()?;
+    let p = flopwatt::peak::measure(&dev)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&p).expect("json"));
+    } else {
+        println!("device: {} ({})", dev.summary().name, dev.summary().backend);
+        println!("  fma f32 scalar: {:>10.2} GFLOP/s", p.fma_f32_gflops);
+        println!("  fma f32 vec4:   {:>10.2} GFLOP/s", p.fma_vec4_f32_gflops);
+        match p.fma_vec4_f16_gflops {
+            Some(h) => println!("  fma f16 vec4:   {h:>10.2} GFLOP/s"),
+            None => println!("  fma f16 vec4:   n/a (no SHADER_F16)"),
+        }
+        println!("  copy (r+w):     {:>10.2} GB/s", p.copy_gbps);
+        println!("  timing:         {}", p.timing);
+    }
+    Ok(())
+}
+
+/// Checks that a path can be written before the (long) run starts.
+fn check_writable(path: &Option<String>) -> flopwatt::Result<()> {
+    if let Some(p) = path {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map_err(|e| Error::Io {
+                path: p.clone(),
+                source: e,
+            })?;
+    }
+    Ok(())
+}
+
+fn write(path: &str, text: &str) -> flopwatt::Result<()> {
+    std::fs::write(path, text).map_err(|e| Error::Io {
+        path: path.to_string(),
+        source: e,
+    })
+}
+
+/// Idle power as measured before the first workload (each workload re-measures it).
+fn idle_watts(results: &[bench::BenchResult]) -> Option<f64> {
+    results.iter().find_map(|r| r.idle_watts)
+}
+
+fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
+    let suite: Suite = args.suite.parse()?;
+    if let Some(w) = args.watts {
+        if !(w.is_finite() && w > 0.0) {
+            return Err(Error::invalid(
+                "bench",
+                format!("--watts must be a positive number of watts, got {w}"),
+            ));
+        }
+    }
+    if !(args.min_time.is_finite() && args.min_time >= 0.0) {
+        return Err(Error::invalid(
+            "bench",
+            format!("--min-time must be >= 0 seconds, got {}", args.min_time),
+        ));
+    }
+    for p in [&args.json, &args.csv, &args.svg] {
+        check_writable(p)?;
+    }
+    let baseline = match &args.baseline {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| Error::Io {
+                path: p.clone(),
+                source: e,
+            })?;
+            Some(BenchReport::from_json(p, &text)?)
+        }
+        None => None,
+    };
+    let opts = BenchOptions {
+        suite,
+        filters: args.filter.clone(),
+        min_time: Duration::from_secs_f64(args.min_time),
+        no_fusion: args.no_fusion,
+        ..BenchOptions::default()
+    };
+    let selected = bench::select(&opts);
+    if selected.is_empty() {
+        return Err(Error::invalid(
+            "bench",
+            format!(
+                "no workload in suite `{}` matches the filter {:?}",
+                args.suite, args.filter
+            ),
+        ));
+    }
+    let dev = Device::new()?;
+    let summary = dev.summary().clone();
+    eprintln!(
+        "flopwatt bench: {} ({}), {} workloads, timing {}",
+        summary.name,
+        summary.backend,
+        selected.len(),
+        dev.timing_tier().label()
+    );
+    let peak = if args.no_peak {
+        None
+    } else {
+        eprintln!("measuring device ceilings (flopwatt peak)...");
+        Some(flopwatt::peak::measure(&dev)?)
+    };
+    let mut power = energy::detect(&summary, args.watts);
+    let bar = indicatif::ProgressBar::new(selected.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+            .expect("progress template"),
+    );
+    let mut results = Vec::new();
+    for w in &selected {
+        bar.set_message(format!(
+            "{}{}",
+            w.id,
+            w.variant.map(|v| format!(" ({v})")).unwrap_or_default()
+        ));
+        let r = bench::run_workload(
+            &dev,
+            w,
+            &opts,
+            power.as_mut(),
+            peak.as_ref().map(|p| p.f32_gflops),
+        );
+        match r {
+            Ok(r) => results.push(r),
+            Err(e) => {
+                bar.abandon();
+                return Err(e);
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let power_info = PowerInfo {
+        source: power.kind().as_str().to_string(),
+        measured: power.measured(),
+        idle_watts: idle_watts(&results),
+        description: power.describe(),
+    };
+    let rep = BenchReport::new(
+        &summary,
+        dev.timing_tier().label(),
+        power_info,
+        peak.as_ref(),
+        results,
+    );
+    print!("{}", rep.table());
+    if let Some(p) = &peak {
+        println!(
+            "ceilings: {:.2} GFLOP/s f32, {:.2} GB/s copy (flopwatt peak)",
+            p.f32_gflops, p.copy_gbps
+        );
+    }
+    if let Some(old) = &baseline {
+        let rows = report::compare(old, &rep);
+        println!(
+            "\nagainst baseline {}:",
+            args.baseline.as_deref().unwrap_or("")
+        );
+        print!("{}", report::comparison_table(&rows));
+    }
+    if let Some(p) = &args.json {
+        write(p, &rep.to_json())?;
+    }
+    if let Some(p) = &args.csv {
+        write(p, &rep.to_csv())?;
+    }
+    if let Some(p) = &args.svg {
+        let (gf, bw) = peak
+            .as_ref()
+            .map(|p| (p.f32_gflops, p.copy_gbps))
+            .unwrap_or((0.0, 0.0));
+        let svg = bench::roofline::svg(&summary.name, gf, bw, &rep.results)?;
+        write(p, &svg)?;
+    }
+    Ok(())
 }

@@ -1,0 +1,5 @@
+//! Pooling (placeholder).
+/// Variants.
+pub fn all_variants() -> Vec<(String, String)> {
+    Vec::new()
+}
