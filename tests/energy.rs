@@ -404,6 +404,32 @@ fn measure_aligns_to_a_counter_that_updates_every_100_ms() {
 }
 
 #[test]
+fn measure_keeps_up_with_a_counter_that_wraps_several_times_per_window() {
+    // A 5 J range at 40 W wraps every 125 ms: reading only at the window's edges would lose
+    // whole wraps. The meter reads every 50 ms inside the window, so the figures stay exact.
+    let tree = TempTree::new("rapl-fastwrap");
+    let file = rapl_zone(&tree.0, "intel-rapl:0", "package-0", 0, 5_000_000);
+    let fake = Arc::new(FakeRapl::new(
+        VClock::new(),
+        file,
+        0.0,
+        5_000_000,
+        30.0,
+        Duration::ZERO,
+    ));
+    let mut src = RaplSource::open(&tree.root(), fake.clone()).unwrap();
+    let r = measure_with_clock(&mut src, &EnergyConfig::default(), fake.as_ref(), || {
+        fake.advance(Duration::from_millis(10), 40.0);
+        Ok(())
+    })
+    .unwrap()
+    .unwrap();
+    assert!(close(r.avg_watts, 40.0, REL), "{r:?}");
+    assert!(close(r.idle_watts.unwrap(), 30.0, REL), "{r:?}");
+    assert!(close(r.joules_per_run, 0.4, REL), "{r:?}");
+}
+
+#[test]
 fn measure_on_the_real_clock_with_a_counter_written_by_a_thread() {
     // The writer stamps the counter with its own clock every millisecond; the meter reads at
     // its own instants, so each end of the window can be off by the writer's lag (a few ms, or

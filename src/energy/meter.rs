@@ -143,6 +143,27 @@ const TICK_POLL: Duration = Duration::from_millis(1);
 /// that has not moved in this long is taken as it is).
 const TICK_TIMEOUT: Duration = Duration::from_millis(250);
 
+/// How often a counter is read inside a window even though only the edges count: a wrapping
+/// counter (RAPL) must be read at least once per wrap, or whole wraps go missing. Real RAPL
+/// ranges take minutes to fill; some platforms' take seconds at high power.
+const KEEP_UP: Duration = Duration::from_millis(50);
+
+/// Sleeps for `d` in slices of [`KEEP_UP`], reading the source after each.
+fn sleep_reading(
+    source: &mut dyn PowerSource,
+    clock: &dyn Clock,
+    d: Duration,
+) -> std::result::Result<(), Stop> {
+    let mut left = d;
+    while !left.is_zero() {
+        let step = left.min(KEEP_UP);
+        clock.sleep(step);
+        source.read().map_err(src_err)?;
+        left -= step;
+    }
+    Ok(())
+}
+
 /// Reads the source just after its counter moves, so the reading describes energy up to now
 /// rather than up to an update tens of milliseconds ago.
 fn fresh_read(
@@ -180,7 +201,7 @@ fn window(
     let mut idle_watts = None;
     let start = if measured && !cfg.idle_window.is_zero() {
         let a = read_edge(source)?;
-        clock.sleep(cfg.idle_window);
+        sleep_reading(source, clock, cfg.idle_window)?;
         let b = read_edge(source)?;
         idle_watts =
             Some(watts_between(&a, &b).map_err(|why| Stop::Source(format!("idle window: {why}")))?);
@@ -192,11 +213,17 @@ fn window(
 
     let t0 = clock.now();
     let mut runs = 0u64;
+    let mut last_read = t0;
     loop {
         run().map_err(Stop::Run)?;
         runs += 1;
-        if clock.now().saturating_duration_since(t0) >= cfg.min_window {
+        let now = clock.now();
+        if now.saturating_duration_since(t0) >= cfg.min_window {
             break;
+        }
+        if measured && now.saturating_duration_since(last_read) >= KEEP_UP {
+            source.read().map_err(src_err)?;
+            last_read = now;
         }
     }
     let mut end = source.read().map_err(src_err)?;
