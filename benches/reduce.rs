@@ -31,9 +31,13 @@ fn benches(c: &mut Criterion) {
         c.bench_function(id, |b| b.iter(|| run(&dev, &x, Some(&[-1]), s)));
     }
     run(&dev, &x, Some(&[0]), Strategy::Auto);
-    c.bench_function("sum-4096-axis0", |b| b.iter(|| run(&dev, &x, Some(&[0]), Strategy::Auto)));
+    c.bench_function("sum-4096-axis0", |b| {
+        b.iter(|| run(&dev, &x, Some(&[0]), Strategy::Auto))
+    });
     run(&dev, &x, None, Strategy::Auto);
-    c.bench_function("sum-16m-full", |b| b.iter(|| run(&dev, &x, None, Strategy::Auto)));
+    c.bench_function("sum-16m-full", |b| {
+        b.iter(|| run(&dev, &x, None, Strategy::Auto))
+    });
 }
 
 criterion_group! {
