@@ -21,6 +21,18 @@ fn benches(c: &mut Criterion) {
         }
     };
     let n = 4096;
+    // Baseline in the same run: the driver's own copy of the 64 MiB (read + write), so the
+    // reduction numbers can be read against what the machine gives under today's load.
+    let src = Tensor::from_f32(&dev, &reference::random(n * n, 9), &[n, n]).expect("upload");
+    let dst = Tensor::empty(&dev, &[n, n], flopwatt::DType::F32).expect("alloc");
+    c.bench_function("copy-64m-baseline", |b| {
+        b.iter(|| {
+            let mut enc = dev.wgpu_device().create_command_encoder(&Default::default());
+            enc.copy_buffer_to_buffer(src.buffer(), 0, dst.buffer(), 0, (n * n * 4) as u64);
+            dev.queue().submit([enc.finish()]);
+            dev.wait().expect("wait");
+        })
+    });
     let x = Tensor::from_f32(&dev, &reference::random(n * n, 1), &[n, n]).expect("upload");
     for (id, s) in [
         ("sum-4096", Strategy::Auto),

@@ -242,6 +242,42 @@ fn cols4_plain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     out4[((it.o * p.parts + it.p) * p.inner + it.i) / 4u] = a;
 }
 
+// ---- cols64: inner % 64 == 0: each invocation owns 64 neighbouring columns (16 vec4) ----
+// On a CPU adapter a lane of `cols4` touches 16 bytes per row, a new page every step; here
+// it reads 256 contiguous bytes per row, so prefetchers and TLBs keep up.
+
+const CW: u32 = 16u;
+
+@compute @workgroup_size(WG)
+fn cols64_plain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let p = params;
+    let it = item(linear_id(wid, nwg, lid), p, 4u * CW);
+    if !it.valid { return; }
+    let r0 = it.p * p.chunk;
+    let r1 = min(p.red, r0 + p.chunk);
+    let step = p.inner / 4u;
+    var b = ((it.o * p.red + r0) * p.inner + it.i) / 4u;
+    var acc: array<vec4<f32>, CW>;
+    for (var c = 0u; c < CW; c++) {
+        acc[c] = vec4<f32>(identity());
+    }
+    for (var r = r0; r < r1; r++) {
+        for (var c = 0u; c < CW; c++) {
+            acc[c] = comb4(acc[c], x4[b + c]);
+        }
+        b += step;
+    }
+    let o = ((it.o * p.parts + it.p) * p.inner + it.i) / 4u;
+    for (var c = 0u; c < CW; c++) {
+        var a = acc[c];
+        if OP == 0u {
+            a *= p.scale;
+        }
+        out4[o + c] = a;
+    }
+}
+
 // ---- rows4: inner == 1, red % 4 == 0, chunk % 4 == 0: contiguous vec4 runs ----
 
 @compute @workgroup_size(WG)

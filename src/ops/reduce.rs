@@ -324,7 +324,14 @@ fn encode_run(
         let tree = strategy == Strategy::Tree && inner == 1;
         let rows4 = !tree && inner == 1 && red.is_multiple_of(4) && idx.is_none();
         let cols4 = !tree && inner.is_multiple_of(4) && !op.is_arg();
-        let width = if cols4 { 4 } else { 1 };
+        let cols64 = cols4 && inner.is_multiple_of(64);
+        let width = if cols64 {
+            64
+        } else if cols4 {
+            4
+        } else {
+            1
+        };
         let (parts, chunk) = if tree {
             plan_parts(outer, red, 2048, WG_TREE as usize * 8, 1)
         } else {
@@ -348,6 +355,8 @@ fn encode_run(
             "tree"
         } else if rows4 {
             "rows4"
+        } else if cols64 {
+            "cols64"
         } else if cols4 {
             "cols4"
         } else {
