@@ -39,6 +39,12 @@ fn benches(c: &mut Criterion) {
         softmax(&dev, &x, s);
         c.bench_function(id, |bch| bch.iter(|| softmax(&dev, &x, s)));
     }
+    flopwatt::ops::norm::set_softmax_recompute(false);
+    softmax(&dev, &x, Strategy::Direct);
+    c.bench_function("softmax-4096-direct-store", |bch| {
+        bch.iter(|| softmax(&dev, &x, Strategy::Direct))
+    });
+    flopwatt::ops::norm::set_softmax_recompute(true);
     for (id, s) in [
         ("layernorm-4096", Strategy::Auto),
         ("layernorm-4096-direct", Strategy::Direct),

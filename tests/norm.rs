@@ -235,3 +235,19 @@ fn bad_arguments_are_typed_errors() {
     let xt = x.transpose(0, 2).unwrap();
     assert!(matches!(softmax(&xt, 0), Err(Error::Shape { .. })));
 }
+
+/// The direct softmax's other last-sweep form (store exp, then rescale) stays correct too.
+#[test]
+fn softmax_store_variant() {
+    let dev = device_or_skip!();
+    flopwatt::ops::norm::set_softmax_recompute(false);
+    for (i, shape) in [[3usize, 4096], [300, 64]].iter().enumerate() {
+        let n = shape.iter().product();
+        softmax_case(
+            &dev,
+            shape,
+            &reference::random_range(n, 50 + i as u64, -8.0, 8.0),
+        );
+    }
+    flopwatt::ops::norm::set_softmax_recompute(true);
+}

@@ -39,11 +39,25 @@ struct NormParams {
     _pad: u32,
 }
 
-fn softmax_source(log: bool, wg: u32) -> Result<String> {
+fn softmax_source(log: bool, wg: u32, recompute: bool) -> Result<String> {
     shaders::specialize(
         shaders::SOFTMAX,
-        &[("LOG", log.to_string()), ("WG", format!("{wg}u"))],
+        &[
+            ("LOG", log.to_string()),
+            ("WG", format!("{wg}u")),
+            ("RECOMPUTE", recompute.to_string()),
+        ],
     )
+}
+
+/// Whether the direct softmax recomputes exp in its last sweep (see softmax.wgsl). On by
+/// default: side by side on lavapipe it was 10-18% faster than storing exp and rescaling.
+static RECOMPUTE_EXP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Benchmark hook: picks the direct softmax's last-sweep form (see softmax.wgsl `RECOMPUTE`).
+#[doc(hidden)]
+pub fn set_softmax_recompute(on: bool) {
+    RECOMPUTE_EXP.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
 fn norm_source(affine: u32, wg: u32) -> Result<String> {
@@ -58,8 +72,11 @@ pub fn all_variants() -> Vec<(String, String)> {
     let mut v = Vec::new();
     for wg in [WG_DIRECT, WG_TREE] {
         for log in [false, true] {
-            let src = softmax_source(log, wg).expect("softmax.wgsl declares LOG and WG");
-            v.push((format!("softmax.log{log}.wg{wg}"), src));
+            for rc in [false, true] {
+                let src =
+                    softmax_source(log, wg, rc).expect("softmax.wgsl declares LOG, WG, RECOMPUTE");
+                v.push((format!("softmax.log{log}.wg{wg}.recompute{rc}"), src));
+            }
         }
         for affine in 0..3 {
             let src = norm_source(affine, wg).expect("norm.wgsl declares AFFINE and WG");
@@ -159,7 +176,11 @@ pub fn encode_softmax_with(
             grid_1d(&dev, items.div_ceil(WG_DIRECT as u64))?,
         )
     };
-    let src = softmax_source(log, wg)?;
+    let src = softmax_source(
+        log,
+        wg,
+        RECOMPUTE_EXP.load(std::sync::atomic::Ordering::Relaxed),
+    )?;
     let name = format!("{op}.{entry}");
     let pipe = dev.pipeline(&name, &src, entry)?;
     let y = Tensor::empty(&dev, shape, DType::F32)?;
@@ -324,7 +345,11 @@ pub fn encode_norm(
     let (wg, entry, grid) = if tree {
         (WG_TREE, format!("{kind}_tree"), grid_1d(&dev, rows as u64)?)
     } else {
-        let v = if len.is_multiple_of(4) { "direct4" } else { "direct" };
+        let v = if len.is_multiple_of(4) {
+            "direct4"
+        } else {
+            "direct"
+        };
         let g = grid_1d(&dev, (rows as u64).div_ceil(WG_DIRECT as u64))?;
         (WG_DIRECT, format!("{kind}_{v}"), g)
     };
