@@ -155,6 +155,7 @@ fn norms_at_awkward_sizes() {
         (&[2, 3, 4, 5], 2),
         (&[3, 4096], 1),
         (&[260, 257], 1),
+        (&[260, 44], 1),
     ];
     for (i, (shape, nd)) in cases.iter().enumerate() {
         norm_case(&dev, shape, *nd, 10 * i as u64, 0.0);
