@@ -67,6 +67,12 @@ fn benches(c: &mut Criterion) {
         layernorm(&dev, &x, &g, &b, s);
         c.bench_function(id, |bch| bch.iter(|| layernorm(&dev, &x, &g, &b, s)));
     }
+    flopwatt::ops::norm::set_layer_norm_one_read(false);
+    layernorm(&dev, &x, &g, &b, Strategy::Direct);
+    c.bench_function("layernorm-4096-direct-reread", |bch| {
+        bch.iter(|| layernorm(&dev, &x, &g, &b, Strategy::Direct))
+    });
+    flopwatt::ops::norm::set_layer_norm_one_read(true);
 }
 
 criterion_group! {

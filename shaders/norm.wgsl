@@ -11,6 +11,8 @@
 // absent) so every variant has one binding layout; the unused reads are compiled out.
 
 const AFFINE: u32 = 2u;
+// ln_direct4: full blocks read once into registers (true) or twice from cache (false).
+const ONE_READ: bool = true;
 const WG: u32 = 64u;
 
 struct Params {
@@ -123,7 +125,7 @@ fn ln_direct4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
         let nb = f32(len);
         var s = vec4<f32>(0.0);
         var mb2 = vec4<f32>(0.0);
-        if len == BLOCK {
+        if ONE_READ && len == BLOCK {
             var v: array<vec4<f32>, BLOCK>;
             for (var q = 0u; q < BLOCK; q++) {
                 v[q] = x4[base + j + q] - k;
@@ -135,9 +137,10 @@ fn ln_direct4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
                 mb2 += d * d;
             }
         } else {
-            for (var q = j; q < n4; q++) { s += x4[base + q] - k; }
+            let e = j + len;
+            for (var q = j; q < e; q++) { s += x4[base + q] - k; }
             let mb = s / nb;
-            for (var q = j; q < n4; q++) {
+            for (var q = j; q < e; q++) {
                 let d = (x4[base + q] - k) - mb;
                 mb2 += d * d;
             }

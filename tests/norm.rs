@@ -252,3 +252,13 @@ fn softmax_store_variant() {
     }
     flopwatt::ops::norm::set_softmax_recompute(true);
 }
+
+/// Layer norm's other block form (each block read twice) stays correct too.
+#[test]
+fn layer_norm_reread_variant() {
+    let dev = device_or_skip!();
+    flopwatt::ops::norm::set_layer_norm_one_read(false);
+    norm_case(&dev, &[260, 44], 1, 90, 0.0);
+    norm_case(&dev, &[300, 256], 1, 91, 100.0);
+    flopwatt::ops::norm::set_layer_norm_one_read(true);
+}

@@ -60,11 +60,24 @@ pub fn set_softmax_recompute(on: bool) {
     RECOMPUTE_EXP.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
-fn norm_source(affine: u32, wg: u32) -> Result<String> {
+fn norm_source(affine: u32, wg: u32, one_read: bool) -> Result<String> {
     shaders::specialize(
         shaders::NORM,
-        &[("AFFINE", format!("{affine}u")), ("WG", format!("{wg}u"))],
+        &[
+            ("AFFINE", format!("{affine}u")),
+            ("WG", format!("{wg}u")),
+            ("ONE_READ", one_read.to_string()),
+        ],
     )
+}
+
+/// Whether layer norm's vec4 kernel reads each full block once (see norm.wgsl `ONE_READ`).
+static ONE_READ: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Benchmark hook: picks layer norm's block-statistics form (see norm.wgsl `ONE_READ`).
+#[doc(hidden)]
+pub fn set_layer_norm_one_read(on: bool) {
+    ONE_READ.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Every specialisation of shaders/softmax.wgsl and shaders/norm.wgsl, for the naga test.
@@ -79,8 +92,11 @@ pub fn all_variants() -> Vec<(String, String)> {
             }
         }
         for affine in 0..3 {
-            let src = norm_source(affine, wg).expect("norm.wgsl declares AFFINE and WG");
-            v.push((format!("norm.affine{affine}.wg{wg}"), src));
+            for one in [false, true] {
+                let src =
+                    norm_source(affine, wg, one).expect("norm.wgsl declares AFFINE, WG, ONE_READ");
+                v.push((format!("norm.affine{affine}.wg{wg}.one_read{one}"), src));
+            }
         }
     }
     v
@@ -353,7 +369,11 @@ pub fn encode_norm(
         let g = grid_1d(&dev, (rows as u64).div_ceil(WG_DIRECT as u64))?;
         (WG_DIRECT, format!("{kind}_{v}"), g)
     };
-    let src = norm_source(affine, wg)?;
+    let src = norm_source(
+        affine,
+        wg,
+        ONE_READ.load(std::sync::atomic::Ordering::Relaxed),
+    )?;
     let name = format!("{op}.{entry}");
     let pipe = dev.pipeline(&name, &src, &entry)?;
     let y = Tensor::empty(&dev, x.shape(), DType::F32)?;
