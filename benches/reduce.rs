@@ -27,7 +27,9 @@ fn benches(c: &mut Criterion) {
     let dst = Tensor::empty(&dev, &[n, n], flopwatt::DType::F32).expect("alloc");
     c.bench_function("copy-64m-baseline", |b| {
         b.iter(|| {
-            let mut enc = dev.wgpu_device().create_command_encoder(&Default::default());
+            let mut enc = dev
+                .wgpu_device()
+                .create_command_encoder(&Default::default());
             enc.copy_buffer_to_buffer(src.buffer(), 0, dst.buffer(), 0, (n * n * 4) as u64);
             dev.queue().submit([enc.finish()]);
             dev.wait().expect("wait");
