@@ -51,7 +51,8 @@ fn softmax_source(log: bool, wg: u32, recompute: bool) -> Result<String> {
 }
 
 /// Whether the direct softmax recomputes exp in its last sweep (see softmax.wgsl). On by
-/// default: side by side on lavapipe it was 10-18% faster than storing exp and rescaling.
+/// default: side by side on a heavily loaded lavapipe it won 2 of 3 runs (by 10-30%) and lost
+/// one (by 12%); within the noise there, so re-measure on a quiet machine.
 static RECOMPUTE_EXP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 /// Benchmark hook: picks the direct softmax's last-sweep form (see softmax.wgsl `RECOMPUTE`).
