@@ -21,6 +21,7 @@ const DH: u32 = 1u;
 const DW: u32 = 1u;
 // Output pixels (along the row) and output channels per invocation.
 const TP: u32 = 4u;
+// 1, 4 or 8.
 const TC: u32 = 8u;
 // 1x1, stride 1, no padding: pixels are flat over oh * ow.
 const FLAT: bool = false;
@@ -59,6 +60,54 @@ struct Params {
 // The fused activation; the host replaces this line with the chosen expression.
 fn act(v: f32) -> f32 { return v; }
 
+// Private arrays indexed in a loop that the driver does not unroll live in scratch memory
+// (lavapipe: a gather per access), so the accumulators are named vec4 variables (4 pixels
+// each) and the channel block is at most 8: `if (TC > k)` is constant and folds away.
+fn ld_x(base: u32, iw: i32) -> f32 {
+    let inside = iw >= 0 && iw < i32(p.w);
+    return select(0.0, x[base + u32(clamp(iw, 0, i32(p.w) - 1))], inside);
+}
+
+// The TP = 4 inputs of one tap: columns iw, iw + SW, iw + 2 SW, iw + 3 SW.
+fn ld_x4(base: u32, iw: i32) -> vec4<f32> {
+    return vec4<f32>(
+        ld_x(base, iw),
+        ld_x(base, iw + i32(SW)),
+        ld_x(base, iw + 2 * i32(SW)),
+        ld_x(base, iw + 3 * i32(SW)),
+    );
+}
+
+// Component i (< 8, constant after unrolling) of the 8-wide segment (lo, hi).
+fn seg(lo: vec4<f32>, hi: vec4<f32>, i: u32) -> f32 {
+    return select(hi[min(i, 7u) & 3u], lo[min(i, 3u)], i < 4u);
+}
+
+fn store4(c: u32, yrow: u32, ocol: u32, lim: u32, b: f32, v: vec4<f32>) {
+    for (var j = 0u; j < 4u; j++) {
+        if (ocol + j < lim) {
+            y[yrow + ocol + j] = act(v[j] + b);
+        }
+    }
+}
+
+fn store_ch(g: u32, co: u32, n: u32, orow: u32, ocol: u32, v: vec4<f32>) {
+    if (co >= p.cout_g) {
+        return;
+    }
+    let oc = g * p.cout_g + co;
+    var b = 0.0;
+    if (HAS_BIAS) {
+        b = bias[oc];
+    }
+    let yb = (n * p.cout + oc) * p.oh * p.ow;
+    if (FLAT) {
+        store4(co, yb, ocol, p.oh * p.ow, b, v);
+    } else {
+        store4(co, yb + orow * p.ow, ocol, p.ow, b, v);
+    }
+}
+
 @compute @workgroup_size(WG)
 fn conv2d_direct(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -72,18 +121,27 @@ fn conv2d_direct(
     let g = wid.z / p.co_blocks;
     let co0 = (wid.z % p.co_blocks) * TC;
     let khw = KH * KW;
-    // Weight row of each channel of the block; channels past the group end read the last
-    // valid one (their results are dropped) so that no load needs a bounds branch.
-    var wrow: array<u32, TC>;
-    for (var c = 0u; c < TC; c++) {
-        wrow[c] = (g * p.cout_g + min(co0 + c, p.cout_g - 1u)) * p.cin_g * khw;
-    }
-    var acc: array<array<f32, TP>, TC>;
-    for (var c = 0u; c < TC; c++) {
-        for (var j = 0u; j < TP; j++) {
-            acc[c][j] = 0.0;
-        }
-    }
+    // Weight rows of the block's channels; channels past the group end read the last valid
+    // one (their results are dropped), so no load needs a branch.
+    let wstride = p.cin_g * khw;
+    let wg0 = g * p.cout_g;
+    let last = p.cout_g - 1u;
+    let w0 = (wg0 + min(co0, last)) * wstride;
+    let w1 = (wg0 + min(co0 + 1u, last)) * wstride;
+    let w2 = (wg0 + min(co0 + 2u, last)) * wstride;
+    let w3 = (wg0 + min(co0 + 3u, last)) * wstride;
+    let w4 = (wg0 + min(co0 + 4u, last)) * wstride;
+    let w5 = (wg0 + min(co0 + 5u, last)) * wstride;
+    let w6 = (wg0 + min(co0 + 6u, last)) * wstride;
+    let w7 = (wg0 + min(co0 + 7u, last)) * wstride;
+    var a0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0);
     let hw = p.h * p.w;
     var n = 0u;
     var orow = 0u;
@@ -98,69 +156,82 @@ fn conv2d_direct(
         n = r / p.oh;
     }
     let xn = (n * p.cin + g * p.cin_g) * hw;
-    if (FLAT) {
-        for (var ci = 0u; ci < p.cin_g; ci++) {
-            let xb = xn + ci * hw;
-            var xv: array<f32, TP>;
-            for (var j = 0u; j < TP; j++) {
-                xv[j] = x[xb + min(ocol + j, hw - 1u)];
+    let iw0 = i32(ocol * SW) - i32(p.pad_l);
+    for (var ci = 0u; ci < p.cin_g; ci++) {
+        let xc = xn + ci * hw;
+        let wc = ci * khw;
+        if (FLAT) {
+            let xw = vec4<f32>(
+                x[xc + min(ocol, hw - 1u)],
+                x[xc + min(ocol + 1u, hw - 1u)],
+                x[xc + min(ocol + 2u, hw - 1u)],
+                x[xc + min(ocol + 3u, hw - 1u)],
+            );
+            a0 = fma(vec4<f32>(wt[w0 + ci]), xw, a0);
+            if (TC > 1u) {
+                a1 = fma(vec4<f32>(wt[w1 + ci]), xw, a1);
+                a2 = fma(vec4<f32>(wt[w2 + ci]), xw, a2);
+                a3 = fma(vec4<f32>(wt[w3 + ci]), xw, a3);
             }
-            for (var c = 0u; c < TC; c++) {
-                let wv = wt[wrow[c] + ci];
-                for (var j = 0u; j < TP; j++) {
-                    acc[c][j] = fma(wv, xv[j], acc[c][j]);
-                }
+            if (TC > 4u) {
+                a4 = fma(vec4<f32>(wt[w4 + ci]), xw, a4);
+                a5 = fma(vec4<f32>(wt[w5 + ci]), xw, a5);
+                a6 = fma(vec4<f32>(wt[w6 + ci]), xw, a6);
+                a7 = fma(vec4<f32>(wt[w7 + ci]), xw, a7);
             }
+            continue;
         }
-    } else {
-        let iw0 = i32(ocol * SW) - i32(p.pad_l);
-        for (var ci = 0u; ci < p.cin_g; ci++) {
-            let xc = xn + ci * hw;
-            let wc = ci * khw;
-            for (var kh = 0u; kh < KH; kh++) {
-                let ih = i32(orow * SH + kh * DH) - i32(p.pad_t);
-                if (ih < 0 || ih >= i32(p.h)) {
-                    continue;
+        for (var kh = 0u; kh < KH; kh++) {
+            let ih = i32(orow * SH + kh * DH) - i32(p.pad_t);
+            if (ih < 0 || ih >= i32(p.h)) {
+                continue;
+            }
+            let xr = xc + u32(ih) * p.w;
+            // With stride 1 and a short kernel row, the 4 outputs of every tap read inside
+            // one 8-wide segment: load it once and shift it per tap.
+            var lo = vec4<f32>(0.0);
+            var hi = vec4<f32>(0.0);
+            if (SEG <= 8u) {
+                lo = vec4<f32>(ld_x(xr, iw0), ld_x(xr, iw0 + 1), ld_x(xr, iw0 + 2), ld_x(xr, iw0 + 3));
+                if (SEG > 4u) {
+                    hi = vec4<f32>(ld_x(xr, iw0 + 4), ld_x(xr, iw0 + 5), ld_x(xr, iw0 + 6), ld_x(xr, iw0 + 7));
                 }
-                let xr = xc + u32(ih) * p.w;
-                var xs: array<f32, SEG>;
-                for (var s = 0u; s < SEG; s++) {
-                    let iw = iw0 + i32(s);
-                    let inside = iw >= 0 && iw < i32(p.w);
-                    xs[s] = select(0.0, x[xr + u32(clamp(iw, 0, i32(p.w) - 1))], inside);
+            }
+            for (var kw = 0u; kw < KW; kw++) {
+                var xw: vec4<f32>;
+                if (SEG <= 8u) {
+                    let o = kw * DW;
+                    xw = vec4<f32>(seg(lo, hi, o), seg(lo, hi, o + SW), seg(lo, hi, o + 2u * SW), seg(lo, hi, o + 3u * SW));
+                } else {
+                    xw = ld_x4(xr, iw0 + i32(kw * DW));
                 }
-                for (var kw = 0u; kw < KW; kw++) {
-                    for (var c = 0u; c < TC; c++) {
-                        let wv = wt[wrow[c] + wc + kh * KW + kw];
-                        for (var j = 0u; j < TP; j++) {
-                            acc[c][j] = fma(wv, xs[j * SW + kw * DW], acc[c][j]);
-                        }
-                    }
+                let wi = wc + kh * KW + kw;
+                a0 = fma(vec4<f32>(wt[w0 + wi]), xw, a0);
+                if (TC > 1u) {
+                    a1 = fma(vec4<f32>(wt[w1 + wi]), xw, a1);
+                    a2 = fma(vec4<f32>(wt[w2 + wi]), xw, a2);
+                    a3 = fma(vec4<f32>(wt[w3 + wi]), xw, a3);
+                }
+                if (TC > 4u) {
+                    a4 = fma(vec4<f32>(wt[w4 + wi]), xw, a4);
+                    a5 = fma(vec4<f32>(wt[w5 + wi]), xw, a5);
+                    a6 = fma(vec4<f32>(wt[w6 + wi]), xw, a6);
+                    a7 = fma(vec4<f32>(wt[w7 + wi]), xw, a7);
                 }
             }
         }
     }
-    let opix = p.oh * p.ow;
-    for (var c = 0u; c < TC; c++) {
-        let co = co0 + c;
-        if (co >= p.cout_g) {
-            break;
-        }
-        let oc = g * p.cout_g + co;
-        var b = 0.0;
-        if (HAS_BIAS) {
-            b = bias[oc];
-        }
-        let yb = (n * p.cout + oc) * opix;
-        for (var j = 0u; j < TP; j++) {
-            if (FLAT) {
-                if (ocol + j < opix) {
-                    y[yb + ocol + j] = act(acc[c][j] + b);
-                }
-            } else if (ocol + j < p.ow) {
-                y[yb + orow * p.ow + ocol + j] = act(acc[c][j] + b);
-            }
-        }
+    store_ch(g, co0, n, orow, ocol, a0);
+    if (TC > 1u) {
+        store_ch(g, co0 + 1u, n, orow, ocol, a1);
+        store_ch(g, co0 + 2u, n, orow, ocol, a2);
+        store_ch(g, co0 + 3u, n, orow, ocol, a3);
+    }
+    if (TC > 4u) {
+        store_ch(g, co0 + 4u, n, orow, ocol, a4);
+        store_ch(g, co0 + 5u, n, orow, ocol, a5);
+        store_ch(g, co0 + 6u, n, orow, ocol, a6);
+        store_ch(g, co0 + 7u, n, orow, ocol, a7);
     }
 }
 
