@@ -28,6 +28,10 @@ use crate::tensor::{broadcast_strides, DType, Tensor};
 /// Largest head dimension the fused kernels accept (the row lives in registers).
 pub const MAX_HEAD_DIM: usize = 256;
 const WG: usize = 64;
+/// Widest head the streaming kernel keeps in registers; wider heads run the tiled kernel.
+pub const STREAM_MAX_HEAD_DIM: usize = 128;
+/// Query rows per invocation of the streaming kernel (`R` in the shader).
+const R: usize = 4;
 
 /// An attention mask, broadcastable to [batch, q_heads, q_len, k_len].
 #[derive(Clone, Debug)]
@@ -80,11 +84,12 @@ struct Params {
     _p1: [u32; 3],
 }
 
-fn source(d: usize, causal: bool, mask: u32) -> Result<String> {
+fn source(d: usize, causal: bool, mask: u32, vec: bool) -> Result<String> {
     specialize(
         ATTENTION,
         &[
             ("D", format!("{d}u")),
+            ("VEC", vec.to_string()),
             ("CAUSAL", causal.to_string()),
             ("MASK", format!("{mask}u")),
         ],
@@ -208,21 +213,33 @@ pub fn encode_attention(
         },
         k => k,
     };
+    // The streaming kernel holds at most 4 chunks of 32 dims per row in registers.
+    let kernel = if d > STREAM_MAX_HEAD_DIM {
+        AttentionKernel::Tiled
+    } else {
+        kernel
+    };
     let entry = if kernel == AttentionKernel::Tiled {
         "attn_tiled"
     } else {
         "attn_stream"
     };
-    let src = source(d, p.causal, mask_kind)?;
+    // Aligned rows load as whole vec4s; anything else element by element.
+    let vec = d % 4 == 0
+        && [q, k, v]
+            .iter()
+            .all(|t| t.offset() % 4 == 0 && t.strides()[..3].iter().all(|s| s % 4 == 0));
+    let src = source(d, p.causal, mask_kind, vec)?;
     let name = format!(
-        "attention.{}.d{d}{}{}",
+        "attention.{}.d{d}{}{}{}",
         if kernel == AttentionKernel::Tiled {
             "tiled"
         } else {
             "stream"
         },
         if p.causal { ".causal" } else { "" },
-        ["", ".addmask", ".boolmask"][mask_kind as usize]
+        ["", ".addmask", ".boolmask"][mask_kind as usize],
+        if vec { "" } else { ".scalar" }
     );
     let pipe = dev.pipeline(&name, &src, entry)?;
     let st = |t: &Tensor| -> [u32; 4] {
@@ -253,6 +270,11 @@ pub fn encode_attention(
     let bytes = 4 * (q.numel() + k.numel() + v.numel() + out.numel()) as u64
         + mask_t.map_or(0, |t| (t.numel() * 4) as u64);
     let mbuf = mask_t.unwrap_or(q);
+    let rows_per_wg = if kernel == AttentionKernel::Tiled {
+        WG
+    } else {
+        WG * R
+    };
     rec.dispatch(
         &name,
         &pipe,
@@ -264,7 +286,7 @@ pub fn encode_attention(
             out.buffer(),
         ],
         Some(bytemuck::bytes_of(&params)),
-        [lq.div_ceil(WG) as u32, hq as u32, b as u32],
+        [lq.div_ceil(rows_per_wg) as u32, hq as u32, b as u32],
         Cost { flops, bytes },
     )?;
     Ok(out)
@@ -392,16 +414,16 @@ pub fn encode_attention_composed(
 /// Every generated attention variant, for the naga test.
 pub fn all_variants() -> Vec<(String, String)> {
     let mut v = Vec::new();
-    for (d, causal, mask) in [
-        (64, false, 0),
-        (24, true, 1),
-        (128, true, 2),
-        (5, false, 2),
-        (256, false, 0),
+    for (d, causal, mask, vec) in [
+        (64, false, 0, true),
+        (24, true, 1, true),
+        (128, true, 2, false),
+        (5, false, 2, false),
+        (256, false, 0, true),
     ] {
         v.push((
-            format!("attention.d{d}.{causal}.{mask}"),
-            source(d, causal, mask).expect("attention variant"),
+            format!("attention.d{d}.{causal}.{mask}.{vec}"),
+            source(d, causal, mask, vec).expect("attention variant"),
         ));
     }
     for stage in 0..3 {
