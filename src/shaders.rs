@@ -105,6 +105,7 @@ pub fn all_variants() -> Vec<(String, String)> {
     // Each kernel family adds its generated variants here.
     v.extend(crate::ops::conv::all_variants());
     v.extend(crate::ops::pool::all_variants());
+    v.extend(crate::ops::resize::all_variants());
     v.extend(crate::ops::attention::all_variants());
     v
 }
