@@ -27,6 +27,8 @@ const TC: u32 = 8u;
 const FLAT: bool = false;
 const HAS_BIAS: bool = false;
 const WG: u32 = 64u;
+// Packed channel block: 4 or 8 floats per tap.
+const TCP: u32 = max(TC, 4u);
 // Input values one kernel row of TP outputs touches.
 const SEG: u32 = (TP - 1u) * SW + (KW - 1u) * DW + 1u;
 
@@ -52,7 +54,10 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> wt: array<f32>;
+// Weights. conv2d reads them packed by `pack_weights` so that the TC channels of one tap
+// are contiguous (one or two vec4 loads instead of TC scalar loads: lavapipe pays a loop
+// over the lanes per load, not per element).
+@group(0) @binding(1) var<storage, read> wt: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
@@ -121,19 +126,8 @@ fn conv2d_direct(
     let g = wid.z / p.co_blocks;
     let co0 = (wid.z % p.co_blocks) * TC;
     let khw = KH * KW;
-    // Weight rows of the block's channels; channels past the group end read the last valid
-    // one (their results are dropped), so no load needs a branch.
-    let wstride = p.cin_g * khw;
-    let wg0 = g * p.cout_g;
-    let last = p.cout_g - 1u;
-    let w0 = (wg0 + min(co0, last)) * wstride;
-    let w1 = (wg0 + min(co0 + 1u, last)) * wstride;
-    let w2 = (wg0 + min(co0 + 2u, last)) * wstride;
-    let w3 = (wg0 + min(co0 + 3u, last)) * wstride;
-    let w4 = (wg0 + min(co0 + 4u, last)) * wstride;
-    let w5 = (wg0 + min(co0 + 5u, last)) * wstride;
-    let w6 = (wg0 + min(co0 + 6u, last)) * wstride;
-    let w7 = (wg0 + min(co0 + 7u, last)) * wstride;
+    // Packed weights of this channel block: [cin_g][KH][KW][TCP].
+    let wblk = wid.z * p.cin_g * khw;
     var a0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0);
     var a2 = vec4<f32>(0.0);
@@ -167,17 +161,20 @@ fn conv2d_direct(
                 x[xc + min(ocol + 2u, hw - 1u)],
                 x[xc + min(ocol + 3u, hw - 1u)],
             );
-            a0 = fma(vec4<f32>(wt[w0 + ci]), xw, a0);
+            let wi = (wblk + ci) * (TCP / 4u);
+            let wlo = wt[wi];
+            a0 = fma(vec4<f32>(wlo.x), xw, a0);
             if (TC > 1u) {
-                a1 = fma(vec4<f32>(wt[w1 + ci]), xw, a1);
-                a2 = fma(vec4<f32>(wt[w2 + ci]), xw, a2);
-                a3 = fma(vec4<f32>(wt[w3 + ci]), xw, a3);
+                a1 = fma(vec4<f32>(wlo.y), xw, a1);
+                a2 = fma(vec4<f32>(wlo.z), xw, a2);
+                a3 = fma(vec4<f32>(wlo.w), xw, a3);
             }
             if (TC > 4u) {
-                a4 = fma(vec4<f32>(wt[w4 + ci]), xw, a4);
-                a5 = fma(vec4<f32>(wt[w5 + ci]), xw, a5);
-                a6 = fma(vec4<f32>(wt[w6 + ci]), xw, a6);
-                a7 = fma(vec4<f32>(wt[w7 + ci]), xw, a7);
+                let whi = wt[wi + 1u];
+                a4 = fma(vec4<f32>(whi.x), xw, a4);
+                a5 = fma(vec4<f32>(whi.y), xw, a5);
+                a6 = fma(vec4<f32>(whi.z), xw, a6);
+                a7 = fma(vec4<f32>(whi.w), xw, a7);
             }
             continue;
         }
@@ -205,18 +202,20 @@ fn conv2d_direct(
                 } else {
                     xw = ld_x4(xr, iw0 + i32(kw * DW));
                 }
-                let wi = wc + kh * KW + kw;
-                a0 = fma(vec4<f32>(wt[w0 + wi]), xw, a0);
+                let wi = (wblk + wc + kh * KW + kw) * (TCP / 4u);
+                let wlo = wt[wi];
+                a0 = fma(vec4<f32>(wlo.x), xw, a0);
                 if (TC > 1u) {
-                    a1 = fma(vec4<f32>(wt[w1 + wi]), xw, a1);
-                    a2 = fma(vec4<f32>(wt[w2 + wi]), xw, a2);
-                    a3 = fma(vec4<f32>(wt[w3 + wi]), xw, a3);
+                    a1 = fma(vec4<f32>(wlo.y), xw, a1);
+                    a2 = fma(vec4<f32>(wlo.z), xw, a2);
+                    a3 = fma(vec4<f32>(wlo.w), xw, a3);
                 }
                 if (TC > 4u) {
-                    a4 = fma(vec4<f32>(wt[w4 + wi]), xw, a4);
-                    a5 = fma(vec4<f32>(wt[w5 + wi]), xw, a5);
-                    a6 = fma(vec4<f32>(wt[w6 + wi]), xw, a6);
-                    a7 = fma(vec4<f32>(wt[w7 + wi]), xw, a7);
+                    let whi = wt[wi + 1u];
+                    a4 = fma(vec4<f32>(whi.x), xw, a4);
+                    a5 = fma(vec4<f32>(whi.y), xw, a5);
+                    a6 = fma(vec4<f32>(whi.z), xw, a6);
+                    a7 = fma(vec4<f32>(whi.w), xw, a7);
                 }
             }
         }
@@ -276,7 +275,8 @@ fn conv_transpose2d(
             for (var ci = 0u; ci < p.cin_g; ci++) {
                 let c = g * p.cin_g + ci;
                 let xv = x[((n * p.cin + c) * p.h + iy) * p.w + ix];
-                let wv = wt[((c * p.cout_g + cg) * KH + kh) * KW + kw];
+                let wi = ((c * p.cout_g + cg) * KH + kh) * KW + kw;
+                let wv = wt[wi >> 2u][wi & 3u];
                 s = fma(xv, wv, s);
             }
         }
@@ -285,4 +285,35 @@ fn conv_transpose2d(
         s += bias[oc];
     }
     y[idx] = act(s);
+}
+
+// Packs conv2d weights [cout, cin_g, KH, KW] (read through `x`) into
+// [groups * co_blocks][cin_g][KH][KW][TCP] (written to `y`), zero past each group's end.
+// `wt` and `bias` are bound but only touched on a path that never runs, because every
+// binding of the shared layout must be used.
+@compute @workgroup_size(WG)
+fn pack_weights(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let idx = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (idx >= p.total_tiles) {
+        if (idx == 0xffffffffu) {
+            y[0] = wt[0].x + bias[0];
+        }
+        return;
+    }
+    let khw = KH * KW;
+    let c = idx % TCP;
+    let tap = (idx / TCP) % khw;
+    let ci = (idx / (TCP * khw)) % p.cin_g;
+    let blk = idx / (TCP * khw * p.cin_g);
+    let g = blk / p.co_blocks;
+    let co = (blk % p.co_blocks) * TC + c;
+    var v = 0.0;
+    if (c < TC && co < p.cout_g) {
+        v = x[((g * p.cout_g + co) * p.cin_g + ci) * khw + tap];
+    }
+    y[idx] = v;
 }

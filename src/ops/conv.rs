@@ -341,11 +341,31 @@ pub fn encode_conv2d(
     let flops = 2 * (n * cout * oh * ow * cin_g * kh * kw) as u64
         + if bias.is_some() { y.numel() as u64 } else { 0 };
     let bytes = 4 * (x.numel() + w.numel() + y.numel() + bias.map_or(0, |b| b.numel())) as u64;
-    let b = bias.unwrap_or(w);
+    // Pack the weights so that each tap's channel block is contiguous (vec4 loads).
+    let tcp = tc.max(4);
+    let packed_len = g * co_blocks * cin_g * kh * kw * tcp;
+    let packed = Tensor::empty(&dev, &[packed_len], DType::F32)?;
+    let pack_pipe = dev.pipeline(&format!("{name}.pack"), &src, "pack_weights")?;
+    let pack_params = Params {
+        total_tiles: packed_len as u32,
+        ..params
+    };
+    rec.dispatch(
+        &format!("{name}.pack"),
+        &pack_pipe,
+        &[w.buffer(), w.buffer(), w.buffer(), packed.buffer()],
+        Some(bytemuck::bytes_of(&pack_params)),
+        grid_1d(&dev, packed_len.div_ceil(WG) as u64)?,
+        Cost {
+            flops: 0,
+            bytes: 4 * (w.numel() + packed_len) as u64,
+        },
+    )?;
+    let b = bias.unwrap_or(x);
     rec.dispatch(
         &name,
         &pipe,
-        &[x.buffer(), w.buffer(), b.buffer(), y.buffer()],
+        &[x.buffer(), packed.buffer(), b.buffer(), y.buffer()],
         Some(bytemuck::bytes_of(&params)),
         grid,
         Cost { flops, bytes },
