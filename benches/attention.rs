@@ -8,7 +8,9 @@ use flopwatt::{reference, Device, Recorder, Tensor};
 
 fn qkv(dev: &Device, s: usize) -> (Tensor, Tensor, Tensor) {
     let (b, h, d) = (1, 8, 64);
-    let t = |seed| Tensor::from_f32(dev, &reference::random(b * h * s * d, seed), &[b, h, s, d]).unwrap();
+    let t = |seed| {
+        Tensor::from_f32(dev, &reference::random(b * h * s * d, seed), &[b, h, s, d]).unwrap()
+    };
     (t(1), t(2), t(3))
 }
 
@@ -22,10 +24,16 @@ fn bench(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("attention");
     g.sample_size(10);
-    for (id, s, causal) in [("attention-s512", 512, false), ("attention-s1024-causal", 1024, true)] {
+    for (id, s, causal) in [
+        ("attention-s512", 512, false),
+        ("attention-s1024-causal", 1024, true),
+    ] {
         let (q, k, v) = qkv(&dev, s);
         g.throughput(Throughput::Elements(4 * 8 * (s * s * 64) as u64));
-        let p = AttentionParams { causal, ..Default::default() };
+        let p = AttentionParams {
+            causal,
+            ..Default::default()
+        };
         g.bench_function(id, |bn| {
             bn.iter(|| {
                 let mut rec = Recorder::new(&dev);

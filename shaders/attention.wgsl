@@ -183,6 +183,13 @@ fn mask4(s: vec4<f32>, b: u32, h: u32, rows: vec4<u32>, j: u32) -> vec4<f32> {
 // is not unrolled lives in scratch memory (several times slower). Up to 4 chunks (head_dim
 // 128); wider heads take the tiled kernel.
 const C: u32 = 8u;
+// Subgroup variant (lavapipe: subgroups of 8 consecutive invocations): lane i of a subgroup
+// loads vec4 i of a chunk and the other lanes take it by broadcast, so a key or value chunk
+// costs one load per lane instead of eight. The host enables it only with the SUBGROUP
+// feature and subgroups of exactly C lanes, and swaps the identity `bcastN` bodies below
+// for `subgroupBroadcast` (that keeps this file valid, and the module creatable, on devices
+// without subgroups).
+const SGB: bool = false;
 const NCH: u32 = (D4 + C - 1u) / C;
 alias Chunk = array<vec4<f32>, C>;
 
@@ -217,6 +224,140 @@ fn update(vr: u32, ch: u32, corr: vec4<f32>, pj: vec4<f32>, oa: ptr<function, Ch
             (*oc)[i] = fma(vec4<f32>(pj.z), vv, (*oc)[i] * corr.z);
             (*od)[i] = fma(vec4<f32>(pj.w), vv, (*od)[i] * corr.w);
         }
+    }
+}
+
+fn bcast0(v: vec4<f32>) -> vec4<f32> { return v; } // lane 0
+fn bcast1(v: vec4<f32>) -> vec4<f32> { return v; } // lane 1
+fn bcast2(v: vec4<f32>) -> vec4<f32> { return v; } // lane 2
+fn bcast3(v: vec4<f32>) -> vec4<f32> { return v; } // lane 3
+fn bcast4(v: vec4<f32>) -> vec4<f32> { return v; } // lane 4
+fn bcast5(v: vec4<f32>) -> vec4<f32> { return v; } // lane 5
+fn bcast6(v: vec4<f32>) -> vec4<f32> { return v; } // lane 6
+fn bcast7(v: vec4<f32>) -> vec4<f32> { return v; } // lane 7
+
+fn dots_sg(kr: u32, ch: u32, sl: u32, qa: ptr<function, Chunk>, qb_: ptr<function, Chunk>, qc: ptr<function, Chunk>, qd: ptr<function, Chunk>) -> vec4<f32> {
+    let mine = ld_k(kr, min(ch * C + sl, D4 - 1u));
+    var d0 = vec4<f32>(0.0);
+    var d1 = vec4<f32>(0.0);
+    var d2 = vec4<f32>(0.0);
+    var d3 = vec4<f32>(0.0);
+    if (ch * C + 0u < D4) {
+        let kv = bcast0(mine);
+        d0 = fma((*qa)[0], kv, d0);
+        d1 = fma((*qb_)[0], kv, d1);
+        d2 = fma((*qc)[0], kv, d2);
+        d3 = fma((*qd)[0], kv, d3);
+    }
+    if (ch * C + 1u < D4) {
+        let kv = bcast1(mine);
+        d0 = fma((*qa)[1], kv, d0);
+        d1 = fma((*qb_)[1], kv, d1);
+        d2 = fma((*qc)[1], kv, d2);
+        d3 = fma((*qd)[1], kv, d3);
+    }
+    if (ch * C + 2u < D4) {
+        let kv = bcast2(mine);
+        d0 = fma((*qa)[2], kv, d0);
+        d1 = fma((*qb_)[2], kv, d1);
+        d2 = fma((*qc)[2], kv, d2);
+        d3 = fma((*qd)[2], kv, d3);
+    }
+    if (ch * C + 3u < D4) {
+        let kv = bcast3(mine);
+        d0 = fma((*qa)[3], kv, d0);
+        d1 = fma((*qb_)[3], kv, d1);
+        d2 = fma((*qc)[3], kv, d2);
+        d3 = fma((*qd)[3], kv, d3);
+    }
+    if (ch * C + 4u < D4) {
+        let kv = bcast4(mine);
+        d0 = fma((*qa)[4], kv, d0);
+        d1 = fma((*qb_)[4], kv, d1);
+        d2 = fma((*qc)[4], kv, d2);
+        d3 = fma((*qd)[4], kv, d3);
+    }
+    if (ch * C + 5u < D4) {
+        let kv = bcast5(mine);
+        d0 = fma((*qa)[5], kv, d0);
+        d1 = fma((*qb_)[5], kv, d1);
+        d2 = fma((*qc)[5], kv, d2);
+        d3 = fma((*qd)[5], kv, d3);
+    }
+    if (ch * C + 6u < D4) {
+        let kv = bcast6(mine);
+        d0 = fma((*qa)[6], kv, d0);
+        d1 = fma((*qb_)[6], kv, d1);
+        d2 = fma((*qc)[6], kv, d2);
+        d3 = fma((*qd)[6], kv, d3);
+    }
+    if (ch * C + 7u < D4) {
+        let kv = bcast7(mine);
+        d0 = fma((*qa)[7], kv, d0);
+        d1 = fma((*qb_)[7], kv, d1);
+        d2 = fma((*qc)[7], kv, d2);
+        d3 = fma((*qd)[7], kv, d3);
+    }
+    return vec4<f32>(hsum(d0), hsum(d1), hsum(d2), hsum(d3));
+}
+
+fn update_sg(vr: u32, ch: u32, sl: u32, corr: vec4<f32>, pj: vec4<f32>, oa: ptr<function, Chunk>, ob2: ptr<function, Chunk>, oc: ptr<function, Chunk>, od: ptr<function, Chunk>) {
+    let mine = ld_v(vr, min(ch * C + sl, D4 - 1u));
+    if (ch * C + 0u < D4) {
+        let vv = bcast0(mine);
+        (*oa)[0] = fma(vec4<f32>(pj.x), vv, (*oa)[0] * corr.x);
+        (*ob2)[0] = fma(vec4<f32>(pj.y), vv, (*ob2)[0] * corr.y);
+        (*oc)[0] = fma(vec4<f32>(pj.z), vv, (*oc)[0] * corr.z);
+        (*od)[0] = fma(vec4<f32>(pj.w), vv, (*od)[0] * corr.w);
+    }
+    if (ch * C + 1u < D4) {
+        let vv = bcast1(mine);
+        (*oa)[1] = fma(vec4<f32>(pj.x), vv, (*oa)[1] * corr.x);
+        (*ob2)[1] = fma(vec4<f32>(pj.y), vv, (*ob2)[1] * corr.y);
+        (*oc)[1] = fma(vec4<f32>(pj.z), vv, (*oc)[1] * corr.z);
+        (*od)[1] = fma(vec4<f32>(pj.w), vv, (*od)[1] * corr.w);
+    }
+    if (ch * C + 2u < D4) {
+        let vv = bcast2(mine);
+        (*oa)[2] = fma(vec4<f32>(pj.x), vv, (*oa)[2] * corr.x);
+        (*ob2)[2] = fma(vec4<f32>(pj.y), vv, (*ob2)[2] * corr.y);
+        (*oc)[2] = fma(vec4<f32>(pj.z), vv, (*oc)[2] * corr.z);
+        (*od)[2] = fma(vec4<f32>(pj.w), vv, (*od)[2] * corr.w);
+    }
+    if (ch * C + 3u < D4) {
+        let vv = bcast3(mine);
+        (*oa)[3] = fma(vec4<f32>(pj.x), vv, (*oa)[3] * corr.x);
+        (*ob2)[3] = fma(vec4<f32>(pj.y), vv, (*ob2)[3] * corr.y);
+        (*oc)[3] = fma(vec4<f32>(pj.z), vv, (*oc)[3] * corr.z);
+        (*od)[3] = fma(vec4<f32>(pj.w), vv, (*od)[3] * corr.w);
+    }
+    if (ch * C + 4u < D4) {
+        let vv = bcast4(mine);
+        (*oa)[4] = fma(vec4<f32>(pj.x), vv, (*oa)[4] * corr.x);
+        (*ob2)[4] = fma(vec4<f32>(pj.y), vv, (*ob2)[4] * corr.y);
+        (*oc)[4] = fma(vec4<f32>(pj.z), vv, (*oc)[4] * corr.z);
+        (*od)[4] = fma(vec4<f32>(pj.w), vv, (*od)[4] * corr.w);
+    }
+    if (ch * C + 5u < D4) {
+        let vv = bcast5(mine);
+        (*oa)[5] = fma(vec4<f32>(pj.x), vv, (*oa)[5] * corr.x);
+        (*ob2)[5] = fma(vec4<f32>(pj.y), vv, (*ob2)[5] * corr.y);
+        (*oc)[5] = fma(vec4<f32>(pj.z), vv, (*oc)[5] * corr.z);
+        (*od)[5] = fma(vec4<f32>(pj.w), vv, (*od)[5] * corr.w);
+    }
+    if (ch * C + 6u < D4) {
+        let vv = bcast6(mine);
+        (*oa)[6] = fma(vec4<f32>(pj.x), vv, (*oa)[6] * corr.x);
+        (*ob2)[6] = fma(vec4<f32>(pj.y), vv, (*ob2)[6] * corr.y);
+        (*oc)[6] = fma(vec4<f32>(pj.z), vv, (*oc)[6] * corr.z);
+        (*od)[6] = fma(vec4<f32>(pj.w), vv, (*od)[6] * corr.w);
+    }
+    if (ch * C + 7u < D4) {
+        let vv = bcast7(mine);
+        (*oa)[7] = fma(vec4<f32>(pj.x), vv, (*oa)[7] * corr.x);
+        (*ob2)[7] = fma(vec4<f32>(pj.y), vv, (*ob2)[7] * corr.y);
+        (*oc)[7] = fma(vec4<f32>(pj.z), vv, (*oc)[7] * corr.z);
+        (*od)[7] = fma(vec4<f32>(pj.w), vv, (*od)[7] * corr.w);
     }
 }
 
@@ -255,6 +396,7 @@ fn attn_stream(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     let b = wid.z;
     let q0 = wid.x * WG * R;
     let rows = vec4<u32>(q0 + lid, q0 + lid + WG, q0 + lid + 2u * WG, q0 + lid + 3u * WG);
+    let sl = lid % C;
     let rr = min(rows, vec4<u32>(p.lq - 1u));
     let hk = h / (p.hq / p.hkv);
     let qh = p.q_off + b * p.q_sb + h * p.q_sh;
@@ -321,15 +463,32 @@ fn attn_stream(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     let kend = key_end_rows(q0, WG * R);
     for (var j = 0u; j < kend; j++) {
         let kr = kbase + j * p.k_sl;
-        var dsum = dots(kr, 0u, &qa0, &qb0, &qc0, &qd0);
+        var dsum = vec4<f32>(0.0);
+        if (SGB) {
+            dsum = dots_sg(kr, 0u, sl, &qa0, &qb0, &qc0, &qd0);
+        } else {
+            dsum = dots(kr, 0u, &qa0, &qb0, &qc0, &qd0);
+        }
         if (NCH > 1u) {
-            dsum += dots(kr, 1u, &qa1, &qb1, &qc1, &qd1);
+            if (SGB) {
+                dsum += dots_sg(kr, 1u, sl, &qa1, &qb1, &qc1, &qd1);
+            } else {
+                dsum += dots(kr, 1u, &qa1, &qb1, &qc1, &qd1);
+            }
         }
         if (NCH > 2u) {
-            dsum += dots(kr, 2u, &qa2, &qb2, &qc2, &qd2);
+            if (SGB) {
+                dsum += dots_sg(kr, 2u, sl, &qa2, &qb2, &qc2, &qd2);
+            } else {
+                dsum += dots(kr, 2u, &qa2, &qb2, &qc2, &qd2);
+            }
         }
         if (NCH > 3u) {
-            dsum += dots(kr, 3u, &qa3, &qb3, &qc3, &qd3);
+            if (SGB) {
+                dsum += dots_sg(kr, 3u, sl, &qa3, &qb3, &qc3, &qd3);
+            } else {
+                dsum += dots(kr, 3u, &qa3, &qb3, &qc3, &qd3);
+            }
         }
         let s = mask4(dsum, b, h, rr, j);
         let mnew = max(m, s);
@@ -338,15 +497,31 @@ fn attn_stream(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
         l = fma(l, corr, pj);
         m = mnew;
         let vr = vbase + j * p.v_sl;
-        update(vr, 0u, corr, pj, &oa0, &ob0, &oc0, &od0);
+        if (SGB) {
+            update_sg(vr, 0u, sl, corr, pj, &oa0, &ob0, &oc0, &od0);
+        } else {
+            update(vr, 0u, corr, pj, &oa0, &ob0, &oc0, &od0);
+        }
         if (NCH > 1u) {
-            update(vr, 1u, corr, pj, &oa1, &ob1, &oc1, &od1);
+            if (SGB) {
+                update_sg(vr, 1u, sl, corr, pj, &oa1, &ob1, &oc1, &od1);
+            } else {
+                update(vr, 1u, corr, pj, &oa1, &ob1, &oc1, &od1);
+            }
         }
         if (NCH > 2u) {
-            update(vr, 2u, corr, pj, &oa2, &ob2, &oc2, &od2);
+            if (SGB) {
+                update_sg(vr, 2u, sl, corr, pj, &oa2, &ob2, &oc2, &od2);
+            } else {
+                update(vr, 2u, corr, pj, &oa2, &ob2, &oc2, &od2);
+            }
         }
         if (NCH > 3u) {
-            update(vr, 3u, corr, pj, &oa3, &ob3, &oc3, &od3);
+            if (SGB) {
+                update_sg(vr, 3u, sl, corr, pj, &oa3, &ob3, &oc3, &od3);
+            } else {
+                update(vr, 3u, corr, pj, &oa3, &ob3, &oc3, &od3);
+            }
         }
     }
     {

@@ -66,7 +66,11 @@ fn check(dev: &Device, seed: u64, dims: [usize; 6], causal: bool, scale: Option<
     };
     let sc = scale.map_or(1.0 / (d as f64).sqrt(), |s| s as f64);
     let want = rattn::attention(&qd, &kd, &vd, dims, sc, causal, &*refmask);
-    for kernel in [AttentionKernel::Streaming, AttentionKernel::Tiled] {
+    for kernel in [
+        AttentionKernel::Streaming,
+        AttentionKernel::StreamingSubgroup,
+        AttentionKernel::Tiled,
+    ] {
         let p = AttentionParams {
             causal,
             scale,
@@ -175,7 +179,11 @@ fn fully_masked_rows_are_zero_not_nan() {
     let q = Tensor::from_f32(&dev, &reference::random(lq * d, 1), &[1, 1, lq, d]).unwrap();
     let k = Tensor::from_f32(&dev, &reference::random(lk * d, 2), &[1, 1, lk, d]).unwrap();
     let m = Tensor::from_f32(&dev, &vec![f32::NEG_INFINITY; lk], &[lk]).unwrap();
-    for kernel in [AttentionKernel::Streaming, AttentionKernel::Tiled] {
+    for kernel in [
+        AttentionKernel::Streaming,
+        AttentionKernel::StreamingSubgroup,
+        AttentionKernel::Tiled,
+    ] {
         let p = AttentionParams {
             mask: Some(AttentionMask::Additive(m.clone())),
             kernel,

@@ -45,11 +45,16 @@ pub enum AttentionMask {
 /// Which fused kernel to run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AttentionKernel {
-    /// Chosen by adapter class: streaming on CPU adapters, tiled on GPUs.
+    /// Chosen by adapter class: streaming (with subgroups where possible) on CPU adapters,
+    /// tiled on GPUs.
     #[default]
     Auto,
-    /// K/V streamed from storage, one query row per invocation, no shared memory.
+    /// K/V streamed from storage, four query rows per invocation, no shared memory.
     Streaming,
+    /// [`AttentionKernel::Streaming`] with each K/V chunk loaded once per subgroup and
+    /// broadcast (needs `SUBGROUP` with subgroups of exactly 8 lanes on a CPU adapter;
+    /// elsewhere it runs as `Streaming`).
+    StreamingSubgroup,
     /// K/V blocks staged in shared memory.
     Tiled,
 }
@@ -84,12 +89,22 @@ struct Params {
     _p1: [u32; 3],
 }
 
-fn source(d: usize, causal: bool, mask: u32, vec: bool) -> Result<String> {
+fn source(d: usize, causal: bool, mask: u32, vec: bool, sg: bool) -> Result<String> {
+    let mut src = ATTENTION.to_string();
+    if sg {
+        for i in 0..8 {
+            src = src.replace(
+                &format!("{{ return v; }} // lane {i}"),
+                &format!("{{ return subgroupBroadcast(v, {i}u); }} // lane {i}"),
+            );
+        }
+    }
     specialize(
-        ATTENTION,
+        &src,
         &[
             ("D", format!("{d}u")),
             ("VEC", vec.to_string()),
+            ("SGB", sg.to_string()),
             ("CAUSAL", causal.to_string()),
             ("MASK", format!("{mask}u")),
         ],
@@ -206,19 +221,30 @@ pub fn encode_attention(
             (kind, Some(t), [s[0], s[1], s[2], s[3], t.offset() as u32])
         }
     };
+    // Subgroup broadcasts of K/V chunks: need the feature and subgroups of exactly 8
+    // consecutive invocations (lavapipe's 8-wide vectors), on a CPU adapter, where
+    // invocations are laid out lane by lane.
+    let lim = &dev.summary().limits;
+    let sg_ok = dev.class() == AdapterClass::Cpu
+        && dev.features().contains(wgpu::Features::SUBGROUP)
+        && lim.min_subgroup_size == 8
+        && lim.max_subgroup_size == 8;
     let kernel = match p.kernel {
         AttentionKernel::Auto => match dev.class() {
+            AdapterClass::Cpu if sg_ok => AttentionKernel::StreamingSubgroup,
             AdapterClass::Cpu => AttentionKernel::Streaming,
             _ => AttentionKernel::Tiled,
         },
+        AttentionKernel::StreamingSubgroup if !sg_ok => AttentionKernel::Streaming,
         k => k,
     };
-    // The streaming kernel holds at most 4 chunks of 32 dims per row in registers.
+    // The streaming kernels hold at most 4 chunks of 32 dims per row in registers.
     let kernel = if d > STREAM_MAX_HEAD_DIM {
         AttentionKernel::Tiled
     } else {
         kernel
     };
+    let sg = kernel == AttentionKernel::StreamingSubgroup;
     let entry = if kernel == AttentionKernel::Tiled {
         "attn_tiled"
     } else {
@@ -229,9 +255,9 @@ pub fn encode_attention(
         && [q, k, v]
             .iter()
             .all(|t| t.offset() % 4 == 0 && t.strides()[..3].iter().all(|s| s % 4 == 0));
-    let src = source(d, p.causal, mask_kind, vec)?;
+    let src = source(d, p.causal, mask_kind, vec, sg)?;
     let name = format!(
-        "attention.{}.d{d}{}{}{}",
+        "attention.{}.d{d}{}{}{}{}",
         if kernel == AttentionKernel::Tiled {
             "tiled"
         } else {
@@ -239,7 +265,8 @@ pub fn encode_attention(
         },
         if p.causal { ".causal" } else { "" },
         ["", ".addmask", ".boolmask"][mask_kind as usize],
-        if vec { "" } else { ".scalar" }
+        if vec { "" } else { ".scalar" },
+        if sg { ".sg" } else { "" }
     );
     let pipe = dev.pipeline(&name, &src, entry)?;
     let st = |t: &Tensor| -> [u32; 4] {
@@ -423,7 +450,7 @@ pub fn all_variants() -> Vec<(String, String)> {
     ] {
         v.push((
             format!("attention.d{d}.{causal}.{mask}.{vec}"),
-            source(d, causal, mask, vec).expect("attention variant"),
+            source(d, causal, mask, vec, vec).expect("attention variant"),
         ));
     }
     for stage in 0..3 {
