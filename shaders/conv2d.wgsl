@@ -26,6 +26,12 @@ const TC: u32 = 8u;
 // 1x1, stride 1, no padding: pixels are flat over oh * ow.
 const FLAT: bool = false;
 const HAS_BIAS: bool = false;
+// Aligned input loads: with FLAT, pixels per image are a multiple of 4; otherwise stride 1
+// along the row, width a multiple of 4, left padding PL <= 4 and SEG <= 8 + PL, so the
+// segment of a tile lies in three aligned vec4s (columns 4t - 4 .. 4t + 7), each wholly
+// inside the row or wholly outside it.
+const ALIGNED: bool = false;
+const PL: u32 = 1u;
 const WG: u32 = 64u;
 // Packed channel block: 4 or 8 floats per tap.
 const TCP: u32 = max(TC, 4u);
@@ -53,7 +59,8 @@ struct Params {
     _pad: u32,
 }
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
+// Input as vec4s: whole aligned vec4 loads on the aligned paths, single elements otherwise.
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
 // Weights. conv2d reads them packed by `pack_weights` so that the TC channels of one tap
 // are contiguous (one or two vec4 loads instead of TC scalar loads: lavapipe pays a loop
 // over the lanes per load, not per element).
@@ -68,9 +75,14 @@ fn act(v: f32) -> f32 { return v; }
 // Private arrays indexed in a loop that the driver does not unroll live in scratch memory
 // (lavapipe: a gather per access), so the accumulators are named vec4 variables (4 pixels
 // each) and the channel block is at most 8: `if (TC > k)` is constant and folds away.
+fn xe(i: u32) -> f32 {
+    return x[i >> 2u][i & 3u];
+}
+
 fn ld_x(base: u32, iw: i32) -> f32 {
     let inside = iw >= 0 && iw < i32(p.w);
-    return select(0.0, x[base + u32(clamp(iw, 0, i32(p.w) - 1))], inside);
+    let i = base + u32(clamp(iw, 0, i32(p.w) - 1));
+    return select(0.0, x[i >> 2u][i & 3u], inside);
 }
 
 // The TP = 4 inputs of one tap: columns iw, iw + SW, iw + 2 SW, iw + 3 SW.
@@ -81,6 +93,17 @@ fn ld_x4(base: u32, iw: i32) -> vec4<f32> {
         ld_x(base, iw + 2 * i32(SW)),
         ld_x(base, iw + 3 * i32(SW)),
     );
+}
+
+// Element i (< 12) of the window (v0, v1, v2); i is a constant.
+fn win(v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, i: u32) -> f32 {
+    if (i < 4u) {
+        return v0[i];
+    }
+    if (i < 8u) {
+        return v1[i - 4u];
+    }
+    return v2[min(i, 11u) - 8u];
 }
 
 // Component i (< 8, constant after unrolling) of the 8-wide segment (lo, hi).
@@ -155,12 +178,13 @@ fn conv2d_direct(
         let xc = xn + ci * hw;
         let wc = ci * khw;
         if (FLAT) {
-            let xw = vec4<f32>(
-                x[xc + min(ocol, hw - 1u)],
-                x[xc + min(ocol + 1u, hw - 1u)],
-                x[xc + min(ocol + 2u, hw - 1u)],
-                x[xc + min(ocol + 3u, hw - 1u)],
-            );
+            var xw: vec4<f32>;
+            if (ALIGNED) {
+                // Pixels per image a multiple of 4: one aligned vec4 (tiles never pass the end).
+                xw = x[(xc + ocol) >> 2u];
+            } else {
+                xw = vec4<f32>(xe(xc + min(ocol, hw - 1u)), xe(xc + min(ocol + 1u, hw - 1u)), xe(xc + min(ocol + 2u, hw - 1u)), xe(xc + min(ocol + 3u, hw - 1u)));
+            }
             let wi = (wblk + ci) * (TCP / 4u);
             let wlo = wt[wi];
             a0 = fma(vec4<f32>(wlo.x), xw, a0);
@@ -188,7 +212,15 @@ fn conv2d_direct(
             // one 8-wide segment: load it once and shift it per tap.
             var lo = vec4<f32>(0.0);
             var hi = vec4<f32>(0.0);
-            if (SEG <= 8u) {
+            if (ALIGNED) {
+                let vb = (xr + ocol) >> 2u;
+                let v0 = select(vec4<f32>(0.0), x[max(vb, 1u) - 1u], ocol >= 4u);
+                let v1 = select(vec4<f32>(0.0), x[vb], ocol < p.w);
+                let v2 = select(vec4<f32>(0.0), x[vb + 1u], ocol + 4u < p.w);
+                // Segment element s is window element 4 - PL + s (constant after unrolling).
+                lo = vec4<f32>(win(v0, v1, v2, 4u - PL), win(v0, v1, v2, 5u - PL), win(v0, v1, v2, 6u - PL), win(v0, v1, v2, 7u - PL));
+                hi = vec4<f32>(win(v0, v1, v2, 8u - PL), win(v0, v1, v2, 9u - PL), win(v0, v1, v2, 10u - PL), win(v0, v1, v2, 11u - PL));
+            } else if (SEG <= 8u) {
                 lo = vec4<f32>(ld_x(xr, iw0), ld_x(xr, iw0 + 1), ld_x(xr, iw0 + 2), ld_x(xr, iw0 + 3));
                 if (SEG > 4u) {
                     hi = vec4<f32>(ld_x(xr, iw0 + 4), ld_x(xr, iw0 + 5), ld_x(xr, iw0 + 6), ld_x(xr, iw0 + 7));
@@ -196,7 +228,7 @@ fn conv2d_direct(
             }
             for (var kw = 0u; kw < KW; kw++) {
                 var xw: vec4<f32>;
-                if (SEG <= 8u) {
+                if (ALIGNED || SEG <= 8u) {
                     let o = kw * DW;
                     xw = vec4<f32>(seg(lo, hi, o), seg(lo, hi, o + SW), seg(lo, hi, o + 2u * SW), seg(lo, hi, o + 3u * SW));
                 } else {
@@ -274,7 +306,7 @@ fn conv_transpose2d(
             }
             for (var ci = 0u; ci < p.cin_g; ci++) {
                 let c = g * p.cin_g + ci;
-                let xv = x[((n * p.cin + c) * p.h + iy) * p.w + ix];
+                let xv = xe(((n * p.cin + c) * p.h + iy) * p.w + ix);
                 let wi = ((c * p.cout_g + cg) * KH + kh) * KW + kw;
                 let wv = wt[wi >> 2u][wi & 3u];
                 s = fma(xv, wv, s);
@@ -313,7 +345,7 @@ fn pack_weights(
     let co = (blk % p.co_blocks) * TC + c;
     var v = 0.0;
     if (c < TC && co < p.cout_g) {
-        v = x[((g * p.cout_g + co) * p.cin_g + ci) * khw + tap];
+        v = xe(((g * p.cout_g + co) * p.cin_g + ci) * khw + tap);
     }
     y[idx] = v;
 }

@@ -133,6 +133,8 @@ struct Spec {
     tc: usize,
     flat: bool,
     bias: bool,
+    aligned: bool,
+    pl: usize,
 }
 
 /// Replaces the identity `act` of a conv-family shader with `a` (and adds its helpers).
@@ -159,6 +161,8 @@ fn source(spec: &Spec, act: Activation) -> Result<String> {
             ("TC", u(spec.tc)),
             ("FLAT", spec.flat.to_string()),
             ("HAS_BIAS", spec.bias.to_string()),
+            ("ALIGNED", spec.aligned.to_string()),
+            ("PL", u(spec.pl)),
         ],
     )?;
     Ok(with_activation(&src, act))
@@ -288,6 +292,12 @@ pub fn encode_conv2d(
         1
     };
     let tp = 4;
+    let seg = (tp - 1) * p.stride[1] + (kw - 1) * p.dilation[1] + 1;
+    let aligned = if flat {
+        (oh * ow) % 4 == 0
+    } else {
+        p.stride[1] == 1 && wd % 4 == 0 && pd[1] <= 4 && seg <= 8 + pd[1]
+    };
     let spec = Spec {
         k: [kh, kw],
         s: if flat { [1, 1] } else { p.stride },
@@ -296,15 +306,22 @@ pub fn encode_conv2d(
         tc,
         flat,
         bias: bias.is_some(),
+        aligned,
+        pl: if aligned && !flat { pd[1] } else { 0 },
     };
     let src = source(&spec, p.activation)?;
     let name = format!(
-        "conv2d.direct.k{kh}x{kw}.s{}x{}.d{}x{}.tc{tc}{}",
+        "conv2d.direct.k{kh}x{kw}.s{}x{}.d{}x{}.tc{tc}{}{}",
         spec.s[0],
         spec.s[1],
         spec.d[0],
         spec.d[1],
-        if flat { ".flat" } else { "" }
+        if flat { ".flat" } else { "" },
+        if aligned {
+            format!(".aligned{}", spec.pl)
+        } else {
+            String::new()
+        }
     );
     let pipe = dev.pipeline(&name, &src, "conv2d_direct")?;
     let tiles_row = if flat {
@@ -519,6 +536,8 @@ pub fn encode_conv_transpose2d(
         tc: 1,
         flat: false,
         bias: bias.is_some(),
+        aligned: false,
+        pl: 0,
     };
     let src = source(&spec, p.activation)?;
     let name = format!(
@@ -574,6 +593,8 @@ pub fn all_variants() -> Vec<(String, String)> {
                 tc: 8,
                 flat: false,
                 bias: true,
+                aligned: true,
+                pl: 1,
             },
             Activation::Relu,
         ),
@@ -586,6 +607,8 @@ pub fn all_variants() -> Vec<(String, String)> {
                 tc: 4,
                 flat: true,
                 bias: false,
+                aligned: true,
+                pl: 0,
             },
             Activation::Gelu,
         ),
@@ -598,6 +621,8 @@ pub fn all_variants() -> Vec<(String, String)> {
                 tc: 1,
                 flat: false,
                 bias: false,
+                aligned: false,
+                pl: 0,
             },
             Activation::LeakyRelu(0.1),
         ),
@@ -610,6 +635,8 @@ pub fn all_variants() -> Vec<(String, String)> {
                 tc: 8,
                 flat: false,
                 bias: true,
+                aligned: false,
+                pl: 0,
             },
             Activation::Silu,
         ),
