@@ -233,7 +233,9 @@ fn conv1d_runs_through_conv2d() {
 #[test]
 fn conv_transpose2d_matches_reference() {
     let dev = device_or_skip!();
-    let cases: [([usize; 4], usize, [usize; 2], ConvTranspose2dParams, bool); 4] = [
+    // (input shape, output channels per group, kernel, params, bias)
+    type TCase = ([usize; 4], usize, [usize; 2], ConvTranspose2dParams, bool);
+    let cases: [TCase; 4] = [
         (
             [2, 4, 5, 7],
             3,

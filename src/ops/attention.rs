@@ -172,7 +172,7 @@ pub fn encode_attention(
             ),
         ));
     }
-    if hkv == 0 || hq % hkv != 0 {
+    if hkv == 0 || !hq.is_multiple_of(hkv) {
         return Err(Error::shape(
             OP,
             format!("q heads {hq} must be a multiple of kv heads {hkv}"),
@@ -251,10 +251,10 @@ pub fn encode_attention(
         "attn_stream"
     };
     // Aligned rows load as whole vec4s; anything else element by element.
-    let vec = d % 4 == 0
-        && [q, k, v]
-            .iter()
-            .all(|t| t.offset() % 4 == 0 && t.strides()[..3].iter().all(|s| s % 4 == 0));
+    let vec = d.is_multiple_of(4)
+        && [q, k, v].iter().all(|t| {
+            t.offset().is_multiple_of(4) && t.strides()[..3].iter().all(|s| s.is_multiple_of(4))
+        });
     let src = source(d, p.causal, mask_kind, vec, sg)?;
     let name = format!(
         "attention.{}.d{d}{}{}{}{}",

@@ -224,7 +224,7 @@ pub fn encode_conv2d(
     let (n, cin, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
     let (cout, cin_g, kh, kw) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
     let g = p.groups;
-    if g == 0 || cin % g != 0 || cout % g != 0 {
+    if g == 0 || !cin.is_multiple_of(g) || !cout.is_multiple_of(g) {
         return Err(Error::invalid(
             OP,
             format!("groups {g} must divide input channels {cin} and output channels {cout}"),
@@ -294,9 +294,9 @@ pub fn encode_conv2d(
     let tp = 4;
     let seg = (tp - 1) * p.stride[1] + (kw - 1) * p.dilation[1] + 1;
     let aligned = if flat {
-        (oh * ow) % 4 == 0
+        (oh * ow).is_multiple_of(4)
     } else {
-        p.stride[1] == 1 && wd % 4 == 0 && pd[1] <= 4 && seg <= 8 + pd[1]
+        p.stride[1] == 1 && wd.is_multiple_of(4) && pd[1] <= 4 && seg <= 8 + pd[1]
     };
     let spec = Spec {
         k: [kh, kw],
@@ -461,7 +461,7 @@ pub fn encode_conv_transpose2d(
     let (n, cin, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
     let (wcin, cout_g, kh, kw) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
     let g = p.groups;
-    if g == 0 || cin % g != 0 {
+    if g == 0 || !cin.is_multiple_of(g) {
         return Err(Error::invalid(
             OP,
             format!("groups {g} must divide input channels {cin}"),
