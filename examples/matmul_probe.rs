@@ -21,6 +21,17 @@ fn main() {
     let dev = Device::new().expect("device");
     let a = Tensor::from_f32(&dev, &reference::random(n * n, 1), &[n, n]).unwrap();
     let b = Tensor::from_f32(&dev, &reference::random(n * n, 2), &[n, n]).unwrap();
+    // PROBE_TB=1: B as a transposed view (K-contiguous), as in x . W^T.
+    let b = if std::env::var("PROBE_TB").is_ok() {
+        b.transpose(0, 1).unwrap()
+    } else {
+        b
+    };
+    let a = if std::env::var("PROBE_TA").is_ok() {
+        a.transpose(0, 1).unwrap()
+    } else {
+        a
+    };
     let cpu = |tm, tn, wg| {
         (
             MatmulVariant::CpuRegister,

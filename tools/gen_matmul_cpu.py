@@ -27,24 +27,20 @@ def gen(tm, tn):
         for j in range(tn4):
             w(f"    var c{i}_{j} = vec4<f32>(0.0);")
     w(f"    var k = 0u;")
-    w(f"    if (A_VEC) {{")
-    w(f"        let k4 = p.k & ~3u;")
-    w(f"        for (; k < k4; k += 4u) {{")
+    w(f"    let k4 = p.k & ~3u;")
+    w(f"    for (; k < k4; k += 4u) {{")
     for i in range(tm):
-        w(f"            let a{i} = vec4<f32>(a[(ra{i} + k) >> 2u]);")
-    # All 4 B rows first, then each accumulator takes its 4 k-steps back to back: lavapipe
-    # spills the block, and this spills and reloads each accumulator once per 4 k-steps.
-    for kk in range(4):
-        w(f"            let brow{kk} = (k + {kk}u) * p.b_rs;")
-        for j in range(tn4):
-            w(f"            let b{kk}_{j} = load_b4(cb{j}, brow{kk});")
+        w(f"        let a{i} = load_a4(ra{i}, k);")
+    for j in range(tn4):
+        w(f"        let b{j} = load_b4x4(cb{j}, k);")
+    # Each accumulator takes its 4 k-steps back to back: lavapipe spills the block, and this
+    # spills and reloads each accumulator once per 4 k-steps instead of 4 times.
     for i in range(tm):
         for j in range(tn4):
             e = f"c{i}_{j}"
             for kk, comp in enumerate("xyzw"):
-                e = f"fma(vec4<f32>(a{i}.{comp}), b{kk}_{j}, {e})"
-            w(f"            c{i}_{j} = {e};")
-    w(f"        }}")
+                e = f"fma(vec4<f32>(a{i}.{comp}), b{j}[{kk}], {e})"
+            w(f"        c{i}_{j} = {e};")
     w(f"    }}")
     w(f"    for (; k < p.k; k++) {{")
     w(f"        let brow = k * p.b_rs;")

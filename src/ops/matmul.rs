@@ -210,7 +210,7 @@ pub fn config(device: &Device, variant: MatmulVariant, m: usize, n: usize) -> Ke
             // The biggest block that does not mostly compute clamped rows.
             let (tm, tn) = match m {
                 128.. => (32u32, 16u32),
-                32.. => (16, 16),
+                64.. => (16, 16),
                 8.. => (8, 16),
                 _ => (4, 8),
             };
@@ -252,6 +252,7 @@ struct KernelKey {
     f16: bool,
     a_vec: bool,
     b_vec: bool,
+    b_kvec: bool,
     has_bias: bool,
     has_res: bool,
     activation: Activation,
@@ -278,6 +279,7 @@ fn kernel_source(key: &KernelKey) -> Result<(String, &'static str)> {
         ("T", if key.f16 { "f16" } else { "f32" }.to_string()),
         ("A_VEC", b(key.a_vec)),
         ("B_VEC", b(key.b_vec)),
+        ("B_KVEC", b(key.b_kvec)),
         ("HAS_BIAS", b(key.has_bias)),
         ("HAS_RES", b(key.has_res)),
     ];
@@ -395,7 +397,11 @@ pub fn all_variants() -> Vec<(String, String)> {
     }
     for (variant, cfg, side) in configs {
         for f16 in [false, true] {
-            for (a_vec, b_vec) in [(false, false), (true, true)] {
+            for (a_vec, b_vec, b_kvec) in [
+                (false, false, false),
+                (true, true, false),
+                (true, false, true),
+            ] {
                 for (has_bias, has_res, activation) in [
                     (false, false, Activation::None),
                     (true, true, Activation::Gelu),
@@ -407,6 +413,7 @@ pub fn all_variants() -> Vec<(String, String)> {
                         f16,
                         a_vec,
                         b_vec,
+                        b_kvec,
                         has_bias,
                         has_res,
                         activation,
@@ -624,13 +631,13 @@ pub fn encode_matmul_config(
         ));
     }
     let cfg = forced.unwrap_or_else(|| config(&device, variant, m, n));
-    let four = |x: u32| x > 0 && x % 4 == 0;
+    let four = |x: u32| x > 0 && x.is_multiple_of(4);
     let ok = match variant {
         MatmulVariant::CpuRegister => cfg.wg_x > 0,
         MatmulVariant::GpuTiled => {
             four(cfg.tm) && four(cfg.tn) && cfg.wg_x > 0 && cfg.wg_y > 0 && cfg.k_split > 0
         }
-        MatmulVariant::Gemv => cfg.k_split > 0 && cfg.wg_x % cfg.k_split == 0,
+        MatmulVariant::Gemv => cfg.k_split > 0 && cfg.wg_x.is_multiple_of(cfg.k_split),
     };
     if !ok {
         return Err(Error::invalid(
@@ -640,19 +647,25 @@ pub fn encode_matmul_config(
     }
     let (a_rs, a_cs) = (a_str[r - 2], a_str[r - 1]);
     let (b_rs, b_cs) = (b_str[r - 2], b_str[r - 1]);
-    let aligned = |xs: &[usize]| xs.iter().all(|x| x % 4 == 0);
+    let aligned = |xs: &[usize]| xs.iter().all(|x| x.is_multiple_of(4));
     let mut a_aligned = vec![a.offset(), a_rs];
     a_aligned.extend(&a_bs);
     let mut b_aligned = vec![b.offset(), b_rs];
     b_aligned.extend(&b_bs);
     let a_vec = variant == MatmulVariant::CpuRegister && a_cs == 1 && aligned(&a_aligned);
-    let b_vec = variant != MatmulVariant::Gemv && b_cs == 1 && n % 4 == 0 && aligned(&b_aligned);
+    let b_vec =
+        variant != MatmulVariant::Gemv && b_cs == 1 && n.is_multiple_of(4) && aligned(&b_aligned);
+    let mut bk_aligned = vec![b.offset(), b_cs];
+    bk_aligned.extend(&b_bs);
+    let b_kvec =
+        variant == MatmulVariant::CpuRegister && !b_vec && b_rs == 1 && aligned(&bk_aligned);
     let key = KernelKey {
         variant,
         cfg,
         f16: dtype == DType::F16,
         a_vec,
         b_vec,
+        b_kvec,
         has_bias: epi.bias.is_some(),
         has_res: epi.residual.is_some(),
         activation: epi.activation,
