@@ -64,7 +64,9 @@ pub enum TimingTier {
 impl TimingTier {
     /// The best tier the features allow.
     pub fn from_features(f: wgpu::Features) -> Self {
-        if f.contains(wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES) {
+        if f.contains(
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES,
+        ) {
             TimingTier::InsidePasses
         } else if f.contains(wgpu::Features::TIMESTAMP_QUERY) {
             TimingTier::PassBoundaries
@@ -368,11 +370,12 @@ impl Device {
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         };
-        let (device, queue) =
-            pollster::block_on(adapter.request_device(&desc)).map_err(|e| Error::RequestDevice {
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| {
+            Error::RequestDevice {
                 adapter: summary.name.clone(),
                 reason: e.to_string(),
-            })?;
+            }
+        })?;
         // wgpu's default handler panics on errors nobody captured; keep them as values instead.
         let uncaptured = Arc::new(Mutex::new(Vec::new()));
         let sink = uncaptured.clone();
@@ -444,12 +447,23 @@ impl Device {
     /// Compiles (once per device) a compute pipeline from WGSL source and entry point.
     ///
     /// Identical source + entry share one pipeline; errors come back as values.
-    pub fn pipeline(&self, name: &str, source: &str, entry: &str) -> Result<Arc<wgpu::ComputePipeline>> {
+    pub fn pipeline(
+        &self,
+        name: &str,
+        source: &str,
+        entry: &str,
+    ) -> Result<Arc<wgpu::ComputePipeline>> {
         let key = PipelineKey {
             source: Arc::from(source),
             entry: entry.to_string(),
         };
-        if let Some(p) = self.inner.pipelines.lock().expect("pipeline cache").get(&key) {
+        if let Some(p) = self
+            .inner
+            .pipelines
+            .lock()
+            .expect("pipeline cache")
+            .get(&key)
+        {
             return Ok(p.clone());
         }
         // Validate with naga first: its messages name the line, wgpu's scopes only say "invalid".
@@ -573,7 +587,10 @@ mod tests {
     fn timing_tiers_order() {
         use wgpu::Features as F;
         assert_eq!(TimingTier::from_features(F::empty()), TimingTier::WallClock);
-        assert_eq!(TimingTier::from_features(F::TIMESTAMP_QUERY), TimingTier::PassBoundaries);
+        assert_eq!(
+            TimingTier::from_features(F::TIMESTAMP_QUERY),
+            TimingTier::PassBoundaries
+        );
         assert_eq!(
             TimingTier::from_features(F::TIMESTAMP_QUERY | F::TIMESTAMP_QUERY_INSIDE_PASSES),
             TimingTier::InsidePasses

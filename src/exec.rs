@@ -39,7 +39,9 @@ pub struct Dispatch {
 
 /// A buffer to bind: the whole buffer (capped at the binding limit).
 pub fn bind_whole(device: &Device, buf: &wgpu::Buffer) -> (wgpu::Buffer, u64) {
-    let size = buf.size().min(device.limits().max_storage_buffer_binding_size);
+    let size = buf
+        .size()
+        .min(device.limits().max_storage_buffer_binding_size);
     (buf.clone(), size)
 }
 
@@ -245,9 +247,17 @@ impl Recorder {
             }
             let t = Instant::now();
             self.finish_and_wait(enc)?;
-            records.push(DispatchRecord::new(d, t.elapsed().as_nanos() as f64, TimingTier::WallClock));
+            records.push(DispatchRecord::new(
+                d,
+                t.elapsed().as_nanos() as f64,
+                TimingTier::WallClock,
+            ));
         }
-        Ok(RunProfile::new(records, TimingTier::WallClock, start.elapsed().as_nanos() as f64))
+        Ok(RunProfile::new(
+            records,
+            TimingTier::WallClock,
+            start.elapsed().as_nanos() as f64,
+        ))
     }
 
     fn submit_timestamps(self, tier: TimingTier) -> Result<RunProfile> {

@@ -63,7 +63,9 @@ impl BufferPool {
                 b
             }
             None => {
-                self.shared.allocated_bytes.fetch_add(class, Ordering::Relaxed);
+                self.shared
+                    .allocated_bytes
+                    .fetch_add(class, Ordering::Relaxed);
                 device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("flopwatt-pool"),
                     size: class,
@@ -118,11 +120,15 @@ impl Drop for PooledBuffer {
         if idle + self.class <= self.max_idle_bytes {
             if let Ok(mut m) = self.shared.idle.lock() {
                 m.entry(self.class).or_default().push(buffer);
-                self.shared.idle_bytes.fetch_add(self.class, Ordering::Relaxed);
+                self.shared
+                    .idle_bytes
+                    .fetch_add(self.class, Ordering::Relaxed);
                 return;
             }
         }
-        self.shared.allocated_bytes.fetch_sub(self.class, Ordering::Relaxed);
+        self.shared
+            .allocated_bytes
+            .fetch_sub(self.class, Ordering::Relaxed);
         buffer.destroy();
     }
 }

@@ -9,12 +9,16 @@ use crate::error::{Error, Result};
 
 /// Matrix multiplication kernels (register-blocked, shared-memory tiled, GEMV).
 pub const MATMUL: &str = include_str!("../shaders/matmul.wgsl");
+/// Elementwise helpers and a sample kernel; every elementwise kernel is generated from it
+/// (see `ops::elementwise`).
+pub const ELEMENTWISE: &str = include_str!("../shaders/elementwise.wgsl");
 /// Peak-throughput probes (FMA loops, copy).
 pub const PEAK: &str = include_str!("../shaders/peak.wgsl");
 
 /// Every shader file, by file name.
 pub const FILES: &[(&str, &str)] = &[
     ("activation.wgsl", crate::ops::ACTIVATION_WGSL),
+    ("elementwise.wgsl", ELEMENTWISE),
     ("matmul.wgsl", MATMUL),
     ("peak.wgsl", PEAK),
 ];
@@ -88,6 +92,7 @@ pub fn all_variants() -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = Vec::new();
     // Each kernel family adds its generated variants here.
     v.extend(crate::peak::all_variants());
+    v.extend(crate::ops::elementwise::all_variants());
     v
 }
 

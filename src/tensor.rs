@@ -283,7 +283,11 @@ impl Tensor {
             .zip(&self.strides)
             .map(|(&d, &s)| d.saturating_sub(1) * s)
             .sum();
-        let elems = if self.numel() == 0 { 0 } else { self.offset + last + 1 };
+        let elems = if self.numel() == 0 {
+            0
+        } else {
+            self.offset + last + 1
+        };
         ((elems * self.dtype.size()) as u64).next_multiple_of(4)
     }
 
@@ -302,11 +306,9 @@ impl Tensor {
         enc.copy_buffer_to_buffer(self.buffer(), 0, &staging, 0, size);
         dev.queue().submit([enc.finish()]);
         let (tx, rx) = std::sync::mpsc::channel();
-        staging
-            .slice(..)
-            .map_async(wgpu::MapMode::Read, move |r| {
-                let _ = tx.send(r);
-            });
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
         dev.wait()?;
         rx.recv()
             .map_err(|e| Error::Readback(e.to_string()))?
@@ -362,8 +364,16 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let r = a.len().max(b.len());
     let mut out = vec![0; r];
     for i in 0..r {
-        let da = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
-        let db = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
+        let da = if i + a.len() >= r {
+            a[i + a.len() - r]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= r {
+            b[i + b.len() - r]
+        } else {
+            1
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -375,7 +385,11 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 }
 
 /// Strides that read a tensor of `shape`/`strides` as if broadcast to `target`.
-pub fn broadcast_strides(shape: &[usize], strides: &[usize], target: &[usize]) -> Option<Vec<usize>> {
+pub fn broadcast_strides(
+    shape: &[usize],
+    strides: &[usize],
+    target: &[usize],
+) -> Option<Vec<usize>> {
     if shape.len() > target.len() {
         return None;
     }

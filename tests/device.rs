@@ -20,7 +20,10 @@ fn strided_views_download_in_logical_order() {
     let t = Tensor::from_f32(&dev, &data, &[2, 3]).unwrap();
     let tt = t.transpose(0, 1).unwrap();
     assert_eq!(tt.shape(), &[3, 2]);
-    assert_eq!(tt.to_f32_vec().unwrap(), vec![-2.0, 2.5, -0.5, 4.0, 1.0, 5.5]);
+    assert_eq!(
+        tt.to_f32_vec().unwrap(),
+        vec![-2.0, 2.5, -0.5, 4.0, 1.0, 5.5]
+    );
     let b = Tensor::from_f32(&dev, &[7.0, -8.0], &[2, 1]).unwrap();
     assert_eq!(
         b.broadcast_to(&[2, 3]).unwrap().to_f32_vec().unwrap(),
@@ -34,7 +37,10 @@ fn i32_and_f16_tensors() {
     let t = Tensor::from_i32(&dev, &[-3, 0, 7], &[3]).unwrap();
     assert_eq!(t.dtype(), DType::I32);
     assert_eq!(t.to_i32_vec().unwrap(), vec![-3, 0, 7]);
-    let h: Vec<half::f16> = [0.5f32, -1.25, 3.0].iter().map(|&x| half::f16::from_f32(x)).collect();
+    let h: Vec<half::f16> = [0.5f32, -1.25, 3.0]
+        .iter()
+        .map(|&x| half::f16::from_f32(x))
+        .collect();
     match Tensor::from_f16(&dev, &h, &[3]) {
         Ok(t) => assert_eq!(t.to_f32_vec().unwrap(), vec![0.5, -1.25, 3.0]),
         Err(Error::MissingFeature { .. }) => assert!(!dev.has_f16()),
@@ -47,7 +53,11 @@ fn bad_lengths_and_huge_tensors_are_typed_errors() {
     let dev = device_or_skip!();
     assert!(matches!(
         Tensor::from_f32(&dev, &[1.0, 2.0], &[3]),
-        Err(Error::DataLength { expected: 3, got: 2, .. })
+        Err(Error::DataLength {
+            expected: 3,
+            got: 2,
+            ..
+        })
     ));
     let max = dev.limits().max_storage_buffer_binding_size;
     let elems = (max / 4 + 1) as usize;
@@ -67,7 +77,11 @@ fn pool_reuses_freed_buffers() {
         let t = Tensor::empty(&dev, &shape, DType::F32).unwrap();
         drop(t);
     }
-    assert_eq!(dev.allocated_bytes(), before, "pool must hand the same buffer out again");
+    assert_eq!(
+        dev.allocated_bytes(),
+        before,
+        "pool must hand the same buffer out again"
+    );
 }
 
 #[test]

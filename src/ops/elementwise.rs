@@ -1,1 +1,1011 @@
-//! (being written)
+//! Elementwise ops and the fused-elementwise generator.
+//!
+//! Every elementwise op is an [`Expr`] tree compiled to ONE generated WGSL kernel
+//! ([`ElementwiseKernel`]): `add(a, b)` is the tree `Binary(Add, Input(0), Input(1))`, and a
+//! fused chain like `relu(x * 2 + 1)` is just a deeper tree. Fused and unfused paths share
+//! this one code path, so they cannot disagree on semantics.
+//!
+//! Semantics (the f64 meaning is [`crate::reference::elementwise::eval_f64`]):
+//! - Arithmetic is f32 whatever the storage dtype: f16 inputs are widened, i32 inputs are
+//!   converted to f32 (exact for |x| <= 2^24; larger integers round).
+//! - Output dtype: the dtype of a root [`Expr::Cast`]; otherwise f16 when every input used is
+//!   f16, else f32. So `add` of two i32 tensors gives f32; wrap the tree in `Cast(I32, ..)`
+//!   to get i32 back.
+//! - Comparisons (`eq`, `ne`, `lt`, `le`, `gt`, `ge`) give 0/1 in the float output dtype (f32
+//!   0.0/1.0): masks compose with arithmetic (`x * (x > 0)`) and stay inside one f32 tree.
+//!   `where_(cond, a, b)` takes `a` where `cond != 0`, for f32, f16 or i32 conds (so an
+//!   i32 0/1 mask works too). A NaN cond counts as true (NaN != 0).
+//! - NaN and infinities propagate as IEEE 754 says, also through `max`, `min`, `relu` and
+//!   `clip`, which WGSL leaves implementation-defined: the kernels test for NaN explicitly.
+//!   Comparisons with NaN are false except `ne`. `pow` follows C (`pow(x, 0) = 1`,
+//!   `pow(1, y) = 1`, negative bases with integer exponents keep their sign, otherwise NaN).
+//! - Exceptions, documented not hidden: `gelu(-inf)` and `silu(-inf)` are NaN (they are
+//!   computed as `x * something(x)` = `-inf * 0`); casting NaN or out-of-range values to f16
+//!   is implementation-defined in WGSL. Casting to i32 truncates toward zero, saturates and
+//!   maps NaN to 0 (Rust `as`).
+//!
+//! Indexing: inputs are read through their strides and offsets (transposes and broadcasts
+//! need no copy). Dimensions are first coalesced (size-1 dims dropped, dims merged where every
+//! input is contiguous across them); when that leaves one dense dimension for every input the
+//! kernel is the fast path (plain linear index, vec4 loads when n % 4 == 0).
+
+use std::fmt::Write as _;
+
+use crate::error::{Error, Result};
+use crate::exec::{grid_1d, Cost, Recorder};
+use crate::ops::{run_once, same_device, wgsl_f32, Activation, ACTIVATION_WGSL};
+use crate::tensor::{broadcast_shapes, broadcast_strides, DType, Tensor};
+
+/// The highest rank the strided kernel indexes (after coalescing dims).
+pub const MAX_RANK: usize = 8;
+/// The most distinct inputs one kernel reads (one storage binding each, plus the output).
+pub const MAX_INPUTS: usize = 7;
+/// Invocations per workgroup: 256 suits lavapipe (8 lanes per AVX2 vector) and GPUs alike.
+const WG: u32 = 256;
+
+/// Unary elementwise ops.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum UnaryOp {
+    /// -x.
+    Neg,
+    /// |x|.
+    Abs,
+    /// e^x.
+    Exp,
+    /// Natural log (NaN below 0, -inf at 0).
+    Log,
+    /// Square root (NaN below 0; sqrt(-0) = -0).
+    Sqrt,
+    /// 1 / sqrt(x).
+    Rsqrt,
+    /// 1 / x.
+    Reciprocal,
+    /// The error function.
+    Erf,
+    /// An activation shared with the matmul/conv epilogues (relu, leaky relu, gelu, silu, ...).
+    Act(Activation),
+    /// ONNX HardSigmoid: clamp(alpha * x + beta, 0, 1).
+    HardSigmoid {
+        /// Slope.
+        alpha: f32,
+        /// Offset.
+        beta: f32,
+    },
+    /// clamp(x, min, max) in numpy order (min first, so min > max gives max).
+    Clip {
+        /// Lower bound.
+        min: f32,
+        /// Upper bound.
+        max: f32,
+    },
+}
+
+/// Binary elementwise ops (numpy broadcasting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    /// a + b.
+    Add,
+    /// a - b.
+    Sub,
+    /// a * b.
+    Mul,
+    /// a / b.
+    Div,
+    /// a^b with C semantics.
+    Pow,
+    /// NaN-propagating maximum.
+    Max,
+    /// NaN-propagating minimum.
+    Min,
+    /// a == b as 0/1.
+    Eq,
+    /// a != b as 0/1.
+    Ne,
+    /// a < b as 0/1.
+    Lt,
+    /// a <= b as 0/1.
+    Le,
+    /// a > b as 0/1.
+    Gt,
+    /// a >= b as 0/1.
+    Ge,
+}
+
+impl BinaryOp {
+    /// Every binary op, for tests and variant lists.
+    pub const ALL: [BinaryOp; 13] = [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Pow,
+        BinaryOp::Max,
+        BinaryOp::Min,
+        BinaryOp::Eq,
+        BinaryOp::Ne,
+        BinaryOp::Lt,
+        BinaryOp::Le,
+        BinaryOp::Gt,
+        BinaryOp::Ge,
+    ];
+
+    /// Whether the result is one correctly rounded f32 operation (or exact), as opposed to a
+    /// few-ulp one (division and pow are not correctly rounded on every GPU).
+    pub fn is_exact(self) -> bool {
+        !matches!(self, BinaryOp::Div | BinaryOp::Pow)
+    }
+
+    /// Whether the op is a comparison (0/1 result).
+    pub fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge
+        )
+    }
+
+    fn wgsl(self, a: &str, b: &str) -> String {
+        let cmp = |o: &str| format!("select(0.0, 1.0, {a} {o} {b})");
+        match self {
+            BinaryOp::Add => format!("{a} + {b}"),
+            BinaryOp::Sub => format!("{a} - {b}"),
+            BinaryOp::Mul => format!("{a} * {b}"),
+            BinaryOp::Div => format!("{a} / {b}"),
+            BinaryOp::Pow => format!("ew_pow({a}, {b})"),
+            BinaryOp::Max => format!("ew_max({a}, {b})"),
+            BinaryOp::Min => format!("ew_min({a}, {b})"),
+            BinaryOp::Eq => cmp("=="),
+            BinaryOp::Ne => cmp("!="),
+            BinaryOp::Lt => cmp("<"),
+            BinaryOp::Le => cmp("<="),
+            BinaryOp::Gt => cmp(">"),
+            BinaryOp::Ge => cmp(">="),
+        }
+    }
+}
+
+impl UnaryOp {
+    /// One of every unary op (with sample parameters), for tests and variant lists.
+    pub fn samples() -> Vec<UnaryOp> {
+        vec![
+            UnaryOp::Neg,
+            UnaryOp::Abs,
+            UnaryOp::Exp,
+            UnaryOp::Log,
+            UnaryOp::Sqrt,
+            UnaryOp::Rsqrt,
+            UnaryOp::Reciprocal,
+            UnaryOp::Erf,
+            UnaryOp::Act(Activation::Relu),
+            UnaryOp::Act(Activation::LeakyRelu(0.1)),
+            UnaryOp::Act(Activation::Gelu),
+            UnaryOp::Act(Activation::GeluTanh),
+            UnaryOp::Act(Activation::Silu),
+            UnaryOp::Act(Activation::Sigmoid),
+            UnaryOp::Act(Activation::Tanh),
+            UnaryOp::HardSigmoid {
+                alpha: 0.2,
+                beta: 0.5,
+            },
+            UnaryOp::Clip {
+                min: -0.5,
+                max: 0.25,
+            },
+        ]
+    }
+
+    /// Whether the result is exact or one correctly rounded f32 operation.
+    pub fn is_exact(self) -> bool {
+        matches!(
+            self,
+            UnaryOp::Neg
+                | UnaryOp::Abs
+                | UnaryOp::Clip { .. }
+                | UnaryOp::Act(Activation::Relu)
+                | UnaryOp::Act(Activation::None)
+        )
+    }
+
+    fn wgsl(self, x: &str) -> String {
+        match self {
+            UnaryOp::Neg => format!("-{x}"),
+            UnaryOp::Abs => format!("abs({x})"),
+            UnaryOp::Exp => format!("exp({x})"),
+            UnaryOp::Log => format!("log({x})"),
+            UnaryOp::Sqrt => format!("sqrt({x})"),
+            UnaryOp::Rsqrt => format!("inverseSqrt({x})"),
+            UnaryOp::Reciprocal => format!("1.0 / {x}"),
+            UnaryOp::Erf => format!("act_erf({x})"),
+            // The shared Activation::Relu is `max(x, 0)`, whose NaN result WGSL leaves open.
+            UnaryOp::Act(Activation::Relu) => format!("ew_relu({x})"),
+            UnaryOp::Act(a) => a.wgsl(x),
+            UnaryOp::HardSigmoid { alpha, beta } => {
+                format!(
+                    "ew_hard_sigmoid({x}, {}, {})",
+                    wgsl_f32(alpha),
+                    wgsl_f32(beta)
+                )
+            }
+            UnaryOp::Clip { min, max } => {
+                format!("ew_clip({x}, {}, {})", wgsl_f32(min), wgsl_f32(max))
+            }
+        }
+    }
+}
+
+/// An elementwise expression over broadcast inputs: pure data, no device.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    /// The i-th input tensor (broadcast to the common shape).
+    Input(usize),
+    /// A constant.
+    Const(f32),
+    /// A unary op.
+    Unary(UnaryOp, Box<Expr>),
+    /// A binary op.
+    Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    /// `where(cond, a, b)`: a where cond != 0, else b.
+    Where(Box<Expr>, Box<Expr>, Box<Expr>),
+    /// Rounds the value to a dtype (i32: truncate and saturate; f16: nearest). At the root it
+    /// also sets the output dtype.
+    Cast(DType, Box<Expr>),
+}
+
+impl Expr {
+    /// `Input(i)`.
+    pub fn input(i: usize) -> Expr {
+        Expr::Input(i)
+    }
+
+    /// A unary op applied to `self`.
+    pub fn unary(self, op: UnaryOp) -> Expr {
+        Expr::Unary(op, Box::new(self))
+    }
+
+    /// A binary op of two expressions.
+    pub fn binary(op: BinaryOp, a: Expr, b: Expr) -> Expr {
+        Expr::Binary(op, Box::new(a), Box::new(b))
+    }
+
+    /// `where(cond, a, b)`.
+    pub fn where_(cond: Expr, a: Expr, b: Expr) -> Expr {
+        Expr::Where(Box::new(cond), Box::new(a), Box::new(b))
+    }
+
+    /// A cast of `self`.
+    pub fn cast(self, dtype: DType) -> Expr {
+        Expr::Cast(dtype, Box::new(self))
+    }
+
+    /// Ops per element (unary, binary and where nodes; casts and leaves are free).
+    pub fn op_count(&self) -> u64 {
+        match self {
+            Expr::Input(_) | Expr::Const(_) => 0,
+            Expr::Unary(_, a) => 1 + a.op_count(),
+            Expr::Binary(_, a, b) => 1 + a.op_count() + b.op_count(),
+            Expr::Where(c, a, b) => 1 + c.op_count() + a.op_count() + b.op_count(),
+            Expr::Cast(_, a) => a.op_count(),
+        }
+    }
+
+    /// Tree depth (a leaf is 0).
+    pub fn depth(&self) -> usize {
+        match self {
+            Expr::Input(_) | Expr::Const(_) => 0,
+            Expr::Unary(_, a) | Expr::Cast(_, a) => 1 + a.depth(),
+            Expr::Binary(_, a, b) => 1 + a.depth().max(b.depth()),
+            Expr::Where(c, a, b) => 1 + c.depth().max(a.depth()).max(b.depth()),
+        }
+    }
+
+    /// Sorted, deduplicated input indices the tree reads.
+    pub fn inputs_used(&self) -> Vec<usize> {
+        fn walk(e: &Expr, out: &mut Vec<usize>) {
+            match e {
+                Expr::Input(i) => out.push(*i),
+                Expr::Const(_) => {}
+                Expr::Unary(_, a) | Expr::Cast(_, a) => walk(a, out),
+                Expr::Binary(_, a, b) => {
+                    walk(a, out);
+                    walk(b, out);
+                }
+                Expr::Where(c, a, b) => {
+                    walk(c, out);
+                    walk(a, out);
+                    walk(b, out);
+                }
+            }
+        }
+        let mut v = Vec::new();
+        walk(self, &mut v);
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    fn uses_f16_cast(&self) -> bool {
+        match self {
+            Expr::Input(_) | Expr::Const(_) => false,
+            Expr::Cast(d, a) => *d == DType::F16 || a.uses_f16_cast(),
+            Expr::Unary(_, a) => a.uses_f16_cast(),
+            Expr::Binary(_, a, b) => a.uses_f16_cast() || b.uses_f16_cast(),
+            Expr::Where(c, a, b) => c.uses_f16_cast() || a.uses_f16_cast() || b.uses_f16_cast(),
+        }
+    }
+
+    /// The output dtype given the dtypes of the inputs (see the module docs).
+    pub fn out_dtype(&self, input_dtypes: &[DType]) -> DType {
+        if let Expr::Cast(d, _) = self {
+            return *d;
+        }
+        let used = self.inputs_used();
+        if !used.is_empty()
+            && used
+                .iter()
+                .all(|&i| input_dtypes.get(i) == Some(&DType::F16))
+        {
+            DType::F16
+        } else {
+            DType::F32
+        }
+    }
+
+    /// Writes one `let` per node; returns the name holding the node's value.
+    fn emit(&self, body: &mut String, next: &mut usize, arg: &dyn Fn(usize) -> String) -> String {
+        let value = match self {
+            Expr::Input(i) => return arg(*i),
+            Expr::Const(c) => return wgsl_f32(*c),
+            Expr::Unary(op, a) => {
+                let a = a.emit(body, next, arg);
+                op.wgsl(&a)
+            }
+            Expr::Binary(op, a, b) => {
+                let a = a.emit(body, next, arg);
+                let b = b.emit(body, next, arg);
+                op.wgsl(&a, &b)
+            }
+            Expr::Where(c, a, b) => {
+                let c = c.emit(body, next, arg);
+                let a = a.emit(body, next, arg);
+                let b = b.emit(body, next, arg);
+                format!("select({b}, {a}, {c} != 0.0)")
+            }
+            Expr::Cast(d, a) => {
+                let a = a.emit(body, next, arg);
+                match d {
+                    DType::F32 => a,
+                    DType::F16 => format!("f32(f16({a}))"),
+                    DType::I32 => format!("f32(ew_to_i32({a}))"),
+                }
+            }
+        };
+        let name = format!("t{next}");
+        *next += 1;
+        let _ = writeln!(body, "    let {name} = {value};");
+        name
+    }
+}
+
+macro_rules! expr_binop {
+    ($tr:ident, $f:ident, $op:expr) => {
+        impl std::ops::$tr for Expr {
+            type Output = Expr;
+            fn $f(self, rhs: Expr) -> Expr {
+                Expr::binary($op, self, rhs)
+            }
+        }
+    };
+}
+expr_binop!(Add, add, BinaryOp::Add);
+expr_binop!(Sub, sub, BinaryOp::Sub);
+expr_binop!(Mul, mul, BinaryOp::Mul);
+expr_binop!(Div, div, BinaryOp::Div);
+
+impl std::ops::Neg for Expr {
+    type Output = Expr;
+    fn neg(self) -> Expr {
+        self.unary(UnaryOp::Neg)
+    }
+}
+
+/// How a kernel indexes its inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// Every input dense and the same shape as the output: input index = output index.
+    Linear,
+    /// Like `Linear`, four elements per invocation with vec4 loads and stores (n % 4 == 0).
+    Vec4,
+    /// Inputs read through strides and offsets over `rank` coalesced dimensions.
+    Strided {
+        /// Coalesced rank (1..=MAX_RANK).
+        rank: usize,
+    },
+}
+
+/// One generated elementwise kernel: (expression, input dtypes, output dtype, layout) ->
+/// WGSL source. Inputs the expression does not use get no binding.
+#[derive(Clone, Debug)]
+pub struct ElementwiseKernel {
+    /// Kernel name for profiles, e.g. `elementwise.vec4`.
+    pub name: String,
+    /// Complete WGSL source (validated by naga when the pipeline is built).
+    pub source: String,
+    /// Indices of the inputs bound, in binding order.
+    pub bound_inputs: Vec<usize>,
+    /// Output dtype.
+    pub out_dtype: DType,
+    /// Indexing scheme.
+    pub layout: Layout,
+    /// Ops per output element.
+    pub flops_per_element: u64,
+}
+
+/// Source up to the GENERATED marker of elementwise.wgsl: the helpers every kernel shares.
+fn helpers() -> &'static str {
+    let src = crate::shaders::ELEMENTWISE;
+    let marker = "// ---- GENERATED";
+    &src[..src
+        .find(marker)
+        .expect("elementwise.wgsl has its GENERATED marker")]
+}
+
+fn store_fn(d: DType) -> &'static str {
+    match d {
+        DType::F32 => "fn ew_store(x: f32) -> f32 { return x; }\n",
+        DType::F16 => "fn ew_store(x: f32) -> f16 { return f16(x); }\n",
+        DType::I32 => "fn ew_store(x: f32) -> i32 { return ew_to_i32(x); }\n",
+    }
+}
+
+impl ElementwiseKernel {
+    /// Generates the kernel for `expr` over inputs of `input_dtypes`.
+    ///
+    /// Errors: an `Input(i)` past the inputs, more than [`MAX_INPUTS`] used inputs, a rank
+    /// over [`MAX_RANK`], `Vec4` with a dtype that has no vec4 storage form.
+    pub fn generate(expr: &Expr, input_dtypes: &[DType], layout: Layout) -> Result<Self> {
+        let used = expr.inputs_used();
+        if let Some(&bad) = used.iter().find(|&&i| i >= input_dtypes.len()) {
+            return Err(Error::invalid(
+                "elementwise",
+                format!(
+                    "expression reads input {bad} but {} inputs were given",
+                    input_dtypes.len()
+                ),
+            ));
+        }
+        if used.len() > MAX_INPUTS {
+            return Err(Error::invalid(
+                "elementwise",
+                format!(
+                    "expression reads {} inputs; at most {MAX_INPUTS} per kernel",
+                    used.len()
+                ),
+            ));
+        }
+        if let Layout::Strided { rank } = layout {
+            if rank == 0 || rank > MAX_RANK {
+                return Err(Error::shape(
+                    "elementwise",
+                    format!("rank {rank} after coalescing; supported 1..={MAX_RANK}"),
+                ));
+            }
+        }
+        let out_dtype = expr.out_dtype(input_dtypes);
+        let f16 = out_dtype == DType::F16
+            || used.iter().any(|&i| input_dtypes[i] == DType::F16)
+            || expr.uses_f16_cast();
+
+        let mut s = String::with_capacity(8192);
+        if f16 {
+            s.push_str("enable f16;\n");
+        }
+        s.push_str(ACTIVATION_WGSL);
+        s.push_str(helpers());
+        s.push_str(store_fn(out_dtype));
+
+        // Bindings: used inputs in order, then the output, then the params.
+        let vec4 = layout == Layout::Vec4;
+        let elem = |d: DType| {
+            if vec4 {
+                format!("vec4<{}>", d.wgsl())
+            } else {
+                d.wgsl().to_string()
+            }
+        };
+        for (b, &i) in used.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "@group(0) @binding({b}) var<storage, read> in{i}: array<{}>;",
+                elem(input_dtypes[i])
+            );
+        }
+        let nb = used.len();
+        let _ = writeln!(
+            s,
+            "@group(0) @binding({nb}) var<storage, read_write> out: array<{}>;",
+            elem(out_dtype)
+        );
+        s.push_str("struct Params {\n    n: u32,\n    _p0: u32,\n    _p1: u32,\n    _p2: u32,\n");
+        if let Layout::Strided { .. } = layout {
+            s.push_str("    shape: array<vec4<u32>, 2>,\n    offs: array<vec4<u32>, 2>,\n");
+            for &i in &used {
+                let _ = writeln!(s, "    st{i}: array<vec4<u32>, 2>,");
+            }
+        }
+        s.push_str("}\n");
+        let _ = writeln!(s, "@group(0) @binding({}) var<uniform> p: Params;", nb + 1);
+
+        // The expression as a function of the used inputs (as f32).
+        let params: Vec<String> = used.iter().map(|i| format!("x{i}: f32")).collect();
+        let mut body = String::new();
+        let mut next = 0;
+        let root = expr.emit(&mut body, &mut next, &|i| format!("x{i}"));
+        let _ = write!(
+            s,
+            "fn ew_expr({}) -> f32 {{\n{body}    return {root};\n}}\n",
+            params.join(", ")
+        );
+
+        let _ = writeln!(s, "const WG: u32 = {WG}u;");
+        s.push_str(
+            "@compute @workgroup_size(WG)\nfn main(@builtin(workgroup_id) wid: vec3<u32>, \
+             @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {\n",
+        );
+        s.push_str("    let i = (wid.y * nwg.x + wid.x) * WG + lid;\n    if (i >= p.n) {\n        return;\n    }\n");
+        let args = |f: &dyn Fn(usize) -> String| -> String {
+            used.iter().map(|&i| f(i)).collect::<Vec<_>>().join(", ")
+        };
+        match layout {
+            Layout::Linear => {
+                let _ = writeln!(
+                    s,
+                    "    out[i] = ew_store(ew_expr({}));",
+                    args(&|i| format!("f32(in{i}[i])"))
+                );
+            }
+            Layout::Vec4 => {
+                // p.n counts vec4s here.
+                for &i in &used {
+                    let _ = writeln!(s, "    let v{i} = in{i}[i];");
+                }
+                let lanes: Vec<String> = ["x", "y", "z", "w"]
+                    .iter()
+                    .map(|c| format!("ew_store(ew_expr({}))", args(&|i| format!("f32(v{i}.{c})"))))
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "    out[i] = vec4<{}>({});",
+                    out_dtype.wgsl(),
+                    lanes.join(", ")
+                );
+            }
+            Layout::Strided { rank } => {
+                s.push_str("    var rem = i;\n");
+                for (k, &i) in used.iter().enumerate() {
+                    let _ = writeln!(s, "    var o{i} = p.offs[{}][{}];", k / 4, k % 4);
+                }
+                for d in (0..rank).rev() {
+                    let (q, r) = (d / 4, d % 4);
+                    if d == 0 {
+                        s.push_str("    let c0 = rem;\n");
+                    } else {
+                        let _ = writeln!(
+                            s,
+                            "    let c{d} = rem % p.shape[{q}][{r}];\n    rem = rem / p.shape[{q}][{r}];"
+                        );
+                    }
+                    for &i in &used {
+                        let _ = writeln!(s, "    o{i} = o{i} + c{d} * p.st{i}[{q}][{r}];");
+                    }
+                }
+                let _ = writeln!(
+                    s,
+                    "    out[i] = ew_store(ew_expr({}));",
+                    args(&|i| format!("f32(in{i}[o{i}])"))
+                );
+            }
+        }
+        s.push_str("}\n");
+
+        let lname = match layout {
+            Layout::Linear => "linear".to_string(),
+            Layout::Vec4 => "vec4".to_string(),
+            Layout::Strided { rank } => format!("strided{rank}"),
+        };
+        Ok(ElementwiseKernel {
+            name: format!("elementwise.{lname}"),
+            source: s,
+            bound_inputs: used,
+            out_dtype,
+            layout,
+            flops_per_element: expr.op_count(),
+        })
+    }
+}
+
+/// Coalesced view of the iteration space: shape and, per input, strides and offset.
+struct Plan {
+    shape: Vec<usize>,
+    strides: Vec<Vec<usize>>,
+    offsets: Vec<usize>,
+}
+
+/// Drops size-1 dims and merges dims across which every input is contiguous, so the common
+/// dense case becomes rank 1 and broadcast/transposed cases index as few dims as possible.
+fn coalesce(shape: &[usize], strides: &[Vec<usize>], offsets: Vec<usize>) -> Plan {
+    let keep: Vec<usize> = (0..shape.len()).filter(|&d| shape[d] != 1).collect();
+    let mut out_shape: Vec<usize> = Vec::new();
+    let mut out_strides: Vec<Vec<usize>> = vec![Vec::new(); strides.len()];
+    for &d in &keep {
+        let mergeable = !out_shape.is_empty()
+            && strides.iter().enumerate().all(|(k, st)| {
+                // previous (outer) stride == this stride * this size
+                *out_strides[k].last().unwrap_or(&0) == st[d] * shape[d]
+            });
+        if mergeable {
+            let last = out_shape.len() - 1;
+            out_shape[last] *= shape[d];
+            for (k, st) in strides.iter().enumerate() {
+                out_strides[k][last] = st[d];
+            }
+        } else {
+            out_shape.push(shape[d]);
+            for (k, st) in strides.iter().enumerate() {
+                out_strides[k].push(st[d]);
+            }
+        }
+    }
+    if out_shape.is_empty() {
+        out_shape.push(1);
+        for s in &mut out_strides {
+            s.push(1);
+        }
+    }
+    Plan {
+        shape: out_shape,
+        strides: out_strides,
+        offsets,
+    }
+}
+
+/// Picks the layout for a coalesced plan of `n` elements.
+///
+/// vec4 cuts the index math and widens every load and store; it needs n % 4 == 0 (pooled
+/// buffers come in >= 256-byte classes, so the vec4 arrays cover them). It is the better
+/// form on lavapipe (measured in benches/elementwise.rs) and the usual one on GPUs, so it
+/// is not chosen per adapter class.
+fn choose_layout(plan: &Plan, n: usize) -> Layout {
+    let dense = plan.shape.len() == 1
+        && plan.strides.iter().all(|s| s[0] == 1 || n == 1)
+        && plan.offsets.iter().all(|&o| o == 0);
+    if !dense {
+        Layout::Strided {
+            rank: plan.shape.len(),
+        }
+    } else if n % 4 == 0 {
+        Layout::Vec4
+    } else {
+        Layout::Linear
+    }
+}
+
+/// Records the fused kernel for `expr` over `inputs` (broadcast to their common shape) and
+/// returns the output tensor (contiguous).
+pub fn encode_fused(rec: &mut Recorder, inputs: &[&Tensor], expr: &Expr) -> Result<Tensor> {
+    let device = rec.device().clone();
+    same_device("elementwise", &device, inputs)?;
+    let used = expr.inputs_used();
+    if used.is_empty() {
+        return Err(Error::invalid(
+            "elementwise",
+            "the expression reads no input, so it has no shape; add an Input leaf",
+        ));
+    }
+    if let Some(&bad) = used.iter().find(|&&i| i >= inputs.len()) {
+        return Err(Error::invalid(
+            "elementwise",
+            format!(
+                "expression reads input {bad} but {} inputs were given",
+                inputs.len()
+            ),
+        ));
+    }
+    let mut shape: Vec<usize> = Vec::new();
+    for &i in &used {
+        shape = broadcast_shapes(&shape, inputs[i].shape()).ok_or_else(|| {
+            let shapes: Vec<_> = used.iter().map(|&j| inputs[j].shape().to_vec()).collect();
+            Error::shape(
+                "elementwise",
+                format!("cannot broadcast input shapes {shapes:?}"),
+            )
+        })?;
+    }
+    let dtypes: Vec<DType> = inputs.iter().map(|t| t.dtype()).collect();
+    if (expr.uses_f16_cast() || expr.out_dtype(&dtypes) == DType::F16) && !device.has_f16() {
+        return Err(Error::MissingFeature {
+            what: "an f16 cast in an elementwise expression".into(),
+            feature: "SHADER_F16",
+            adapter: device.summary().name.clone(),
+        });
+    }
+    let n = crate::tensor::numel(&shape);
+    let out_dtype = expr.out_dtype(&dtypes);
+    let out = Tensor::empty(&device, &shape, out_dtype)?;
+    if n == 0 {
+        return Ok(out);
+    }
+    let strides: Vec<Vec<usize>> = used
+        .iter()
+        .map(|&i| {
+            broadcast_strides(inputs[i].shape(), inputs[i].strides(), &shape)
+                .expect("shape was broadcast from this input")
+        })
+        .collect();
+    let offsets = used.iter().map(|&i| inputs[i].offset()).collect();
+    let plan = coalesce(&shape, &strides, offsets);
+    if plan.shape.len() > MAX_RANK {
+        return Err(Error::shape(
+            "elementwise",
+            format!(
+                "output shape {shape:?} indexes {} dims after coalescing; at most {MAX_RANK}",
+                plan.shape.len()
+            ),
+        ));
+    }
+    let layout = choose_layout(&plan, n);
+    let kernel = ElementwiseKernel::generate(expr, &dtypes, layout)?;
+    let pipeline = device.pipeline(&kernel.name, &kernel.source, "main")?;
+
+    let items = if layout == Layout::Vec4 { n / 4 } else { n };
+    let mut params: Vec<u32> = vec![items as u32, 0, 0, 0];
+    if let Layout::Strided { .. } = layout {
+        let mut sh = [1u32; MAX_RANK];
+        for (d, &v) in plan.shape.iter().enumerate() {
+            sh[d] = v as u32;
+        }
+        params.extend_from_slice(&sh);
+        let mut offs = [0u32; 8];
+        for (k, &o) in plan.offsets.iter().enumerate() {
+            offs[k] = o as u32;
+        }
+        params.extend_from_slice(&offs);
+        for st in &plan.strides {
+            let mut a = [0u32; MAX_RANK];
+            for (d, &v) in st.iter().enumerate() {
+                a[d] = v as u32;
+            }
+            params.extend_from_slice(&a);
+        }
+    }
+    let bufs: Vec<&wgpu::Buffer> = used
+        .iter()
+        .map(|&i| inputs[i].buffer())
+        .chain(std::iter::once(out.buffer()))
+        .collect();
+    let read_bytes: u64 = used
+        .iter()
+        .map(|&i| {
+            let t = inputs[i];
+            let distinct: usize = t
+                .shape()
+                .iter()
+                .zip(t.strides())
+                .filter(|(_, &s)| s != 0)
+                .map(|(&d, _)| d)
+                .product();
+            (distinct * t.dtype().size()) as u64
+        })
+        .sum();
+    let cost = Cost {
+        flops: kernel.flops_per_element * n as u64,
+        bytes: read_bytes + (n * out_dtype.size()) as u64,
+    };
+    let groups = grid_1d(&device, (items as u64).div_ceil(WG as u64))?;
+    rec.dispatch(
+        &kernel.name,
+        &pipeline,
+        &bufs,
+        Some(bytemuck::cast_slice(&params)),
+        groups,
+        cost,
+    )?;
+    Ok(out)
+}
+
+/// Evaluates `expr` over `inputs` (broadcast) in one kernel, one submit.
+pub fn fused(inputs: &[&Tensor], expr: &Expr) -> Result<Tensor> {
+    let first = inputs
+        .first()
+        .ok_or_else(|| Error::invalid("elementwise", "no input tensors"))?;
+    let dev = first.device().clone();
+    run_once(&dev, |rec| encode_fused(rec, inputs, expr))
+}
+
+/// Records a unary op.
+pub fn encode_unary(rec: &mut Recorder, x: &Tensor, op: UnaryOp) -> Result<Tensor> {
+    encode_fused(rec, &[x], &Expr::input(0).unary(op))
+}
+
+/// A unary op.
+pub fn unary(x: &Tensor, op: UnaryOp) -> Result<Tensor> {
+    fused(&[x], &Expr::input(0).unary(op))
+}
+
+/// Records a binary op with numpy broadcasting.
+pub fn encode_binary(rec: &mut Recorder, a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
+    encode_fused(
+        rec,
+        &[a, b],
+        &Expr::binary(op, Expr::input(0), Expr::input(1)),
+    )
+}
+
+/// A binary op with numpy broadcasting.
+pub fn binary(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
+    fused(&[a, b], &Expr::binary(op, Expr::input(0), Expr::input(1)))
+}
+
+fn where_expr() -> Expr {
+    Expr::where_(Expr::input(0), Expr::input(1), Expr::input(2))
+}
+
+/// Records `where(cond, a, b)` (broadcasting all three).
+pub fn encode_where(rec: &mut Recorder, cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    encode_fused(rec, &[cond, a, b], &where_expr())
+}
+
+/// `where(cond, a, b)`: `a` where `cond != 0`, else `b` (cond f32, f16 or i32).
+pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    fused(&[cond, a, b], &where_expr())
+}
+
+/// Records a cast.
+pub fn encode_cast(rec: &mut Recorder, x: &Tensor, dtype: DType) -> Result<Tensor> {
+    encode_fused(rec, &[x], &Expr::input(0).cast(dtype))
+}
+
+/// Casts between f32, f16 (with SHADER_F16) and i32 (float -> i32 truncates, saturates,
+/// NaN -> 0).
+pub fn cast(x: &Tensor, dtype: DType) -> Result<Tensor> {
+    fused(&[x], &Expr::input(0).cast(dtype))
+}
+
+macro_rules! binary_fns {
+    ($($name:ident, $enc:ident, $op:ident, $doc:literal;)*) => {$(
+        #[doc = $doc]
+        pub fn $name(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+            binary(a, b, BinaryOp::$op)
+        }
+        #[doc = concat!("Records ", $doc)]
+        pub fn $enc(rec: &mut Recorder, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+            encode_binary(rec, a, b, BinaryOp::$op)
+        }
+    )*};
+}
+
+binary_fns! {
+    add, encode_add, Add, "`a + b` with broadcasting.";
+    sub, encode_sub, Sub, "`a - b` with broadcasting.";
+    mul, encode_mul, Mul, "`a * b` with broadcasting.";
+    div, encode_div, Div, "`a / b` with broadcasting.";
+    pow, encode_pow, Pow, "`a ^ b` (C semantics) with broadcasting.";
+    maximum, encode_maximum, Max, "NaN-propagating elementwise maximum.";
+    minimum, encode_minimum, Min, "NaN-propagating elementwise minimum.";
+    eq, encode_eq, Eq, "`a == b` as 0/1 in the float output dtype.";
+    ne, encode_ne, Ne, "`a != b` as 0/1 in the float output dtype.";
+    lt, encode_lt, Lt, "`a < b` as 0/1 in the float output dtype.";
+    le, encode_le, Le, "`a <= b` as 0/1 in the float output dtype.";
+    gt, encode_gt, Gt, "`a > b` as 0/1 in the float output dtype.";
+    ge, encode_ge, Ge, "`a >= b` as 0/1 in the float output dtype.";
+}
+
+macro_rules! unary_fns {
+    ($($name:ident, $op:expr, $doc:literal;)*) => {$(
+        #[doc = $doc]
+        pub fn $name(x: &Tensor) -> Result<Tensor> {
+            unary(x, $op)
+        }
+    )*};
+}
+
+unary_fns! {
+    neg, UnaryOp::Neg, "`-x`.";
+    abs, UnaryOp::Abs, "`|x|`.";
+    exp, UnaryOp::Exp, "`e^x`.";
+    log, UnaryOp::Log, "Natural logarithm.";
+    sqrt, UnaryOp::Sqrt, "Square root.";
+    rsqrt, UnaryOp::Rsqrt, "`1 / sqrt(x)`.";
+    reciprocal, UnaryOp::Reciprocal, "`1 / x`.";
+    erf, UnaryOp::Erf, "The error function.";
+    relu, UnaryOp::Act(Activation::Relu), "`max(x, 0)`, NaN-propagating.";
+    gelu, UnaryOp::Act(Activation::Gelu), "gelu, erf form.";
+    gelu_tanh, UnaryOp::Act(Activation::GeluTanh), "gelu, tanh approximation.";
+    silu, UnaryOp::Act(Activation::Silu), "`x * sigmoid(x)`.";
+    sigmoid, UnaryOp::Act(Activation::Sigmoid), "`1 / (1 + e^-x)`.";
+    tanh, UnaryOp::Act(Activation::Tanh), "tanh.";
+}
+
+/// Leaky relu: `x` if `x > 0` else `alpha * x`.
+pub fn leaky_relu(x: &Tensor, alpha: f32) -> Result<Tensor> {
+    unary(x, UnaryOp::Act(Activation::LeakyRelu(alpha)))
+}
+
+/// ONNX HardSigmoid: `clamp(alpha * x + beta, 0, 1)`.
+pub fn hard_sigmoid(x: &Tensor, alpha: f32, beta: f32) -> Result<Tensor> {
+    unary(x, UnaryOp::HardSigmoid { alpha, beta })
+}
+
+/// `clamp(x, min, max)`, NaN-propagating.
+pub fn clip(x: &Tensor, min: f32, max: f32) -> Result<Tensor> {
+    unary(x, UnaryOp::Clip { min, max })
+}
+
+/// A representative set of generated kernels (every op at least once, every layout, every
+/// storage dtype) for the naga unit test.
+pub fn all_variants() -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    let mut push = |tag: String, e: &Expr, dt: &[DType], layout: Layout| {
+        let k = ElementwiseKernel::generate(e, dt, layout).expect("variant generates");
+        v.push((format!("{}:{tag}", k.name), k.source));
+    };
+    let f = [DType::F32, DType::F32, DType::F32];
+    for (i, op) in UnaryOp::samples().into_iter().enumerate() {
+        push(
+            format!("unary{i}"),
+            &Expr::input(0).unary(op),
+            &f,
+            Layout::Linear,
+        );
+    }
+    for op in BinaryOp::ALL {
+        let e = Expr::binary(op, Expr::input(0), Expr::input(1));
+        push(format!("{op:?}"), &e, &f, Layout::Strided { rank: 3 });
+    }
+    let chain = (Expr::input(0) * Expr::Const(2.0) + Expr::Const(1.0))
+        .unary(UnaryOp::Act(Activation::Relu));
+    for layout in [
+        Layout::Linear,
+        Layout::Vec4,
+        Layout::Strided { rank: 1 },
+        Layout::Strided { rank: MAX_RANK },
+    ] {
+        push("chain".into(), &chain, &f, layout);
+    }
+    push(
+        "where".into(),
+        &where_expr(),
+        &[DType::I32, DType::F32, DType::F32],
+        Layout::Vec4,
+    );
+    for (from, to) in [
+        (DType::F32, DType::I32),
+        (DType::I32, DType::F32),
+        (DType::F32, DType::F16),
+        (DType::F16, DType::F32),
+        (DType::F16, DType::I32),
+        (DType::I32, DType::F16),
+    ] {
+        for layout in [Layout::Linear, Layout::Vec4, Layout::Strided { rank: 2 }] {
+            push(
+                format!("cast-{from}-{to}"),
+                &Expr::input(0).cast(to),
+                &[from],
+                layout,
+            );
+        }
+    }
+    let f16 = [DType::F16, DType::F16];
+    push(
+        "f16-add".into(),
+        &(Expr::input(0) + Expr::input(1)),
+        &f16,
+        Layout::Vec4,
+    );
+    // Inputs the tree skips get no binding.
+    push(
+        "skip-input".into(),
+        &Expr::input(2).unary(UnaryOp::Exp),
+        &f,
+        Layout::Linear,
+    );
+    v
+}

@@ -13,7 +13,10 @@ use crate::exec::Recorder;
 use crate::tensor::Tensor;
 
 /// Records with `f` on a fresh recorder, submits once, and returns what `f` produced.
-pub(crate) fn run_once<T>(device: &Device, f: impl FnOnce(&mut Recorder) -> Result<T>) -> Result<T> {
+pub(crate) fn run_once<T>(
+    device: &Device,
+    f: impl FnOnce(&mut Recorder) -> Result<T>,
+) -> Result<T> {
     let mut rec = Recorder::new(device);
     let out = f(&mut rec)?;
     rec.submit(false)?;
@@ -82,7 +85,9 @@ impl Activation {
                     a as f64 * x
                 }
             }
-            Activation::Gelu => 0.5 * x * (1.0 + crate::reference::erf(x / std::f64::consts::SQRT_2)),
+            Activation::Gelu => {
+                0.5 * x * (1.0 + crate::reference::erf(x / std::f64::consts::SQRT_2))
+            }
             Activation::GeluTanh => {
                 let c = (2.0 / std::f64::consts::PI).sqrt();
                 0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())

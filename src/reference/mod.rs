@@ -31,11 +31,20 @@ pub struct Tolerance {
 
 /// One correctly rounded f32 operation (add, mul, max, ...), with a little slack for the
 /// rounding of the f64 reference back to f32.
-pub const EXACT_F32: Tolerance = Tolerance { rel: 2e-7, abs: 1e-30 };
+pub const EXACT_F32: Tolerance = Tolerance {
+    rel: 2e-7,
+    abs: 1e-30,
+};
 /// Transcendental built-ins and short chains of f32 operations (softmax, layernorm).
-pub const TRANSCENDENTAL_F32: Tolerance = Tolerance { rel: 2e-5, abs: 2e-6 };
+pub const TRANSCENDENTAL_F32: Tolerance = Tolerance {
+    rel: 2e-5,
+    abs: 2e-6,
+};
 /// f16 storage with f32 arithmetic: the rounding of inputs and outputs to 11 bits.
-pub const F16_STORAGE: Tolerance = Tolerance { rel: 2e-3, abs: 2e-3 };
+pub const F16_STORAGE: Tolerance = Tolerance {
+    rel: 2e-3,
+    abs: 2e-3,
+};
 /// NMSE bound for long f32 accumulations (see module docs).
 pub const NMSE_F32: f64 = 1e-9;
 /// NMSE bound for f16 storage with f32 accumulation.
@@ -213,9 +222,20 @@ pub fn erf(x: f64) -> f64 {
 mod erf_tests {
     #[test]
     fn erf_matches_known_values() {
-        let cases = [(0.0, 0.0), (0.5, 0.5204998778130465), (1.0, 0.8427007929497149), (2.0, 0.9953222650189527), (3.0, 0.9999779095030014), (-1.5, -0.9661051464753108)];
+        let cases = [
+            (0.0, 0.0),
+            (0.5, 0.5204998778130465),
+            (1.0, 0.8427007929497149),
+            (2.0, 0.9953222650189527),
+            (3.0, 0.9999779095030014),
+            (-1.5, -0.9661051464753108),
+        ];
         for (x, want) in cases {
-            assert!((super::erf(x) - want).abs() < 1e-13, "erf({x}) = {}", super::erf(x));
+            assert!(
+                (super::erf(x) - want).abs() < 1e-13,
+                "erf({x}) = {}",
+                super::erf(x)
+            );
         }
     }
 }

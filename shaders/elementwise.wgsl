@@ -1,0 +1,99 @@
+// Elementwise kernels. Every elementwise op, single or fused, is ONE generated kernel:
+//   activation.wgsl helpers + this file's helpers (up to the GENERATED marker)
+//   + generated bindings, a generated `ew_expr` and a generated entry point.
+// Everything below the marker is a sample of what the generator writes (a copy kernel), so
+// this file is complete, valid WGSL on its own and naga checks it like every other file.
+//
+// Arithmetic is f32 whatever the storage type; the helpers make the IEEE cases explicit
+// where WGSL leaves them implementation-defined (max/min with NaN, pow of negatives).
+
+// NaN test on the bits: survives compilers that assume no NaNs for `x != x`.
+fn ew_isnan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// A quiet NaN made from a runtime value, so no constant NaN is ever folded at compile time.
+fn ew_nan_like(x: f32) -> f32 {
+    return bitcast<f32>(bitcast<u32>(x) | 0x7fc00000u);
+}
+
+// WGSL max/min with a NaN operand may return either operand; IEEE 754-2019 maximum returns NaN.
+fn ew_max(a: f32, b: f32) -> f32 {
+    return select(max(a, b), a + b, ew_isnan(a) || ew_isnan(b));
+}
+
+fn ew_min(a: f32, b: f32) -> f32 {
+    return select(min(a, b), a + b, ew_isnan(a) || ew_isnan(b));
+}
+
+fn ew_relu(x: f32) -> f32 {
+    return select(max(x, 0.0), x, ew_isnan(x));
+}
+
+// numpy order: max with lo first, then min with hi (so lo > hi gives hi).
+fn ew_clip(x: f32, lo: f32, hi: f32) -> f32 {
+    return select(min(max(x, lo), hi), x, ew_isnan(x));
+}
+
+fn ew_hard_sigmoid(x: f32, alpha: f32, beta: f32) -> f32 {
+    return ew_clip(alpha * x + beta, 0.0, 1.0);
+}
+
+// C pow semantics: WGSL pow(x, y) is only defined for x > 0 (it is exp2(y * log2(x))).
+fn ew_pow(a: f32, b: f32) -> f32 {
+    if (b == 0.0 || a == 1.0) {
+        return 1.0;
+    }
+    let r = pow(abs(a), b);
+    if (a < 0.0) {
+        if (floor(b) != b) {
+            return ew_nan_like(a);
+        }
+        // Odd integer exponents keep the sign; every f32 above 2^24 is even.
+        let odd = abs(b) < 16777216.0 && fract(b * 0.5) != 0.0;
+        return select(r, -r, odd);
+    }
+    return r;
+}
+
+// f32 -> i32 truncating toward zero, saturating, NaN -> 0 (Rust `as` semantics).
+fn ew_to_i32(x: f32) -> i32 {
+    if (ew_isnan(x)) {
+        return 0i;
+    }
+    if (x >= 2147483648.0) {
+        return 2147483647i;
+    }
+    if (x < -2147483648.0) {
+        return -2147483647i - 1i;
+    }
+    return i32(x);
+}
+
+// ---- GENERATED: generated kernels replace everything below this line ----
+
+@group(0) @binding(0) var<storage, read> in0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+
+struct Params {
+    n: u32,
+    _p0: u32,
+    _p1: u32,
+    _p2: u32,
+}
+@group(0) @binding(2) var<uniform> p: Params;
+
+fn ew_expr(x0: f32) -> f32 {
+    return x0;
+}
+
+const WG: u32 = 256u;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (i >= p.n) {
+        return;
+    }
+    out[i] = ew_expr(in0[i]);
+}
