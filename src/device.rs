@@ -185,6 +185,9 @@ pub struct AdapterSummary {
     pub vendor: u32,
     /// PCI device id.
     pub device_id: u32,
+    /// PCI bus id (`0000:01:00.0`) where the backend reports it, else empty; picks the power
+    /// sensor of this board on multi-GPU machines.
+    pub pci_bus_id: String,
     /// CPU or GPU kernel variants.
     pub class: AdapterClass,
     /// Features flopwatt uses.
@@ -205,6 +208,7 @@ impl AdapterSummary {
             device_type: format!("{:?}", info.device_type),
             vendor: info.vendor,
             device_id: info.device,
+            pci_bus_id: info.device_pci_bus_id.clone(),
             class,
             features: FeatureSummary::new(adapter.features()),
             limits: LimitSummary::new(&adapter.limits(), &info),
