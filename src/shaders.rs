@@ -93,6 +93,7 @@ pub fn all_variants() -> Vec<(String, String)> {
     // Each kernel family adds its generated variants here.
     v.extend(crate::peak::all_variants());
     v.extend(crate::ops::elementwise::all_variants());
+    v.extend(crate::ops::matmul::all_variants());
     v
 }
 
