@@ -12,6 +12,16 @@ pub const MATMUL: &str = include_str!("../shaders/matmul.wgsl");
 /// Elementwise helpers and a sample kernel; every elementwise kernel is generated from it
 /// (see `ops::elementwise`).
 pub const ELEMENTWISE: &str = include_str!("../shaders/elementwise.wgsl");
+/// Convolution kernels (direct register-blocked conv2d, conv-transpose 2d).
+pub const CONV2D: &str = include_str!("../shaders/conv2d.wgsl");
+/// Pooling kernels (max, average, global average).
+pub const POOL: &str = include_str!("../shaders/pool.wgsl");
+/// Layout kernels: resize (nearest, linear) and pad (constant, reflect, edge).
+pub const RESIZE: &str = include_str!("../shaders/resize.wgsl");
+/// Fused attention (streaming online-softmax and shared-memory tiled variants).
+pub const ATTENTION: &str = include_str!("../shaders/attention.wgsl");
+/// Composed attention baseline (scores matmul, row softmax, PV matmul) for comparison.
+pub const ATTENTION_COMPOSED: &str = include_str!("../shaders/attention_composed.wgsl");
 /// Peak-throughput probes (FMA loops, copy).
 pub const PEAK: &str = include_str!("../shaders/peak.wgsl");
 
@@ -20,6 +30,11 @@ pub const FILES: &[(&str, &str)] = &[
     ("activation.wgsl", crate::ops::ACTIVATION_WGSL),
     ("elementwise.wgsl", ELEMENTWISE),
     ("matmul.wgsl", MATMUL),
+    ("conv2d.wgsl", CONV2D),
+    ("pool.wgsl", POOL),
+    ("resize.wgsl", RESIZE),
+    ("attention.wgsl", ATTENTION),
+    ("attention_composed.wgsl", ATTENTION_COMPOSED),
     ("peak.wgsl", PEAK),
 ];
 
@@ -94,6 +109,9 @@ pub fn all_variants() -> Vec<(String, String)> {
     v.extend(crate::peak::all_variants());
     v.extend(crate::ops::elementwise::all_variants());
     v.extend(crate::ops::matmul::all_variants());
+    v.extend(crate::ops::conv::all_variants());
+    v.extend(crate::ops::pool::all_variants());
+    v.extend(crate::ops::attention::all_variants());
     v
 }
 

@@ -2,9 +2,12 @@
 //! and launch code. Every op has an `encode_*` form that appends to a [`Recorder`] (used by
 //! graphs and benchmarks: one submit for many dispatches) and a direct form that submits.
 
+pub mod attention;
+pub mod conv;
 pub mod elementwise;
 pub mod matmul;
 pub mod norm;
+pub mod pool;
 pub mod reduce;
 
 use crate::device::Device;

@@ -13,6 +13,8 @@
 //!   WGSL built-ins promise only a few ulp (and absolute error near zero).
 //! - NaN must match NaN and infinities must match in sign.
 
+pub mod attention;
+pub mod conv;
 pub mod elementwise;
 pub mod matmul;
 pub mod norm;

@@ -1,0 +1,5 @@
+//! Attention.
+/// Variants.
+pub fn all_variants() -> Vec<(String, String)> {
+    Vec::new()
+}

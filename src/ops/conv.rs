@@ -1,0 +1,604 @@
+//! Convolution, NCHW f32: conv2d (stride, asymmetric padding, dilation, groups, bias, fused
+//! activation), conv1d through it, and conv-transpose 2d.
+//!
+//! conv2d is a direct, register-blocked kernel without an im2col buffer (see
+//! `shaders/conv2d.wgsl`): kernel size, stride and dilation are compiled in, so each shape
+//! class gets its own pipeline (cached by the device) and 1x1 stride-1 unpadded convolutions
+//! take a flat path with no tap loops and no bounds checks.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::{Error, Result};
+use crate::exec::{grid_1d, Cost, Recorder};
+use crate::ops::{run_once, same_device, Activation, ACTIVATION_WGSL};
+use crate::shaders::{specialize, CONV2D};
+use crate::tensor::{DType, Tensor};
+
+const WG: usize = 64;
+const ACT_LINE: &str = "fn act(v: f32) -> f32 { return v; }";
+
+/// Parameters of [`conv2d`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Conv2dParams {
+    /// Stride along (height, width).
+    pub stride: [usize; 2],
+    /// Zero padding: top, left, bottom, right.
+    pub padding: [usize; 4],
+    /// Dilation along (height, width).
+    pub dilation: [usize; 2],
+    /// Channel groups (`groups == channels` is depthwise).
+    pub groups: usize,
+    /// Activation applied after the bias, in the same kernel.
+    pub activation: Activation,
+}
+
+impl Default for Conv2dParams {
+    fn default() -> Self {
+        Conv2dParams {
+            stride: [1, 1],
+            padding: [0; 4],
+            dilation: [1, 1],
+            groups: 1,
+            activation: Activation::None,
+        }
+    }
+}
+
+/// Parameters of [`conv1d`] (input [N, C, L], weight [Cout, C / groups, K]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Conv1dParams {
+    /// Stride.
+    pub stride: usize,
+    /// Zero padding: left, right.
+    pub padding: [usize; 2],
+    /// Dilation.
+    pub dilation: usize,
+    /// Channel groups.
+    pub groups: usize,
+    /// Fused activation.
+    pub activation: Activation,
+}
+
+impl Default for Conv1dParams {
+    fn default() -> Self {
+        Conv1dParams {
+            stride: 1,
+            padding: [0; 2],
+            dilation: 1,
+            groups: 1,
+            activation: Activation::None,
+        }
+    }
+}
+
+/// Parameters of [`conv_transpose2d`] (weight [Cin, Cout / groups, KH, KW]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConvTranspose2dParams {
+    /// Stride along (height, width).
+    pub stride: [usize; 2],
+    /// Padding removed from the output: top, left, bottom, right.
+    pub padding: [usize; 4],
+    /// Extra rows / columns added at the bottom / right of the output (each < its stride
+    /// or dilation), to pick one of the input sizes a strided conv maps to the same output.
+    pub output_padding: [usize; 2],
+    /// Dilation along (height, width).
+    pub dilation: [usize; 2],
+    /// Channel groups.
+    pub groups: usize,
+    /// Fused activation.
+    pub activation: Activation,
+}
+
+impl Default for ConvTranspose2dParams {
+    fn default() -> Self {
+        ConvTranspose2dParams {
+            stride: [1, 1],
+            padding: [0; 4],
+            output_padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+            activation: Activation::None,
+        }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    n: u32,
+    cin: u32,
+    h: u32,
+    w: u32,
+    cout: u32,
+    oh: u32,
+    ow: u32,
+    groups: u32,
+    cin_g: u32,
+    cout_g: u32,
+    pad_t: u32,
+    pad_l: u32,
+    tiles_row: u32,
+    co_blocks: u32,
+    total_tiles: u32,
+    _pad: u32,
+}
+
+/// The compile-time shape of a conv kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Spec {
+    k: [usize; 2],
+    s: [usize; 2],
+    d: [usize; 2],
+    tp: usize,
+    tc: usize,
+    flat: bool,
+    bias: bool,
+}
+
+/// Replaces the identity `act` of a conv-family shader with `a` (and adds its helpers).
+pub(crate) fn with_activation(src: &str, a: Activation) -> String {
+    if a == Activation::None {
+        return src.to_string();
+    }
+    let line = format!("fn act(v: f32) -> f32 {{ return {}; }}", a.wgsl("v"));
+    format!("{ACTIVATION_WGSL}\n{}", src.replace(ACT_LINE, &line))
+}
+
+fn source(spec: &Spec, act: Activation) -> Result<String> {
+    let u = |v: usize| format!("{v}u");
+    let src = specialize(
+        CONV2D,
+        &[
+            ("KH", u(spec.k[0])),
+            ("KW", u(spec.k[1])),
+            ("SH", u(spec.s[0])),
+            ("SW", u(spec.s[1])),
+            ("DH", u(spec.d[0])),
+            ("DW", u(spec.d[1])),
+            ("TP", u(spec.tp)),
+            ("TC", u(spec.tc)),
+            ("FLAT", spec.flat.to_string()),
+            ("HAS_BIAS", spec.bias.to_string()),
+        ],
+    )?;
+    Ok(with_activation(&src, act))
+}
+
+fn check_f32_contig(op: &'static str, what: &str, t: &Tensor, rank: usize) -> Result<()> {
+    if t.dtype() != DType::F32 {
+        return Err(Error::UnsupportedDType {
+            op,
+            dtype: t.dtype(),
+            hint: format!("{what} must be f32"),
+        });
+    }
+    if t.rank() != rank {
+        return Err(Error::shape(
+            op,
+            format!("{what} must have rank {rank}, got shape {:?}", t.shape()),
+        ));
+    }
+    if !t.is_contiguous() {
+        return Err(Error::shape(
+            op,
+            format!("{what} {:?} must be contiguous", t.shape()),
+        ));
+    }
+    Ok(())
+}
+
+/// Output extent of a convolution along one axis, or `None` when the window does not fit.
+fn out_extent(inp: usize, pad: usize, k: usize, s: usize, d: usize) -> Option<usize> {
+    let span = d * (k - 1) + 1;
+    let padded = inp + pad;
+    if padded < span {
+        None
+    } else {
+        Some((padded - span) / s + 1)
+    }
+}
+
+/// 2-D convolution of `x` [N, Cin, H, W] with `w` [Cout, Cin / groups, KH, KW], plus `bias`
+/// [Cout], then the activation; returns [N, Cout, OH, OW].
+pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, p: &Conv2dParams) -> Result<Tensor> {
+    run_once(x.device(), |rec| encode_conv2d(rec, x, w, bias, p))
+}
+
+/// Records [`conv2d`] into `rec` (one dispatch).
+pub fn encode_conv2d(
+    rec: &mut Recorder,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    p: &Conv2dParams,
+) -> Result<Tensor> {
+    const OP: &str = "conv2d";
+    let dev = rec.device().clone();
+    same_device(OP, &dev, &[x, w])?;
+    check_f32_contig(OP, "input", x, 4)?;
+    check_f32_contig(OP, "weight", w, 4)?;
+    let (n, cin, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+    let (cout, cin_g, kh, kw) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
+    let g = p.groups;
+    if g == 0 || cin % g != 0 || cout % g != 0 {
+        return Err(Error::invalid(
+            OP,
+            format!("groups {g} must divide input channels {cin} and output channels {cout}"),
+        ));
+    }
+    if cin_g != cin / g || kh == 0 || kw == 0 {
+        return Err(Error::shape(
+            OP,
+            format!(
+                "weight {:?} does not fit input {:?} with groups {g} (need [Cout, {}, KH, KW])",
+                w.shape(),
+                x.shape(),
+                cin / g
+            ),
+        ));
+    }
+    if p.stride.contains(&0) || p.dilation.contains(&0) {
+        return Err(Error::invalid(
+            OP,
+            format!(
+                "stride {:?} and dilation {:?} must be positive",
+                p.stride, p.dilation
+            ),
+        ));
+    }
+    if let Some(b) = bias {
+        same_device(OP, &dev, &[b])?;
+        check_f32_contig(OP, "bias", b, 1)?;
+        if b.shape()[0] != cout {
+            return Err(Error::shape(
+                OP,
+                format!("bias {:?} must be [{cout}]", b.shape()),
+            ));
+        }
+    }
+    let pd = p.padding;
+    let oh = out_extent(h, pd[0] + pd[2], kh, p.stride[0], p.dilation[0]);
+    let ow = out_extent(wd, pd[1] + pd[3], kw, p.stride[1], p.dilation[1]);
+    let (oh, ow) = match (oh, ow) {
+        (Some(a), Some(b)) => (a, b),
+        _ => {
+            return Err(Error::shape(
+                OP,
+                format!(
+                    "kernel {kh}x{kw} with dilation {:?} does not fit input {:?} padded by {:?}",
+                    p.dilation,
+                    x.shape(),
+                    pd
+                ),
+            ))
+        }
+    };
+    let y = Tensor::empty(&dev, &[n, cout, oh, ow], DType::F32)?;
+    if y.numel() == 0 {
+        return Ok(y);
+    }
+    let cout_g = cout / g;
+    let flat = kh == 1 && kw == 1 && p.stride == [1, 1] && pd == [0; 4];
+    // Fewer channels per group than the block wastes lanes of work; depthwise gets 1.
+    let tc = if cout_g >= 8 {
+        8
+    } else if cout_g >= 4 {
+        4
+    } else {
+        1
+    };
+    let tp = 4;
+    let spec = Spec {
+        k: [kh, kw],
+        s: if flat { [1, 1] } else { p.stride },
+        d: if flat { [1, 1] } else { p.dilation },
+        tp,
+        tc,
+        flat,
+        bias: bias.is_some(),
+    };
+    let src = source(&spec, p.activation)?;
+    let name = format!(
+        "conv2d.direct.k{kh}x{kw}.s{}x{}.d{}x{}.tc{tc}{}",
+        spec.s[0],
+        spec.s[1],
+        spec.d[0],
+        spec.d[1],
+        if flat { ".flat" } else { "" }
+    );
+    let pipe = dev.pipeline(&name, &src, "conv2d_direct")?;
+    let tiles_row = if flat {
+        (oh * ow).div_ceil(tp)
+    } else {
+        ow.div_ceil(tp)
+    };
+    let total_tiles = if flat {
+        n * tiles_row
+    } else {
+        n * oh * tiles_row
+    };
+    let co_blocks = cout_g.div_ceil(tc);
+    let params = Params {
+        n: n as u32,
+        cin: cin as u32,
+        h: h as u32,
+        w: wd as u32,
+        cout: cout as u32,
+        oh: oh as u32,
+        ow: ow as u32,
+        groups: g as u32,
+        cin_g: cin_g as u32,
+        cout_g: cout_g as u32,
+        pad_t: pd[0] as u32,
+        pad_l: pd[1] as u32,
+        tiles_row: tiles_row as u32,
+        co_blocks: co_blocks as u32,
+        total_tiles: total_tiles as u32,
+        _pad: 0,
+    };
+    let mut grid = grid_1d(&dev, total_tiles.div_ceil(WG) as u64)?;
+    grid[2] = (g * co_blocks) as u32;
+    let flops = 2 * (n * cout * oh * ow * cin_g * kh * kw) as u64
+        + if bias.is_some() { y.numel() as u64 } else { 0 };
+    let bytes = 4 * (x.numel() + w.numel() + y.numel() + bias.map_or(0, |b| b.numel())) as u64;
+    let b = bias.unwrap_or(w);
+    rec.dispatch(
+        &name,
+        &pipe,
+        &[x.buffer(), w.buffer(), b.buffer(), y.buffer()],
+        Some(bytemuck::bytes_of(&params)),
+        grid,
+        Cost { flops, bytes },
+    )?;
+    Ok(y)
+}
+
+/// 1-D convolution of `x` [N, C, L] with `w` [Cout, C / groups, K]; runs as a conv2d with a
+/// height of one.
+pub fn conv1d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, p: &Conv1dParams) -> Result<Tensor> {
+    run_once(x.device(), |rec| encode_conv1d(rec, x, w, bias, p))
+}
+
+/// Records [`conv1d`] into `rec`.
+pub fn encode_conv1d(
+    rec: &mut Recorder,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    p: &Conv1dParams,
+) -> Result<Tensor> {
+    const OP: &str = "conv1d";
+    if x.rank() != 3 || w.rank() != 3 {
+        return Err(Error::shape(
+            OP,
+            format!(
+                "input {:?} must be [N, C, L] and weight {:?} [Cout, C / groups, K]",
+                x.shape(),
+                w.shape()
+            ),
+        ));
+    }
+    let xs = x.shape();
+    let ws = w.shape();
+    let x4 = x.reshape(&[xs[0], xs[1], 1, xs[2]])?;
+    let w4 = w.reshape(&[ws[0], ws[1], 1, ws[2]])?;
+    let p2 = Conv2dParams {
+        stride: [1, p.stride],
+        padding: [0, p.padding[0], 0, p.padding[1]],
+        dilation: [1, p.dilation],
+        groups: p.groups,
+        activation: p.activation,
+    };
+    let y = encode_conv2d(rec, &x4, &w4, bias, &p2)?;
+    let ys = y.shape().to_vec();
+    y.reshape(&[ys[0], ys[1], ys[3]])
+}
+
+/// Transposed 2-D convolution (the gradient of conv2d with respect to its input) of `x`
+/// [N, Cin, H, W] with `w` [Cin, Cout / groups, KH, KW]; returns [N, Cout, OH, OW] with
+/// `OH = (H - 1) * stride - pad_top - pad_bottom + dilation * (KH - 1) + output_padding + 1`.
+pub fn conv_transpose2d(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    p: &ConvTranspose2dParams,
+) -> Result<Tensor> {
+    run_once(x.device(), |rec| {
+        encode_conv_transpose2d(rec, x, w, bias, p)
+    })
+}
+
+/// Records [`conv_transpose2d`] into `rec` (one dispatch).
+pub fn encode_conv_transpose2d(
+    rec: &mut Recorder,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    p: &ConvTranspose2dParams,
+) -> Result<Tensor> {
+    const OP: &str = "conv_transpose2d";
+    let dev = rec.device().clone();
+    same_device(OP, &dev, &[x, w])?;
+    check_f32_contig(OP, "input", x, 4)?;
+    check_f32_contig(OP, "weight", w, 4)?;
+    let (n, cin, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+    let (wcin, cout_g, kh, kw) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
+    let g = p.groups;
+    if g == 0 || cin % g != 0 {
+        return Err(Error::invalid(
+            OP,
+            format!("groups {g} must divide input channels {cin}"),
+        ));
+    }
+    if wcin != cin || kh == 0 || kw == 0 || cout_g == 0 {
+        return Err(Error::shape(
+            OP,
+            format!(
+                "weight {:?} does not fit input {:?} (need [{cin}, Cout / groups, KH, KW])",
+                w.shape(),
+                x.shape()
+            ),
+        ));
+    }
+    if p.stride.contains(&0) || p.dilation.contains(&0) {
+        return Err(Error::invalid(
+            OP,
+            format!(
+                "stride {:?} and dilation {:?} must be positive",
+                p.stride, p.dilation
+            ),
+        ));
+    }
+    for a in 0..2 {
+        if p.output_padding[a] >= p.stride[a].max(p.dilation[a]) {
+            return Err(Error::invalid(
+                OP,
+                format!(
+                    "output_padding {:?} must be smaller than stride {:?} or dilation {:?}",
+                    p.output_padding, p.stride, p.dilation
+                ),
+            ));
+        }
+    }
+    let cout = cout_g * g;
+    if let Some(b) = bias {
+        same_device(OP, &dev, &[b])?;
+        check_f32_contig(OP, "bias", b, 1)?;
+        if b.shape()[0] != cout {
+            return Err(Error::shape(
+                OP,
+                format!("bias {:?} must be [{cout}]", b.shape()),
+            ));
+        }
+    }
+    let pd = p.padding;
+    let full = |i: usize, a: usize, k: usize| {
+        (i - 1) * p.stride[a] + p.dilation[a] * (k - 1) + 1 + p.output_padding[a]
+    };
+    let (fh, fw) = (full(h.max(1), 0, kh), full(wd.max(1), 1, kw));
+    if h == 0 || wd == 0 || fh <= pd[0] + pd[2] || fw <= pd[1] + pd[3] {
+        return Err(Error::shape(
+            OP,
+            format!(
+                "padding {pd:?} leaves no output for input {:?} and weight {:?}",
+                x.shape(),
+                w.shape()
+            ),
+        ));
+    }
+    let (oh, ow) = (fh - pd[0] - pd[2], fw - pd[1] - pd[3]);
+    let y = Tensor::empty(&dev, &[n, cout, oh, ow], DType::F32)?;
+    if y.numel() == 0 {
+        return Ok(y);
+    }
+    let spec = Spec {
+        k: [kh, kw],
+        s: p.stride,
+        d: p.dilation,
+        tp: 4,
+        tc: 1,
+        flat: false,
+        bias: bias.is_some(),
+    };
+    let src = source(&spec, p.activation)?;
+    let name = format!(
+        "conv2d.transpose.k{kh}x{kw}.s{}x{}.d{}x{}",
+        p.stride[0], p.stride[1], p.dilation[0], p.dilation[1]
+    );
+    let pipe = dev.pipeline(&name, &src, "conv_transpose2d")?;
+    let total = y.numel();
+    let params = Params {
+        n: n as u32,
+        cin: cin as u32,
+        h: h as u32,
+        w: wd as u32,
+        cout: cout as u32,
+        oh: oh as u32,
+        ow: ow as u32,
+        groups: g as u32,
+        cin_g: (cin / g) as u32,
+        cout_g: cout_g as u32,
+        pad_t: pd[0] as u32,
+        pad_l: pd[1] as u32,
+        tiles_row: 0,
+        co_blocks: 0,
+        total_tiles: total as u32,
+        _pad: 0,
+    };
+    let grid = grid_1d(&dev, total.div_ceil(WG) as u64)?;
+    // Useful work: every input pixel scatters KH*KW*Cout/groups products.
+    let flops = 2 * (n * cin * h * wd * cout_g * kh * kw) as u64;
+    let bytes = 4 * (x.numel() + w.numel() + y.numel() + bias.map_or(0, |b| b.numel())) as u64;
+    let b = bias.unwrap_or(w);
+    rec.dispatch(
+        &name,
+        &pipe,
+        &[x.buffer(), w.buffer(), b.buffer(), y.buffer()],
+        Some(bytemuck::bytes_of(&params)),
+        grid,
+        Cost { flops, bytes },
+    )?;
+    Ok(y)
+}
+
+/// Every generated conv variant (as the code above would build them), for the naga test.
+pub fn all_variants() -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    let specs = [
+        (
+            Spec {
+                k: [3, 3],
+                s: [1, 1],
+                d: [1, 1],
+                tp: 4,
+                tc: 8,
+                flat: false,
+                bias: true,
+            },
+            Activation::Relu,
+        ),
+        (
+            Spec {
+                k: [1, 1],
+                s: [1, 1],
+                d: [1, 1],
+                tp: 4,
+                tc: 4,
+                flat: true,
+                bias: false,
+            },
+            Activation::Gelu,
+        ),
+        (
+            Spec {
+                k: [5, 2],
+                s: [2, 3],
+                d: [2, 1],
+                tp: 4,
+                tc: 1,
+                flat: false,
+                bias: false,
+            },
+            Activation::LeakyRelu(0.1),
+        ),
+        (
+            Spec {
+                k: [7, 7],
+                s: [2, 2],
+                d: [1, 1],
+                tp: 4,
+                tc: 8,
+                flat: false,
+                bias: true,
+            },
+            Activation::Silu,
+        ),
+    ];
+    for (i, (s, a)) in specs.iter().enumerate() {
+        v.push((
+            format!("conv2d.variant{i}"),
+            source(s, *a).expect("conv variant"),
+        ));
+    }
+    v
+}

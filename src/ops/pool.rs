@@ -1,0 +1,5 @@
+//! Pooling.
+/// Variants.
+pub fn all_variants() -> Vec<(String, String)> {
+    Vec::new()
+}
