@@ -720,6 +720,9 @@ pub fn conv2d_shape(
             shape_of(w)
         )));
     }
+    if w[2] == 0 || w[3] == 0 {
+        return Err(bad(format!("empty kernel {}", shape_of(w))));
+    }
     if let Some(b) = bias {
         if b != [w[0]] {
             return Err(bad(format!("bias {} must be [{}]", shape_of(b), w[0])));
@@ -733,7 +736,7 @@ pub fn conv2d_shape(
     let oh = span(x[2], w[2], p.dilation[0], p.stride[0], p.padding[0], p.padding[2]);
     let ow = span(x[3], w[3], p.dilation[1], p.stride[1], p.padding[1], p.padding[3]);
     match (oh, ow) {
-        (Some(oh), Some(ow)) if w[2] > 0 && w[3] > 0 => Ok(vec![x[0], w[0], oh, ow]),
+        (Some(oh), Some(ow)) => Ok(vec![x[0], w[0], oh, ow]),
         _ => Err(bad(format!(
             "kernel {} larger than padded input {} (or zero stride)",
             shape_of(w),
