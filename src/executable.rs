@@ -77,7 +77,10 @@ fn view(rec: &mut Recorder, t: &Tensor, op: &Op, shape: &[usize]) -> Result<Tens
         Op::Transpose(a, b) => t.transpose(*a, *b),
         Op::Reshape => contiguous(rec, t)?.reshape(shape),
         Op::BroadcastTo => t.broadcast_to(shape),
-        _ => Err(Error::invalid("graph", format!("{} is not a layout op", op.name()))),
+        _ => Err(Error::invalid(
+            "graph",
+            format!("{} is not a layout op", op.name()),
+        )),
     }
 }
 
@@ -251,7 +254,10 @@ impl Executable {
                         vals[v.0].as_ref().ok_or_else(|| {
                             Error::invalid(
                                 "graph",
-                                format!("value {} read after it was freed", self.graph.node(*v).label),
+                                format!(
+                                    "value {} read after it was freed",
+                                    self.graph.node(*v).label
+                                ),
                             )
                         })
                     })
@@ -310,7 +316,11 @@ impl Executable {
                 use crate::ops::matmul::{encode_matmul, Epilogue};
                 let mut rest = ins[2..].iter();
                 let bias = if *bias { rest.next().copied() } else { None };
-                let residual = if *residual { rest.next().copied() } else { None };
+                let residual = if *residual {
+                    rest.next().copied()
+                } else {
+                    None
+                };
                 let epi = Epilogue {
                     alpha: *alpha,
                     bias,

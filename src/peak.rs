@@ -58,7 +58,10 @@ impl FmaType {
 /// The FMA kernel source for one type.
 pub fn fma_source(t: FmaType) -> Result<String> {
     let scalar = if t == FmaType::Vec4F16 { "f16" } else { "f32" };
-    let s = specialize(PEAK, &[("T", t.wgsl().to_string()), ("S", scalar.to_string())])?;
+    let s = specialize(
+        PEAK,
+        &[("T", t.wgsl().to_string()), ("S", scalar.to_string())],
+    )?;
     Ok(with_f16_enable(s, t == FmaType::Vec4F16))
 }
 
@@ -93,7 +96,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Times `record` (one dispatch) `reps` times after a warm-up; median GPU ns.
-fn time_dispatch(dev: &Device, reps: usize, record: &dyn Fn(&mut Recorder) -> Result<()>) -> Result<f64> {
+fn time_dispatch(
+    dev: &Device,
+    reps: usize,
+    record: &dyn Fn(&mut Recorder) -> Result<()>,
+) -> Result<f64> {
     let mut warm = Recorder::new(dev);
     record(&mut warm)?;
     warm.submit(false)?;
@@ -116,7 +123,11 @@ pub fn fma_gflops(dev: &Device, t: FmaType) -> Result<f64> {
     let mut workgroups: u64 = 64;
     loop {
         let invocations = workgroups * 256;
-        let out = Tensor::empty(dev, &[(invocations * t.elem_bytes() / 4) as usize], DType::F32)?;
+        let out = Tensor::empty(
+            dev,
+            &[(invocations * t.elem_bytes() / 4) as usize],
+            DType::F32,
+        )?;
         let grid = grid_1d(dev, workgroups)?;
         let flops = invocations * ITERS * CHAINS * 2 * t.lanes();
         let cost = Cost {
@@ -149,7 +160,14 @@ pub fn copy_gbps(dev: &Device) -> Result<f64> {
         bytes: 2 * bytes,
     };
     let ns = time_dispatch(dev, 5, &|rec| {
-        rec.dispatch("peak.copy", &pipe, &[src.buffer(), dst.buffer()], None, grid, cost)
+        rec.dispatch(
+            "peak.copy",
+            &pipe,
+            &[src.buffer(), dst.buffer()],
+            None,
+            grid,
+            cost,
+        )
     })?;
     Ok(2.0 * bytes as f64 / ns)
 }

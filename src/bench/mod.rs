@@ -147,7 +147,9 @@ pub fn select(opts: &BenchOptions) -> Vec<Workload> {
         .into_iter()
         .filter(|w| w.suite <= opts.suite)
         .filter(|w| !(opts.no_fusion && w.variant == Some("fused")))
-        .filter(|w| opts.filters.is_empty() || opts.filters.iter().any(|f| w.id.contains(f.as_str())))
+        .filter(|w| {
+            opts.filters.is_empty() || opts.filters.iter().any(|f| w.id.contains(f.as_str()))
+        })
         .collect()
 }
 
@@ -210,7 +212,9 @@ pub fn run_workload(
         gbps,
         dispatches,
         wall_ms,
-        pct_peak: peak_gflops.filter(|p| *p > 0.0 && flops > 0).map(|p| 100.0 * gflops / p),
+        pct_peak: peak_gflops
+            .filter(|p| *p > 0.0 && flops > 0)
+            .map(|p| 100.0 * gflops / p),
         avg_watts,
         joules_per_run,
         gflops_per_watt: gpw,

@@ -114,14 +114,27 @@ impl BenchReport {
     pub fn table(&self) -> String {
         let mut s = format!(
             "{:<24} {:<8} {:>10} {:>9} {:>8} {:>7} {:>7} {:>8} {:>4}  {}\n",
-            "id", "variant", "median ms", "GFLOP/s", "GB/s", "%peak", "W", "GFLOP/J", "disp", "timing"
+            "id",
+            "variant",
+            "median ms",
+            "GFLOP/s",
+            "GB/s",
+            "%peak",
+            "W",
+            "GFLOP/J",
+            "disp",
+            "timing"
         );
         let o = |v: Option<f64>, prec: usize| match v {
             Some(x) => format!("{x:.prec$}"),
             None => "-".to_string(),
         };
         for r in &self.results {
-            let est = if r.energy_measured == Some(false) { "~" } else { "" };
+            let est = if r.energy_measured == Some(false) {
+                "~"
+            } else {
+                ""
+            };
             s.push_str(&format!(
                 "{:<24} {:<8} {:>10.3} {:>9.2} {:>8.2} {:>7} {:>7} {:>8} {:>4}  {}\n",
                 r.id,
@@ -136,7 +149,11 @@ impl BenchReport {
                 self.timing
             ));
         }
-        if self.results.iter().any(|r| r.energy_measured == Some(false)) {
+        if self
+            .results
+            .iter()
+            .any(|r| r.energy_measured == Some(false))
+        {
             s.push_str(&format!(
                 "~ energy figures are an estimate ({}), not a measurement\n",
                 self.power.description
@@ -193,7 +210,10 @@ pub fn compare(old: &BenchReport, new: &BenchReport) -> Vec<Comparison> {
 
 /// The comparison as text.
 pub fn comparison_table(rows: &[Comparison]) -> String {
-    let mut s = format!("{:<24} {:<8} {:>9} {:>8}  verdict\n", "id", "variant", "speedup", "noise");
+    let mut s = format!(
+        "{:<24} {:<8} {:>9} {:>8}  verdict\n",
+        "id", "variant", "speedup", "noise"
+    );
     for c in rows {
         s.push_str(&format!(
             "{:<24} {:<8} {:>8.3}x {:>7.1}%  {}\n",

@@ -7,7 +7,12 @@ use super::BenchResult;
 use crate::error::{Error, Result};
 
 /// Renders the chart as an SVG document.
-pub fn svg(device: &str, peak_gflops: f64, peak_gbps: f64, results: &[BenchResult]) -> Result<String> {
+pub fn svg(
+    device: &str,
+    peak_gflops: f64,
+    peak_gbps: f64,
+    results: &[BenchResult],
+) -> Result<String> {
     let points: Vec<(f64, f64, String)> = results
         .iter()
         .filter(|r| r.flops > 0 && r.bytes > 0 && r.gflops > 0.0)
@@ -60,7 +65,11 @@ pub fn svg(device: &str, peak_gflops: f64, peak_gbps: f64, results: &[BenchResul
             ))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
         chart
-            .draw_series(points.iter().map(|(x, y, _)| Circle::new((*x, *y), 4, RED.filled())))
+            .draw_series(
+                points
+                    .iter()
+                    .map(|(x, y, _)| Circle::new((*x, *y), 4, RED.filled())),
+            )
             .map_err(|e| err(&e))?;
         chart
             .draw_series(points.iter().map(|(x, y, l)| {

@@ -257,7 +257,10 @@ impl Graph {
     fn check(&self, op: &'static str, vs: &[ValueId]) -> Result<()> {
         for v in vs {
             if v.0 >= self.nodes.len() {
-                return Err(Error::invalid(op, format!("value {} is not in this graph", v.0)));
+                return Err(Error::invalid(
+                    op,
+                    format!("value {} is not in this graph", v.0),
+                ));
             }
         }
         Ok(())
@@ -614,7 +617,7 @@ impl Graph {
             && sq[0] == sk[0]
             && sq[3] == sk[3]
             && sk[1] > 0
-            && sq[1] % sk[1] == 0;
+            && sq[1].is_multiple_of(sk[1]);
         if !ok {
             return Err(Error::shape(
                 "attention",
@@ -627,7 +630,12 @@ impl Graph {
             ));
         }
         let s = sq.to_vec();
-        Ok(self.push(Op::Attention { causal, scale }, vec![q, k, v], s, DType::F32))
+        Ok(self.push(
+            Op::Attention { causal, scale },
+            vec![q, k, v],
+            s,
+            DType::F32,
+        ))
     }
 
     /// Swaps axes `a` and `b` (negative allowed).
@@ -675,7 +683,11 @@ pub fn matmul_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
     if a.len() < 2 || b.len() < 2 {
         return Err(Error::shape(
             "matmul",
-            format!("operands need rank >= 2, got {} x {}", shape_of(a), shape_of(b)),
+            format!(
+                "operands need rank >= 2, got {} x {}",
+                shape_of(a),
+                shape_of(b)
+            ),
         ));
     }
     let (m, k) = (a[a.len() - 2], a[a.len() - 1]);
@@ -689,7 +701,11 @@ pub fn matmul_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
     let batch = broadcast_shapes(&a[..a.len() - 2], &b[..b.len() - 2]).ok_or_else(|| {
         Error::shape(
             "matmul",
-            format!("batch dims do not broadcast, {} x {}", shape_of(a), shape_of(b)),
+            format!(
+                "batch dims do not broadcast, {} x {}",
+                shape_of(a),
+                shape_of(b)
+            ),
         )
     })?;
     let mut s = batch;
@@ -713,7 +729,7 @@ pub fn conv2d_shape(
         )));
     }
     let g = p.groups;
-    if g == 0 || x[1] % g != 0 || w[0] % g != 0 || w[1] * g != x[1] {
+    if g == 0 || !x[1].is_multiple_of(g) || !w[0].is_multiple_of(g) || w[1] * g != x[1] {
         return Err(bad(format!(
             "channels do not match groups {g}: x {} and w {}",
             shape_of(x),
@@ -733,8 +749,22 @@ pub fn conv2d_shape(
         let padded = i + lo + hi;
         (s > 0 && padded >= eff).then(|| (padded - eff) / s + 1)
     };
-    let oh = span(x[2], w[2], p.dilation[0], p.stride[0], p.padding[0], p.padding[2]);
-    let ow = span(x[3], w[3], p.dilation[1], p.stride[1], p.padding[1], p.padding[3]);
+    let oh = span(
+        x[2],
+        w[2],
+        p.dilation[0],
+        p.stride[0],
+        p.padding[0],
+        p.padding[2],
+    );
+    let ow = span(
+        x[3],
+        w[3],
+        p.dilation[1],
+        p.stride[1],
+        p.padding[1],
+        p.padding[3],
+    );
     match (oh, ow) {
         (Some(oh), Some(ow)) => Ok(vec![x[0], w[0], oh, ow]),
         _ => Err(bad(format!(
