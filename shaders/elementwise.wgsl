@@ -39,15 +39,43 @@ fn ew_hard_sigmoid(x: f32, alpha: f32, beta: f32) -> f32 {
     return ew_clip(alpha * x + beta, 0.0, 1.0);
 }
 
+// +inf made from a runtime value (a constant infinity would be folded and rejected).
+fn ew_inf_like(x: f32) -> f32 {
+    return bitcast<f32>((bitcast<u32>(x) & 0u) | 0x7f800000u);
+}
+
+// |a|^b for a >= 0, b != 0, a != 1, neither NaN. Zeros and infinities are spelled out:
+// drivers compute pow as exp2(b * log2(a)) and lavapipe gives pow(0, -1) = 0.
+fn ew_pow_abs(a: f32, b: f32) -> f32 {
+    let big = 3.4028235e38;
+    let inf = ew_inf_like(a);
+    if (a == 0.0) {
+        return select(0.0, inf, b < 0.0);
+    }
+    if (a > big) {
+        return select(0.0, inf, b > 0.0);
+    }
+    if (abs(b) > big) {
+        return select(0.0, inf, (a > 1.0) == (b > 0.0));
+    }
+    return pow(a, b);
+}
+
 // C pow semantics: WGSL pow(x, y) is only defined for x > 0 (it is exp2(y * log2(x))).
 fn ew_pow(a: f32, b: f32) -> f32 {
-    if (b == 0.0 || a == 1.0) {
+    let big = 3.4028235e38;
+    if (b == 0.0 || a == 1.0 || (a == -1.0 && abs(b) > big)) {
         return 1.0;
     }
-    let r = pow(abs(a), b);
-    if (a < 0.0) {
+    if (ew_isnan(a) || ew_isnan(b)) {
+        return a + b;
+    }
+    let r = ew_pow_abs(abs(a), b);
+    // The sign bit, so that -0 and -inf follow C too (pow(-0, -1) = -inf).
+    if ((bitcast<u32>(a) & 0x80000000u) != 0u) {
         if (floor(b) != b) {
-            return ew_nan_like(a);
+            // Non-integer exponent: NaN for finite negative bases, like |a|^b for -0 and -inf.
+            return select(ew_nan_like(a), r, a == 0.0 || abs(a) > big);
         }
         // Odd integer exponents keep the sign; every f32 above 2^24 is even.
         let odd = abs(b) < 16777216.0 && fract(b * 0.5) != 0.0;

@@ -69,6 +69,9 @@ pub fn grid_1d(device: &Device, workgroups: u64) -> Result<[u32; 3]> {
 pub struct Recorder {
     device: Device,
     dispatches: Vec<Dispatch>,
+    // Temporaries of recorded dispatches: a pooled buffer dropped before submit could be
+    // handed to another thread's tensor and then overwritten by this run.
+    keep: Vec<crate::tensor::Tensor>,
 }
 
 impl Recorder {
@@ -77,7 +80,14 @@ impl Recorder {
         Recorder {
             device: device.clone(),
             dispatches: Vec::new(),
+            keep: Vec::new(),
         }
+    }
+
+    /// Keeps a temporary tensor (scratch, partial results) alive until the run is submitted
+    /// and complete, so its pooled buffer is not reused while dispatches still use it.
+    pub fn keep_alive(&mut self, t: crate::tensor::Tensor) {
+        self.keep.push(t);
     }
 
     /// The device.

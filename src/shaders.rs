@@ -9,6 +9,12 @@ use crate::error::{Error, Result};
 
 /// Matrix multiplication kernels (register-blocked, shared-memory tiled, GEMV).
 pub const MATMUL: &str = include_str!("../shaders/matmul.wgsl");
+/// Reductions over axes (direct, shared-memory tree, strided fallback).
+pub const REDUCE: &str = include_str!("../shaders/reduce.wgsl");
+/// Softmax and log-softmax over an axis.
+pub const SOFTMAX: &str = include_str!("../shaders/softmax.wgsl");
+/// Layer norm and RMS norm over trailing dims.
+pub const NORM: &str = include_str!("../shaders/norm.wgsl");
 /// Elementwise helpers and a sample kernel; every elementwise kernel is generated from it
 /// (see `ops::elementwise`).
 pub const ELEMENTWISE: &str = include_str!("../shaders/elementwise.wgsl");
@@ -36,6 +42,9 @@ pub const FILES: &[(&str, &str)] = &[
     ("attention.wgsl", ATTENTION),
     ("attention_composed.wgsl", ATTENTION_COMPOSED),
     ("peak.wgsl", PEAK),
+    ("reduce.wgsl", REDUCE),
+    ("softmax.wgsl", SOFTMAX),
+    ("norm.wgsl", NORM),
 ];
 
 /// Parses and validates WGSL with naga; the error names the kernel and the line.
@@ -107,8 +116,10 @@ pub fn all_variants() -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = Vec::new();
     // Each kernel family adds its generated variants here.
     v.extend(crate::peak::all_variants());
-    v.extend(crate::ops::elementwise::all_variants());
     v.extend(crate::ops::matmul::all_variants());
+    v.extend(crate::ops::reduce::all_variants());
+    v.extend(crate::ops::norm::all_variants());
+    v.extend(crate::ops::elementwise::all_variants());
     v.extend(crate::ops::conv::all_variants());
     v.extend(crate::ops::pool::all_variants());
     v.extend(crate::ops::attention::all_variants());

@@ -115,7 +115,7 @@ impl Tensor {
     fn from_bytes(device: &Device, shape: &[usize], dtype: DType, bytes: &[u8]) -> Result<Self> {
         let t = Self::empty(device, shape, dtype)?;
         // write_buffer needs a multiple of 4 bytes; pad odd f16 counts.
-        if bytes.len() % 4 == 0 {
+        if bytes.len().is_multiple_of(4) {
             device.queue().write_buffer(t.buf.buffer(), 0, bytes);
         } else {
             let mut padded = bytes.to_vec();

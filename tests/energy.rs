@@ -5,6 +5,8 @@
 //! tests on the real clock (hwmon sampling thread, a RAPL counter written by a thread) state
 //! their own tolerance where they are.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -762,4 +764,228 @@ fn pci_ids_normalise() {
     assert_eq!(normalize_pci("3:0.0").as_deref(), Some("0000:03:00.0"));
     assert_eq!(normalize_pci(""), None);
     assert_eq!(normalize_pci("garbage"), None);
+}
+
+/// A stand-in for libnvidia-ml with two devices, built with the system C compiler (which Rust
+/// needs as its linker anyway), so the run-time loading, the FFI signatures and the device
+/// choice are exercised without NVIDIA hardware. `fake_set` drives the counter and power.
+const FAKE_NVML_C: &str = r#"
+#include <string.h>
+typedef struct { int id; } dev;
+static dev devs[2] = {{0}, {1}};
+static const char *names[2] = {"NVIDIA A100-SXM4-40GB", "NVIDIA H200"};
+static const char *buses[2] = {"0000:07:00.0", "0000:0a:00.0"};
+static unsigned long long energy_mj[2];
+static unsigned int power_mw[2];
+static int has_counter = 1, live = 0;
+void fake_set(int i, unsigned long long mj, unsigned int mw, int counter) {
+    energy_mj[i] = mj; power_mw[i] = mw; has_counter = counter;
+}
+int fake_live(void) { return live; }
+int nvmlInit_v2(void) { live++; return 0; }
+int nvmlShutdown(void) { live--; return 0; }
+const char *nvmlErrorString(int r) { return r == 3 ? "Not Supported" : "Unknown Error"; }
+int nvmlDeviceGetCount_v2(unsigned int *n) { *n = 2; return 0; }
+int nvmlDeviceGetHandleByIndex_v2(unsigned int i, dev **d) { if (i > 1) return 2; *d = &devs[i]; return 0; }
+int nvmlDeviceGetHandleByPciBusId_v2(const char *id, dev **d) {
+    for (int i = 0; i < 2; i++) if (strcmp(id, buses[i]) == 0) { *d = &devs[i]; return 0; }
+    return 6; /* NVML_ERROR_NOT_FOUND */
+}
+int nvmlDeviceGetName(dev *d, char *buf, unsigned int len) {
+    strncpy(buf, names[d->id], len - 1); buf[len - 1] = 0; return 0;
+}
+int nvmlDeviceGetTotalEnergyConsumption(dev *d, unsigned long long *mj) {
+    if (!has_counter) return 3; *mj = energy_mj[d->id]; return 0;
+}
+int nvmlDeviceGetPowerUsage(dev *d, unsigned int *mw) { *mw = power_mw[d->id]; return 0; }
+"#;
+
+/// Builds the fake library into `tree`; `None` (test skipped) where no C compiler exists.
+fn fake_nvml(tree: &TempTree) -> Option<(String, libloading::Library)> {
+    let src = tree.0.join("fake_nvml.c");
+    let lib = tree.0.join("libnvidia-ml.so.1");
+    std::fs::write(&src, FAKE_NVML_C).unwrap();
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    match std::process::Command::new(&cc)
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .status()
+    {
+        Ok(s) if s.success() => {}
+        other => {
+            eprintln!("SKIPPED fake NVML: `{cc}` could not build it ({other:?})");
+            return None;
+        }
+    }
+    let path = lib.to_string_lossy().into_owned();
+    // SAFETY: our own library with no initialisers.
+    let handle = unsafe { libloading::Library::new(&path) }.unwrap();
+    Some((path, handle))
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn nvml_loaded_at_run_time_counter_and_sampled_power() {
+    type Set = unsafe extern "C" fn(i32, u64, u32, i32);
+    type Live = unsafe extern "C" fn() -> i32;
+    let tree = TempTree::new("nvml-fake");
+    let Some((path, lib)) = fake_nvml(&tree) else {
+        return;
+    };
+    // SAFETY: signatures as in FAKE_NVML_C.
+    let set: Set = *unsafe { lib.get::<Set>(b"fake_set\0") }.unwrap();
+    let live: Live = *unsafe { lib.get::<Live>(b"fake_live\0") }.unwrap();
+    let clock = VClock::new();
+    let mut probe = Probe::fake(&tree.0, clock.clone());
+    probe.nvml_libs = vec![
+        tree.0.join("missing.so").to_string_lossy().into_owned(),
+        path,
+    ];
+
+    // Counter mode, device chosen by bus id (NVML spells it with an 8-digit domain elsewhere).
+    unsafe { set(1, 1_000, 0, 1) };
+    let h200 = gpu_adapter("NVIDIA H200", 0x10de, "DiscreteGpu", "0000:0A:00.0");
+    let mut src = detect_with(&h200, None, &probe);
+    assert_eq!(src.kind(), SourceKind::Nvml);
+    assert!(src.measured());
+    assert_eq!(
+        choice_line(src.as_ref()),
+        "nvml (NVIDIA H200, total energy counter): measured"
+    );
+    let a = src.read().unwrap();
+    assert_eq!(a.joules, 0.0, "the open is the baseline");
+    clock.advance(Duration::from_secs(2));
+    unsafe { set(1, 1_000 + 700_000, 0, 1) };
+    let b = src.read().unwrap();
+    assert!(close(b.joules, 700.0, REL));
+    assert!(close(
+        (b.joules - a.joules) / b.at.duration_since(a.at).as_secs_f64(),
+        350.0,
+        REL
+    ));
+    assert_eq!(unsafe { live() }, 1);
+    drop(src);
+    assert_eq!(unsafe { live() }, 0, "nvmlShutdown on drop");
+
+    // By name without a bus id; index 0 when nothing matches.
+    let by_name = detect_with(
+        &gpu_adapter("NVIDIA H200", 0x10de, "DiscreteGpu", ""),
+        None,
+        &probe,
+    );
+    assert!(
+        by_name.describe().contains("NVIDIA H200"),
+        "{}",
+        by_name.describe()
+    );
+    drop(by_name);
+    let other = detect_with(
+        &gpu_adapter("NVIDIA Something", 0x10de, "DiscreteGpu", ""),
+        None,
+        &probe,
+    );
+    assert!(other.describe().contains("A100"), "{}", other.describe());
+    drop(other);
+
+    // No energy counter (pre-Volta): power in mW, sampled and integrated on the real clock.
+    unsafe { set(1, 0, 75_000, 0) };
+    let mut probe = probe.clone();
+    probe.clock = energy::system_clock();
+    let mut src = detect_with(&h200, None, &probe);
+    assert_eq!(src.describe(), "nvml (NVIDIA H200, power usage, sampled)");
+    let a = src.read().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let b = src.read().unwrap();
+    let w = (b.joules - a.joules) / b.at.duration_since(a.at).as_secs_f64();
+    assert!(close(w, 75.0, 1e-9), "{w} W");
+    drop(src);
+    assert_eq!(unsafe { live() }, 0);
+}
+
+/// A test-only workload (y = 2x + 1): not a kernel family, just something for the meter to time.
+const AXPB_WGSL: &str = "
+struct P { n: u32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<uniform> p: P;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+    if (g.x < p.n) { y[g.x] = x[g.x] * 2.0 + 1.0; }
+}
+";
+
+#[test]
+fn end_to_end_on_the_adapter_detect_measure_attribute() {
+    let dev = device_or_skip!();
+    let line = energy::describe_choice(dev.summary());
+    eprintln!("power source for {}: {line}", dev.summary().name);
+    assert!(
+        line.ends_with(": measured") || line.ends_with(": not measured"),
+        "{line}"
+    );
+    let mut src = energy::detect(dev.summary(), None);
+
+    let (big, small) = (1usize << 20, 1usize << 10);
+    let xs = flopwatt::reference::random(big, 6);
+    let x = flopwatt::Tensor::from_f32(&dev, &xs, &[big]).unwrap();
+    let y = flopwatt::Tensor::empty(&dev, &[big], flopwatt::DType::F32).unwrap();
+    let pipe = dev.pipeline("energy-test.axpb", AXPB_WGSL, "main").unwrap();
+    let run_once = |timed: bool| -> flopwatt::Result<Option<RunProfile>> {
+        let mut rec = flopwatt::Recorder::new(&dev);
+        for (name, n) in [("axpb-big", big), ("axpb-small", small)] {
+            let params = [n as u32, 0, 0, 0];
+            let cost = flopwatt::Cost {
+                flops: 2 * n as u64,
+                bytes: 8 * n as u64,
+            };
+            let wg = n.div_ceil(256) as u32;
+            rec.dispatch(
+                name,
+                &pipe,
+                &[x.buffer(), y.buffer()],
+                Some(bytemuck::cast_slice(&params)),
+                [wg, 1, 1],
+                cost,
+            )?;
+        }
+        rec.submit(timed)
+    };
+    run_once(false).unwrap(); // pipeline JIT outside the window
+    let got = y.to_f32_vec().unwrap();
+    for (i, (g, x)) in got.iter().zip(&xs).enumerate() {
+        assert_eq!(*g, x * 2.0 + 1.0, "y[{i}]");
+    }
+
+    let cfg = EnergyConfig {
+        min_window: Duration::from_millis(300),
+        idle_window: Duration::from_millis(100),
+    };
+    let mut last = None;
+    let status = measure_status(src.as_mut(), &cfg, &energy::SystemClock, || {
+        last = run_once(true)?;
+        Ok(())
+    })
+    .unwrap();
+    let r = match status {
+        EnergyStatus::Measured(r) => r,
+        // A real sensor that stopped being readable is allowed; it must say why.
+        EnergyStatus::Unavailable { source, reason } => {
+            eprintln!("no energy figures from {source}: {reason}");
+            assert!(!reason.is_empty());
+            return;
+        }
+    };
+    eprintln!("{r:?}");
+    assert!(
+        r.runs >= 1 && r.seconds >= 0.3 && r.avg_watts > 0.0,
+        "{r:?}"
+    );
+    assert_eq!(r.measured, src.measured());
+    let profile = last.expect("timed profile");
+    let parts = attribute(r.joules_per_run, &profile);
+    assert_eq!(parts.len(), 2);
+    assert!(close(parts.iter().sum::<f64>(), r.joules_per_run, 1e-9));
+    let flops = profile.flops() as f64;
+    assert!(r.gflops_per_watt(flops) > 0.0);
 }

@@ -53,6 +53,9 @@ pub trait Prepared {
     fn bytes(&self) -> u64;
 }
 
+/// Builds a workload's inputs on a device.
+pub type PrepareFn = Box<dyn Fn(&Device) -> Result<Box<dyn Prepared>> + Send + Sync>;
+
 /// A benchmark workload.
 pub struct Workload {
     /// Id from design.md section 7 (e.g. `matmul-1024`).
@@ -62,7 +65,7 @@ pub struct Workload {
     /// Smallest suite that includes it.
     pub suite: Suite,
     /// Builds inputs on the device.
-    pub prepare: Box<dyn Fn(&Device) -> Result<Box<dyn Prepared>> + Send + Sync>,
+    pub prepare: PrepareFn,
 }
 
 /// How to run.
@@ -129,6 +132,8 @@ pub struct BenchResult {
     pub gflops_per_watt: Option<f64>,
     /// Whether the energy figures are measured (false: estimated from fixed watts / TDP).
     pub energy_measured: Option<bool>,
+    /// Idle power measured just before this workload's energy window, W.
+    pub idle_watts: Option<f64>,
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -190,14 +195,15 @@ pub fn run_workload(
         p.encode(&mut rec)?;
         rec.submit(false).map(|_| ())
     })?;
-    let (avg_watts, joules_per_run, gpw, measured) = match energy {
+    let (avg_watts, joules_per_run, gpw, measured, idle_watts) = match energy {
         Some(e) => (
             Some(e.avg_watts),
             Some(e.joules_per_run),
-            (e.avg_watts > 0.0).then(|| gflops / e.avg_watts),
+            (e.avg_watts > 0.0 && flops > 0).then(|| e.gflops_per_watt(flops as f64)),
             Some(e.measured),
+            e.idle_watts,
         ),
-        None => (None, None, None, None),
+        None => (None, None, None, None, None),
     };
     Ok(BenchResult {
         id: w.id.clone(),
@@ -219,5 +225,6 @@ pub fn run_workload(
         joules_per_run,
         gflops_per_watt: gpw,
         energy_measured: measured,
+        idle_watts,
     })
 }

@@ -155,7 +155,7 @@ impl BenchReport {
             .any(|r| r.energy_measured == Some(false))
         {
             s.push_str(&format!(
-                "~ energy figures are an estimate ({}), not a measurement\n",
+                "~ energy figures are not measured: {}\n",
                 self.power.description
             ));
         }
@@ -256,6 +256,7 @@ mod tests {
             joules_per_run: None,
             gflops_per_watt: None,
             energy_measured: None,
+            idle_watts: None,
         }
     }
 

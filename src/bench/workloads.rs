@@ -5,6 +5,15 @@ use super::{Prepared, Suite, Workload};
 use crate::device::Device;
 use crate::error::Result;
 use crate::exec::Recorder;
+use crate::ops::attention::{encode_attention, encode_attention_composed, AttentionParams};
+use crate::ops::conv::{encode_conv2d, Conv2dParams};
+use crate::ops::elementwise::{encode_fused, BinaryOp, Expr, UnaryOp};
+use crate::ops::matmul::{encode_matmul, Epilogue};
+use crate::ops::norm::{encode_layer_norm, encode_softmax};
+use crate::ops::reduce::{encode_reduce, ReduceOp};
+use crate::ops::Activation;
+use crate::reference::{check_close, check_nmse, random, EXACT_F32, NMSE_F32, TRANSCENDENTAL_F32};
+use crate::tensor::Tensor;
 
 /// A [`Prepared`] made of closures.
 struct Closures<E, V> {
@@ -33,7 +42,6 @@ where
     }
 }
 
-#[allow(dead_code)]
 fn prepared<E, V>(flops: u64, bytes: u64, encode: E, verify: V) -> Box<dyn Prepared>
 where
     E: Fn(&mut Recorder) -> Result<()> + 'static,
@@ -47,7 +55,6 @@ where
     })
 }
 
-#[allow(dead_code)]
 fn workload(
     id: impl Into<String>,
     variant: Option<&'static str>,
@@ -62,7 +69,377 @@ fn workload(
     }
 }
 
+/// Runs `encode` once on its own submit and downloads the tensor it returns.
+fn run_and_read(
+    dev: &Device,
+    encode: impl FnOnce(&mut Recorder) -> Result<Tensor>,
+) -> Result<Vec<f32>> {
+    let mut rec = Recorder::new(dev);
+    let out = encode(&mut rec)?;
+    rec.submit(false)?;
+    out.to_f32_vec()
+}
+
+/// Rows checked against the reference for large outputs: every row depends on its own
+/// indices, so indexing bugs show in any sample; 16 spread rows keep an f64 check of a
+/// 2048-cube matmul under a second.
+fn sample_rows(m: usize) -> Vec<usize> {
+    if m <= 256 {
+        return (0..m).collect();
+    }
+    let mut rows: Vec<usize> = (0..16).map(|i| i * (m - 1) / 15).collect();
+    rows.extend([1, m / 2 + 1, m - 2]);
+    rows.sort_unstable();
+    rows.dedup();
+    rows
+}
+
+/// `C = A B`, square f32, FLOPs 2 n^3.
+fn matmul_square(n: usize, suite: Suite) -> Workload {
+    workload(format!("matmul-{n}"), None, suite, move |dev| {
+        let a = random(n * n, 11);
+        let b = random(n * n, 12);
+        let ta = Tensor::from_f32(dev, &a, &[n, n])?;
+        let tb = Tensor::from_f32(dev, &b, &[n, n])?;
+        let (va, vb) = (ta.clone(), tb.clone());
+        let flops = 2 * (n as u64).pow(3);
+        let bytes = 3 * (n * n * 4) as u64;
+        Ok(prepared(
+            flops,
+            bytes,
+            move |rec| {
+                let c = encode_matmul(rec, &ta, &tb, &Epilogue::default(), None)?;
+                rec.keep_alive(c);
+                Ok(())
+            },
+            move |dev| {
+                let got = run_and_read(dev, |rec| {
+                    encode_matmul(rec, &va, &vb, &Epilogue::default(), None)
+                })?;
+                let rows = sample_rows(n);
+                let mut g = Vec::with_capacity(rows.len() * n);
+                let mut want = Vec::with_capacity(rows.len() * n);
+                for &i in &rows {
+                    let mut acc = vec![0f64; n];
+                    for kk in 0..n {
+                        let aik = a[i * n + kk] as f64;
+                        for (j, w) in acc.iter_mut().enumerate() {
+                            *w += aik * b[kk * n + j] as f64;
+                        }
+                    }
+                    want.extend(acc);
+                    g.extend_from_slice(&got[i * n..(i + 1) * n]);
+                }
+                check_nmse(&format!("matmul-{n}"), &g, &want, NMSE_F32)
+            },
+        ))
+    })
+}
+
+/// `sum` over the last axis of [4096, 4096]; FLOPs n.
+fn sum_4096() -> Workload {
+    workload("sum-4096", None, Suite::Quick, |dev| {
+        let (r, c) = (4096usize, 4096usize);
+        let x = random(r * c, 21);
+        let t = Tensor::from_f32(dev, &x, &[r, c])?;
+        let tv = t.clone();
+        Ok(prepared(
+            (r * c) as u64,
+            ((r * c + r) * 4) as u64,
+            move |rec| {
+                let s = encode_reduce(rec, &t, ReduceOp::Sum, Some(&[-1]), false)?;
+                rec.keep_alive(s);
+                Ok(())
+            },
+            move |dev| {
+                let got = run_and_read(dev, |rec| {
+                    encode_reduce(rec, &tv, ReduceOp::Sum, Some(&[-1]), false)
+                })?;
+                let want: Vec<f64> = x
+                    .chunks(c)
+                    .map(|row| row.iter().map(|&v| v as f64).sum())
+                    .collect();
+                check_nmse("sum-4096", &got, &want, NMSE_F32)
+            },
+        ))
+    })
+}
+
+/// `y = relu(x * 2 + 1)` on 16M floats; FLOPs 3n. Fused: one generated kernel; unfused: one
+/// kernel per op with the intermediates in device memory.
+fn chain_16m(fused: bool) -> Workload {
+    let variant = if fused { "fused" } else { "unfused" };
+    workload("chain-16m", Some(variant), Suite::Quick, move |dev| {
+        let n = 16usize << 20;
+        let x = random(n, 31);
+        let t = Tensor::from_f32(dev, &x, &[n])?;
+        let tv = t.clone();
+        let mul = Expr::binary(BinaryOp::Mul, Expr::input(0), Expr::Const(2.0));
+        let add = Expr::binary(BinaryOp::Add, Expr::input(0), Expr::Const(1.0));
+        let relu = Expr::input(0).unary(UnaryOp::Act(Activation::Relu));
+        let chain = Expr::binary(BinaryOp::Add, mul.clone(), Expr::Const(1.0))
+            .unary(UnaryOp::Act(Activation::Relu));
+        let encode = move |rec: &mut Recorder, x: &Tensor| -> Result<Tensor> {
+            if fused {
+                encode_fused(rec, &[x], &chain)
+            } else {
+                let a = encode_fused(rec, &[x], &mul)?;
+                let b = encode_fused(rec, &[&a], &add)?;
+                rec.keep_alive(a);
+                let c = encode_fused(rec, &[&b], &relu)?;
+                rec.keep_alive(b);
+                Ok(c)
+            }
+        };
+        let enc2 = encode.clone();
+        // Bytes as the fused kernel needs them: x read once, y written once.
+        Ok(prepared(
+            3 * n as u64,
+            (2 * n * 4) as u64,
+            move |rec| {
+                let y = encode(rec, &t)?;
+                rec.keep_alive(y);
+                Ok(())
+            },
+            move |dev| {
+                let got = run_and_read(dev, |rec| enc2(rec, &tv))?;
+                let want: Vec<f64> = x.iter().map(|&v| (v as f64 * 2.0 + 1.0).max(0.0)).collect();
+                check_close("chain-16m", &got, &want, EXACT_F32)
+            },
+        ))
+    })
+}
+
+/// Softmax or layernorm over the last axis of [4096, 4096]; FLOPs 5n and 8n.
+fn norm_4096(layernorm: bool) -> Workload {
+    let id = if layernorm {
+        "layernorm-4096"
+    } else {
+        "softmax-4096"
+    };
+    workload(id, None, Suite::Quick, move |dev| {
+        let (r, c) = (4096usize, 4096usize);
+        let x = crate::reference::random_range(r * c, 41, -4.0, 4.0);
+        let g = crate::reference::random_range(c, 42, 0.5, 1.5);
+        let b = random(c, 43);
+        let t = Tensor::from_f32(dev, &x, &[r, c])?;
+        let tg = Tensor::from_f32(dev, &g, &[c])?;
+        let tb = Tensor::from_f32(dev, &b, &[c])?;
+        let encode = move |rec: &mut Recorder| -> Result<Tensor> {
+            if layernorm {
+                encode_layer_norm(rec, &t, 1, Some(&tg), Some(&tb), 1e-5)
+            } else {
+                encode_softmax(rec, &t, -1, false)
+            }
+        };
+        let enc2 = encode.clone();
+        let n = (r * c) as u64;
+        let params = if layernorm { 2 * c as u64 } else { 0 };
+        Ok(prepared(
+            if layernorm { 8 * n } else { 5 * n },
+            (2 * n + params) * 4,
+            move |rec| {
+                let y = encode(rec)?;
+                rec.keep_alive(y);
+                Ok(())
+            },
+            move |dev| {
+                let got = run_and_read(dev, |rec| enc2(rec))?;
+                let want = if layernorm {
+                    crate::reference::norm::layer_norm(&x, c, Some(&g), Some(&b), 1e-5)
+                } else {
+                    crate::reference::norm::softmax(&x, &[r, c], 1, false)
+                };
+                check_close(id, &got, &want, TRANSCENDENTAL_F32)
+            },
+        ))
+    })
+}
+
+/// ResNet's 3x3 stage: input [8, 64, 56, 56], weight [64, 64, 3, 3], stride 1, pad 1;
+/// FLOPs 2 N Cout H W Cin 9.
+fn conv2d_resnet() -> Workload {
+    workload("conv2d-resnet", None, Suite::Quick, |dev| {
+        let xs = [8usize, 64, 56, 56];
+        let ws = [64usize, 64, 3, 3];
+        let x = random(xs.iter().product(), 51);
+        let w = random(ws.iter().product(), 52);
+        let tx = Tensor::from_f32(dev, &x, &xs)?;
+        let tw = Tensor::from_f32(dev, &w, &ws)?;
+        let (vx, vw) = (tx.clone(), tw.clone());
+        let p = Conv2dParams {
+            padding: [1; 4],
+            ..Conv2dParams::default()
+        };
+        let flops = 2 * 8 * 64 * 56 * 56 * 64 * 9u64;
+        let bytes = ((x.len() + w.len() + 8 * 64 * 56 * 56) * 4) as u64;
+        Ok(prepared(
+            flops,
+            bytes,
+            move |rec| {
+                let y = encode_conv2d(rec, &tx, &tw, None, &p)?;
+                rec.keep_alive(y);
+                Ok(())
+            },
+            move |dev| {
+                let got = run_and_read(dev, |rec| encode_conv2d(rec, &vx, &vw, None, &p))?;
+                let (want, _) = crate::reference::conv::conv2d(
+                    &x,
+                    xs,
+                    &w,
+                    ws,
+                    None,
+                    [1, 1],
+                    [1; 4],
+                    [1, 1],
+                    1,
+                    Activation::None,
+                );
+                check_nmse("conv2d-resnet", &got, &want, NMSE_F32)
+            },
+        ))
+    })
+}
+
+/// Attention over [1, 8, seq, 64]; FLOPs 4 b h s s d (full, also when causal). `fused`:
+/// the one-kernel online-softmax attention; unfused: scores, softmax, probabilities x V with
+/// the score matrix in device memory.
+fn attention(seq: usize, causal: bool, variant: Option<&'static str>, suite: Suite) -> Workload {
+    let id = if causal {
+        format!("attention-s{seq}-causal")
+    } else {
+        format!("attention-s{seq}")
+    };
+    let label = id.clone();
+    let composed = variant == Some("unfused");
+    workload(id, variant, suite, move |dev| {
+        let (b, h, d) = (1usize, 8usize, 64usize);
+        let shape = [b, h, seq, d];
+        let n = b * h * seq * d;
+        let (q, k, v) = (random(n, 61), random(n, 62), random(n, 63));
+        let tq = Tensor::from_f32(dev, &q, &shape)?;
+        let tk = Tensor::from_f32(dev, &k, &shape)?;
+        let tv = Tensor::from_f32(dev, &v, &shape)?;
+        let p = AttentionParams {
+            causal,
+            ..AttentionParams::default()
+        };
+        let encode = move |rec: &mut Recorder| -> Result<Tensor> {
+            if composed {
+                encode_attention_composed(rec, &tq, &tk, &tv, causal).map(|(o, _)| o)
+            } else {
+                encode_attention(rec, &tq, &tk, &tv, &p)
+            }
+        };
+        let enc2 = encode.clone();
+        let flops = 4 * (b * h * seq * seq * d) as u64;
+        let label = label.clone();
+        Ok(prepared(
+            flops,
+            (4 * n * 4) as u64,
+            move |rec| {
+                let o = encode(rec)?;
+                rec.keep_alive(o);
+                Ok(())
+            },
+            move |dev| {
+                let got = run_and_read(dev, |rec| enc2(rec))?;
+                let want = crate::reference::attention::attention(
+                    &q,
+                    &k,
+                    &v,
+                    [b, h, h, seq, seq, d],
+                    1.0 / (d as f64).sqrt(),
+                    causal,
+                    &|_, _, _, _| Some(0.0),
+                );
+                check_nmse(&label, &got, &want, NMSE_F32)
+            },
+        ))
+    })
+}
+
+/// `relu(x W + b)` with x [2048, 1024], W [1024, 1024]; FLOPs 2MNK + 2MN. Fused: the matmul's
+/// epilogue; unfused: matmul, bias add and relu as three kernels.
+fn mlp_epilogue(fused: bool) -> Workload {
+    let variant = if fused { "fused" } else { "unfused" };
+    workload("mlp-epilogue", Some(variant), Suite::Standard, move |dev| {
+        let (m, k, n) = (2048usize, 1024usize, 1024usize);
+        let x = random(m * k, 71);
+        let w = random(k * n, 72);
+        let bias = random(n, 73);
+        let tx = Tensor::from_f32(dev, &x, &[m, k])?;
+        let tw = Tensor::from_f32(dev, &w, &[k, n])?;
+        let tb = Tensor::from_f32(dev, &bias, &[n])?;
+        let encode = move |rec: &mut Recorder| -> Result<Tensor> {
+            if fused {
+                let epi = Epilogue {
+                    bias: Some(&tb),
+                    activation: Activation::Relu,
+                    ..Epilogue::default()
+                };
+                encode_matmul(rec, &tx, &tw, &epi, None)
+            } else {
+                let y = encode_matmul(rec, &tx, &tw, &Epilogue::default(), None)?;
+                let add = Expr::binary(BinaryOp::Add, Expr::input(0), Expr::input(1));
+                let z = encode_fused(rec, &[&y, &tb], &add)?;
+                rec.keep_alive(y);
+                let relu = Expr::input(0).unary(UnaryOp::Act(Activation::Relu));
+                let o = encode_fused(rec, &[&z], &relu)?;
+                rec.keep_alive(z);
+                Ok(o)
+            }
+        };
+        let enc2 = encode.clone();
+        Ok(prepared(
+            (2 * m * n * k + 2 * m * n) as u64,
+            ((m * k + k * n + n + m * n) * 4) as u64,
+            move |rec| {
+                let o = encode(rec)?;
+                rec.keep_alive(o);
+                Ok(())
+            },
+            move |dev| {
+                let got = run_and_read(dev, |rec| enc2(rec))?;
+                let rows = sample_rows(m);
+                let mut g = Vec::new();
+                let mut want = Vec::new();
+                for &i in &rows {
+                    for j in 0..n {
+                        let acc: f64 = (0..k)
+                            .map(|kk| x[i * k + kk] as f64 * w[kk * n + j] as f64)
+                            .sum();
+                        want.push((acc + bias[j] as f64).max(0.0));
+                    }
+                    g.extend_from_slice(&got[i * n..(i + 1) * n]);
+                }
+                check_nmse("mlp-epilogue", &g, &want, NMSE_F32)
+            },
+        ))
+    })
+}
+
 /// Every workload, in report order.
 pub fn all() -> Vec<Workload> {
-    Vec::new()
+    let mut v = vec![
+        matmul_square(256, Suite::Standard),
+        matmul_square(512, Suite::Standard),
+        matmul_square(1024, Suite::Quick),
+        matmul_square(2048, Suite::Standard),
+        conv2d_resnet(),
+        attention(512, false, None, Suite::Quick),
+        attention(1024, true, Some("fused"), Suite::Standard),
+        attention(1024, true, Some("unfused"), Suite::Standard),
+        sum_4096(),
+        norm_4096(false),
+        norm_4096(true),
+        chain_16m(true),
+        chain_16m(false),
+        mlp_epilogue(true),
+        mlp_epilogue(false),
+    ];
+    for n in [128, 384, 768, 1536, 3072] {
+        v.push(matmul_square(n, Suite::Full));
+    }
+    v
 }

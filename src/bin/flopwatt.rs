@@ -65,7 +65,12 @@ struct BenchArgs {
     #[arg(long)]
     no_fusion: bool,
     /// Minimum timed seconds per workload.
-    #[arg(long, value_name = "SECS", default_value_t = 1.0, allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 1.0,
+        allow_hyphen_values = true
+    )]
     min_time: f64,
     /// Skip the ceiling measurement (no % of peak, no roofline ceilings).
     #[arg(long)]
@@ -202,6 +207,11 @@ fn write(path: &str, text: &str) -> flopwatt::Result<()> {
     })
 }
 
+/// Idle power as measured before the first workload (each workload re-measures it).
+fn idle_watts(results: &[bench::BenchResult]) -> Option<f64> {
+    results.iter().find_map(|r| r.idle_watts)
+}
+
 fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
     let suite: Suite = args.suite.parse()?;
     if let Some(w) = args.watts {
@@ -264,7 +274,6 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
         Some(flopwatt::peak::measure(&dev)?)
     };
     let mut power = energy::detect(&summary, args.watts);
-    let idle = energy::idle_watts(power.as_mut(), &opts.energy);
     let bar = indicatif::ProgressBar::new(selected.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
@@ -277,7 +286,13 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
             w.id,
             w.variant.map(|v| format!(" ({v})")).unwrap_or_default()
         ));
-        let r = bench::run_workload(&dev, w, &opts, power.as_mut(), peak.as_ref().map(|p| p.f32_gflops));
+        let r = bench::run_workload(
+            &dev,
+            w,
+            &opts,
+            power.as_mut(),
+            peak.as_ref().map(|p| p.f32_gflops),
+        );
         match r {
             Ok(r) => results.push(r),
             Err(e) => {
@@ -291,7 +306,7 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
     let power_info = PowerInfo {
         source: power.kind().as_str().to_string(),
         measured: power.measured(),
-        idle_watts: idle,
+        idle_watts: idle_watts(&results),
         description: power.describe(),
     };
     let rep = BenchReport::new(
@@ -310,7 +325,10 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
     }
     if let Some(old) = &baseline {
         let rows = report::compare(old, &rep);
-        println!("\nagainst baseline {}:", args.baseline.as_deref().unwrap_or(""));
+        println!(
+            "\nagainst baseline {}:",
+            args.baseline.as_deref().unwrap_or("")
+        );
         print!("{}", report::comparison_table(&rows));
     }
     if let Some(p) = &args.json {

@@ -257,12 +257,30 @@ pub fn sensor_for(adapter: &AdapterKey) -> Sensor {
         // The "GPU" is the CPU package: RAPL sees exactly the silicon doing the work.
         return Sensor::Rapl;
     }
-    match adapter.vendor {
+    match vendor_of(adapter) {
         VENDOR_NVIDIA => Sensor::Nvml,
         VENDOR_AMD => Sensor::Hwmon,
         // An integrated GPU shares the package (and its power budget) with the cores.
         VENDOR_INTEL if adapter.device_type == "IntegratedGpu" => Sensor::Rapl,
         _ => Sensor::None,
+    }
+}
+
+/// The PCI vendor, or where the backend reports none (some GL drivers give 0) the vendor the
+/// adapter's name implies.
+fn vendor_of(adapter: &AdapterKey) -> u32 {
+    if adapter.vendor != 0 {
+        return adapter.vendor;
+    }
+    let name = adapter.name.to_ascii_lowercase();
+    if name.contains("nvidia") || name.contains("geforce") || name.contains("quadro") {
+        VENDOR_NVIDIA
+    } else if name.contains("radeon") || name.starts_with("amd") {
+        VENDOR_AMD
+    } else if name.starts_with("intel") {
+        VENDOR_INTEL
+    } else {
+        0
     }
 }
 

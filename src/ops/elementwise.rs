@@ -154,7 +154,8 @@ impl BinaryOp {
             BinaryOp::Max => format!("ew_max({a}, {b})"),
             BinaryOp::Min => format!("ew_min({a}, {b})"),
             BinaryOp::Eq => cmp("=="),
-            BinaryOp::Ne => cmp("!="),
+            // Not `!=`: drivers may compile it as an ordered compare, false for NaN.
+            BinaryOp::Ne => format!("select(1.0, 0.0, {a} == {b})"),
             BinaryOp::Lt => cmp("<"),
             BinaryOp::Le => cmp("<="),
             BinaryOp::Gt => cmp(">"),
@@ -207,7 +208,7 @@ impl UnaryOp {
 
     fn wgsl(self, x: &str) -> String {
         match self {
-            UnaryOp::Neg => format!("-{x}"),
+            UnaryOp::Neg => format!("-({x})"),
             UnaryOp::Abs => format!("abs({x})"),
             UnaryOp::Exp => format!("exp({x})"),
             UnaryOp::Log => format!("log({x})"),
@@ -350,27 +351,42 @@ impl Expr {
     }
 
     /// Writes one `let` per node; returns the name holding the node's value.
-    fn emit(&self, body: &mut String, next: &mut usize, arg: &dyn Fn(usize) -> String) -> String {
+    fn emit(
+        &self,
+        body: &mut String,
+        next: &mut usize,
+        consts: &mut Vec<f32>,
+        arg: &dyn Fn(usize) -> String,
+    ) -> String {
         let value = match self {
             Expr::Input(i) => return arg(*i),
-            Expr::Const(c) => return wgsl_f32(*c),
+            // Constants live in the params uniform, not the source: naga would fold builtins
+            // of literals at compile time (and reject log(-2.0)), and a chain with other
+            // constants reuses the same pipeline.
+            Expr::Const(c) => {
+                let k = consts.len();
+                consts.push(*c);
+                return format!("p.c[{}][{}]", k / 4, k % 4);
+            }
             Expr::Unary(op, a) => {
-                let a = a.emit(body, next, arg);
+                let a = a.emit(body, next, consts, arg);
                 op.wgsl(&a)
             }
             Expr::Binary(op, a, b) => {
-                let a = a.emit(body, next, arg);
-                let b = b.emit(body, next, arg);
+                let a = a.emit(body, next, consts, arg);
+                let b = b.emit(body, next, consts, arg);
                 op.wgsl(&a, &b)
             }
             Expr::Where(c, a, b) => {
-                let c = c.emit(body, next, arg);
-                let a = a.emit(body, next, arg);
-                let b = b.emit(body, next, arg);
-                format!("select({b}, {a}, {c} != 0.0)")
+                let c = c.emit(body, next, consts, arg);
+                let a = a.emit(body, next, consts, arg);
+                let b = b.emit(body, next, consts, arg);
+                // `c == 0.0` is false for NaN, so a NaN cond picks `a` like `c != 0`
+                // should (lavapipe compiles `!=` as an ordered compare).
+                format!("select({a}, {b}, {c} == 0.0)")
             }
             Expr::Cast(d, a) => {
-                let a = a.emit(body, next, arg);
+                let a = a.emit(body, next, consts, arg);
                 match d {
                     DType::F32 => a,
                     DType::F16 => format!("f32(f16({a}))"),
@@ -437,6 +453,9 @@ pub struct ElementwiseKernel {
     pub layout: Layout,
     /// Ops per output element.
     pub flops_per_element: u64,
+    /// The tree's constants, in the order the params uniform carries them (after the
+    /// layout's fields).
+    pub consts: Vec<f32>,
 }
 
 /// Source up to the GENERATED marker of elementwise.wgsl: the helpers every kernel shares.
@@ -524,6 +543,12 @@ impl ElementwiseKernel {
             "@group(0) @binding({nb}) var<storage, read_write> out: array<{}>;",
             elem(out_dtype)
         );
+        // The expression as a function of the used inputs (as f32).
+        let params: Vec<String> = used.iter().map(|i| format!("x{i}: f32")).collect();
+        let mut body = String::new();
+        let mut next = 0;
+        let mut consts = Vec::new();
+        let root = expr.emit(&mut body, &mut next, &mut consts, &|i| format!("x{i}"));
         s.push_str("struct Params {\n    n: u32,\n    _p0: u32,\n    _p1: u32,\n    _p2: u32,\n");
         if let Layout::Strided { .. } = layout {
             s.push_str("    shape: array<vec4<u32>, 2>,\n    offs: array<vec4<u32>, 2>,\n");
@@ -531,14 +556,12 @@ impl ElementwiseKernel {
                 let _ = writeln!(s, "    st{i}: array<vec4<u32>, 2>,");
             }
         }
+        if !consts.is_empty() {
+            let _ = writeln!(s, "    c: array<vec4<f32>, {}>,", consts.len().div_ceil(4));
+        }
         s.push_str("}\n");
         let _ = writeln!(s, "@group(0) @binding({}) var<uniform> p: Params;", nb + 1);
 
-        // The expression as a function of the used inputs (as f32).
-        let params: Vec<String> = used.iter().map(|i| format!("x{i}: f32")).collect();
-        let mut body = String::new();
-        let mut next = 0;
-        let root = expr.emit(&mut body, &mut next, &|i| format!("x{i}"));
         let _ = write!(
             s,
             "fn ew_expr({}) -> f32 {{\n{body}    return {root};\n}}\n",
@@ -618,6 +641,7 @@ impl ElementwiseKernel {
             out_dtype,
             layout,
             flops_per_element: expr.op_count(),
+            consts,
         })
     }
 }
@@ -681,7 +705,7 @@ fn choose_layout(plan: &Plan, n: usize) -> Layout {
         Layout::Strided {
             rank: plan.shape.len(),
         }
-    } else if n % 4 == 0 {
+    } else if n.is_multiple_of(4) {
         Layout::Vec4
     } else {
         Layout::Linear
@@ -693,13 +717,10 @@ fn choose_layout(plan: &Plan, n: usize) -> Layout {
 pub fn encode_fused(rec: &mut Recorder, inputs: &[&Tensor], expr: &Expr) -> Result<Tensor> {
     let device = rec.device().clone();
     same_device("elementwise", &device, inputs)?;
-    let used = expr.inputs_used();
-    if used.is_empty() {
-        return Err(Error::invalid(
-            "elementwise",
-            "the expression reads no input, so it has no shape; add an Input leaf",
-        ));
+    if inputs.is_empty() {
+        return Err(Error::invalid("elementwise", "no input tensors"));
     }
+    let used = expr.inputs_used();
     if let Some(&bad) = used.iter().find(|&&i| i >= inputs.len()) {
         return Err(Error::invalid(
             "elementwise",
@@ -709,10 +730,12 @@ pub fn encode_fused(rec: &mut Recorder, inputs: &[&Tensor], expr: &Expr) -> Resu
             ),
         ));
     }
+    // Every input takes part in the output shape, read or not, so the shape never depends
+    // on which leaves a rewritten tree happens to keep.
     let mut shape: Vec<usize> = Vec::new();
-    for &i in &used {
-        shape = broadcast_shapes(&shape, inputs[i].shape()).ok_or_else(|| {
-            let shapes: Vec<_> = used.iter().map(|&j| inputs[j].shape().to_vec()).collect();
+    for t in inputs {
+        shape = broadcast_shapes(&shape, t.shape()).ok_or_else(|| {
+            let shapes: Vec<_> = inputs.iter().map(|t| t.shape().to_vec()).collect();
             Error::shape(
                 "elementwise",
                 format!("cannot broadcast input shapes {shapes:?}"),
@@ -776,6 +799,7 @@ pub fn encode_fused(rec: &mut Recorder, inputs: &[&Tensor], expr: &Expr) -> Resu
             params.extend_from_slice(&a);
         }
     }
+    params.extend(kernel.consts.iter().map(|c| c.to_bits()));
     let bufs: Vec<&wgpu::Buffer> = used
         .iter()
         .map(|&i| inputs[i].buffer())

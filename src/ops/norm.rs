@@ -1,1 +1,374 @@
-//! (being written)
+//! Normalisation: softmax / log-softmax over any axis, layer norm and RMS norm over the last
+//! `norm_dims` axes with optional affine parameters.
+//!
+//! Kernel families as for reductions ([`Strategy`]): on CPU adapters one invocation per row
+//! reads straight from storage (vec4 where the row allows), on GPUs (and for few long rows
+//! anywhere) a workgroup per row sums in shared memory. Softmax over a non-last axis runs the
+//! direct kernel over `[outer, red, inner]` with neighbouring invocations on neighbouring
+//! addresses, so no transpose and no strided gather. Inputs must be contiguous f32.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::{Error, Result};
+use crate::exec::{grid_1d, Cost, Recorder};
+use crate::ops::reduce::Strategy;
+use crate::ops::{run_once, same_device, wgsl_f32};
+use crate::shaders;
+use crate::tensor::{DType, Tensor};
+
+const WG_DIRECT: u32 = 64;
+const WG_TREE: u32 = 256;
+/// Below this many rows the direct kernels cannot fill even a CPU; use a workgroup per row.
+const MIN_DIRECT_ROWS: usize = 256;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct SoftmaxParams {
+    outer: u32,
+    red: u32,
+    inner: u32,
+    _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct NormParams {
+    rows: u32,
+    len: u32,
+    eps: f32,
+    _pad: u32,
+}
+
+fn softmax_source(log: bool, wg: u32) -> Result<String> {
+    shaders::specialize(
+        shaders::SOFTMAX,
+        &[("LOG", log.to_string()), ("WG", format!("{wg}u"))],
+    )
+}
+
+fn norm_source(affine: u32, wg: u32) -> Result<String> {
+    shaders::specialize(
+        shaders::NORM,
+        &[("AFFINE", format!("{affine}u")), ("WG", format!("{wg}u"))],
+    )
+}
+
+/// Every specialisation of shaders/softmax.wgsl and shaders/norm.wgsl, for the naga test.
+pub fn all_variants() -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    for wg in [WG_DIRECT, WG_TREE] {
+        for log in [false, true] {
+            let src = softmax_source(log, wg).expect("softmax.wgsl declares LOG and WG");
+            v.push((format!("softmax.log{log}.wg{wg}"), src));
+        }
+        for affine in 0..3 {
+            let src = norm_source(affine, wg).expect("norm.wgsl declares AFFINE and WG");
+            v.push((format!("norm.affine{affine}.wg{wg}"), src));
+        }
+    }
+    v
+}
+
+fn check_input(op: &'static str, rec: &Recorder, x: &Tensor) -> Result<()> {
+    same_device(op, rec.device(), &[x])?;
+    if x.dtype() != DType::F32 {
+        return Err(Error::UnsupportedDType {
+            op,
+            dtype: x.dtype(),
+            hint: "normalisation takes f32 tensors".into(),
+        });
+    }
+    if !x.is_contiguous() {
+        return Err(Error::shape(
+            op,
+            format!(
+                "input {:?} is a strided view; make it contiguous first",
+                x.shape()
+            ),
+        ));
+    }
+    if x.numel() == 0 {
+        return Err(Error::invalid(
+            op,
+            format!("input {:?} has no elements", x.shape()),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether rows of `rows` x `len` use the tree kernel.
+fn use_tree(strategy: Strategy, rec: &Recorder, rows: usize) -> bool {
+    match strategy.resolve(rec.device().class()) {
+        Strategy::Tree => true,
+        _ => strategy == Strategy::Auto && rows < MIN_DIRECT_ROWS,
+    }
+}
+
+/// Softmax over `axis` (negative counts from the end). Submits and waits.
+pub fn softmax(x: &Tensor, axis: isize) -> Result<Tensor> {
+    run_once(x.device(), |rec| encode_softmax(rec, x, axis, false))
+}
+
+/// Log-softmax over `axis`. Submits and waits.
+pub fn log_softmax(x: &Tensor, axis: isize) -> Result<Tensor> {
+    run_once(x.device(), |rec| encode_softmax(rec, x, axis, true))
+}
+
+/// Records softmax (or log-softmax with `log`) over `axis` into `rec`.
+pub fn encode_softmax(rec: &mut Recorder, x: &Tensor, axis: isize, log: bool) -> Result<Tensor> {
+    encode_softmax_with(rec, x, axis, log, Strategy::Auto)
+}
+
+/// [`encode_softmax`] with an explicit kernel family (tests run both on any adapter).
+pub fn encode_softmax_with(
+    rec: &mut Recorder,
+    x: &Tensor,
+    axis: isize,
+    log: bool,
+    strategy: Strategy,
+) -> Result<Tensor> {
+    let op = if log { "log_softmax" } else { "softmax" };
+    check_input(op, rec, x)?;
+    let shape = x.shape();
+    let rank = shape.len() as isize;
+    let a = if axis < 0 { axis + rank } else { axis };
+    if a < 0 || a >= rank {
+        return Err(Error::invalid(
+            op,
+            format!("axis {axis} is out of range for shape {shape:?} (rank {rank})"),
+        ));
+    }
+    let a = a as usize;
+    let outer: usize = shape[..a].iter().product();
+    let red = shape[a];
+    let inner: usize = shape[a + 1..].iter().product();
+    let dev = rec.device().clone();
+    let tree = inner == 1 && use_tree(strategy, rec, outer);
+    let (wg, entry, grid) = if tree {
+        (WG_TREE, "tree", grid_1d(&dev, outer as u64)?)
+    } else {
+        let entry = if inner == 1 && red.is_multiple_of(4) {
+            "direct4"
+        } else {
+            "direct"
+        };
+        let items = (outer * inner) as u64;
+        (
+            WG_DIRECT,
+            entry,
+            grid_1d(&dev, items.div_ceil(WG_DIRECT as u64))?,
+        )
+    };
+    let src = softmax_source(log, wg)?;
+    let name = format!("{op}.{entry}");
+    let pipe = dev.pipeline(&name, &src, entry)?;
+    let y = Tensor::empty(&dev, shape, DType::F32)?;
+    let p = SoftmaxParams {
+        outer: outer as u32,
+        red: red as u32,
+        inner: inner as u32,
+        _pad: 0,
+    };
+    let n = x.numel() as u64;
+    let cost = Cost {
+        flops: 5 * n,
+        bytes: 8 * n,
+    };
+    rec.dispatch(
+        &name,
+        &pipe,
+        &[x.buffer(), y.buffer()],
+        Some(bytemuck::bytes_of(&p)),
+        grid,
+        cost,
+    )?;
+    Ok(y)
+}
+
+/// Checks `norm_dims` and an affine parameter's shape; returns the row length.
+fn norm_len(
+    op: &'static str,
+    x: &Tensor,
+    norm_dims: usize,
+    params: &[(&str, Option<&Tensor>)],
+) -> Result<usize> {
+    let shape = x.shape();
+    if norm_dims == 0 || norm_dims > shape.len() {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "norm_dims {norm_dims} must be between 1 and the rank {} of {shape:?}",
+                shape.len()
+            ),
+        ));
+    }
+    let tail = &shape[shape.len() - norm_dims..];
+    for (what, t) in params {
+        if let Some(t) = t {
+            if t.shape() != tail {
+                return Err(Error::shape(
+                    op,
+                    format!(
+                        "{what} has shape {:?} but the normalised dims of {shape:?} are {tail:?}",
+                        t.shape()
+                    ),
+                ));
+            }
+            if t.dtype() != DType::F32 || !t.is_contiguous() {
+                return Err(Error::invalid(
+                    op,
+                    format!("{what} must be a contiguous f32 tensor"),
+                ));
+            }
+        }
+    }
+    Ok(tail.iter().product())
+}
+
+/// A 1-element stand-in bound where gamma/beta are absent (never read: the variant compiles
+/// the read out, but one binding layout serves all variants).
+fn dummy(rec: &mut Recorder) -> Result<Tensor> {
+    let t = Tensor::from_f32(rec.device(), &[0.0], &[1])?;
+    rec.keep_alive(t.clone());
+    Ok(t)
+}
+
+fn check_eps(op: &'static str, eps: f32) -> Result<()> {
+    if !(eps.is_finite() && eps >= 0.0) {
+        return Err(Error::invalid(
+            op,
+            format!("epsilon {} must be finite and >= 0", wgsl_f32(eps)),
+        ));
+    }
+    Ok(())
+}
+
+/// Layer norm over the last `norm_dims` axes: `(x - mean) / sqrt(var + eps) * gamma + beta`
+/// (biased variance). `gamma`/`beta` have the shape of those axes. Submits and waits.
+pub fn layer_norm(
+    x: &Tensor,
+    norm_dims: usize,
+    gamma: Option<&Tensor>,
+    beta: Option<&Tensor>,
+    eps: f32,
+) -> Result<Tensor> {
+    run_once(x.device(), |rec| {
+        encode_layer_norm(rec, x, norm_dims, gamma, beta, eps)
+    })
+}
+
+/// Records [`layer_norm`] into `rec`.
+pub fn encode_layer_norm(
+    rec: &mut Recorder,
+    x: &Tensor,
+    norm_dims: usize,
+    gamma: Option<&Tensor>,
+    beta: Option<&Tensor>,
+    eps: f32,
+) -> Result<Tensor> {
+    encode_norm(rec, x, norm_dims, gamma, beta, eps, false, Strategy::Auto)
+}
+
+/// RMS norm over the last `norm_dims` axes: `x / sqrt(mean(x^2) + eps) * gamma`.
+pub fn rms_norm(x: &Tensor, norm_dims: usize, gamma: Option<&Tensor>, eps: f32) -> Result<Tensor> {
+    run_once(x.device(), |rec| {
+        encode_rms_norm(rec, x, norm_dims, gamma, eps)
+    })
+}
+
+/// Records [`rms_norm`] into `rec`.
+pub fn encode_rms_norm(
+    rec: &mut Recorder,
+    x: &Tensor,
+    norm_dims: usize,
+    gamma: Option<&Tensor>,
+    eps: f32,
+) -> Result<Tensor> {
+    encode_norm(rec, x, norm_dims, gamma, None, eps, true, Strategy::Auto)
+}
+
+/// Layer norm (`rms` false) or RMS norm (`rms` true, `beta` must be `None`) with an explicit
+/// kernel family.
+#[allow(clippy::too_many_arguments)]
+pub fn encode_norm(
+    rec: &mut Recorder,
+    x: &Tensor,
+    norm_dims: usize,
+    gamma: Option<&Tensor>,
+    beta: Option<&Tensor>,
+    eps: f32,
+    rms: bool,
+    strategy: Strategy,
+) -> Result<Tensor> {
+    let op = if rms { "rms_norm" } else { "layer_norm" };
+    check_input(op, rec, x)?;
+    check_eps(op, eps)?;
+    if rms && beta.is_some() {
+        return Err(Error::invalid(op, "rms_norm takes no beta"));
+    }
+    let ts: Vec<&Tensor> = gamma.iter().chain(beta.iter()).copied().collect();
+    same_device(op, rec.device(), &ts)?;
+    let len = norm_len(op, x, norm_dims, &[("gamma", gamma), ("beta", beta)])?;
+    let rows = x.numel() / len;
+    let affine = match (gamma, beta) {
+        (None, None) => 0,
+        (Some(_), None) => 1,
+        (Some(_), Some(_)) => 2,
+        (None, Some(_)) => {
+            return Err(Error::invalid(op, "beta without gamma; pass gamma = ones"));
+        }
+    };
+    let dev = rec.device().clone();
+    let tree = use_tree(strategy, rec, rows);
+    let kind = if rms { "rms" } else { "ln" };
+    let (wg, entry, grid) = if tree {
+        (WG_TREE, format!("{kind}_tree"), grid_1d(&dev, rows as u64)?)
+    } else {
+        let v = if len.is_multiple_of(4) {
+            "direct4"
+        } else {
+            "direct"
+        };
+        let g = grid_1d(&dev, (rows as u64).div_ceil(WG_DIRECT as u64))?;
+        (WG_DIRECT, format!("{kind}_{v}"), g)
+    };
+    let src = norm_source(affine, wg)?;
+    let name = format!("{op}.{entry}");
+    let pipe = dev.pipeline(&name, &src, &entry)?;
+    let y = Tensor::empty(&dev, x.shape(), DType::F32)?;
+    let p = NormParams {
+        rows: rows as u32,
+        len: len as u32,
+        eps,
+        _pad: 0,
+    };
+    let n = x.numel() as u64;
+    let cost = Cost {
+        flops: if rms { 4 * n } else { 8 * n },
+        bytes: 8 * n + 4 * affine as u64 * len as u64,
+    };
+    let d = dummy(rec)?;
+    let g = gamma.unwrap_or(&d);
+    let params = Some(bytemuck::bytes_of(&p));
+    if rms {
+        rec.dispatch(
+            &name,
+            &pipe,
+            &[x.buffer(), g.buffer(), y.buffer()],
+            params,
+            grid,
+            cost,
+        )?;
+    } else {
+        let b = beta.unwrap_or(&d);
+        rec.dispatch(
+            &name,
+            &pipe,
+            &[x.buffer(), g.buffer(), b.buffer(), y.buffer()],
+            params,
+            grid,
+            cost,
+        )?;
+    }
+    Ok(y)
+}

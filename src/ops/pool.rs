@@ -1,4 +1,4 @@
-//! Pooling.
+//! Pooling (placeholder).
 /// Variants.
 pub fn all_variants() -> Vec<(String, String)> {
     Vec::new()

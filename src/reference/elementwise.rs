@@ -33,6 +33,12 @@ pub fn unary_f64(op: UnaryOp, x: f64) -> f64 {
                 x.max(0.0)
             }
         }
+        // x * g(x) forms are inf * 0 at -inf in f64 too; state the limits instead.
+        UnaryOp::Act(Activation::Gelu | Activation::GeluTanh | Activation::Silu)
+            if x.is_infinite() =>
+        {
+            x.max(0.0)
+        }
         UnaryOp::Act(a) => a.apply_f64(x),
         UnaryOp::HardSigmoid { alpha, beta } => clip(alpha as f64 * x + beta as f64, 0.0, 1.0),
         UnaryOp::Clip { min, max } => clip(x, min as f64, max as f64),

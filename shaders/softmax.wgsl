@@ -1,0 +1,164 @@
+// Softmax and log-softmax along one axis of a contiguous tensor viewed as [outer, red, inner].
+//
+// Numerically stable: the row max is subtracted before exp, so huge inputs do not overflow;
+// -inf inputs give 0 (softmax) / -inf (log-softmax). A row whose max is +inf or -inf gives
+// NaN, as the formula does in f64. Log-softmax is (x - max) - log(sum): adding log(sum) to
+// the max first would round it away when the max is huge.
+//
+// - `direct` / `direct4`: one invocation per row (per (outer, inner) pair) reading straight
+//   from storage, no shared memory or barriers (CPU adapters). Three sweeps over the row
+//   (max; exp and sum, writing exp; scale) that stay in cache; `direct4` uses vec4 when
+//   inner == 1 and red % 4 == 0. With inner > 1 neighbouring invocations read neighbouring
+//   addresses (coalesced), so a non-last axis is not a strided gather.
+// - `tree`: a workgroup per row (inner == 1) with shared-memory trees for max and sum (GPUs,
+//   and few long rows anywhere).
+
+const LOG: bool = false;
+const WG: u32 = 64u;
+
+struct Params {
+    outer: u32,
+    red: u32,
+    inner: u32,
+    _p: u32,
+}
+
+@group(0) @binding(0) var<storage, read> xs: array<f32>;
+@group(0) @binding(0) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> ys: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y4: array<vec4<f32>>;
+@group(0) @binding(2) var<uniform> params: Params;
+
+fn linear_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * WG + lid;
+}
+
+@compute @workgroup_size(WG)
+fn direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    let p = params;
+    let t = linear_id(wid, nwg, lid);
+    if t >= p.outer * p.inner { return; }
+    let i = t % p.inner;
+    let o = t / p.inner;
+    let base = o * p.red * p.inner + i;
+    var m = bitcast<f32>(0xff800000u);
+    for (var r = 0u; r < p.red; r++) {
+        m = max(m, xs[base + r * p.inner]);
+    }
+    var s = 0.0;
+    for (var r = 0u; r < p.red; r++) {
+        let e = exp(xs[base + r * p.inner] - m);
+        s += e;
+        if !LOG {
+            ys[base + r * p.inner] = e;
+        }
+    }
+    if LOG {
+        let ls = log(s);
+        for (var r = 0u; r < p.red; r++) {
+            ys[base + r * p.inner] = (xs[base + r * p.inner] - m) - ls;
+        }
+    } else {
+        let inv = 1.0 / s;
+        for (var r = 0u; r < p.red; r++) {
+            ys[base + r * p.inner] *= inv;
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn direct4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+    let p = params;
+    let row = linear_id(wid, nwg, lid);
+    if row >= p.outer { return; }
+    let n4 = p.red / 4u;
+    let base = row * n4;
+    var m4 = vec4<f32>(bitcast<f32>(0xff800000u));
+    for (var k = 0u; k < n4; k++) {
+        m4 = max(m4, x4[base + k]);
+    }
+    let m = max(max(m4.x, m4.y), max(m4.z, m4.w));
+    var s4 = vec4<f32>(0.0);
+    for (var k = 0u; k < n4; k++) {
+        let e = exp(x4[base + k] - m);
+        s4 += e;
+        if !LOG {
+            y4[base + k] = e;
+        }
+    }
+    let s = (s4.x + s4.y) + (s4.z + s4.w);
+    if LOG {
+        let ls = log(s);
+        for (var k = 0u; k < n4; k++) {
+            y4[base + k] = (x4[base + k] - m) - ls;
+        }
+    } else {
+        let inv = 1.0 / s;
+        for (var k = 0u; k < n4; k++) {
+            y4[base + k] *= inv;
+        }
+    }
+}
+
+var<workgroup> sh: array<f32, WG>;
+
+fn tree_max(v: f32, lid: u32) -> f32 {
+    sh[lid] = v;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if lid < s {
+            sh[lid] = max(sh[lid], sh[lid + s]);
+        }
+        workgroupBarrier();
+    }
+    let r = sh[0];
+    workgroupBarrier();
+    return r;
+}
+
+fn tree_sum(v: f32, lid: u32) -> f32 {
+    sh[lid] = v;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if lid < s {
+            sh[lid] = sh[lid] + sh[lid + s];
+        }
+        workgroupBarrier();
+    }
+    let r = sh[0];
+    workgroupBarrier();
+    return r;
+}
+
+@compute @workgroup_size(WG)
+fn tree(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let p = params;
+    let row = wid.y * nwg.x + wid.x;
+    // Every invocation of a group takes the same path, so the barriers stay uniform.
+    if row >= p.outer { return; }
+    let base = row * p.red;
+    var m = bitcast<f32>(0xff800000u);
+    for (var r = lid; r < p.red; r += WG) {
+        m = max(m, xs[base + r]);
+    }
+    m = tree_max(m, lid);
+    var s = 0.0;
+    for (var r = lid; r < p.red; r += WG) {
+        s += exp(xs[base + r] - m);
+    }
+    s = tree_sum(s, lid);
+    if LOG {
+        let ls = log(s);
+        for (var r = lid; r < p.red; r += WG) {
+            ys[base + r] = (xs[base + r] - m) - ls;
+        }
+    } else {
+        let inv = 1.0 / s;
+        for (var r = lid; r < p.red; r += WG) {
+            ys[base + r] = exp(xs[base + r] - m) * inv;
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Fused attention (both kernels) against the f64 reference, NMSE_F32.
+mod common;
+
+use flopwatt::ops::attention::{self, AttentionKernel, AttentionMask, AttentionParams};
+use flopwatt::reference::{self, attention as rattn};
+use flopwatt::{Device, Error, Tensor};
+
+enum M {
+    None,
+    Add(Vec<f32>, Vec<usize>),
+    Bool(Vec<i32>, Vec<usize>),
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check(dev: &Device, seed: u64, dims: [usize; 6], causal: bool, scale: Option<f32>, mask: M) {
+    let [b, hq, hkv, lq, lk, d] = dims;
+    let qd = reference::random(b * hq * lq * d, seed);
+    let kd = reference::random(b * hkv * lk * d, seed + 1);
+    // Values in a different range from q and k so that a swapped operand shows.
+    let vd = reference::random_range(b * hkv * lk * d, seed + 2, -2.0, 3.0);
+    let q = Tensor::from_f32(dev, &qd, &[b, hq, lq, d]).unwrap();
+    let k = Tensor::from_f32(dev, &kd, &[b, hkv, lk, d]).unwrap();
+    let v = Tensor::from_f32(dev, &vd, &[b, hkv, lk, d]).unwrap();
+    let bstr = |shape: &[usize]| {
+        // Reference-side broadcast of a mask of `shape` to [b, hq, lq, lk].
+        let s = flopwatt::tensor::broadcast_strides(
+            shape,
+            &flopwatt::tensor::contiguous_strides(shape),
+            &[b, hq, lq, lk],
+        )
+        .unwrap();
+        move |bi: usize, h: usize, i: usize, j: usize| bi * s[0] + h * s[1] + i * s[2] + j * s[3]
+    };
+    let (mt, refmask): (
+        Option<AttentionMask>,
+        Box<dyn Fn(usize, usize, usize, usize) -> Option<f64>>,
+    ) = match &mask {
+        M::None => (None, Box::new(|_, _, _, _| Some(0.0))),
+        M::Add(m, s) => {
+            let idx = bstr(s);
+            let m = m.clone();
+            (
+                Some(AttentionMask::Additive(
+                    Tensor::from_f32(dev, &m, s).unwrap(),
+                )),
+                Box::new(move |bi, h, i, j| {
+                    let x = m[idx(bi, h, i, j)];
+                    if x == f32::NEG_INFINITY {
+                        None
+                    } else {
+                        Some(x as f64)
+                    }
+                }),
+            )
+        }
+        M::Bool(m, s) => {
+            let idx = bstr(s);
+            let m = m.clone();
+            (
+                Some(AttentionMask::Boolean(
+                    Tensor::from_i32(dev, &m, s).unwrap(),
+                )),
+                Box::new(move |bi, h, i, j| (m[idx(bi, h, i, j)] != 0).then_some(0.0)),
+            )
+        }
+    };
+    let sc = scale.map_or(1.0 / (d as f64).sqrt(), |s| s as f64);
+    let want = rattn::attention(&qd, &kd, &vd, dims, sc, causal, &*refmask);
+    for kernel in [AttentionKernel::Streaming, AttentionKernel::Tiled] {
+        let p = AttentionParams {
+            causal,
+            scale,
+            mask: mt.clone(),
+            kernel,
+        };
+        let got = attention::attention(&q, &k, &v, &p).unwrap();
+        assert_eq!(got.shape(), &[b, hq, lq, d]);
+        let g = got.to_f32_vec().unwrap();
+        assert!(
+            g.iter().all(|x| x.is_finite()),
+            "{kernel:?} {dims:?}: non-finite output"
+        );
+        reference::check_nmse(
+            &format!("attention {kernel:?} {dims:?} causal={causal}"),
+            &g,
+            &want,
+            reference::NMSE_F32,
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn attention_plain_at_awkward_shapes() {
+    let dev = device_or_skip!();
+    // [b, hq, hkv, lq, lk, d]
+    check(&dev, 1, [1, 1, 1, 1, 1, 8], false, None, M::None);
+    check(&dev, 2, [2, 3, 3, 37, 37, 24], false, None, M::None);
+    check(&dev, 3, [1, 2, 2, 1000, 1000, 64], false, None, M::None);
+    check(&dev, 4, [1, 2, 2, 65, 129, 128], false, Some(0.3), M::None);
+    check(&dev, 5, [2, 1, 1, 37, 1, 5], false, None, M::None);
+    check(&dev, 6, [1, 1, 1, 3, 17, 200], false, None, M::None);
+}
+
+#[test]
+fn attention_grouped_query_heads() {
+    let dev = device_or_skip!();
+    check(&dev, 10, [2, 8, 2, 37, 53, 64], false, None, M::None);
+    check(&dev, 11, [1, 6, 1, 1, 257, 24], true, None, M::None);
+}
+
+#[test]
+fn attention_causal_with_different_lengths() {
+    let dev = device_or_skip!();
+    check(&dev, 20, [1, 2, 2, 1000, 1000, 64], true, None, M::None);
+    check(&dev, 21, [1, 2, 2, 37, 100, 8], true, None, M::None);
+    // More queries than keys: rows past the last key attend to every key.
+    check(&dev, 22, [2, 1, 1, 100, 37, 24], true, Some(2.0), M::None);
+}
+
+#[test]
+fn attention_additive_and_boolean_masks() {
+    let dev = device_or_skip!();
+    let (lq, lk) = (37, 70);
+    // Additive [lq, lk] broadcast over batch and heads, with some -inf.
+    let mut add = reference::random_range(lq * lk, 30, -3.0, 1.0);
+    for (i, x) in add.iter_mut().enumerate() {
+        if i % 7 == 3 {
+            *x = f32::NEG_INFINITY;
+        }
+    }
+    check(
+        &dev,
+        31,
+        [2, 2, 2, lq, lk, 64],
+        false,
+        None,
+        M::Add(add.clone(), vec![lq, lk]),
+    );
+    check(
+        &dev,
+        32,
+        [2, 2, 1, lq, lk, 24],
+        true,
+        None,
+        M::Add(add, vec![lq, lk]),
+    );
+    // Key padding mask [b, 1, 1, lk]: batch 1 masks every key, so its rows must be zeros.
+    let mut keep = vec![0i32; 2 * lk];
+    for (j, x) in keep[..lk].iter_mut().enumerate() {
+        *x = (j % 3 != 0) as i32 * (j as i32 + 1);
+    }
+    check(
+        &dev,
+        33,
+        [2, 3, 3, lq, lk, 128],
+        false,
+        None,
+        M::Bool(keep.clone(), vec![2, 1, 1, lk]),
+    );
+    check(
+        &dev,
+        34,
+        [2, 3, 3, lq, lk, 8],
+        true,
+        None,
+        M::Bool(keep, vec![2, 1, 1, lk]),
+    );
+}
+
+#[test]
+fn fully_masked_rows_are_zero_not_nan() {
+    let dev = device_or_skip!();
+    let (lq, lk, d) = (5, 9, 8);
+    let q = Tensor::from_f32(&dev, &reference::random(lq * d, 1), &[1, 1, lq, d]).unwrap();
+    let k = Tensor::from_f32(&dev, &reference::random(lk * d, 2), &[1, 1, lk, d]).unwrap();
+    let m = Tensor::from_f32(&dev, &vec![f32::NEG_INFINITY; lk], &[lk]).unwrap();
+    for kernel in [AttentionKernel::Streaming, AttentionKernel::Tiled] {
+        let p = AttentionParams {
+            mask: Some(AttentionMask::Additive(m.clone())),
+            kernel,
+            ..Default::default()
+        };
+        let o = attention::attention(&q, &k, &k, &p)
+            .unwrap()
+            .to_f32_vec()
+            .unwrap();
+        assert!(o.iter().all(|&x| x == 0.0), "{kernel:?}: {o:?}");
+    }
+}
+
+#[test]
+fn attention_rejects_bad_inputs() {
+    let dev = device_or_skip!();
+    let t =
+        |s: &[usize]| Tensor::from_f32(&dev, &reference::random(s.iter().product(), 3), s).unwrap();
+    let p = AttentionParams::default();
+    let e = attention::attention(&t(&[1, 3, 4, 8]), &t(&[1, 2, 4, 8]), &t(&[1, 2, 4, 8]), &p)
+        .unwrap_err();
+    assert!(matches!(e, Error::Shape { .. }), "{e}");
+    let e = attention::attention(
+        &t(&[1, 1, 4, 300]),
+        &t(&[1, 1, 4, 300]),
+        &t(&[1, 1, 4, 300]),
+        &p,
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument { .. }), "{e}");
+    let e = attention::attention(
+        &t(&[1, 1, 4, 8]),
+        &t(&[1, 1, 4, 16]),
+        &t(&[1, 1, 4, 16]),
+        &p,
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::Shape { .. }), "{e}");
+    let bad_mask = AttentionParams {
+        mask: Some(AttentionMask::Additive(t(&[3, 5]))),
+        ..Default::default()
+    };
+    let e = attention::attention(
+        &t(&[1, 1, 4, 8]),
+        &t(&[1, 1, 6, 8]),
+        &t(&[1, 1, 6, 8]),
+        &bad_mask,
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::Shape { .. }), "{e}");
+}
+
+#[test]
+fn composed_attention_agrees_with_the_reference() {
+    let dev = device_or_skip!();
+    let (b, h, l, d) = (1, 2, 77, 64);
+    let qd = reference::random(b * h * l * d, 40);
+    let kd = reference::random(b * h * l * d, 41);
+    let vd = reference::random(b * h * l * d, 42);
+    let q = Tensor::from_f32(&dev, &qd, &[b, h, l, d]).unwrap();
+    let k = Tensor::from_f32(&dev, &kd, &[b, h, l, d]).unwrap();
+    let v = Tensor::from_f32(&dev, &vd, &[b, h, l, d]).unwrap();
+    for causal in [false, true] {
+        let mut rec = flopwatt::Recorder::new(&dev);
+        let (o, sbytes) =
+            attention::encode_attention_composed(&mut rec, &q, &k, &v, causal).unwrap();
+        rec.submit(false).unwrap();
+        assert_eq!(sbytes, (b * h * l * l * 4) as u64);
+        let want = rattn::attention(
+            &qd,
+            &kd,
+            &vd,
+            [b, h, h, l, l, d],
+            1.0 / (d as f64).sqrt(),
+            causal,
+            &|_, _, _, _| Some(0.0),
+        );
+        reference::check_nmse(
+            "composed attention",
+            &o.to_f32_vec().unwrap(),
+            &want,
+            reference::NMSE_F32,
+        )
+        .unwrap();
+    }
+}
