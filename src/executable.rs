@@ -303,6 +303,9 @@ impl Executable {
             Kernel::View(op) => view(rec, ins[0], op, &out_node.shape),
             Kernel::Copy(op) => {
                 let v = view(rec, ins[0], op, &out_node.shape)?;
+                if matches!(op, Op::Reshape) && !ins[0].is_contiguous() {
+                    return Ok(v); // `view` already copied the strided input
+                }
                 // A reshape of a contiguous input is already a view: copy it anyway so the
                 // unfused path materialises every layout op, as an op-by-op runtime would.
                 encode_fused(rec, &[&v], &Expr::Input(0))
@@ -343,10 +346,43 @@ impl Executable {
                 };
                 encode_conv2d(rec, &x, &w, b.as_ref(), &p)
             }
-            Kernel::Reduce { .. } => Err(missing("reduce")),
-            Kernel::Softmax { .. } => Err(missing("softmax")),
-            Kernel::LayerNorm { .. } => Err(missing("layer_norm")),
-            Kernel::RmsNorm { .. } => Err(missing("rms_norm")),
+            Kernel::Reduce {
+                kind,
+                axes,
+                keepdims,
+            } => {
+                use crate::graph::ReduceKind;
+                use crate::ops::reduce::{encode_reduce, ReduceOp};
+                let op = match kind {
+                    ReduceKind::Sum => ReduceOp::Sum,
+                    ReduceKind::Mean => ReduceOp::Mean,
+                    ReduceKind::Max => ReduceOp::Max,
+                    ReduceKind::Min => ReduceOp::Min,
+                };
+                let x = contiguous(rec, ins[0])?;
+                let axes: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
+                encode_reduce(rec, &x, op, Some(&axes), *keepdims)
+            }
+            Kernel::Softmax { axis, log } => {
+                let x = contiguous(rec, ins[0])?;
+                crate::ops::norm::encode_softmax(rec, &x, *axis as isize, *log)
+            }
+            Kernel::LayerNorm { norm_dims, eps } => {
+                let x = contiguous(rec, ins[0])?;
+                let p: Vec<Tensor> = ins[1..]
+                    .iter()
+                    .map(|t| contiguous(rec, t))
+                    .collect::<Result<_>>()?;
+                crate::ops::norm::encode_layer_norm(rec, &x, *norm_dims, p.first(), p.get(1), *eps)
+            }
+            Kernel::RmsNorm { norm_dims, eps } => {
+                let x = contiguous(rec, ins[0])?;
+                let p: Vec<Tensor> = ins[1..]
+                    .iter()
+                    .map(|t| contiguous(rec, t))
+                    .collect::<Result<_>>()?;
+                crate::ops::norm::encode_rms_norm(rec, &x, *norm_dims, p.first(), *eps)
+            }
             Kernel::Attention { .. } => Err(missing("attention")),
         }
     }

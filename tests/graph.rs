@@ -474,3 +474,41 @@ fn two_threads_two_executables_one_device() {
         }
     });
 }
+
+#[test]
+fn transformer_block_fused_equals_unfused_and_reference() {
+    let dev = device_or_skip!();
+    let (g, data) = flopwatt::graph::models::transformer_block(32, 4, 17, 4).unwrap();
+    let want = reference_of(&g, &data);
+    let (fused, nf) = run(&dev, &g, FUSED, &data);
+    let (unfused, nu) = run(&dev, &g, UNFUSED, &data);
+    check_nmse("block fused", &fused[0], &want[0], NMSE_F32).unwrap();
+    check_nmse("block unfused", &unfused[0], &want[0], NMSE_F32).unwrap();
+    assert!(nf * 2 <= nu, "fused {nf} dispatches, unfused {nu}");
+    let exe = g.compile(&dev).unwrap();
+    let p = exe.plan();
+    assert!(p.peak_planned < p.peak_unplanned, "{p:?}");
+}
+
+#[test]
+fn reductions_and_norms_in_graphs() {
+    let dev = device_or_skip!();
+    let mut g = Graph::new();
+    let x = g.input("x", &[3, 127, 5]).unwrap();
+    let gm = g.input("g", &[5]).unwrap();
+    let xt = g.transpose(x, 1, 2).unwrap(); // [3, 5, 127] strided
+    let s = g.scale(xt, 1.5).unwrap();
+    let sm = g.log_softmax(s, -1).unwrap();
+    let r = g
+        .reduce(sm, flopwatt::graph::ReduceKind::Max, Some(&[1]), true)
+        .unwrap();
+    let n = g.rms_norm(x, 1, Some(gm), 1e-6).unwrap();
+    let m = g
+        .reduce(n, flopwatt::graph::ReduceKind::Mean, Some(&[0, -1]), false)
+        .unwrap();
+    let l = g.layer_norm(x, 2, None, None, 1e-5).unwrap();
+    g.output(r).unwrap();
+    g.output(m).unwrap();
+    g.output(l).unwrap();
+    check_both(&dev, &g, 21, "reduce/norm", Check::Nmse(NMSE_F32));
+}

@@ -9,6 +9,10 @@ use super::{Ctx, Kernel, Step};
 use crate::graph::{Op, ValueId};
 use crate::ops::elementwise::BinaryOp;
 
+/// Whether the fused attention kernel is in this build; until it is, the pattern runs
+/// unfused (matmul, softmax, matmul), which is correct, only slower.
+pub const KERNEL_AVAILABLE: bool = false;
+
 /// Claims attention patterns.
 pub fn fuse(ctx: &mut Ctx) -> Vec<Step> {
     let mut steps = Vec::new();

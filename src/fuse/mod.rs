@@ -219,11 +219,13 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
     let mut ctx = Ctx::new(graph);
     // Fused steps, keyed by the node whose value they define (their root).
     let mut fused: Vec<Option<Step>> = vec![None; graph.nodes().len()];
-    if opts.fusion {
+    if opts.fusion && attention::KERNEL_AVAILABLE {
         for s in attention::fuse(&mut ctx) {
             let r = s.output.0;
             fused[r] = Some(s);
         }
+    }
+    if opts.fusion {
         for s in epilogue::fuse(&mut ctx) {
             let r = s.output.0;
             fused[r] = Some(s);
@@ -232,6 +234,18 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
     for s in elementwise::fuse(&mut ctx, opts.fusion) {
         let r = s.output.0;
         fused[r] = Some(s);
+    }
+    // Static contiguity of each value: kernel outputs, inputs and constants are dense; a
+    // transpose or a real broadcast is a strided view, and a reshape of one needs a copy.
+    let mut contiguous = vec![true; graph.nodes().len()];
+    for (i, node) in graph.nodes().iter().enumerate() {
+        contiguous[i] = match node.op {
+            Op::Transpose(a, b) => contiguous[node.inputs[0].0] && a == b,
+            Op::BroadcastTo => {
+                contiguous[node.inputs[0].0] && graph.shape(node.inputs[0]) == node.shape
+            }
+            _ => true,
+        };
     }
     let mut steps = Vec::new();
     for (i, node) in graph.nodes().iter().enumerate() {
@@ -283,7 +297,8 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
                 scale: *scale,
             },
             op @ (Op::Transpose(..) | Op::Reshape | Op::BroadcastTo) => {
-                if opts.fusion {
+                let strided_reshape = matches!(op, Op::Reshape) && !contiguous[node.inputs[0].0];
+                if opts.fusion && !strided_reshape {
                     Kernel::View(op.clone())
                 } else {
                     Kernel::Copy(op.clone())

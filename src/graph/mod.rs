@@ -16,6 +16,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod models;
+
 use std::sync::Arc;
 
 use crate::error::{Error, Result};

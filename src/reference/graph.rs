@@ -201,12 +201,8 @@ pub fn eval_all(graph: &Graph, inputs: &[Vec<f64>]) -> Vec<Vec<f64>> {
                         for i in 0..sq {
                             let qo = ((bi * h + hi) * sq + i) * d;
                             let ko = |j: usize| ((bi * hk + kh) * sk + j) * d;
-                            let lim = if *causal {
-                                (i + sk).saturating_sub(sq) + 1
-                            } else {
-                                sk
-                            };
-                            let lim = lim.min(sk);
+                            // Causal is top-left aligned: query i sees keys 0..=i.
+                            let lim = if *causal { (i + 1).min(sk) } else { sk };
                             let sc: Vec<f64> = (0..lim)
                                 .map(|j| (0..d).map(|t| q[qo + t] * k[ko(j) + t]).sum::<f64>() * s)
                                 .collect();
