@@ -120,8 +120,14 @@ fn bench(c: &mut Criterion) {
         }
     };
     let workloads = [
-        ("mlp-epilogue", mlp_epilogue(2048, 1024, 1024).expect("graph")),
-        ("transformer-block", transformer_block(512, 8, 256, 4).expect("graph")),
+        (
+            "mlp-epilogue",
+            mlp_epilogue(2048, 1024, 1024).expect("graph"),
+        ),
+        (
+            "transformer-block",
+            transformer_block(512, 8, 256, 4).expect("graph"),
+        ),
     ];
     for (id, (g, data)) in &workloads {
         let ins = inputs(&dev, g, data);
