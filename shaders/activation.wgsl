@@ -13,8 +13,15 @@ fn act_tanh(x: f32) -> f32 {
     return sign(x) * (1.0 - e) / (1.0 + e);
 }
 
+// relu that propagates NaN (WGSL's max leaves NaN implementation-defined).
+fn act_relu(x: f32) -> f32 {
+    return select(x, 0.0, x < 0.0);
+}
+
+// Below -200 the product already rounds to -0 for finite x; the select only turns -inf * 0
+// (NaN) into the limit 0.
 fn act_silu(x: f32) -> f32 {
-    return x * act_sigmoid(x);
+    return select(x * act_sigmoid(x), 0.0, x < -200.0);
 }
 
 fn act_leaky_relu(x: f32, alpha: f32) -> f32 {
@@ -37,10 +44,11 @@ fn act_erf(x: f32) -> f32 {
     return sign(x) * (1.0 - r);
 }
 
+// Below -40 the erf form already gives -0 for finite x; the select fixes only -inf * 0.
 fn act_gelu(x: f32) -> f32 {
-    return 0.5 * x * (1.0 + act_erf(x * 0.7071067811865476));
+    return select(0.5 * x * (1.0 + act_erf(x * 0.7071067811865476)), 0.0, x < -40.0);
 }
 
 fn act_gelu_tanh(x: f32) -> f32 {
-    return 0.5 * x * (1.0 + act_tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+    return select(0.5 * x * (1.0 + act_tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))), 0.0, x < -40.0);
 }

@@ -84,6 +84,11 @@ fn ew_pow(a: f32, b: f32) -> f32 {
     return r;
 }
 
+// `v` (an activation of x), or 0 where x is -inf; a bit test, which no fast-math fold removes.
+fn ew_neg_inf_to_zero(x: f32, v: f32) -> f32 {
+    return select(v, 0.0, bitcast<u32>(x) == 0xff800000u);
+}
+
 // f32 -> i32 truncating toward zero, saturating, NaN -> 0 (Rust `as` semantics).
 fn ew_to_i32(x: f32) -> i32 {
     if (ew_isnan(x)) {

@@ -18,7 +18,9 @@ const WATTS: f64 = 40.0;
 fn fake_rapl(root: &Path, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
     let zone = root.join("class/powercap/intel-rapl:0");
     std::fs::create_dir_all(&zone).unwrap();
-    let max: u64 = 50_000_000; // wraps every 1.25 s at 40 W: the bench must unwrap it
+    // Wraps every 2.5 s at 40 W, longer than any one energy window (as on real RAPL, whose
+    // range lasts minutes) but short enough that the run crosses a wrap the bench must undo.
+    let max: u64 = 100_000_000;
     std::fs::write(zone.join("name"), "package-0\n").unwrap();
     std::fs::write(zone.join("max_energy_range_uj"), format!("{max}\n")).unwrap();
     std::fs::write(zone.join("energy_uj"), "0\n").unwrap();

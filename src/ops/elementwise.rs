@@ -19,15 +19,21 @@
 //!   `clip`, which WGSL leaves implementation-defined: the kernels test for NaN explicitly.
 //!   Comparisons with NaN are false except `ne`. `pow` follows C (`pow(x, 0) = 1`,
 //!   `pow(1, y) = 1`, negative bases with integer exponents keep their sign, otherwise NaN).
-//! - Exceptions, documented not hidden: `gelu(-inf)` and `silu(-inf)` are NaN (they are
-//!   computed as `x * something(x)` = `-inf * 0`); casting NaN or out-of-range values to f16
-//!   is implementation-defined in WGSL. Casting to i32 truncates toward zero, saturates and
+//! - `gelu(-inf)`, `gelu_tanh(-inf)` and `silu(-inf)` are 0 (their limit), not the NaN of
+//!   `-inf * 0` that the shared `activation.wgsl` forms give (matmul/conv epilogues still do).
+//!   Casting NaN or out-of-range values to f16 is implementation-defined in WGSL. Casting to i32 truncates toward zero, saturates and
 //!   maps NaN to 0 (Rust `as`).
+//! - Float controls: naga's SPIR-V does not declare `SignedZeroInfNanPreserve`, so Vulkan
+//!   drivers may assume no NaN/Inf when they fold what they can prove at compile time.
+//!   Seen on lavapipe: `x / ((a < a) * y)` gives 0, not NaN/inf (`a < a` folds to 0, then
+//!   `0 * y` to 0, then the division by that zero). Values known only at run time (every
+//!   input and constant: constants come from a uniform) keep IEEE NaN/Inf, which the tests
+//!   check; the NaN tests of max/min/relu/clip use bit tests that no fold can remove.
 //!
 //! Indexing: inputs are read through their strides and offsets (transposes and broadcasts
 //! need no copy). Dimensions are first coalesced (size-1 dims dropped, dims merged where every
 //! input is contiguous across them); when that leaves one dense dimension for every input the
-//! kernel is the fast path (plain linear index, vec4 loads when n % 4 == 0).
+//! kernel is the fast path (plain linear index, four vec4s per invocation).
 
 use std::fmt::Write as _;
 
@@ -42,6 +48,12 @@ pub const MAX_RANK: usize = 8;
 pub const MAX_INPUTS: usize = 7;
 /// Invocations per workgroup: 256 suits lavapipe (8 lanes per AVX2 vector) and GPUs alike.
 const WG: u32 = 256;
+/// vec4s per invocation on the vec4 path (`base + k * WG`, so a workgroup still touches
+/// one contiguous block). Measured on lavapipe, chain-16m, same run, medians: items 1 ->
+/// 235-255 ms, 2 -> 170-187 ms, 4 -> 153-159 ms, 8 -> 144-170 ms; workgroup 64 was slower
+/// than 256 at every count. The linear and strided layouts keep one element per invocation
+/// (they are the rare cases, and it keeps the 2-D grid split reachable in tests).
+const VEC4_ITEMS: u32 = 4;
 
 /// Unary elementwise ops.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -218,6 +230,10 @@ impl UnaryOp {
             UnaryOp::Erf => format!("act_erf({x})"),
             // The shared Activation::Relu is `max(x, 0)`, whose NaN result WGSL leaves open.
             UnaryOp::Act(Activation::Relu) => format!("ew_relu({x})"),
+            // x * g(x) forms are -inf * 0 = NaN at -inf; the limit is 0.
+            UnaryOp::Act(a @ (Activation::Gelu | Activation::GeluTanh | Activation::Silu)) => {
+                format!("ew_neg_inf_to_zero({x}, {})", a.wgsl(x))
+            }
             UnaryOp::Act(a) => a.wgsl(x),
             UnaryOp::HardSigmoid { alpha, beta } => {
                 format!(
@@ -428,7 +444,8 @@ impl std::ops::Neg for Expr {
 pub enum Layout {
     /// Every input dense and the same shape as the output: input index = output index.
     Linear,
-    /// Like `Linear`, four elements per invocation with vec4 loads and stores (n % 4 == 0).
+    /// Like `Linear`, with vec4 loads and stores (the last vec4 may run past n; see
+    /// `choose_layout`).
     Vec4,
     /// Inputs read through strides and offsets over `rank` coalesced dimensions.
     Strided {
@@ -481,6 +498,18 @@ impl ElementwiseKernel {
     /// Errors: an `Input(i)` past the inputs, more than [`MAX_INPUTS`] used inputs, a rank
     /// over [`MAX_RANK`], `Vec4` with a dtype that has no vec4 storage form.
     pub fn generate(expr: &Expr, input_dtypes: &[DType], layout: Layout) -> Result<Self> {
+        Self::generate_splat(expr, input_dtypes, layout, &[])
+    }
+
+    /// Like [`generate`](Self::generate), with the inputs in `splat` read as one element
+    /// (at their offset) broadcast to every output element: a scalar operand keeps a dense
+    /// kernel on the linear/vec4 fast path instead of the strided one.
+    pub fn generate_splat(
+        expr: &Expr,
+        input_dtypes: &[DType],
+        layout: Layout,
+        splat: &[usize],
+    ) -> Result<Self> {
         let used = expr.inputs_used();
         if let Some(&bad) = used.iter().find(|&&i| i >= input_dtypes.len()) {
             return Err(Error::invalid(
@@ -530,11 +559,17 @@ impl ElementwiseKernel {
                 d.wgsl().to_string()
             }
         };
+        let dense = matches!(layout, Layout::Linear | Layout::Vec4);
+        let is_splat = |i: usize| dense && splat.contains(&i);
         for (b, &i) in used.iter().enumerate() {
+            let ty = if is_splat(i) {
+                input_dtypes[i].wgsl().to_string()
+            } else {
+                elem(input_dtypes[i])
+            };
             let _ = writeln!(
                 s,
-                "@group(0) @binding({b}) var<storage, read> in{i}: array<{}>;",
-                elem(input_dtypes[i])
+                "@group(0) @binding({b}) var<storage, read> in{i}: array<{ty}>;"
             );
         }
         let nb = used.len();
@@ -550,8 +585,9 @@ impl ElementwiseKernel {
         let mut consts = Vec::new();
         let root = expr.emit(&mut body, &mut next, &mut consts, &|i| format!("x{i}"));
         s.push_str("struct Params {\n    n: u32,\n    _p0: u32,\n    _p1: u32,\n    _p2: u32,\n");
+        s.push_str("    offs: array<vec4<u32>, 2>,\n");
         if let Layout::Strided { .. } = layout {
-            s.push_str("    shape: array<vec4<u32>, 2>,\n    offs: array<vec4<u32>, 2>,\n");
+            s.push_str("    shape: array<vec4<u32>, 2>,\n");
             for &i in &used {
                 let _ = writeln!(s, "    st{i}: array<vec4<u32>, 2>,");
             }
@@ -568,31 +604,66 @@ impl ElementwiseKernel {
             params.join(", ")
         );
 
-        let _ = writeln!(s, "const WG: u32 = {WG}u;");
+        let _ = writeln!(s, "const WG: u32 = {}u;", WG);
         s.push_str(
             "@compute @workgroup_size(WG)\nfn main(@builtin(workgroup_id) wid: vec3<u32>, \
              @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {\n",
         );
-        s.push_str("    let i = (wid.y * nwg.x + wid.x) * WG + lid;\n    if (i >= p.n) {\n        return;\n    }\n");
+        let items = if layout == Layout::Vec4 {
+            VEC4_ITEMS
+        } else {
+            1
+        };
+        let _ = writeln!(
+            s,
+            "    let base = (wid.y * nwg.x + wid.x) * (WG * {items}u) + lid;"
+        );
+        let _ = writeln!(s, "    for (var k = 0u; k < {items}u; k = k + 1u) {{");
+        s.push_str("    let i = base + k * WG;\n    if (i >= p.n) {\n        return;\n    }\n");
         let args = |f: &dyn Fn(usize) -> String| -> String {
             used.iter().map(|&i| f(i)).collect::<Vec<_>>().join(", ")
         };
+        for (k, &i) in used.iter().enumerate() {
+            if is_splat(i) {
+                let _ = writeln!(
+                    s,
+                    "    let sp{i} = f32(in{i}[p.offs[{}][{}]]);",
+                    k / 4,
+                    k % 4
+                );
+            }
+        }
         match layout {
             Layout::Linear => {
                 let _ = writeln!(
                     s,
                     "    out[i] = ew_store(ew_expr({}));",
-                    args(&|i| format!("f32(in{i}[i])"))
+                    args(&|i| if is_splat(i) {
+                        format!("sp{i}")
+                    } else {
+                        format!("f32(in{i}[i])")
+                    })
                 );
             }
             Layout::Vec4 => {
                 // p.n counts vec4s here.
                 for &i in &used {
-                    let _ = writeln!(s, "    let v{i} = in{i}[i];");
+                    if !is_splat(i) {
+                        let _ = writeln!(s, "    let v{i} = in{i}[i];");
+                    }
                 }
                 let lanes: Vec<String> = ["x", "y", "z", "w"]
                     .iter()
-                    .map(|c| format!("ew_store(ew_expr({}))", args(&|i| format!("f32(v{i}.{c})"))))
+                    .map(|c| {
+                        let a = args(&|i| {
+                            if is_splat(i) {
+                                format!("sp{i}")
+                            } else {
+                                format!("f32(v{i}.{c})")
+                            }
+                        });
+                        format!("ew_store(ew_expr({a}))")
+                    })
                     .collect();
                 let _ = writeln!(
                     s,
@@ -627,7 +698,7 @@ impl ElementwiseKernel {
                 );
             }
         }
-        s.push_str("}\n");
+        s.push_str("    }\n}\n");
 
         let lname = match layout {
             Layout::Linear => "linear".to_string(),
@@ -693,28 +764,44 @@ fn coalesce(shape: &[usize], strides: &[Vec<usize>], offsets: Vec<usize>) -> Pla
 
 /// Picks the layout for a coalesced plan of `n` elements.
 ///
-/// vec4 cuts the index math and widens every load and store; it needs n % 4 == 0 (pooled
-/// buffers come in >= 256-byte classes, so the vec4 arrays cover them). It is the better
-/// form on lavapipe (measured in benches/elementwise.rs) and the usual one on GPUs, so it
-/// is not chosen per adapter class.
-fn choose_layout(plan: &Plan, n: usize) -> Layout {
+/// vec4 cuts the index math and widens every load and store. It is the better form on
+/// lavapipe (2-2.5x over `Linear` in benches/elementwise.rs) and the usual one on GPUs, so it
+/// is not chosen per adapter class. When n % 4 != 0 the last vec4 runs past n: its extra
+/// lanes read whatever follows in the input buffers and write past the end of the fresh
+/// output tensor, which no one reads; `encode_fused_with` checks that every buffer really
+/// extends to the next multiple of 4 elements (pooled buffers come in >= 256-byte classes).
+fn choose_layout(plan: &Plan, n: usize, splat: &[bool]) -> Layout {
     let dense = plan.shape.len() == 1
-        && plan.strides.iter().all(|s| s[0] == 1 || n == 1)
-        && plan.offsets.iter().all(|&o| o == 0);
-    if !dense {
+        && plan
+            .strides
+            .iter()
+            .zip(&plan.offsets)
+            .zip(splat)
+            .all(|((s, &o), &sp)| sp || ((s[0] == 1 || n == 1) && o == 0));
+    if dense {
+        Layout::Vec4
+    } else {
         Layout::Strided {
             rank: plan.shape.len(),
         }
-    } else if n.is_multiple_of(4) {
-        Layout::Vec4
-    } else {
-        Layout::Linear
     }
 }
 
 /// Records the fused kernel for `expr` over `inputs` (broadcast to their common shape) and
 /// returns the output tensor (contiguous).
 pub fn encode_fused(rec: &mut Recorder, inputs: &[&Tensor], expr: &Expr) -> Result<Tensor> {
+    encode_fused_with(rec, inputs, expr, None)
+}
+
+/// [`encode_fused`] with the layout forced (for benchmarks and layout-equivalence tests):
+/// `Linear`/`Vec4` need dense same-shape inputs (one-element inputs excepted); `Strided`'s
+/// rank is taken from the coalesced plan whatever rank is given. `None` chooses as usual.
+pub fn encode_fused_with(
+    rec: &mut Recorder,
+    inputs: &[&Tensor],
+    expr: &Expr,
+    layout: Option<Layout>,
+) -> Result<Tensor> {
     let device = rec.device().clone();
     same_device("elementwise", &device, inputs)?;
     if inputs.is_empty() {
@@ -774,23 +861,61 @@ pub fn encode_fused(rec: &mut Recorder, inputs: &[&Tensor], expr: &Expr) -> Resu
             ),
         ));
     }
-    let layout = choose_layout(&plan, n);
-    let kernel = ElementwiseKernel::generate(expr, &dtypes, layout)?;
+    // Inputs of one element (scalars, or broadcast from shape [1, 1]) are splatted.
+    let splat: Vec<bool> = used.iter().map(|&i| inputs[i].numel() == 1).collect();
+    let splat_idx: Vec<usize> = used
+        .iter()
+        .zip(&splat)
+        .filter(|(_, &sp)| sp)
+        .map(|(&i, _)| i)
+        .collect();
+    let mut chosen = choose_layout(&plan, n, &splat);
+    if chosen == Layout::Vec4 && !n.is_multiple_of(4) {
+        let padded = n.next_multiple_of(4) as u64;
+        let fits = |t: &Tensor| t.buffer().size() >= padded * t.dtype().size() as u64;
+        let all_fit = fits(&out)
+            && used
+                .iter()
+                .zip(&splat)
+                .all(|(&i, &sp)| sp || fits(inputs[i]));
+        if !all_fit {
+            chosen = Layout::Linear;
+        }
+    }
+    let layout = match (layout, chosen) {
+        (None, c) => c,
+        (Some(Layout::Strided { .. }), _) => Layout::Strided {
+            rank: plan.shape.len(),
+        },
+        (Some(Layout::Linear), Layout::Linear | Layout::Vec4) => Layout::Linear,
+        (Some(Layout::Vec4), Layout::Vec4) => Layout::Vec4,
+        (Some(want), got) => {
+            return Err(Error::invalid(
+                "elementwise",
+                format!("layout {want:?} does not fit these inputs (they need {got:?})"),
+            ))
+        }
+    };
+    let kernel = ElementwiseKernel::generate_splat(expr, &dtypes, layout, &splat_idx)?;
     let pipeline = device.pipeline(&kernel.name, &kernel.source, "main")?;
 
-    let items = if layout == Layout::Vec4 { n / 4 } else { n };
+    let items = if layout == Layout::Vec4 {
+        n.div_ceil(4)
+    } else {
+        n
+    };
     let mut params: Vec<u32> = vec![items as u32, 0, 0, 0];
+    let mut offs = [0u32; 8];
+    for (k, &o) in plan.offsets.iter().enumerate() {
+        offs[k] = o as u32;
+    }
+    params.extend_from_slice(&offs);
     if let Layout::Strided { .. } = layout {
         let mut sh = [1u32; MAX_RANK];
         for (d, &v) in plan.shape.iter().enumerate() {
             sh[d] = v as u32;
         }
         params.extend_from_slice(&sh);
-        let mut offs = [0u32; 8];
-        for (k, &o) in plan.offsets.iter().enumerate() {
-            offs[k] = o as u32;
-        }
-        params.extend_from_slice(&offs);
         for st in &plan.strides {
             let mut a = [0u32; MAX_RANK];
             for (d, &v) in st.iter().enumerate() {
@@ -823,7 +948,13 @@ pub fn encode_fused(rec: &mut Recorder, inputs: &[&Tensor], expr: &Expr) -> Resu
         flops: kernel.flops_per_element * n as u64,
         bytes: read_bytes + (n * out_dtype.size()) as u64,
     };
-    let groups = grid_1d(&device, (items as u64).div_ceil(WG as u64))?;
+    let per_group = WG as u64
+        * if layout == Layout::Vec4 {
+            VEC4_ITEMS as u64
+        } else {
+            1
+        };
+    let groups = grid_1d(&device, (items as u64).div_ceil(per_group))?;
     rec.dispatch(
         &kernel.name,
         &pipeline,
@@ -963,6 +1094,10 @@ pub fn clip(x: &Tensor, min: f32, max: f32) -> Result<Tensor> {
     unary(x, UnaryOp::Clip { min, max })
 }
 
+fn chain_b() -> Expr {
+    Expr::input(0) * Expr::input(1) + Expr::Const(1.0)
+}
+
 /// A representative set of generated kernels (every op at least once, every layout, every
 /// storage dtype) for the naga unit test.
 pub fn all_variants() -> Vec<(String, String)> {
@@ -1031,5 +1166,11 @@ pub fn all_variants() -> Vec<(String, String)> {
         &f,
         Layout::Linear,
     );
+    let k = ElementwiseKernel::generate_splat(&chain_b(), &[DType::F32; 2], Layout::Vec4, &[1])
+        .expect("splat");
+    v.push((format!("{}:splat", k.name), k.source));
+    let k = ElementwiseKernel::generate_splat(&chain_b(), &[DType::F32; 2], Layout::Linear, &[1])
+        .expect("splat");
+    v.push((format!("{}:splat", k.name), k.source));
     v
 }

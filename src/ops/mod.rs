@@ -9,6 +9,7 @@ pub mod matmul;
 pub mod norm;
 pub mod pool;
 pub mod reduce;
+pub mod resize;
 
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -66,7 +67,7 @@ impl Activation {
     pub fn wgsl(self, x: &str) -> String {
         match self {
             Activation::None => x.to_string(),
-            Activation::Relu => format!("max({x}, 0.0)"),
+            Activation::Relu => format!("act_relu({x})"),
             Activation::LeakyRelu(a) => format!("act_leaky_relu({x}, {})", wgsl_f32(a)),
             Activation::Gelu => format!("act_gelu({x})"),
             Activation::GeluTanh => format!("act_gelu_tanh({x})"),
@@ -80,7 +81,14 @@ impl Activation {
     pub fn apply_f64(self, x: f64) -> f64 {
         match self {
             Activation::None => x,
-            Activation::Relu => x.max(0.0),
+            // NaN propagates (f64::max would drop it).
+            Activation::Relu => {
+                if x < 0.0 {
+                    0.0
+                } else {
+                    x
+                }
+            }
             Activation::LeakyRelu(a) => {
                 if x > 0.0 {
                     x
@@ -91,10 +99,12 @@ impl Activation {
             Activation::Gelu => {
                 0.5 * x * (1.0 + crate::reference::erf(x / std::f64::consts::SQRT_2))
             }
+            Activation::GeluTanh if x == f64::NEG_INFINITY => 0.0,
             Activation::GeluTanh => {
                 let c = (2.0 / std::f64::consts::PI).sqrt();
                 0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())
             }
+            Activation::Silu if x == f64::NEG_INFINITY => 0.0,
             Activation::Silu => x / (1.0 + (-x).exp()),
             Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
             Activation::Tanh => x.tanh(),

@@ -186,6 +186,9 @@ mod tests {
 pub fn erf(x: f64) -> f64 {
     // W. J. Cody's rational approximations are long; use libm-quality series + erfc via
     // Lentz continued fraction, both converge fast in their ranges.
+    if x.is_infinite() {
+        return x.signum();
+    }
     let ax = x.abs();
     if ax < 2.5 {
         // Maclaurin series: erf x = 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1)).
