@@ -84,13 +84,6 @@ fn view(rec: &mut Recorder, t: &Tensor, op: &Op, shape: &[usize]) -> Result<Tens
     }
 }
 
-fn missing(op: &'static str) -> Error {
-    Error::invalid(
-        op,
-        "this kernel family is not in this build yet, so graphs using it cannot run",
-    )
-}
-
 impl Executable {
     fn new(graph: &Graph, device: &Device, options: CompileOptions) -> Result<Self> {
         if graph.outputs().is_empty() {
@@ -383,7 +376,18 @@ impl Executable {
                     .collect::<Result<_>>()?;
                 crate::ops::norm::encode_rms_norm(rec, &x, *norm_dims, p.first(), *eps)
             }
-            Kernel::Attention { .. } => Err(missing("attention")),
+            Kernel::Attention { causal, scale } => {
+                use crate::ops::attention::{encode_attention, AttentionParams};
+                let q = contiguous(rec, ins[0])?;
+                let k = contiguous(rec, ins[1])?;
+                let v = contiguous(rec, ins[2])?;
+                let p = AttentionParams {
+                    causal: *causal,
+                    scale: *scale,
+                    ..Default::default()
+                };
+                encode_attention(rec, &q, &k, &v, &p)
+            }
         }
     }
 

@@ -485,6 +485,7 @@ fn transformer_block_fused_equals_unfused_and_reference() {
     check_nmse("block fused", &fused[0], &want[0], NMSE_F32).unwrap();
     check_nmse("block unfused", &unfused[0], &want[0], NMSE_F32).unwrap();
     assert!(nf * 2 <= nu, "fused {nf} dispatches, unfused {nu}");
+    assert!(g.compile(&dev).unwrap().explain().contains("attention"));
     let exe = g.compile(&dev).unwrap();
     let p = exe.plan();
     assert!(p.peak_planned < p.peak_unplanned, "{p:?}");
@@ -511,4 +512,19 @@ fn reductions_and_norms_in_graphs() {
     g.output(m).unwrap();
     g.output(l).unwrap();
     check_both(&dev, &g, 21, "reduce/norm", Check::Nmse(NMSE_F32));
+}
+
+#[test]
+fn attention_op_and_pattern() {
+    let dev = device_or_skip!();
+    for causal in [false, true] {
+        let mut g = Graph::new();
+        let q = g.input("q", &[1, 2, 37, 24]).unwrap();
+        let k = g.input("k", &[1, 2, 29, 24]).unwrap();
+        let v = g.input("v", &[1, 2, 29, 24]).unwrap();
+        let y = g.attention(q, k, v, causal, None).unwrap();
+        g.output(y).unwrap();
+        let (nf, nu) = check_both(&dev, &g, 31, "attention op", Check::Nmse(NMSE_F32));
+        assert_eq!((nf, nu), (1, 1));
+    }
 }

@@ -9,9 +9,9 @@ use super::{Ctx, Kernel, Step};
 use crate::graph::{Op, ValueId};
 use crate::ops::elementwise::BinaryOp;
 
-/// Whether the fused attention kernel is in this build; until it is, the pattern runs
-/// unfused (matmul, softmax, matmul), which is correct, only slower.
-pub const KERNEL_AVAILABLE: bool = false;
+/// Whether the fused attention kernel is in this build (when false, the pattern runs
+/// unfused: matmul, softmax, matmul; correct, only slower).
+pub const KERNEL_AVAILABLE: bool = true;
 
 /// Claims attention patterns.
 pub fn fuse(ctx: &mut Ctx) -> Vec<Step> {
