@@ -1,1 +1,62 @@
-fn main() {}
+//! Reduction speed: `sum-4096` (sum over the last axis of [4096, 4096]), plus the same with
+//! each kernel family forced (`-direct`, `-tree`) and a full reduction of 2^24 elements, so
+//! variants compare side by side in one run. Wall time of record + submit + wait.
+use criterion::{criterion_group, criterion_main, Criterion};
+use flopwatt::ops::reduce::{encode_reduce_with, ReduceOp, Strategy};
+use flopwatt::{reference, Device, Recorder, Tensor};
+
+fn run(dev: &Device, x: &Tensor, axes: Option<&[isize]>, s: Strategy) -> Tensor {
+    let mut rec = Recorder::new(dev);
+    let y = encode_reduce_with(&mut rec, x, ReduceOp::Sum, axes, false, s).expect("reduce");
+    rec.submit(false).expect("submit");
+    y
+}
+
+fn benches(c: &mut Criterion) {
+    let dev = match Device::new() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("SKIPPED: no GPU adapter ({e})");
+            return;
+        }
+    };
+    let n = 4096;
+    // Baseline in the same run: the driver's own copy of the 64 MiB (read + write), so the
+    // reduction numbers can be read against what the machine gives under today's load.
+    let src = Tensor::from_f32(&dev, &reference::random(n * n, 9), &[n, n]).expect("upload");
+    let dst = Tensor::empty(&dev, &[n, n], flopwatt::DType::F32).expect("alloc");
+    c.bench_function("copy-64m-baseline", |b| {
+        b.iter(|| {
+            let mut enc = dev
+                .wgpu_device()
+                .create_command_encoder(&Default::default());
+            enc.copy_buffer_to_buffer(src.buffer(), 0, dst.buffer(), 0, (n * n * 4) as u64);
+            dev.queue().submit([enc.finish()]);
+            dev.wait().expect("wait");
+        })
+    });
+    let x = Tensor::from_f32(&dev, &reference::random(n * n, 1), &[n, n]).expect("upload");
+    for (id, s) in [
+        ("sum-4096", Strategy::Auto),
+        ("sum-4096-direct", Strategy::Direct),
+        ("sum-4096-tree", Strategy::Tree),
+    ] {
+        run(&dev, &x, Some(&[-1]), s); // compile + warm up
+        c.bench_function(id, |b| b.iter(|| run(&dev, &x, Some(&[-1]), s)));
+    }
+    run(&dev, &x, Some(&[0]), Strategy::Auto);
+    c.bench_function("sum-4096-axis0", |b| {
+        b.iter(|| run(&dev, &x, Some(&[0]), Strategy::Auto))
+    });
+    run(&dev, &x, None, Strategy::Auto);
+    c.bench_function("sum-16m-full", |b| {
+        b.iter(|| run(&dev, &x, None, Strategy::Auto))
+    });
+}
+
+criterion_group! {
+    name = group;
+    config = Criterion::default().sample_size(10).warm_up_time(std::time::Duration::from_secs(1)).measurement_time(std::time::Duration::from_secs(3));
+    targets = benches
+}
+criterion_main!(group);

@@ -24,6 +24,11 @@ const CAUSAL: bool = false;
 // 0: no mask, 1: additive f32 mask, 2: boolean mask (i32, nonzero = attend).
 const MASK: u32 = 0u;
 const MASKED: f32 = -3.0e38;
+// Rows and strides are multiples of 4 elements: rows load as aligned vec4s.
+const VEC: bool = true;
+// Query rows per invocation in the streaming kernel: each loaded key/value chunk feeds R
+// rows (lavapipe pays per load, not per FMA).
+const R: u32 = 4u;
 const LOG2E: f32 = 1.4426950408889634;
 
 struct Params {
@@ -60,9 +65,11 @@ struct Params {
     _p4: u32,
 }
 
-@group(0) @binding(0) var<storage, read> qb: array<f32>;
-@group(0) @binding(1) var<storage, read> kb: array<f32>;
-@group(0) @binding(2) var<storage, read> vb: array<f32>;
+// vec4 bindings: on lavapipe every load whose address is not a compile-time uniform runs a
+// loop over the 8 lanes, and a vec4 load does 4 elements in one such loop.
+@group(0) @binding(0) var<storage, read> qb: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> kb: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> vb: array<vec4<f32>>;
 // f32 bits for an additive mask, i32 bits for a boolean one.
 @group(0) @binding(3) var<storage, read> mb: array<u32>;
 @group(0) @binding(4) var<storage, read_write> ob: array<f32>;
@@ -71,34 +78,47 @@ struct Params {
 var<workgroup> ks: array<vec4<f32>, BK * D4>;
 var<workgroup> vs: array<vec4<f32>, BK * D4>;
 
+// Chunk c (4 elements) of the row starting at element `base`. With VEC (head_dim, strides
+// and offsets multiples of 4) that is one aligned vec4 load; otherwise element by element,
+// with the tail past head_dim read as zeros.
 fn ld_q(base: u32, c: u32) -> vec4<f32> {
-    let i = c * 4u;
-    return vec4<f32>(
-        qb[base + i],
-        select(0.0, qb[base + min(i + 1u, D - 1u)], i + 1u < D),
-        select(0.0, qb[base + min(i + 2u, D - 1u)], i + 2u < D),
-        select(0.0, qb[base + min(i + 3u, D - 1u)], i + 3u < D),
-    );
+    if (VEC) {
+        return qb[(base >> 2u) + c];
+    }
+    let i = base + c * 4u;
+    let e = vec4<u32>(i, i + 1u, i + 2u, i + 3u);
+    let last = base + D - 1u;
+    let ok = vec4<u32>(c * 4u) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(D);
+    let m = min(e, vec4<u32>(last));
+    return select(vec4<f32>(0.0), vec4<f32>(qb[m.x >> 2u][m.x & 3u], qb[m.y >> 2u][m.y & 3u], qb[m.z >> 2u][m.z & 3u], qb[m.w >> 2u][m.w & 3u]), ok);
 }
 
 fn ld_k(base: u32, c: u32) -> vec4<f32> {
-    let i = c * 4u;
-    return vec4<f32>(
-        kb[base + i],
-        select(0.0, kb[base + min(i + 1u, D - 1u)], i + 1u < D),
-        select(0.0, kb[base + min(i + 2u, D - 1u)], i + 2u < D),
-        select(0.0, kb[base + min(i + 3u, D - 1u)], i + 3u < D),
-    );
+    if (VEC) {
+        return kb[(base >> 2u) + c];
+    }
+    let i = base + c * 4u;
+    let e = vec4<u32>(i, i + 1u, i + 2u, i + 3u);
+    let last = base + D - 1u;
+    let ok = vec4<u32>(c * 4u) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(D);
+    let m = min(e, vec4<u32>(last));
+    return select(vec4<f32>(0.0), vec4<f32>(kb[m.x >> 2u][m.x & 3u], kb[m.y >> 2u][m.y & 3u], kb[m.z >> 2u][m.z & 3u], kb[m.w >> 2u][m.w & 3u]), ok);
 }
 
 fn ld_v(base: u32, c: u32) -> vec4<f32> {
-    let i = c * 4u;
-    return vec4<f32>(
-        vb[base + i],
-        select(0.0, vb[base + min(i + 1u, D - 1u)], i + 1u < D),
-        select(0.0, vb[base + min(i + 2u, D - 1u)], i + 2u < D),
-        select(0.0, vb[base + min(i + 3u, D - 1u)], i + 3u < D),
-    );
+    if (VEC) {
+        return vb[(base >> 2u) + c];
+    }
+    let i = base + c * 4u;
+    let e = vec4<u32>(i, i + 1u, i + 2u, i + 3u);
+    let last = base + D - 1u;
+    let ok = vec4<u32>(c * 4u) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(D);
+    let m = min(e, vec4<u32>(last));
+    return select(vec4<f32>(0.0), vec4<f32>(vb[m.x >> 2u][m.x & 3u], vb[m.y >> 2u][m.y & 3u], vb[m.z >> 2u][m.z & 3u], vb[m.w >> 2u][m.w & 3u]), ok);
+}
+
+fn hsum(v: vec4<f32>) -> f32 {
+    return v.x + v.y + v.z + v.w;
 }
 
 // Score adjustments for key j of query row `qi`: masks and causality. `s` is in base 2.
@@ -141,57 +161,392 @@ fn store_row(b: u32, h: u32, qi: u32, acc: ptr<function, array<vec4<f32>, D4>>, 
     }
 }
 
+fn key_end_rows(q0: u32, rows: u32) -> u32 {
+    if (CAUSAL) {
+        return min(p.lk, min(q0 + rows, p.lq));
+    }
+    return p.lk;
+}
+
+fn mask4(s: vec4<f32>, b: u32, h: u32, rows: vec4<u32>, j: u32) -> vec4<f32> {
+    return vec4<f32>(
+        mask_score(s.x, b, h, rows.x, j),
+        mask_score(s.y, b, h, rows.y, j),
+        mask_score(s.z, b, h, rows.z, j),
+        mask_score(s.w, b, h, rows.w, j),
+    );
+}
+
+// The streaming kernel keeps q and the output rows in chunks of C vec4s (32 dims): the
+// driver (lavapipe) unrolls a loop of C iterations and keeps the chunk in registers, but
+// not a loop over a whole 64- or 128-wide row, and a private array indexed in a loop that
+// is not unrolled lives in scratch memory (several times slower). Up to 4 chunks (head_dim
+// 128); wider heads take the tiled kernel.
+const C: u32 = 8u;
+// Subgroup variant (lavapipe: subgroups of 8 consecutive invocations): lane i of a subgroup
+// loads vec4 i of a chunk and the other lanes take it by broadcast, so a key or value chunk
+// costs one load per lane instead of eight. The host enables it only with the SUBGROUP
+// feature and subgroups of exactly C lanes, and swaps the identity `bcastN` bodies below
+// for `subgroupBroadcast` (that keeps this file valid, and the module creatable, on devices
+// without subgroups).
+const SGB: bool = false;
+const NCH: u32 = (D4 + C - 1u) / C;
+alias Chunk = array<vec4<f32>, C>;
+
+// Partial dot products of key row `kr` with the 4 rows' chunk `ch`: one load per vec4 of
+// the key feeds all four rows.
+fn dots(kr: u32, ch: u32, qa: ptr<function, Chunk>, qb_: ptr<function, Chunk>, qc: ptr<function, Chunk>, qd: ptr<function, Chunk>) -> vec4<f32> {
+    var d0 = vec4<f32>(0.0);
+    var d1 = vec4<f32>(0.0);
+    var d2 = vec4<f32>(0.0);
+    var d3 = vec4<f32>(0.0);
+    for (var i = 0u; i < C; i++) {
+        let c = ch * C + i;
+        if (c < D4) {
+            let kv = ld_k(kr, c);
+            d0 = fma((*qa)[i], kv, d0);
+            d1 = fma((*qb_)[i], kv, d1);
+            d2 = fma((*qc)[i], kv, d2);
+            d3 = fma((*qd)[i], kv, d3);
+        }
+    }
+    return vec4<f32>(hsum(d0), hsum(d1), hsum(d2), hsum(d3));
+}
+
+// o = o * corr + p v for the chunk `ch` of the four rows.
+fn update(vr: u32, ch: u32, corr: vec4<f32>, pj: vec4<f32>, oa: ptr<function, Chunk>, ob2: ptr<function, Chunk>, oc: ptr<function, Chunk>, od: ptr<function, Chunk>) {
+    for (var i = 0u; i < C; i++) {
+        let c = ch * C + i;
+        if (c < D4) {
+            let vv = ld_v(vr, c);
+            (*oa)[i] = fma(vec4<f32>(pj.x), vv, (*oa)[i] * corr.x);
+            (*ob2)[i] = fma(vec4<f32>(pj.y), vv, (*ob2)[i] * corr.y);
+            (*oc)[i] = fma(vec4<f32>(pj.z), vv, (*oc)[i] * corr.z);
+            (*od)[i] = fma(vec4<f32>(pj.w), vv, (*od)[i] * corr.w);
+        }
+    }
+}
+
+fn bcast0(v: vec4<f32>) -> vec4<f32> { return v; } // lane 0
+fn bcast1(v: vec4<f32>) -> vec4<f32> { return v; } // lane 1
+fn bcast2(v: vec4<f32>) -> vec4<f32> { return v; } // lane 2
+fn bcast3(v: vec4<f32>) -> vec4<f32> { return v; } // lane 3
+fn bcast4(v: vec4<f32>) -> vec4<f32> { return v; } // lane 4
+fn bcast5(v: vec4<f32>) -> vec4<f32> { return v; } // lane 5
+fn bcast6(v: vec4<f32>) -> vec4<f32> { return v; } // lane 6
+fn bcast7(v: vec4<f32>) -> vec4<f32> { return v; } // lane 7
+
+fn dots_sg(kr: u32, ch: u32, sl: u32, qa: ptr<function, Chunk>, qb_: ptr<function, Chunk>, qc: ptr<function, Chunk>, qd: ptr<function, Chunk>) -> vec4<f32> {
+    let mine = ld_k(kr, min(ch * C + sl, D4 - 1u));
+    var d0 = vec4<f32>(0.0);
+    var d1 = vec4<f32>(0.0);
+    var d2 = vec4<f32>(0.0);
+    var d3 = vec4<f32>(0.0);
+    if (ch * C + 0u < D4) {
+        let kv = bcast0(mine);
+        d0 = fma((*qa)[0], kv, d0);
+        d1 = fma((*qb_)[0], kv, d1);
+        d2 = fma((*qc)[0], kv, d2);
+        d3 = fma((*qd)[0], kv, d3);
+    }
+    if (ch * C + 1u < D4) {
+        let kv = bcast1(mine);
+        d0 = fma((*qa)[1], kv, d0);
+        d1 = fma((*qb_)[1], kv, d1);
+        d2 = fma((*qc)[1], kv, d2);
+        d3 = fma((*qd)[1], kv, d3);
+    }
+    if (ch * C + 2u < D4) {
+        let kv = bcast2(mine);
+        d0 = fma((*qa)[2], kv, d0);
+        d1 = fma((*qb_)[2], kv, d1);
+        d2 = fma((*qc)[2], kv, d2);
+        d3 = fma((*qd)[2], kv, d3);
+    }
+    if (ch * C + 3u < D4) {
+        let kv = bcast3(mine);
+        d0 = fma((*qa)[3], kv, d0);
+        d1 = fma((*qb_)[3], kv, d1);
+        d2 = fma((*qc)[3], kv, d2);
+        d3 = fma((*qd)[3], kv, d3);
+    }
+    if (ch * C + 4u < D4) {
+        let kv = bcast4(mine);
+        d0 = fma((*qa)[4], kv, d0);
+        d1 = fma((*qb_)[4], kv, d1);
+        d2 = fma((*qc)[4], kv, d2);
+        d3 = fma((*qd)[4], kv, d3);
+    }
+    if (ch * C + 5u < D4) {
+        let kv = bcast5(mine);
+        d0 = fma((*qa)[5], kv, d0);
+        d1 = fma((*qb_)[5], kv, d1);
+        d2 = fma((*qc)[5], kv, d2);
+        d3 = fma((*qd)[5], kv, d3);
+    }
+    if (ch * C + 6u < D4) {
+        let kv = bcast6(mine);
+        d0 = fma((*qa)[6], kv, d0);
+        d1 = fma((*qb_)[6], kv, d1);
+        d2 = fma((*qc)[6], kv, d2);
+        d3 = fma((*qd)[6], kv, d3);
+    }
+    if (ch * C + 7u < D4) {
+        let kv = bcast7(mine);
+        d0 = fma((*qa)[7], kv, d0);
+        d1 = fma((*qb_)[7], kv, d1);
+        d2 = fma((*qc)[7], kv, d2);
+        d3 = fma((*qd)[7], kv, d3);
+    }
+    return vec4<f32>(hsum(d0), hsum(d1), hsum(d2), hsum(d3));
+}
+
+fn update_sg(vr: u32, ch: u32, sl: u32, corr: vec4<f32>, pj: vec4<f32>, oa: ptr<function, Chunk>, ob2: ptr<function, Chunk>, oc: ptr<function, Chunk>, od: ptr<function, Chunk>) {
+    let mine = ld_v(vr, min(ch * C + sl, D4 - 1u));
+    if (ch * C + 0u < D4) {
+        let vv = bcast0(mine);
+        (*oa)[0] = fma(vec4<f32>(pj.x), vv, (*oa)[0] * corr.x);
+        (*ob2)[0] = fma(vec4<f32>(pj.y), vv, (*ob2)[0] * corr.y);
+        (*oc)[0] = fma(vec4<f32>(pj.z), vv, (*oc)[0] * corr.z);
+        (*od)[0] = fma(vec4<f32>(pj.w), vv, (*od)[0] * corr.w);
+    }
+    if (ch * C + 1u < D4) {
+        let vv = bcast1(mine);
+        (*oa)[1] = fma(vec4<f32>(pj.x), vv, (*oa)[1] * corr.x);
+        (*ob2)[1] = fma(vec4<f32>(pj.y), vv, (*ob2)[1] * corr.y);
+        (*oc)[1] = fma(vec4<f32>(pj.z), vv, (*oc)[1] * corr.z);
+        (*od)[1] = fma(vec4<f32>(pj.w), vv, (*od)[1] * corr.w);
+    }
+    if (ch * C + 2u < D4) {
+        let vv = bcast2(mine);
+        (*oa)[2] = fma(vec4<f32>(pj.x), vv, (*oa)[2] * corr.x);
+        (*ob2)[2] = fma(vec4<f32>(pj.y), vv, (*ob2)[2] * corr.y);
+        (*oc)[2] = fma(vec4<f32>(pj.z), vv, (*oc)[2] * corr.z);
+        (*od)[2] = fma(vec4<f32>(pj.w), vv, (*od)[2] * corr.w);
+    }
+    if (ch * C + 3u < D4) {
+        let vv = bcast3(mine);
+        (*oa)[3] = fma(vec4<f32>(pj.x), vv, (*oa)[3] * corr.x);
+        (*ob2)[3] = fma(vec4<f32>(pj.y), vv, (*ob2)[3] * corr.y);
+        (*oc)[3] = fma(vec4<f32>(pj.z), vv, (*oc)[3] * corr.z);
+        (*od)[3] = fma(vec4<f32>(pj.w), vv, (*od)[3] * corr.w);
+    }
+    if (ch * C + 4u < D4) {
+        let vv = bcast4(mine);
+        (*oa)[4] = fma(vec4<f32>(pj.x), vv, (*oa)[4] * corr.x);
+        (*ob2)[4] = fma(vec4<f32>(pj.y), vv, (*ob2)[4] * corr.y);
+        (*oc)[4] = fma(vec4<f32>(pj.z), vv, (*oc)[4] * corr.z);
+        (*od)[4] = fma(vec4<f32>(pj.w), vv, (*od)[4] * corr.w);
+    }
+    if (ch * C + 5u < D4) {
+        let vv = bcast5(mine);
+        (*oa)[5] = fma(vec4<f32>(pj.x), vv, (*oa)[5] * corr.x);
+        (*ob2)[5] = fma(vec4<f32>(pj.y), vv, (*ob2)[5] * corr.y);
+        (*oc)[5] = fma(vec4<f32>(pj.z), vv, (*oc)[5] * corr.z);
+        (*od)[5] = fma(vec4<f32>(pj.w), vv, (*od)[5] * corr.w);
+    }
+    if (ch * C + 6u < D4) {
+        let vv = bcast6(mine);
+        (*oa)[6] = fma(vec4<f32>(pj.x), vv, (*oa)[6] * corr.x);
+        (*ob2)[6] = fma(vec4<f32>(pj.y), vv, (*ob2)[6] * corr.y);
+        (*oc)[6] = fma(vec4<f32>(pj.z), vv, (*oc)[6] * corr.z);
+        (*od)[6] = fma(vec4<f32>(pj.w), vv, (*od)[6] * corr.w);
+    }
+    if (ch * C + 7u < D4) {
+        let vv = bcast7(mine);
+        (*oa)[7] = fma(vec4<f32>(pj.x), vv, (*oa)[7] * corr.x);
+        (*ob2)[7] = fma(vec4<f32>(pj.y), vv, (*ob2)[7] * corr.y);
+        (*oc)[7] = fma(vec4<f32>(pj.z), vv, (*oc)[7] * corr.z);
+        (*od)[7] = fma(vec4<f32>(pj.w), vv, (*od)[7] * corr.w);
+    }
+}
+
+fn load_q(base: u32, ch: u32, q: ptr<function, Chunk>, o: ptr<function, Chunk>) {
+    for (var i = 0u; i < C; i++) {
+        let c = min(ch * C + i, D4 - 1u);
+        (*q)[i] = ld_q(base, c) * p.qscale;
+        (*o)[i] = vec4<f32>(0.0);
+    }
+}
+
+fn store_chunk(b: u32, h: u32, qi: u32, ch: u32, o: ptr<function, Chunk>, l: f32) {
+    if (qi >= p.lq) {
+        return;
+    }
+    // Fully masked rows (l == 0) return zeros, not NaN.
+    let inv = select(0.0, 1.0 / l, l > 0.0);
+    let ob0 = ((b * p.hq + h) * p.lq + qi) * D;
+    for (var i = 0u; i < C; i++) {
+        let c = ch * C + i;
+        let v = (*o)[i] * inv;
+        for (var e = 0u; e < 4u; e++) {
+            if (c < D4 && c * 4u + e < D) {
+                ob[ob0 + c * 4u + e] = v[e];
+            }
+        }
+    }
+}
+
+// The R = 4 query rows of an invocation are lid, lid + WG, lid + 2 WG, lid + 3 WG of the
+// workgroup's block, each with its own q, output, running max and sum (vec4 over rows).
+// Keys are taken one at a time.
 @compute @workgroup_size(WG)
 fn attn_stream(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let h = wid.y;
     let b = wid.z;
-    let q0 = wid.x * WG;
-    let qi = q0 + lid;
-    let qr = min(qi, p.lq - 1u);
+    let q0 = wid.x * WG * R;
+    let rows = vec4<u32>(q0 + lid, q0 + lid + WG, q0 + lid + 2u * WG, q0 + lid + 3u * WG);
+    let sl = lid % C;
+    let rr = min(rows, vec4<u32>(p.lq - 1u));
     let hk = h / (p.hq / p.hkv);
-    let qbase = p.q_off + b * p.q_sb + h * p.q_sh + qr * p.q_sl;
+    let qh = p.q_off + b * p.q_sb + h * p.q_sh;
     let kbase = p.k_off + b * p.k_sb + hk * p.k_sh;
     let vbase = p.v_off + b * p.v_sb + hk * p.v_sh;
-    var q: array<vec4<f32>, D4>;
-    var acc: array<vec4<f32>, D4>;
-    for (var c = 0u; c < D4; c++) {
-        q[c] = ld_q(qbase, c) * p.qscale;
-        acc[c] = vec4<f32>(0.0);
+    var qa0: Chunk;
+    var oa0: Chunk;
+    var qb0: Chunk;
+    var ob0: Chunk;
+    var qc0: Chunk;
+    var oc0: Chunk;
+    var qd0: Chunk;
+    var od0: Chunk;
+    var qa1: Chunk;
+    var oa1: Chunk;
+    var qb1: Chunk;
+    var ob1: Chunk;
+    var qc1: Chunk;
+    var oc1: Chunk;
+    var qd1: Chunk;
+    var od1: Chunk;
+    var qa2: Chunk;
+    var oa2: Chunk;
+    var qb2: Chunk;
+    var ob2: Chunk;
+    var qc2: Chunk;
+    var oc2: Chunk;
+    var qd2: Chunk;
+    var od2: Chunk;
+    var qa3: Chunk;
+    var oa3: Chunk;
+    var qb3: Chunk;
+    var ob3: Chunk;
+    var qc3: Chunk;
+    var oc3: Chunk;
+    var qd3: Chunk;
+    var od3: Chunk;
+    {
+        load_q(qh + rr.x * p.q_sl, 0u, &qa0, &oa0);
+        load_q(qh + rr.y * p.q_sl, 0u, &qb0, &ob0);
+        load_q(qh + rr.z * p.q_sl, 0u, &qc0, &oc0);
+        load_q(qh + rr.w * p.q_sl, 0u, &qd0, &od0);
     }
-    var m = MASKED;
-    var l = 0.0;
-    let kend = key_end(q0);
-    for (var j0 = 0u; j0 < kend; j0 += BK) {
-        var s: array<f32, BK>;
-        var mnew = m;
-        for (var jj = 0u; jj < BK; jj++) {
-            let j = j0 + jj;
-            let kr = kbase + min(j, p.lk - 1u) * p.k_sl;
-            var d4 = vec4<f32>(0.0);
-            for (var c = 0u; c < D4; c++) {
-                d4 = fma(q[c], ld_k(kr, c), d4);
-            }
-            let sc = mask_score(d4.x + d4.y + d4.z + d4.w, b, h, qr, j);
-            s[jj] = sc;
-            mnew = max(mnew, sc);
+    if (NCH > 1u) {
+        load_q(qh + rr.x * p.q_sl, 1u, &qa1, &oa1);
+        load_q(qh + rr.y * p.q_sl, 1u, &qb1, &ob1);
+        load_q(qh + rr.z * p.q_sl, 1u, &qc1, &oc1);
+        load_q(qh + rr.w * p.q_sl, 1u, &qd1, &od1);
+    }
+    if (NCH > 2u) {
+        load_q(qh + rr.x * p.q_sl, 2u, &qa2, &oa2);
+        load_q(qh + rr.y * p.q_sl, 2u, &qb2, &ob2);
+        load_q(qh + rr.z * p.q_sl, 2u, &qc2, &oc2);
+        load_q(qh + rr.w * p.q_sl, 2u, &qd2, &od2);
+    }
+    if (NCH > 3u) {
+        load_q(qh + rr.x * p.q_sl, 3u, &qa3, &oa3);
+        load_q(qh + rr.y * p.q_sl, 3u, &qb3, &ob3);
+        load_q(qh + rr.z * p.q_sl, 3u, &qc3, &oc3);
+        load_q(qh + rr.w * p.q_sl, 3u, &qd3, &od3);
+    }
+    var m = vec4<f32>(MASKED);
+    var l = vec4<f32>(0.0);
+    let kend = key_end_rows(q0, WG * R);
+    for (var j = 0u; j < kend; j++) {
+        let kr = kbase + j * p.k_sl;
+        var dsum = vec4<f32>(0.0);
+        if (SGB) {
+            dsum = dots_sg(kr, 0u, sl, &qa0, &qb0, &qc0, &qd0);
+        } else {
+            dsum = dots(kr, 0u, &qa0, &qb0, &qc0, &qd0);
         }
+        if (NCH > 1u) {
+            if (SGB) {
+                dsum += dots_sg(kr, 1u, sl, &qa1, &qb1, &qc1, &qd1);
+            } else {
+                dsum += dots(kr, 1u, &qa1, &qb1, &qc1, &qd1);
+            }
+        }
+        if (NCH > 2u) {
+            if (SGB) {
+                dsum += dots_sg(kr, 2u, sl, &qa2, &qb2, &qc2, &qd2);
+            } else {
+                dsum += dots(kr, 2u, &qa2, &qb2, &qc2, &qd2);
+            }
+        }
+        if (NCH > 3u) {
+            if (SGB) {
+                dsum += dots_sg(kr, 3u, sl, &qa3, &qb3, &qc3, &qd3);
+            } else {
+                dsum += dots(kr, 3u, &qa3, &qb3, &qc3, &qd3);
+            }
+        }
+        let s = mask4(dsum, b, h, rr, j);
+        let mnew = max(m, s);
         let corr = exp2(m - mnew);
-        l = l * corr;
-        for (var c = 0u; c < D4; c++) {
-            acc[c] = acc[c] * corr;
+        let pj = select(exp2(s - mnew), vec4<f32>(0.0), s <= vec4<f32>(MASKED));
+        l = fma(l, corr, pj);
+        m = mnew;
+        let vr = vbase + j * p.v_sl;
+        if (SGB) {
+            update_sg(vr, 0u, sl, corr, pj, &oa0, &ob0, &oc0, &od0);
+        } else {
+            update(vr, 0u, corr, pj, &oa0, &ob0, &oc0, &od0);
         }
-        for (var jj = 0u; jj < BK; jj++) {
-            let pj = select(exp2(s[jj] - mnew), 0.0, s[jj] <= MASKED);
-            l = l + pj;
-            let vr = vbase + min(j0 + jj, p.lk - 1u) * p.v_sl;
-            for (var c = 0u; c < D4; c++) {
-                acc[c] = fma(vec4<f32>(pj), ld_v(vr, c), acc[c]);
+        if (NCH > 1u) {
+            if (SGB) {
+                update_sg(vr, 1u, sl, corr, pj, &oa1, &ob1, &oc1, &od1);
+            } else {
+                update(vr, 1u, corr, pj, &oa1, &ob1, &oc1, &od1);
             }
         }
-        m = mnew;
+        if (NCH > 2u) {
+            if (SGB) {
+                update_sg(vr, 2u, sl, corr, pj, &oa2, &ob2, &oc2, &od2);
+            } else {
+                update(vr, 2u, corr, pj, &oa2, &ob2, &oc2, &od2);
+            }
+        }
+        if (NCH > 3u) {
+            if (SGB) {
+                update_sg(vr, 3u, sl, corr, pj, &oa3, &ob3, &oc3, &od3);
+            } else {
+                update(vr, 3u, corr, pj, &oa3, &ob3, &oc3, &od3);
+            }
+        }
     }
-    if (qi < p.lq) {
-        store_row(b, h, qi, &acc, l);
+    {
+        store_chunk(b, h, rows.x, 0u, &oa0, l.x);
+        store_chunk(b, h, rows.y, 0u, &ob0, l.y);
+        store_chunk(b, h, rows.z, 0u, &oc0, l.z);
+        store_chunk(b, h, rows.w, 0u, &od0, l.w);
+    }
+    if (NCH > 1u) {
+        store_chunk(b, h, rows.x, 1u, &oa1, l.x);
+        store_chunk(b, h, rows.y, 1u, &ob1, l.y);
+        store_chunk(b, h, rows.z, 1u, &oc1, l.z);
+        store_chunk(b, h, rows.w, 1u, &od1, l.w);
+    }
+    if (NCH > 2u) {
+        store_chunk(b, h, rows.x, 2u, &oa2, l.x);
+        store_chunk(b, h, rows.y, 2u, &ob2, l.y);
+        store_chunk(b, h, rows.z, 2u, &oc2, l.z);
+        store_chunk(b, h, rows.w, 2u, &od2, l.w);
+    }
+    if (NCH > 3u) {
+        store_chunk(b, h, rows.x, 3u, &oa3, l.x);
+        store_chunk(b, h, rows.y, 3u, &ob3, l.y);
+        store_chunk(b, h, rows.z, 3u, &oc3, l.z);
+        store_chunk(b, h, rows.w, 3u, &od3, l.w);
     }
 }
 

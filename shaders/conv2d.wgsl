@@ -21,11 +21,20 @@ const DH: u32 = 1u;
 const DW: u32 = 1u;
 // Output pixels (along the row) and output channels per invocation.
 const TP: u32 = 4u;
+// 1, 4 or 8.
 const TC: u32 = 8u;
 // 1x1, stride 1, no padding: pixels are flat over oh * ow.
 const FLAT: bool = false;
 const HAS_BIAS: bool = false;
+// Aligned input loads: with FLAT, pixels per image are a multiple of 4; otherwise stride 1
+// along the row, width a multiple of 4, left padding PL <= 4 and SEG <= 8 + PL, so the
+// segment of a tile lies in three aligned vec4s (columns 4t - 4 .. 4t + 7), each wholly
+// inside the row or wholly outside it.
+const ALIGNED: bool = false;
+const PL: u32 = 1u;
 const WG: u32 = 64u;
+// Packed channel block: 4 or 8 floats per tap.
+const TCP: u32 = max(TC, 4u);
 // Input values one kernel row of TP outputs touches.
 const SEG: u32 = (TP - 1u) * SW + (KW - 1u) * DW + 1u;
 
@@ -50,14 +59,82 @@ struct Params {
     _pad: u32,
 }
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> wt: array<f32>;
+// Input as vec4s: whole aligned vec4 loads on the aligned paths, single elements otherwise.
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+// Weights. conv2d reads them packed by `pack_weights` so that the TC channels of one tap
+// are contiguous (one or two vec4 loads instead of TC scalar loads: lavapipe pays a loop
+// over the lanes per load, not per element).
+@group(0) @binding(1) var<storage, read> wt: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
 // The fused activation; the host replaces this line with the chosen expression.
 fn act(v: f32) -> f32 { return v; }
+
+// Private arrays indexed in a loop that the driver does not unroll live in scratch memory
+// (lavapipe: a gather per access), so the accumulators are named vec4 variables (4 pixels
+// each) and the channel block is at most 8: `if (TC > k)` is constant and folds away.
+fn xe(i: u32) -> f32 {
+    return x[i >> 2u][i & 3u];
+}
+
+fn ld_x(base: u32, iw: i32) -> f32 {
+    let inside = iw >= 0 && iw < i32(p.w);
+    let i = base + u32(clamp(iw, 0, i32(p.w) - 1));
+    return select(0.0, x[i >> 2u][i & 3u], inside);
+}
+
+// The TP = 4 inputs of one tap: columns iw, iw + SW, iw + 2 SW, iw + 3 SW.
+fn ld_x4(base: u32, iw: i32) -> vec4<f32> {
+    return vec4<f32>(
+        ld_x(base, iw),
+        ld_x(base, iw + i32(SW)),
+        ld_x(base, iw + 2 * i32(SW)),
+        ld_x(base, iw + 3 * i32(SW)),
+    );
+}
+
+// Element i (< 12) of the window (v0, v1, v2); i is a constant.
+fn win(v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, i: u32) -> f32 {
+    if (i < 4u) {
+        return v0[i];
+    }
+    if (i < 8u) {
+        return v1[i - 4u];
+    }
+    return v2[min(i, 11u) - 8u];
+}
+
+// Component i (< 8, constant after unrolling) of the 8-wide segment (lo, hi).
+fn seg(lo: vec4<f32>, hi: vec4<f32>, i: u32) -> f32 {
+    return select(hi[min(i, 7u) & 3u], lo[min(i, 3u)], i < 4u);
+}
+
+fn store4(c: u32, yrow: u32, ocol: u32, lim: u32, b: f32, v: vec4<f32>) {
+    for (var j = 0u; j < 4u; j++) {
+        if (ocol + j < lim) {
+            y[yrow + ocol + j] = act(v[j] + b);
+        }
+    }
+}
+
+fn store_ch(g: u32, co: u32, n: u32, orow: u32, ocol: u32, v: vec4<f32>) {
+    if (co >= p.cout_g) {
+        return;
+    }
+    let oc = g * p.cout_g + co;
+    var b = 0.0;
+    if (HAS_BIAS) {
+        b = bias[oc];
+    }
+    let yb = (n * p.cout + oc) * p.oh * p.ow;
+    if (FLAT) {
+        store4(co, yb, ocol, p.oh * p.ow, b, v);
+    } else {
+        store4(co, yb + orow * p.ow, ocol, p.ow, b, v);
+    }
+}
 
 @compute @workgroup_size(WG)
 fn conv2d_direct(
@@ -72,18 +149,16 @@ fn conv2d_direct(
     let g = wid.z / p.co_blocks;
     let co0 = (wid.z % p.co_blocks) * TC;
     let khw = KH * KW;
-    // Weight row of each channel of the block; channels past the group end read the last
-    // valid one (their results are dropped) so that no load needs a bounds branch.
-    var wrow: array<u32, TC>;
-    for (var c = 0u; c < TC; c++) {
-        wrow[c] = (g * p.cout_g + min(co0 + c, p.cout_g - 1u)) * p.cin_g * khw;
-    }
-    var acc: array<array<f32, TP>, TC>;
-    for (var c = 0u; c < TC; c++) {
-        for (var j = 0u; j < TP; j++) {
-            acc[c][j] = 0.0;
-        }
-    }
+    // Packed weights of this channel block: [cin_g][KH][KW][TCP].
+    let wblk = wid.z * p.cin_g * khw;
+    var a0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0);
     let hw = p.h * p.w;
     var n = 0u;
     var orow = 0u;
@@ -98,69 +173,96 @@ fn conv2d_direct(
         n = r / p.oh;
     }
     let xn = (n * p.cin + g * p.cin_g) * hw;
-    if (FLAT) {
-        for (var ci = 0u; ci < p.cin_g; ci++) {
-            let xb = xn + ci * hw;
-            var xv: array<f32, TP>;
-            for (var j = 0u; j < TP; j++) {
-                xv[j] = x[xb + min(ocol + j, hw - 1u)];
+    let iw0 = i32(ocol * SW) - i32(p.pad_l);
+    for (var ci = 0u; ci < p.cin_g; ci++) {
+        let xc = xn + ci * hw;
+        let wc = ci * khw;
+        if (FLAT) {
+            var xw: vec4<f32>;
+            if (ALIGNED) {
+                // Pixels per image a multiple of 4: one aligned vec4 (tiles never pass the end).
+                xw = x[(xc + ocol) >> 2u];
+            } else {
+                xw = vec4<f32>(xe(xc + min(ocol, hw - 1u)), xe(xc + min(ocol + 1u, hw - 1u)), xe(xc + min(ocol + 2u, hw - 1u)), xe(xc + min(ocol + 3u, hw - 1u)));
             }
-            for (var c = 0u; c < TC; c++) {
-                let wv = wt[wrow[c] + ci];
-                for (var j = 0u; j < TP; j++) {
-                    acc[c][j] = fma(wv, xv[j], acc[c][j]);
-                }
+            let wi = (wblk + ci) * (TCP / 4u);
+            let wlo = wt[wi];
+            a0 = fma(vec4<f32>(wlo.x), xw, a0);
+            if (TC > 1u) {
+                a1 = fma(vec4<f32>(wlo.y), xw, a1);
+                a2 = fma(vec4<f32>(wlo.z), xw, a2);
+                a3 = fma(vec4<f32>(wlo.w), xw, a3);
             }
+            if (TC > 4u) {
+                let whi = wt[wi + 1u];
+                a4 = fma(vec4<f32>(whi.x), xw, a4);
+                a5 = fma(vec4<f32>(whi.y), xw, a5);
+                a6 = fma(vec4<f32>(whi.z), xw, a6);
+                a7 = fma(vec4<f32>(whi.w), xw, a7);
+            }
+            continue;
         }
-    } else {
-        let iw0 = i32(ocol * SW) - i32(p.pad_l);
-        for (var ci = 0u; ci < p.cin_g; ci++) {
-            let xc = xn + ci * hw;
-            let wc = ci * khw;
-            for (var kh = 0u; kh < KH; kh++) {
-                let ih = i32(orow * SH + kh * DH) - i32(p.pad_t);
-                if (ih < 0 || ih >= i32(p.h)) {
-                    continue;
+        for (var kh = 0u; kh < KH; kh++) {
+            let ih = i32(orow * SH + kh * DH) - i32(p.pad_t);
+            if (ih < 0 || ih >= i32(p.h)) {
+                continue;
+            }
+            let xr = xc + u32(ih) * p.w;
+            // With stride 1 and a short kernel row, the 4 outputs of every tap read inside
+            // one 8-wide segment: load it once and shift it per tap.
+            var lo = vec4<f32>(0.0);
+            var hi = vec4<f32>(0.0);
+            if (ALIGNED) {
+                let vb = (xr + ocol) >> 2u;
+                let v0 = select(vec4<f32>(0.0), x[max(vb, 1u) - 1u], ocol >= 4u);
+                let v1 = select(vec4<f32>(0.0), x[vb], ocol < p.w);
+                let v2 = select(vec4<f32>(0.0), x[vb + 1u], ocol + 4u < p.w);
+                // Segment element s is window element 4 - PL + s (constant after unrolling).
+                lo = vec4<f32>(win(v0, v1, v2, 4u - PL), win(v0, v1, v2, 5u - PL), win(v0, v1, v2, 6u - PL), win(v0, v1, v2, 7u - PL));
+                hi = vec4<f32>(win(v0, v1, v2, 8u - PL), win(v0, v1, v2, 9u - PL), win(v0, v1, v2, 10u - PL), win(v0, v1, v2, 11u - PL));
+            } else if (SEG <= 8u) {
+                lo = vec4<f32>(ld_x(xr, iw0), ld_x(xr, iw0 + 1), ld_x(xr, iw0 + 2), ld_x(xr, iw0 + 3));
+                if (SEG > 4u) {
+                    hi = vec4<f32>(ld_x(xr, iw0 + 4), ld_x(xr, iw0 + 5), ld_x(xr, iw0 + 6), ld_x(xr, iw0 + 7));
                 }
-                let xr = xc + u32(ih) * p.w;
-                var xs: array<f32, SEG>;
-                for (var s = 0u; s < SEG; s++) {
-                    let iw = iw0 + i32(s);
-                    let inside = iw >= 0 && iw < i32(p.w);
-                    xs[s] = select(0.0, x[xr + u32(clamp(iw, 0, i32(p.w) - 1))], inside);
+            }
+            for (var kw = 0u; kw < KW; kw++) {
+                var xw: vec4<f32>;
+                if (ALIGNED || SEG <= 8u) {
+                    let o = kw * DW;
+                    xw = vec4<f32>(seg(lo, hi, o), seg(lo, hi, o + SW), seg(lo, hi, o + 2u * SW), seg(lo, hi, o + 3u * SW));
+                } else {
+                    xw = ld_x4(xr, iw0 + i32(kw * DW));
                 }
-                for (var kw = 0u; kw < KW; kw++) {
-                    for (var c = 0u; c < TC; c++) {
-                        let wv = wt[wrow[c] + wc + kh * KW + kw];
-                        for (var j = 0u; j < TP; j++) {
-                            acc[c][j] = fma(wv, xs[j * SW + kw * DW], acc[c][j]);
-                        }
-                    }
+                let wi = (wblk + wc + kh * KW + kw) * (TCP / 4u);
+                let wlo = wt[wi];
+                a0 = fma(vec4<f32>(wlo.x), xw, a0);
+                if (TC > 1u) {
+                    a1 = fma(vec4<f32>(wlo.y), xw, a1);
+                    a2 = fma(vec4<f32>(wlo.z), xw, a2);
+                    a3 = fma(vec4<f32>(wlo.w), xw, a3);
+                }
+                if (TC > 4u) {
+                    let whi = wt[wi + 1u];
+                    a4 = fma(vec4<f32>(whi.x), xw, a4);
+                    a5 = fma(vec4<f32>(whi.y), xw, a5);
+                    a6 = fma(vec4<f32>(whi.z), xw, a6);
+                    a7 = fma(vec4<f32>(whi.w), xw, a7);
                 }
             }
         }
     }
-    let opix = p.oh * p.ow;
-    for (var c = 0u; c < TC; c++) {
-        let co = co0 + c;
-        if (co >= p.cout_g) {
-            break;
-        }
-        let oc = g * p.cout_g + co;
-        var b = 0.0;
-        if (HAS_BIAS) {
-            b = bias[oc];
-        }
-        let yb = (n * p.cout + oc) * opix;
-        for (var j = 0u; j < TP; j++) {
-            if (FLAT) {
-                if (ocol + j < opix) {
-                    y[yb + ocol + j] = act(acc[c][j] + b);
-                }
-            } else if (ocol + j < p.ow) {
-                y[yb + orow * p.ow + ocol + j] = act(acc[c][j] + b);
-            }
-        }
+    store_ch(g, co0, n, orow, ocol, a0);
+    if (TC > 1u) {
+        store_ch(g, co0 + 1u, n, orow, ocol, a1);
+        store_ch(g, co0 + 2u, n, orow, ocol, a2);
+        store_ch(g, co0 + 3u, n, orow, ocol, a3);
+    }
+    if (TC > 4u) {
+        store_ch(g, co0 + 4u, n, orow, ocol, a4);
+        store_ch(g, co0 + 5u, n, orow, ocol, a5);
+        store_ch(g, co0 + 6u, n, orow, ocol, a6);
+        store_ch(g, co0 + 7u, n, orow, ocol, a7);
     }
 }
 
@@ -204,8 +306,9 @@ fn conv_transpose2d(
             }
             for (var ci = 0u; ci < p.cin_g; ci++) {
                 let c = g * p.cin_g + ci;
-                let xv = x[((n * p.cin + c) * p.h + iy) * p.w + ix];
-                let wv = wt[((c * p.cout_g + cg) * KH + kh) * KW + kw];
+                let xv = xe(((n * p.cin + c) * p.h + iy) * p.w + ix);
+                let wi = ((c * p.cout_g + cg) * KH + kh) * KW + kw;
+                let wv = wt[wi >> 2u][wi & 3u];
                 s = fma(xv, wv, s);
             }
         }
@@ -214,4 +317,35 @@ fn conv_transpose2d(
         s += bias[oc];
     }
     y[idx] = act(s);
+}
+
+// Packs conv2d weights [cout, cin_g, KH, KW] (read through `x`) into
+// [groups * co_blocks][cin_g][KH][KW][TCP] (written to `y`), zero past each group's end.
+// `wt` and `bias` are bound but only touched on a path that never runs, because every
+// binding of the shared layout must be used.
+@compute @workgroup_size(WG)
+fn pack_weights(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let idx = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (idx >= p.total_tiles) {
+        if (idx == 0xffffffffu) {
+            y[0] = wt[0].x + bias[0];
+        }
+        return;
+    }
+    let khw = KH * KW;
+    let c = idx % TCP;
+    let tap = (idx / TCP) % khw;
+    let ci = (idx / (TCP * khw)) % p.cin_g;
+    let blk = idx / (TCP * khw * p.cin_g);
+    let g = blk / p.co_blocks;
+    let co = (blk % p.co_blocks) * TC + c;
+    var v = 0.0;
+    if (c < TC && co < p.cout_g) {
+        v = xe(((g * p.cout_g + co) * p.cin_g + ci) * khw + tap);
+    }
+    y[idx] = v;
 }

@@ -11,6 +11,8 @@
 // absent) so every variant has one binding layout; the unused reads are compiled out.
 
 const AFFINE: u32 = 2u;
+// ln_direct4: full blocks read once into registers (true) or twice from cache (false).
+const ONE_READ: bool = true;
 const WG: u32 = 64u;
 
 struct Params {
@@ -113,17 +115,37 @@ fn ln_direct4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     var cnt = 0.0;
     var mean = vec4<f32>(0.0);
     var m2 = vec4<f32>(0.0);
+    // Full blocks have a constant trip count (the compiler unrolls them); then the tail.
+    let full = n4 - n4 % BLOCK;
     for (var j = 0u; j < n4; j += BLOCK) {
-        let e = min(j + BLOCK, n4);
-        let nb = f32(e - j);
-        var s = vec4<f32>(0.0);
-        for (var q = j; q < e; q++) { s += x4[base + q] - k; }
-        let mb = s / nb;
-        var mb2 = vec4<f32>(0.0);
-        for (var q = j; q < e; q++) {
-            let d = (x4[base + q] - k) - mb;
-            mb2 += d * d;
+        var len = BLOCK;
+        if j >= full {
+            len = n4 - full;
         }
+        let nb = f32(len);
+        var s = vec4<f32>(0.0);
+        var mb2 = vec4<f32>(0.0);
+        if ONE_READ && len == BLOCK {
+            var v: array<vec4<f32>, BLOCK>;
+            for (var q = 0u; q < BLOCK; q++) {
+                v[q] = x4[base + j + q] - k;
+                s += v[q];
+            }
+            let mb = s / nb;
+            for (var q = 0u; q < BLOCK; q++) {
+                let d = v[q] - mb;
+                mb2 += d * d;
+            }
+        } else {
+            let e = j + len;
+            for (var q = j; q < e; q++) { s += x4[base + q] - k; }
+            let mb = s / nb;
+            for (var q = j; q < e; q++) {
+                let d = (x4[base + q] - k) - mb;
+                mb2 += d * d;
+            }
+        }
+        let mb = s / nb;
         let n = cnt + nb;
         let delta = mb - mean;
         let f = nb / n;

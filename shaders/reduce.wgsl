@@ -6,10 +6,10 @@
 // (multi-pass) until parts == 1. Arg kernels carry (value, index) pairs between passes.
 //
 // Variants (the host specialises OP and WG):
-// - `cols_*` / `rows4_*`: one invocation per output element reads its whole chunk straight
+// - `cols_*` / `cols4_*` / `rows4_*`: one invocation per output element reads its whole chunk straight
 //   from storage, no shared memory, no barriers (what a CPU adapter like lavapipe wants).
 //   With inner == 1 (`rows4_*`) an invocation reads a contiguous run with vec4 loads; with
-//   inner > 1 (`cols_*`) neighbouring invocations read neighbouring addresses, so a
+//   inner > 1 (`cols_*`, `cols4_*` with vec4 over 4 columns) neighbouring invocations read neighbouring addresses, so a
 //   non-last-axis reduction is a coalesced sweep, not a strided gather.
 // - `tree_*`: a workgroup per (row, part), strided coalesced loads, then a tree in shared
 //   memory (what a real GPU wants).
@@ -108,6 +108,7 @@ fn linear_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
 @group(0) @binding(0) var<storage, read> x4: array<vec4<f32>>;
 // plain: x, out, params
 @group(0) @binding(1) var<storage, read_write> out_v: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out4: array<vec4<f32>>;
 @group(0) @binding(2) var<uniform> params: Params;
 // arg first pass: x, out values, out indices, params
 @group(0) @binding(1) var<storage, read_write> a_v: array<f32>;
@@ -209,6 +210,72 @@ fn cols_carry(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let o = (it.o * p.parts + it.p) * p.inner + it.i;
     c_v[o] = b.v;
     c_i[o] = out_index(b.i);
+}
+
+// ---- cols4: inner % 4 == 0: each invocation owns 4 neighbouring columns (vec4 loads) ----
+
+@compute @workgroup_size(WG)
+fn cols4_plain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lid: u32) {
+    let p = params;
+    let it = item(linear_id(wid, nwg, lid), p, 4u);
+    if !it.valid { return; }
+    let r0 = it.p * p.chunk;
+    let r1 = min(p.red, r0 + p.chunk);
+    let step = p.inner / 4u;
+    var b = ((it.o * p.red + r0) * p.inner + it.i) / 4u;
+    var a0 = vec4<f32>(identity());
+    var a1 = vec4<f32>(identity());
+    var r = r0;
+    for (; r + 1u < r1; r += 2u) {
+        a0 = comb4(a0, x4[b]);
+        a1 = comb4(a1, x4[b + step]);
+        b += 2u * step;
+    }
+    if r < r1 {
+        a0 = comb4(a0, x4[b]);
+    }
+    var a = comb4(a0, a1);
+    if OP == 0u {
+        a *= p.scale;
+    }
+    out4[((it.o * p.parts + it.p) * p.inner + it.i) / 4u] = a;
+}
+
+// ---- cols64: inner % 64 == 0: each invocation owns 64 neighbouring columns (16 vec4) ----
+// On a CPU adapter a lane of `cols4` touches 16 bytes per row, a new page every step; here
+// it reads 256 contiguous bytes per row, so prefetchers and TLBs keep up.
+
+const CW: u32 = 16u;
+
+@compute @workgroup_size(WG)
+fn cols64_plain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let p = params;
+    let it = item(linear_id(wid, nwg, lid), p, 4u * CW);
+    if !it.valid { return; }
+    let r0 = it.p * p.chunk;
+    let r1 = min(p.red, r0 + p.chunk);
+    let step = p.inner / 4u;
+    var b = ((it.o * p.red + r0) * p.inner + it.i) / 4u;
+    var acc: array<vec4<f32>, CW>;
+    for (var c = 0u; c < CW; c++) {
+        acc[c] = vec4<f32>(identity());
+    }
+    for (var r = r0; r < r1; r++) {
+        for (var c = 0u; c < CW; c++) {
+            acc[c] = comb4(acc[c], x4[b + c]);
+        }
+        b += step;
+    }
+    let o = ((it.o * p.parts + it.p) * p.inner + it.i) / 4u;
+    for (var c = 0u; c < CW; c++) {
+        var a = acc[c];
+        if OP == 0u {
+            a *= p.scale;
+        }
+        out4[o + c] = a;
+    }
 }
 
 // ---- rows4: inner == 1, red % 4 == 0, chunk % 4 == 0: contiguous vec4 runs ----

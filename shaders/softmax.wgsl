@@ -14,6 +14,9 @@
 //   and few long rows anywhere).
 
 const LOG: bool = false;
+// Softmax: recompute exp in the last sweep instead of storing it in the second and scaling
+// it in the third (one store and one dependent load fewer, one exp more).
+const RECOMPUTE: bool = true;
 const WG: u32 = 64u;
 
 struct Params {
@@ -84,7 +87,7 @@ fn direct4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     for (var k = 0u; k < n4; k++) {
         let e = exp(x4[base + k] - m);
         s4 += e;
-        if !LOG {
+        if !LOG && !RECOMPUTE {
             y4[base + k] = e;
         }
     }
@@ -96,8 +99,14 @@ fn direct4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
         }
     } else {
         let inv = 1.0 / s;
-        for (var k = 0u; k < n4; k++) {
-            y4[base + k] *= inv;
+        if RECOMPUTE {
+            for (var k = 0u; k < n4; k++) {
+                y4[base + k] = exp(x4[base + k] - m) * inv;
+            }
+        } else {
+            for (var k = 0u; k < n4; k++) {
+                y4[base + k] *= inv;
+            }
         }
     }
 }

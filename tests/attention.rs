@@ -5,6 +5,9 @@ use flopwatt::ops::attention::{self, AttentionKernel, AttentionMask, AttentionPa
 use flopwatt::reference::{self, attention as rattn};
 use flopwatt::{Device, Error, Tensor};
 
+/// Reference-side mask: `None` masks the key out, else the additive value.
+type RefMask = Box<dyn Fn(usize, usize, usize, usize) -> Option<f64>>;
+
 enum M {
     None,
     Add(Vec<f32>, Vec<usize>),
@@ -31,10 +34,7 @@ fn check(dev: &Device, seed: u64, dims: [usize; 6], causal: bool, scale: Option<
         .unwrap();
         move |bi: usize, h: usize, i: usize, j: usize| bi * s[0] + h * s[1] + i * s[2] + j * s[3]
     };
-    let (mt, refmask): (
-        Option<AttentionMask>,
-        Box<dyn Fn(usize, usize, usize, usize) -> Option<f64>>,
-    ) = match &mask {
+    let (mt, refmask): (Option<AttentionMask>, RefMask) = match &mask {
         M::None => (None, Box::new(|_, _, _, _| Some(0.0))),
         M::Add(m, s) => {
             let idx = bstr(s);
@@ -66,7 +66,11 @@ fn check(dev: &Device, seed: u64, dims: [usize; 6], causal: bool, scale: Option<
     };
     let sc = scale.map_or(1.0 / (d as f64).sqrt(), |s| s as f64);
     let want = rattn::attention(&qd, &kd, &vd, dims, sc, causal, &*refmask);
-    for kernel in [AttentionKernel::Streaming, AttentionKernel::Tiled] {
+    for kernel in [
+        AttentionKernel::Streaming,
+        AttentionKernel::StreamingSubgroup,
+        AttentionKernel::Tiled,
+    ] {
         let p = AttentionParams {
             causal,
             scale,
@@ -175,7 +179,11 @@ fn fully_masked_rows_are_zero_not_nan() {
     let q = Tensor::from_f32(&dev, &reference::random(lq * d, 1), &[1, 1, lq, d]).unwrap();
     let k = Tensor::from_f32(&dev, &reference::random(lk * d, 2), &[1, 1, lk, d]).unwrap();
     let m = Tensor::from_f32(&dev, &vec![f32::NEG_INFINITY; lk], &[lk]).unwrap();
-    for kernel in [AttentionKernel::Streaming, AttentionKernel::Tiled] {
+    for kernel in [
+        AttentionKernel::Streaming,
+        AttentionKernel::StreamingSubgroup,
+        AttentionKernel::Tiled,
+    ] {
         let p = AttentionParams {
             mask: Some(AttentionMask::Additive(m.clone())),
             kernel,

@@ -139,6 +139,36 @@ fn conv2d_matches_reference_at_awkward_shapes() {
             p: p([1, 1], [1, 1, 1, 1], [1, 1], 1, Activation::LeakyRelu(0.2)),
             bias: true,
         },
+        // aligned paths: width a multiple of 4 (3x3 pad 1; 5x5 pad 2 with asymmetric right
+        // padding and dilation 1), and a 1x1 with pixels per image a multiple of 4.
+        Case {
+            x: [2, 5, 9, 12],
+            cout: 9,
+            k: [3, 3],
+            p: p([1, 1], [1, 1, 1, 1], [1, 1], 1, none),
+            bias: true,
+        },
+        Case {
+            x: [1, 6, 7, 16],
+            cout: 8,
+            k: [5, 5],
+            p: p([2, 1], [2, 2, 1, 5], [1, 1], 2, Activation::Relu),
+            bias: false,
+        },
+        Case {
+            x: [1, 4, 12, 8],
+            cout: 3,
+            k: [3, 2],
+            p: p([1, 1], [0, 4, 0, 0], [1, 2], 1, none),
+            bias: true,
+        },
+        Case {
+            x: [2, 9, 8, 8],
+            cout: 12,
+            k: [1, 1],
+            p: Conv2dParams::default(),
+            bias: true,
+        },
         // kernel as large as the padded input.
         Case {
             x: [1, 2, 4, 5],
@@ -203,7 +233,9 @@ fn conv1d_runs_through_conv2d() {
 #[test]
 fn conv_transpose2d_matches_reference() {
     let dev = device_or_skip!();
-    let cases: [([usize; 4], usize, [usize; 2], ConvTranspose2dParams, bool); 4] = [
+    // (input shape, output channels per group, kernel, params, bias)
+    type TCase = ([usize; 4], usize, [usize; 2], ConvTranspose2dParams, bool);
+    let cases: [TCase; 4] = [
         (
             [2, 4, 5, 7],
             3,

@@ -155,6 +155,7 @@ fn norms_at_awkward_sizes() {
         (&[2, 3, 4, 5], 2),
         (&[3, 4096], 1),
         (&[260, 257], 1),
+        (&[260, 44], 1),
     ];
     for (i, (shape, nd)) in cases.iter().enumerate() {
         norm_case(&dev, shape, *nd, 10 * i as u64, 0.0);
@@ -234,4 +235,30 @@ fn bad_arguments_are_typed_errors() {
     ));
     let xt = x.transpose(0, 2).unwrap();
     assert!(matches!(softmax(&xt, 0), Err(Error::Shape { .. })));
+}
+
+/// The direct softmax's other last-sweep form (store exp, then rescale) stays correct too.
+#[test]
+fn softmax_store_variant() {
+    let dev = device_or_skip!();
+    flopwatt::ops::norm::set_softmax_recompute(false);
+    for (i, shape) in [[3usize, 4096], [300, 64]].iter().enumerate() {
+        let n = shape.iter().product();
+        softmax_case(
+            &dev,
+            shape,
+            &reference::random_range(n, 50 + i as u64, -8.0, 8.0),
+        );
+    }
+    flopwatt::ops::norm::set_softmax_recompute(true);
+}
+
+/// Layer norm's other block form (each block read twice) stays correct too.
+#[test]
+fn layer_norm_reread_variant() {
+    let dev = device_or_skip!();
+    flopwatt::ops::norm::set_layer_norm_one_read(false);
+    norm_case(&dev, &[260, 44], 1, 90, 0.0);
+    norm_case(&dev, &[300, 256], 1, 91, 100.0);
+    flopwatt::ops::norm::set_layer_norm_one_read(true);
 }

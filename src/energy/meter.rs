@@ -118,48 +118,131 @@ pub fn measure_status(
         reason,
     };
 
-    let measured = source.measured();
-    let mut idle_watts = None;
-    if measured && !cfg.idle_window.is_zero() {
-        let a = match source.read() {
-            Ok(r) => r,
-            Err(e) => return Ok(unavailable(e.to_string())),
-        };
-        clock.sleep(cfg.idle_window);
-        let b = match source.read() {
-            Ok(r) => r,
-            Err(e) => return Ok(unavailable(e.to_string())),
-        };
-        match watts_between(&a, &b) {
-            Ok(w) => idle_watts = Some(w),
-            Err(why) => return Ok(unavailable(format!("idle window: {why}"))),
+    match window(source, cfg, clock, &mut run) {
+        Ok(r) => Ok(EnergyStatus::Measured(r)),
+        Err(Stop::Source(reason)) => Ok(unavailable(reason)),
+        Err(Stop::Run(e)) => Err(e),
+    }
+}
+
+/// Why a window ended without figures.
+enum Stop {
+    /// The source failed: no figures, the reason kept.
+    Source(String),
+    /// The workload failed: its error goes to the caller.
+    Run(crate::Error),
+}
+
+fn src_err(e: crate::Error) -> Stop {
+    Stop::Source(e.to_string())
+}
+
+/// How often a reader polls for a counter update at the edges of a window.
+const TICK_POLL: Duration = Duration::from_millis(1);
+/// The longest wait for a counter update (NVML's counter moves every 20-100 ms; a counter
+/// that has not moved in this long is taken as it is).
+const TICK_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// How often a counter is read inside a window even though only the edges count: a wrapping
+/// counter (RAPL) must be read at least once per wrap, or whole wraps go missing. Real RAPL
+/// ranges take minutes to fill; some platforms' take seconds at high power.
+const KEEP_UP: Duration = Duration::from_millis(50);
+
+/// Sleeps for `d` in slices of [`KEEP_UP`], reading the source after each.
+fn sleep_reading(
+    source: &mut dyn PowerSource,
+    clock: &dyn Clock,
+    d: Duration,
+) -> std::result::Result<(), Stop> {
+    let mut left = d;
+    while !left.is_zero() {
+        let step = left.min(KEEP_UP);
+        clock.sleep(step);
+        source.read().map_err(src_err)?;
+        left -= step;
+    }
+    Ok(())
+}
+
+/// Reads the source just after its counter moves, so the reading describes energy up to now
+/// rather than up to an update tens of milliseconds ago.
+fn fresh_read(
+    source: &mut dyn PowerSource,
+    clock: &dyn Clock,
+) -> std::result::Result<Reading, Stop> {
+    let first = source.read().map_err(src_err)?;
+    let t0 = clock.now();
+    loop {
+        clock.sleep(TICK_POLL);
+        let r = source.read().map_err(src_err)?;
+        if r.joules != first.joules || clock.now().saturating_duration_since(t0) >= TICK_TIMEOUT {
+            return Ok(r);
         }
     }
+}
 
-    let start = match source.read() {
-        Ok(r) => r,
-        Err(e) => return Ok(unavailable(e.to_string())),
+fn window(
+    source: &mut dyn PowerSource,
+    cfg: &EnergyConfig,
+    clock: &dyn Clock,
+    run: &mut dyn FnMut() -> Result<()>,
+) -> std::result::Result<EnergyResult, Stop> {
+    let kind = source.kind();
+    let measured = source.measured();
+    // Constants and estimates are exact at any instant; only counters need their edges aligned.
+    let read_edge = |source: &mut dyn PowerSource| {
+        if measured {
+            fresh_read(source, clock)
+        } else {
+            source.read().map_err(src_err)
+        }
     };
+
+    let mut idle_watts = None;
+    let start = if measured && !cfg.idle_window.is_zero() {
+        let a = read_edge(source)?;
+        sleep_reading(source, clock, cfg.idle_window)?;
+        let b = read_edge(source)?;
+        idle_watts =
+            Some(watts_between(&a, &b).map_err(|why| Stop::Source(format!("idle window: {why}")))?);
+        // The idle window ends on a fresh reading: it is the start of the busy window too.
+        b
+    } else {
+        read_edge(source)?
+    };
+
     let t0 = clock.now();
     let mut runs = 0u64;
+    let mut last_read = t0;
     loop {
-        run()?;
+        run().map_err(Stop::Run)?;
         runs += 1;
-        if clock.now().saturating_duration_since(t0) >= cfg.min_window {
+        let now = clock.now();
+        if now.saturating_duration_since(t0) >= cfg.min_window {
             break;
         }
+        if measured && now.saturating_duration_since(last_read) >= KEEP_UP {
+            source.read().map_err(src_err)?;
+            last_read = now;
+        }
     }
-    let end = match source.read() {
-        Ok(r) => r,
-        Err(e) => return Ok(unavailable(e.to_string())),
-    };
-    let avg_watts = match watts_between(&start, &end) {
-        Ok(w) => w,
-        Err(why) => return Ok(unavailable(why)),
-    };
+    let mut end = source.read().map_err(src_err)?;
+    let per_run = clock.now().saturating_duration_since(t0).as_secs_f64() / runs as f64;
+    if measured && per_run < TICK_TIMEOUT.as_secs_f64() {
+        // Keep the workload running until the counter moves, so the end reading is not a stale
+        // value from before the last runs: the error shrinks from one counter period to one run.
+        let stale = end.joules;
+        let t_end = clock.now();
+        while end.joules == stale && clock.now().saturating_duration_since(t_end) < TICK_TIMEOUT {
+            run().map_err(Stop::Run)?;
+            runs += 1;
+            end = source.read().map_err(src_err)?;
+        }
+    }
+    let avg_watts = watts_between(&start, &end).map_err(Stop::Source)?;
     let seconds = end.at.saturating_duration_since(start.at).as_secs_f64();
     let joules = end.joules - start.joules;
-    Ok(EnergyStatus::Measured(EnergyResult {
+    Ok(EnergyResult {
         runs,
         seconds,
         joules,
@@ -168,7 +251,7 @@ pub fn measure_status(
         joules_per_run: joules / runs as f64,
         measured,
         source: kind,
-    }))
+    })
 }
 
 /// [`measure`] on a given clock (tests drive a virtual one).

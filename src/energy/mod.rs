@@ -8,6 +8,7 @@
 //! | --- | --- | --- |
 //! | NVIDIA (PCI vendor `0x10de`) | [`SourceKind::Nvml`] | `nvmlDeviceGetTotalEnergyConsumption` (mJ); where that counter is missing, `nvmlDeviceGetPowerUsage` (mW) sampled and integrated |
 //! | AMD (`0x1002`) | [`SourceKind::Hwmon`] | `/sys/class/hwmon/hwmon*/{power1_average,power1_input}` of the `amdgpu` device (µW), sampled and integrated |
+//! | Intel discrete GPUs (`0x8086`, not integrated) | [`SourceKind::Hwmon`] | `energy1_input` (µJ counter) of the `i915` / `xe` hwmon device |
 //! | CPU adapters (lavapipe), Intel integrated GPUs (`0x8086`) | [`SourceKind::Rapl`] | powercap `intel-rapl:N/energy_uj` of every `package-N` zone (AMD CPUs expose it too) |
 //! | anything else | [`SourceKind::Fixed`] / [`SourceKind::Estimate`] | the user's `--watts`, or a TDP table entry |
 //!
@@ -28,7 +29,11 @@
 //!
 //! 1. reads the source across a short idle window (default 0.5 s) to get `idle_watts`;
 //! 2. repeats the workload until at least `min_window` (default 1 s) has passed, reading the
-//!    cumulative counter just before the first run and just after the last;
+//!    cumulative counter just before the first run and just after the last. Counters move in
+//!    steps (NVML every 20-100 ms), so both edges are aligned to a step: the start reading is
+//!    taken just after the counter moves (polled every 1 ms, at most 250 ms), and at the end the
+//!    workload keeps running until the counter moves once more. The edge error is then one run
+//!    rather than one counter period;
 //! 3. reports the gross figures over the window: `avg_watts = dE / dt`,
 //!    `joules_per_run = dE / runs`, and GFLOP/W as GFLOP/s / `avg_watts` (which equals GFLOP/J).
 //!    `idle_watts` is reported alongside; [`EnergyResult::net_joules_per_run`] subtracts it for
@@ -247,6 +252,8 @@ pub enum Sensor {
     Rapl,
     /// amdgpu hwmon power.
     Hwmon,
+    /// i915 / xe hwmon energy counter (Intel discrete GPUs).
+    HwmonIntel,
     /// No sensor for this adapter.
     None,
 }
@@ -262,6 +269,7 @@ pub fn sensor_for(adapter: &AdapterKey) -> Sensor {
         VENDOR_AMD => Sensor::Hwmon,
         // An integrated GPU shares the package (and its power budget) with the cores.
         VENDOR_INTEL if adapter.device_type == "IntegratedGpu" => Sensor::Rapl,
+        VENDOR_INTEL => Sensor::HwmonIntel,
         _ => Sensor::None,
     }
 }
@@ -332,6 +340,10 @@ fn open_sensor(
         }
         Sensor::Hwmon => Box::new(
             HwmonSource::open(&probe.sysfs, &adapter.pci_bus_id, probe.clock.clone())
+                .map_err(|e| reason(&e))?,
+        ),
+        Sensor::HwmonIntel => Box::new(
+            HwmonSource::open_intel(&probe.sysfs, &adapter.pci_bus_id, probe.clock.clone())
                 .map_err(|e| reason(&e))?,
         ),
         Sensor::Nvml => Box::new(

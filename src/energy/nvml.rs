@@ -40,9 +40,11 @@ struct Api {
     shutdown: unsafe extern "C" fn() -> Ret,
     count: unsafe extern "C" fn(*mut c_uint) -> Ret,
     by_index: unsafe extern "C" fn(c_uint, *mut DevPtr) -> Ret,
-    by_pci: unsafe extern "C" fn(*const c_char, *mut DevPtr) -> Ret,
+    /// Missing on drivers older than the `_v2` API (2017): matching falls back to the name.
+    by_pci: Option<unsafe extern "C" fn(*const c_char, *mut DevPtr) -> Ret>,
     name: unsafe extern "C" fn(DevPtr, *mut c_char, c_uint) -> Ret,
-    energy: unsafe extern "C" fn(DevPtr, *mut c_ulonglong) -> Ret,
+    /// Missing on drivers before R384: power is sampled instead.
+    energy: Option<unsafe extern "C" fn(DevPtr, *mut c_ulonglong) -> Ret>,
     power: unsafe extern "C" fn(DevPtr, *mut c_uint) -> Ret,
     error_string: unsafe extern "C" fn(Ret) -> *const c_char,
     _lib: libloading::Library,
@@ -91,14 +93,22 @@ impl Api {
                     .map_err(|e| power_err(NAME, format!("{file}: missing {}: {e}", $name)))?
             };
         }
+        macro_rules! sym_opt {
+            ($name:literal) => {
+                // SAFETY: as in sym!.
+                unsafe { lib.get(concat!($name, "\0").as_bytes()) }
+                    .ok()
+                    .map(|s| *s)
+            };
+        }
         let init: unsafe extern "C" fn() -> Ret = sym!("nvmlInit_v2");
         let api = Api {
             shutdown: sym!("nvmlShutdown"),
             count: sym!("nvmlDeviceGetCount_v2"),
             by_index: sym!("nvmlDeviceGetHandleByIndex_v2"),
-            by_pci: sym!("nvmlDeviceGetHandleByPciBusId_v2"),
+            by_pci: sym_opt!("nvmlDeviceGetHandleByPciBusId_v2"),
             name: sym!("nvmlDeviceGetName"),
-            energy: sym!("nvmlDeviceGetTotalEnergyConsumption"),
+            energy: sym_opt!("nvmlDeviceGetTotalEnergyConsumption"),
             power: sym!("nvmlDeviceGetPowerUsage"),
             error_string: sym!("nvmlErrorString"),
             _lib: lib,
@@ -146,10 +156,16 @@ impl Api {
     }
 
     fn energy_mj(&self, dev: Dev) -> Result<u64> {
+        let energy = self.energy.ok_or_else(|| {
+            power_err(
+                NAME,
+                "nvmlDeviceGetTotalEnergyConsumption: not in this driver",
+            )
+        })?;
         let mut mj: c_ulonglong = 0;
         // SAFETY: valid handle and out pointer.
         self.check("nvmlDeviceGetTotalEnergyConsumption", unsafe {
-            (self.energy)(dev.0, &mut mj)
+            energy(dev.0, &mut mj)
         })?;
         Ok(mj)
     }
@@ -165,10 +181,11 @@ impl Api {
 
     /// The device at `pci`, else the first whose name matches `adapter_name`, else index 0.
     fn pick(&self, adapter_name: &str, pci: &str) -> Result<(Dev, String)> {
-        if let Some(id) = normalize_pci(pci).and_then(|p| CString::new(p).ok()) {
+        let id = normalize_pci(pci).and_then(|p| CString::new(p).ok());
+        if let (Some(id), Some(by_pci)) = (id, self.by_pci) {
             let mut d: DevPtr = std::ptr::null_mut();
             // SAFETY: NUL-terminated id and out pointer.
-            if unsafe { (self.by_pci)(id.as_ptr(), &mut d) } == NVML_SUCCESS {
+            if unsafe { by_pci(id.as_ptr(), &mut d) } == NVML_SUCCESS {
                 let dev = Dev(d);
                 return Ok((dev, self.device_name(dev)?));
             }

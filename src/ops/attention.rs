@@ -28,6 +28,10 @@ use crate::tensor::{broadcast_strides, DType, Tensor};
 /// Largest head dimension the fused kernels accept (the row lives in registers).
 pub const MAX_HEAD_DIM: usize = 256;
 const WG: usize = 64;
+/// Widest head the streaming kernel keeps in registers; wider heads run the tiled kernel.
+pub const STREAM_MAX_HEAD_DIM: usize = 128;
+/// Query rows per invocation of the streaming kernel (`R` in the shader).
+const R: usize = 4;
 
 /// An attention mask, broadcastable to [batch, q_heads, q_len, k_len].
 #[derive(Clone, Debug)]
@@ -41,11 +45,16 @@ pub enum AttentionMask {
 /// Which fused kernel to run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AttentionKernel {
-    /// Chosen by adapter class: streaming on CPU adapters, tiled on GPUs.
+    /// Chosen by adapter class: streaming (with subgroups where possible) on CPU adapters,
+    /// tiled on GPUs.
     #[default]
     Auto,
-    /// K/V streamed from storage, one query row per invocation, no shared memory.
+    /// K/V streamed from storage, four query rows per invocation, no shared memory.
     Streaming,
+    /// [`AttentionKernel::Streaming`] with each K/V chunk loaded once per subgroup and
+    /// broadcast (needs `SUBGROUP` with subgroups of exactly 8 lanes on a CPU adapter;
+    /// elsewhere it runs as `Streaming`).
+    StreamingSubgroup,
     /// K/V blocks staged in shared memory.
     Tiled,
 }
@@ -80,11 +89,22 @@ struct Params {
     _p1: [u32; 3],
 }
 
-fn source(d: usize, causal: bool, mask: u32) -> Result<String> {
+fn source(d: usize, causal: bool, mask: u32, vec: bool, sg: bool) -> Result<String> {
+    let mut src = ATTENTION.to_string();
+    if sg {
+        for i in 0..8 {
+            src = src.replace(
+                &format!("{{ return v; }} // lane {i}"),
+                &format!("{{ return subgroupBroadcast(v, {i}u); }} // lane {i}"),
+            );
+        }
+    }
     specialize(
-        ATTENTION,
+        &src,
         &[
             ("D", format!("{d}u")),
+            ("VEC", vec.to_string()),
+            ("SGB", sg.to_string()),
             ("CAUSAL", causal.to_string()),
             ("MASK", format!("{mask}u")),
         ],
@@ -152,7 +172,7 @@ pub fn encode_attention(
             ),
         ));
     }
-    if hkv == 0 || hq % hkv != 0 {
+    if hkv == 0 || !hq.is_multiple_of(hkv) {
         return Err(Error::shape(
             OP,
             format!("q heads {hq} must be a multiple of kv heads {hkv}"),
@@ -201,28 +221,52 @@ pub fn encode_attention(
             (kind, Some(t), [s[0], s[1], s[2], s[3], t.offset() as u32])
         }
     };
+    // Subgroup broadcasts of K/V chunks: need the feature and subgroups of exactly 8
+    // consecutive invocations (lavapipe's 8-wide vectors), on a CPU adapter, where
+    // invocations are laid out lane by lane.
+    let lim = &dev.summary().limits;
+    let sg_ok = dev.class() == AdapterClass::Cpu
+        && dev.features().contains(wgpu::Features::SUBGROUP)
+        && lim.min_subgroup_size == 8
+        && lim.max_subgroup_size == 8;
     let kernel = match p.kernel {
         AttentionKernel::Auto => match dev.class() {
+            AdapterClass::Cpu if sg_ok => AttentionKernel::StreamingSubgroup,
             AdapterClass::Cpu => AttentionKernel::Streaming,
             _ => AttentionKernel::Tiled,
         },
+        AttentionKernel::StreamingSubgroup if !sg_ok => AttentionKernel::Streaming,
         k => k,
     };
+    // The streaming kernels hold at most 4 chunks of 32 dims per row in registers.
+    let kernel = if d > STREAM_MAX_HEAD_DIM {
+        AttentionKernel::Tiled
+    } else {
+        kernel
+    };
+    let sg = kernel == AttentionKernel::StreamingSubgroup;
     let entry = if kernel == AttentionKernel::Tiled {
         "attn_tiled"
     } else {
         "attn_stream"
     };
-    let src = source(d, p.causal, mask_kind)?;
+    // Aligned rows load as whole vec4s; anything else element by element.
+    let vec = d.is_multiple_of(4)
+        && [q, k, v].iter().all(|t| {
+            t.offset().is_multiple_of(4) && t.strides()[..3].iter().all(|s| s.is_multiple_of(4))
+        });
+    let src = source(d, p.causal, mask_kind, vec, sg)?;
     let name = format!(
-        "attention.{}.d{d}{}{}",
+        "attention.{}.d{d}{}{}{}{}",
         if kernel == AttentionKernel::Tiled {
             "tiled"
         } else {
             "stream"
         },
         if p.causal { ".causal" } else { "" },
-        ["", ".addmask", ".boolmask"][mask_kind as usize]
+        ["", ".addmask", ".boolmask"][mask_kind as usize],
+        if vec { "" } else { ".scalar" },
+        if sg { ".sg" } else { "" }
     );
     let pipe = dev.pipeline(&name, &src, entry)?;
     let st = |t: &Tensor| -> [u32; 4] {
@@ -253,6 +297,11 @@ pub fn encode_attention(
     let bytes = 4 * (q.numel() + k.numel() + v.numel() + out.numel()) as u64
         + mask_t.map_or(0, |t| (t.numel() * 4) as u64);
     let mbuf = mask_t.unwrap_or(q);
+    let rows_per_wg = if kernel == AttentionKernel::Tiled {
+        WG
+    } else {
+        WG * R
+    };
     rec.dispatch(
         &name,
         &pipe,
@@ -264,7 +313,7 @@ pub fn encode_attention(
             out.buffer(),
         ],
         Some(bytemuck::bytes_of(&params)),
-        [lq.div_ceil(WG) as u32, hq as u32, b as u32],
+        [lq.div_ceil(rows_per_wg) as u32, hq as u32, b as u32],
         Cost { flops, bytes },
     )?;
     Ok(out)
@@ -392,16 +441,16 @@ pub fn encode_attention_composed(
 /// Every generated attention variant, for the naga test.
 pub fn all_variants() -> Vec<(String, String)> {
     let mut v = Vec::new();
-    for (d, causal, mask) in [
-        (64, false, 0),
-        (24, true, 1),
-        (128, true, 2),
-        (5, false, 2),
-        (256, false, 0),
+    for (d, causal, mask, vec) in [
+        (64, false, 0, true),
+        (24, true, 1, true),
+        (128, true, 2, false),
+        (5, false, 2, false),
+        (256, false, 0, true),
     ] {
         v.push((
-            format!("attention.d{d}.{causal}.{mask}"),
-            source(d, causal, mask).expect("attention variant"),
+            format!("attention.d{d}.{causal}.{mask}.{vec}"),
+            source(d, causal, mask, vec, vec).expect("attention variant"),
         ));
     }
     for stage in 0..3 {

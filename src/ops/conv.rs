@@ -133,6 +133,8 @@ struct Spec {
     tc: usize,
     flat: bool,
     bias: bool,
+    aligned: bool,
+    pl: usize,
 }
 
 /// Replaces the identity `act` of a conv-family shader with `a` (and adds its helpers).
@@ -159,6 +161,8 @@ fn source(spec: &Spec, act: Activation) -> Result<String> {
             ("TC", u(spec.tc)),
             ("FLAT", spec.flat.to_string()),
             ("HAS_BIAS", spec.bias.to_string()),
+            ("ALIGNED", spec.aligned.to_string()),
+            ("PL", u(spec.pl)),
         ],
     )?;
     Ok(with_activation(&src, act))
@@ -220,7 +224,7 @@ pub fn encode_conv2d(
     let (n, cin, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
     let (cout, cin_g, kh, kw) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
     let g = p.groups;
-    if g == 0 || cin % g != 0 || cout % g != 0 {
+    if g == 0 || !cin.is_multiple_of(g) || !cout.is_multiple_of(g) {
         return Err(Error::invalid(
             OP,
             format!("groups {g} must divide input channels {cin} and output channels {cout}"),
@@ -288,6 +292,12 @@ pub fn encode_conv2d(
         1
     };
     let tp = 4;
+    let seg = (tp - 1) * p.stride[1] + (kw - 1) * p.dilation[1] + 1;
+    let aligned = if flat {
+        (oh * ow).is_multiple_of(4)
+    } else {
+        p.stride[1] == 1 && wd.is_multiple_of(4) && pd[1] <= 4 && seg <= 8 + pd[1]
+    };
     let spec = Spec {
         k: [kh, kw],
         s: if flat { [1, 1] } else { p.stride },
@@ -296,15 +306,22 @@ pub fn encode_conv2d(
         tc,
         flat,
         bias: bias.is_some(),
+        aligned,
+        pl: if aligned && !flat { pd[1] } else { 0 },
     };
     let src = source(&spec, p.activation)?;
     let name = format!(
-        "conv2d.direct.k{kh}x{kw}.s{}x{}.d{}x{}.tc{tc}{}",
+        "conv2d.direct.k{kh}x{kw}.s{}x{}.d{}x{}.tc{tc}{}{}",
         spec.s[0],
         spec.s[1],
         spec.d[0],
         spec.d[1],
-        if flat { ".flat" } else { "" }
+        if flat { ".flat" } else { "" },
+        if aligned {
+            format!(".aligned{}", spec.pl)
+        } else {
+            String::new()
+        }
     );
     let pipe = dev.pipeline(&name, &src, "conv2d_direct")?;
     let tiles_row = if flat {
@@ -341,11 +358,31 @@ pub fn encode_conv2d(
     let flops = 2 * (n * cout * oh * ow * cin_g * kh * kw) as u64
         + if bias.is_some() { y.numel() as u64 } else { 0 };
     let bytes = 4 * (x.numel() + w.numel() + y.numel() + bias.map_or(0, |b| b.numel())) as u64;
-    let b = bias.unwrap_or(w);
+    // Pack the weights so that each tap's channel block is contiguous (vec4 loads).
+    let tcp = tc.max(4);
+    let packed_len = g * co_blocks * cin_g * kh * kw * tcp;
+    let packed = Tensor::empty(&dev, &[packed_len], DType::F32)?;
+    let pack_pipe = dev.pipeline(&format!("{name}.pack"), &src, "pack_weights")?;
+    let pack_params = Params {
+        total_tiles: packed_len as u32,
+        ..params
+    };
+    rec.dispatch(
+        &format!("{name}.pack"),
+        &pack_pipe,
+        &[w.buffer(), w.buffer(), w.buffer(), packed.buffer()],
+        Some(bytemuck::bytes_of(&pack_params)),
+        grid_1d(&dev, packed_len.div_ceil(WG) as u64)?,
+        Cost {
+            flops: 0,
+            bytes: 4 * (w.numel() + packed_len) as u64,
+        },
+    )?;
+    let b = bias.unwrap_or(x);
     rec.dispatch(
         &name,
         &pipe,
-        &[x.buffer(), w.buffer(), b.buffer(), y.buffer()],
+        &[x.buffer(), packed.buffer(), b.buffer(), y.buffer()],
         Some(bytemuck::bytes_of(&params)),
         grid,
         Cost { flops, bytes },
@@ -424,7 +461,7 @@ pub fn encode_conv_transpose2d(
     let (n, cin, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
     let (wcin, cout_g, kh, kw) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
     let g = p.groups;
-    if g == 0 || cin % g != 0 {
+    if g == 0 || !cin.is_multiple_of(g) {
         return Err(Error::invalid(
             OP,
             format!("groups {g} must divide input channels {cin}"),
@@ -499,6 +536,8 @@ pub fn encode_conv_transpose2d(
         tc: 1,
         flat: false,
         bias: bias.is_some(),
+        aligned: false,
+        pl: 0,
     };
     let src = source(&spec, p.activation)?;
     let name = format!(
@@ -554,6 +593,8 @@ pub fn all_variants() -> Vec<(String, String)> {
                 tc: 8,
                 flat: false,
                 bias: true,
+                aligned: true,
+                pl: 1,
             },
             Activation::Relu,
         ),
@@ -566,6 +607,8 @@ pub fn all_variants() -> Vec<(String, String)> {
                 tc: 4,
                 flat: true,
                 bias: false,
+                aligned: true,
+                pl: 0,
             },
             Activation::Gelu,
         ),
@@ -578,6 +621,8 @@ pub fn all_variants() -> Vec<(String, String)> {
                 tc: 1,
                 flat: false,
                 bias: false,
+                aligned: false,
+                pl: 0,
             },
             Activation::LeakyRelu(0.1),
         ),
@@ -590,6 +635,8 @@ pub fn all_variants() -> Vec<(String, String)> {
                 tc: 8,
                 flat: false,
                 bias: true,
+                aligned: false,
+                pl: 0,
             },
             Activation::Silu,
         ),

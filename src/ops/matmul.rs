@@ -205,10 +205,15 @@ pub struct KernelConfig {
 
 /// The configuration a variant uses on this device for an `[m, k] x [k, n]` product.
 pub fn config(device: &Device, variant: MatmulVariant, m: usize, n: usize) -> KernelConfig {
-    let _ = m;
     match variant {
         MatmulVariant::CpuRegister => {
-            let (tm, tn) = (8u32, 16u32);
+            // The biggest block that does not mostly compute clamped rows.
+            let (tm, tn) = match m {
+                128.. => (32u32, 16u32),
+                64.. => (16, 16),
+                8.. => (8, 16),
+                _ => (4, 8),
+            };
             // Enough invocations along N to cover it, but not so many that most idle.
             let blocks = n.div_ceil(tn as usize).next_power_of_two().clamp(8, 64) as u32;
             KernelConfig {
@@ -247,11 +252,23 @@ struct KernelKey {
     f16: bool,
     a_vec: bool,
     b_vec: bool,
+    b_kvec: bool,
     has_bias: bool,
     has_res: bool,
     activation: Activation,
     gemv_x_is_b: bool,
 }
+
+/// The register blocks (rows, columns, entry point) matmul.wgsl spells out for CPU adapters.
+/// Measured on lavapipe at 1024 (GFLOP per CPU-second, one run): 32x16 and 24x16 ~28,
+/// 16x16 ~25, 8x16 and 32x8 ~19, 16x32 ~15: B loads (per lane) cost more than A loads, and
+/// past 32x16 the spilled block costs more than the loads it saves.
+const CPU_BLOCKS: &[(u32, u32, &str)] = &[
+    (32, 16, "matmul_cpu_32x16"),
+    (16, 16, "matmul_cpu_16x16"),
+    (8, 16, "matmul_cpu_8x16"),
+    (4, 8, "matmul_cpu_4x8"),
+];
 
 const ACT_LINE: &str = "fn act(x: f32) -> f32 { return x; }";
 
@@ -262,17 +279,28 @@ fn kernel_source(key: &KernelKey) -> Result<(String, &'static str)> {
         ("T", if key.f16 { "f16" } else { "f32" }.to_string()),
         ("A_VEC", b(key.a_vec)),
         ("B_VEC", b(key.b_vec)),
+        ("B_KVEC", b(key.b_kvec)),
         ("HAS_BIAS", b(key.has_bias)),
         ("HAS_RES", b(key.has_res)),
     ];
     let entry = match key.variant {
         MatmulVariant::CpuRegister => {
-            vals.extend([
-                ("TM", format!("{}u", c.tm)),
-                ("TN", format!("{}u", c.tn)),
-                ("CPU_WG", format!("{}u", c.wg_x)),
-            ]);
-            "matmul_cpu"
+            vals.push(("CPU_WG", format!("{}u", c.wg_x)));
+            match CPU_BLOCKS
+                .iter()
+                .find(|(tm, tn, _)| (*tm, *tn) == (c.tm, c.tn))
+            {
+                Some((_, _, entry)) => entry,
+                None => {
+                    return Err(Error::invalid(
+                        OP,
+                        format!(
+                            "no CPU kernel with a {}x{} block; the file has {CPU_BLOCKS:?}",
+                            c.tm, c.tn
+                        ),
+                    ))
+                }
+            }
         }
         MatmulVariant::GpuTiled => {
             vals.extend([
@@ -318,7 +346,7 @@ fn kernel_source(key: &KernelKey) -> Result<(String, &'static str)> {
 pub fn all_variants() -> Vec<(String, String)> {
     let mut out = Vec::new();
     let cpu = KernelConfig {
-        tm: 8,
+        tm: 32,
         tn: 16,
         wg_x: 64,
         wg_y: 1,
@@ -338,8 +366,17 @@ pub fn all_variants() -> Vec<(String, String)> {
         wg_y: 1,
         k_split: rk,
     };
-    let mut configs = vec![
-        (MatmulVariant::CpuRegister, cpu, false),
+    let mut configs: Vec<(MatmulVariant, KernelConfig, bool)> = CPU_BLOCKS
+        .iter()
+        .map(|&(tm, tn, _)| {
+            (
+                MatmulVariant::CpuRegister,
+                KernelConfig { tm, tn, ..cpu },
+                false,
+            )
+        })
+        .collect();
+    configs.extend([
         (MatmulVariant::GpuTiled, gpu, false),
         (
             MatmulVariant::GpuTiled,
@@ -352,7 +389,7 @@ pub fn all_variants() -> Vec<(String, String)> {
             },
             false,
         ),
-    ];
+    ]);
     for rk in [1, 16] {
         for side in [false, true] {
             configs.push((MatmulVariant::Gemv, gemv(rk), side));
@@ -360,7 +397,11 @@ pub fn all_variants() -> Vec<(String, String)> {
     }
     for (variant, cfg, side) in configs {
         for f16 in [false, true] {
-            for (a_vec, b_vec) in [(false, false), (true, true)] {
+            for (a_vec, b_vec, b_kvec) in [
+                (false, false, false),
+                (true, true, false),
+                (true, false, true),
+            ] {
                 for (has_bias, has_res, activation) in [
                     (false, false, Activation::None),
                     (true, true, Activation::Gelu),
@@ -372,6 +413,7 @@ pub fn all_variants() -> Vec<(String, String)> {
                         f16,
                         a_vec,
                         b_vec,
+                        b_kvec,
                         has_bias,
                         has_res,
                         activation,
@@ -472,6 +514,20 @@ pub fn encode_matmul(
     b: &Tensor,
     epi: &Epilogue,
     variant: Option<MatmulVariant>,
+) -> Result<Tensor> {
+    encode_matmul_config(rec, a, b, epi, variant, None)
+}
+
+/// [`encode_matmul`] with the block and tile sizes forced (for tuning; `None` = [`config`]).
+/// The sizes must respect [`KernelConfig`]'s rules (`tn`, and `tm` for the GPU kernel,
+/// multiples of 4; GEMV `k_split` dividing `wg_x`).
+pub fn encode_matmul_config(
+    rec: &mut Recorder,
+    a: &Tensor,
+    b: &Tensor,
+    epi: &Epilogue,
+    variant: Option<MatmulVariant>,
+    forced: Option<KernelConfig>,
 ) -> Result<Tensor> {
     let device = rec.device().clone();
     let mut all = vec![a, b];
@@ -574,22 +630,42 @@ pub fn encode_matmul(
             ),
         ));
     }
-    let cfg = config(&device, variant, m, n);
+    let cfg = forced.unwrap_or_else(|| config(&device, variant, m, n));
+    let four = |x: u32| x > 0 && x.is_multiple_of(4);
+    let ok = match variant {
+        MatmulVariant::CpuRegister => cfg.wg_x > 0,
+        MatmulVariant::GpuTiled => {
+            four(cfg.tm) && four(cfg.tn) && cfg.wg_x > 0 && cfg.wg_y > 0 && cfg.k_split > 0
+        }
+        MatmulVariant::Gemv => cfg.k_split > 0 && cfg.wg_x.is_multiple_of(cfg.k_split),
+    };
+    if !ok {
+        return Err(Error::invalid(
+            OP,
+            format!("kernel config {cfg:?} breaks the {variant:?} rules"),
+        ));
+    }
     let (a_rs, a_cs) = (a_str[r - 2], a_str[r - 1]);
     let (b_rs, b_cs) = (b_str[r - 2], b_str[r - 1]);
-    let aligned = |xs: &[usize]| xs.iter().all(|x| x % 4 == 0);
+    let aligned = |xs: &[usize]| xs.iter().all(|x| x.is_multiple_of(4));
     let mut a_aligned = vec![a.offset(), a_rs];
     a_aligned.extend(&a_bs);
     let mut b_aligned = vec![b.offset(), b_rs];
     b_aligned.extend(&b_bs);
     let a_vec = variant == MatmulVariant::CpuRegister && a_cs == 1 && aligned(&a_aligned);
-    let b_vec = variant != MatmulVariant::Gemv && b_cs == 1 && n % 4 == 0 && aligned(&b_aligned);
+    let b_vec =
+        variant != MatmulVariant::Gemv && b_cs == 1 && n.is_multiple_of(4) && aligned(&b_aligned);
+    let mut bk_aligned = vec![b.offset(), b_cs];
+    bk_aligned.extend(&b_bs);
+    let b_kvec =
+        variant == MatmulVariant::CpuRegister && !b_vec && b_rs == 1 && aligned(&bk_aligned);
     let key = KernelKey {
         variant,
         cfg,
         f16: dtype == DType::F16,
         a_vec,
         b_vec,
+        b_kvec,
         has_bias: epi.bias.is_some(),
         has_res: epi.residual.is_some(),
         activation: epi.activation,

@@ -9,6 +9,7 @@ pub mod matmul;
 pub mod norm;
 pub mod pool;
 pub mod reduce;
+pub mod resize;
 
 use crate::device::Device;
 use crate::error::{Error, Result};

@@ -39,18 +39,46 @@ struct NormParams {
     _pad: u32,
 }
 
-fn softmax_source(log: bool, wg: u32) -> Result<String> {
+fn softmax_source(log: bool, wg: u32, recompute: bool) -> Result<String> {
     shaders::specialize(
         shaders::SOFTMAX,
-        &[("LOG", log.to_string()), ("WG", format!("{wg}u"))],
+        &[
+            ("LOG", log.to_string()),
+            ("WG", format!("{wg}u")),
+            ("RECOMPUTE", recompute.to_string()),
+        ],
     )
 }
 
-fn norm_source(affine: u32, wg: u32) -> Result<String> {
+/// Whether the direct softmax recomputes exp in its last sweep (see softmax.wgsl). On by
+/// default: side by side on a heavily loaded lavapipe it won 2 of 3 runs (by 10-30%) and lost
+/// one (by 12%); within the noise there, so re-measure on a quiet machine.
+static RECOMPUTE_EXP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Benchmark hook: picks the direct softmax's last-sweep form (see softmax.wgsl `RECOMPUTE`).
+#[doc(hidden)]
+pub fn set_softmax_recompute(on: bool) {
+    RECOMPUTE_EXP.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn norm_source(affine: u32, wg: u32, one_read: bool) -> Result<String> {
     shaders::specialize(
         shaders::NORM,
-        &[("AFFINE", format!("{affine}u")), ("WG", format!("{wg}u"))],
+        &[
+            ("AFFINE", format!("{affine}u")),
+            ("WG", format!("{wg}u")),
+            ("ONE_READ", one_read.to_string()),
+        ],
     )
+}
+
+/// Whether layer norm's vec4 kernel reads each full block once (see norm.wgsl `ONE_READ`).
+static ONE_READ: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Benchmark hook: picks layer norm's block-statistics form (see norm.wgsl `ONE_READ`).
+#[doc(hidden)]
+pub fn set_layer_norm_one_read(on: bool) {
+    ONE_READ.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Every specialisation of shaders/softmax.wgsl and shaders/norm.wgsl, for the naga test.
@@ -58,12 +86,18 @@ pub fn all_variants() -> Vec<(String, String)> {
     let mut v = Vec::new();
     for wg in [WG_DIRECT, WG_TREE] {
         for log in [false, true] {
-            let src = softmax_source(log, wg).expect("softmax.wgsl declares LOG and WG");
-            v.push((format!("softmax.log{log}.wg{wg}"), src));
+            for rc in [false, true] {
+                let src =
+                    softmax_source(log, wg, rc).expect("softmax.wgsl declares LOG, WG, RECOMPUTE");
+                v.push((format!("softmax.log{log}.wg{wg}.recompute{rc}"), src));
+            }
         }
         for affine in 0..3 {
-            let src = norm_source(affine, wg).expect("norm.wgsl declares AFFINE and WG");
-            v.push((format!("norm.affine{affine}.wg{wg}"), src));
+            for one in [false, true] {
+                let src =
+                    norm_source(affine, wg, one).expect("norm.wgsl declares AFFINE, WG, ONE_READ");
+                v.push((format!("norm.affine{affine}.wg{wg}.one_read{one}"), src));
+            }
         }
     }
     v
@@ -159,7 +193,11 @@ pub fn encode_softmax_with(
             grid_1d(&dev, items.div_ceil(WG_DIRECT as u64))?,
         )
     };
-    let src = softmax_source(log, wg)?;
+    let src = softmax_source(
+        log,
+        wg,
+        RECOMPUTE_EXP.load(std::sync::atomic::Ordering::Relaxed),
+    )?;
     let name = format!("{op}.{entry}");
     let pipe = dev.pipeline(&name, &src, entry)?;
     let y = Tensor::empty(&dev, shape, DType::F32)?;
@@ -332,7 +370,11 @@ pub fn encode_norm(
         let g = grid_1d(&dev, (rows as u64).div_ceil(WG_DIRECT as u64))?;
         (WG_DIRECT, format!("{kind}_{v}"), g)
     };
-    let src = norm_source(affine, wg)?;
+    let src = norm_source(
+        affine,
+        wg,
+        ONE_READ.load(std::sync::atomic::Ordering::Relaxed),
+    )?;
     let name = format!("{op}.{entry}");
     let pipe = dev.pipeline(&name, &src, &entry)?;
     let y = Tensor::empty(&dev, x.shape(), DType::F32)?;

@@ -323,11 +323,20 @@ fn encode_run(
     loop {
         let tree = strategy == Strategy::Tree && inner == 1;
         let rows4 = !tree && inner == 1 && red.is_multiple_of(4) && idx.is_none();
+        let cols4 = !tree && inner.is_multiple_of(4) && !op.is_arg();
+        let cols64 = cols4 && inner.is_multiple_of(64);
+        let width = if cols64 {
+            64
+        } else if cols4 {
+            4
+        } else {
+            1
+        };
         let (parts, chunk) = if tree {
             plan_parts(outer, red, 2048, WG_TREE as usize * 8, 1)
         } else {
             let align = if rows4 { 4 } else { 1 };
-            plan_parts(outer * inner, red, 1024, 4096, align)
+            plan_parts(outer * inner / width, red, 1024, 4096, align)
         };
         let last = parts == 1;
         let n_out = outer * parts * inner;
@@ -346,6 +355,10 @@ fn encode_run(
             "tree"
         } else if rows4 {
             "rows4"
+        } else if cols64 {
+            "cols64"
+        } else if cols4 {
+            "cols4"
         } else {
             "cols"
         };
@@ -360,7 +373,10 @@ fn encode_run(
         let grid = if tree {
             grid_1d(&dev, (outer * parts) as u64)?
         } else {
-            grid_1d(&dev, (n_out as u64).div_ceil(WG_DIRECT as u64))?
+            grid_1d(
+                &dev,
+                (n_out as u64 / width as u64).div_ceil(WG_DIRECT as u64),
+            )?
         };
         let n_in = (outer * red * inner) as u64;
         let idx_bytes = if idx.is_some() { 4 * n_in } else { 0 };

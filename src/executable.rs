@@ -1,0 +1,465 @@
+//! A compiled graph: fused steps, a buffer plan, weights on the device, warm pipelines.
+//!
+//! [`Graph::compile`] lowers the graph ([`crate::fuse`]), plans buffers ([`crate::plan`]),
+//! uploads constants once, and records one dry run so that every pipeline is built (and
+//! cached on the device) before the first real run. [`Executable::run`] records every
+//! dispatch of a run into one [`Recorder`]: one command buffer, one submit.
+
+use std::fmt::Write as _;
+
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::exec::Recorder;
+use crate::fuse::{self, FuseOptions, Kernel, Step};
+use crate::graph::{Graph, Op, ValueId};
+use crate::ops::elementwise::{encode_fused, Expr};
+use crate::plan::{self, Plan};
+use crate::profile::RunProfile;
+use crate::tensor::{numel, Tensor};
+
+/// How to compile a graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// Run the fusers (else one kernel per op, layout ops copied).
+    pub fusion: bool,
+    /// Free intermediates after their last use so buffers are shared (else all live to the end).
+    pub memory_planning: bool,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions {
+            fusion: true,
+            memory_planning: true,
+        }
+    }
+}
+
+/// A graph compiled for one device; run it many times with new inputs. `Send + Sync`: runs
+/// from several threads each record and submit their own command buffer.
+pub struct Executable {
+    device: Device,
+    graph: Graph,
+    steps: Vec<Step>,
+    plan: Plan,
+    options: CompileOptions,
+    /// Constants (and scalars read as tensors), by node id; resident for the executable's life.
+    constants: Vec<Option<Tensor>>,
+    inputs: Vec<ValueId>,
+    /// Kernel names each step recorded in the dry run.
+    step_kernels: Vec<Vec<String>>,
+}
+
+impl Graph {
+    /// Compiles with fusion and memory planning on.
+    pub fn compile(&self, device: &Device) -> Result<Executable> {
+        Executable::new(self, device, CompileOptions::default())
+    }
+
+    /// Compiles with explicit options.
+    pub fn compile_with(&self, device: &Device, options: CompileOptions) -> Result<Executable> {
+        Executable::new(self, device, options)
+    }
+}
+
+/// A contiguous copy of `t` when it is a strided view (one elementwise copy kernel).
+fn contiguous(rec: &mut Recorder, t: &Tensor) -> Result<Tensor> {
+    if t.is_contiguous() {
+        Ok(t.clone())
+    } else {
+        encode_fused(rec, &[t], &Expr::Input(0))
+    }
+}
+
+/// Applies a layout op to `t` as a view; a reshape of a strided view copies first.
+fn view(rec: &mut Recorder, t: &Tensor, op: &Op, shape: &[usize]) -> Result<Tensor> {
+    match op {
+        Op::Transpose(a, b) => t.transpose(*a, *b),
+        Op::Reshape => contiguous(rec, t)?.reshape(shape),
+        Op::BroadcastTo => t.broadcast_to(shape),
+        _ => Err(Error::invalid(
+            "graph",
+            format!("{} is not a layout op", op.name()),
+        )),
+    }
+}
+
+impl Executable {
+    fn new(graph: &Graph, device: &Device, options: CompileOptions) -> Result<Self> {
+        if graph.outputs().is_empty() {
+            return Err(Error::invalid("compile", "the graph has no outputs"));
+        }
+        let steps = fuse::lower(
+            graph,
+            FuseOptions {
+                fusion: options.fusion,
+            },
+        );
+        let plan = plan::plan(graph, &steps, options.memory_planning);
+        let mut constants: Vec<Option<Tensor>> = vec![None; graph.nodes().len()];
+        let mut read_as_tensor = vec![false; graph.nodes().len()];
+        for s in &steps {
+            for v in &s.inputs {
+                read_as_tensor[v.0] = true;
+            }
+        }
+        for o in graph.outputs() {
+            read_as_tensor[o.0] = true;
+        }
+        for (i, node) in graph.nodes().iter().enumerate() {
+            match &node.op {
+                Op::Constant { data } => {
+                    constants[i] = Some(Tensor::from_f32(device, data, &node.shape)?);
+                }
+                Op::Scalar(s) if read_as_tensor[i] => {
+                    constants[i] = Some(Tensor::from_f32(device, &[*s], &[])?);
+                }
+                _ => {}
+            }
+        }
+        let mut exe = Executable {
+            device: device.clone(),
+            graph: graph.clone(),
+            steps,
+            plan,
+            options,
+            constants,
+            inputs: graph.inputs(),
+            step_kernels: Vec::new(),
+        };
+        // Dry run: builds every pipeline now (not in the first timed run) and names kernels.
+        let dummies: Vec<Tensor> = exe
+            .inputs
+            .iter()
+            .map(|v| Tensor::empty(device, graph.shape(*v), graph.node(*v).dtype))
+            .collect::<Result<_>>()?;
+        let refs: Vec<&Tensor> = dummies.iter().collect();
+        let mut rec = Recorder::new(device);
+        let mut names = Vec::new();
+        exe.record(&mut rec, &refs, Some(&mut names))?;
+        exe.step_kernels = names;
+        Ok(exe)
+    }
+
+    /// The device it runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The steps (fused kernels and views) in execution order.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// The buffer plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The options it was compiled with.
+    pub fn options(&self) -> CompileOptions {
+        self.options
+    }
+
+    /// Dispatches per run.
+    pub fn dispatch_count(&self) -> usize {
+        self.step_kernels.iter().map(Vec::len).sum()
+    }
+
+    /// Bytes of constants kept on the device.
+    pub fn constant_bytes(&self) -> u64 {
+        self.constants
+            .iter()
+            .flatten()
+            .map(|t| (t.numel() * t.dtype().size()) as u64)
+            .sum()
+    }
+
+    /// Runs on `inputs` (in the order the graph declared them); returns the outputs.
+    pub fn run(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        let mut rec = Recorder::new(&self.device);
+        let outs = self.record(&mut rec, inputs, None)?;
+        rec.submit(false)?;
+        Ok(outs)
+    }
+
+    /// Runs with per-dispatch timing; each record's `covers` names the graph ops it computes.
+    pub fn run_profiled(&self, inputs: &[&Tensor]) -> Result<(Vec<Tensor>, RunProfile)> {
+        let mut rec = Recorder::new(&self.device);
+        let outs = self.record(&mut rec, inputs, None)?;
+        let profile = rec
+            .submit(true)?
+            .ok_or_else(|| Error::invalid("run_profiled", "recorder returned no profile"))?;
+        Ok((outs, profile))
+    }
+
+    fn check_inputs(&self, inputs: &[&Tensor]) -> Result<()> {
+        if inputs.len() != self.inputs.len() {
+            return Err(Error::invalid(
+                "run",
+                format!(
+                    "the graph takes {} inputs, {} given",
+                    self.inputs.len(),
+                    inputs.len()
+                ),
+            ));
+        }
+        for (t, v) in inputs.iter().zip(&self.inputs) {
+            let node = self.graph.node(*v);
+            if t.shape() != node.shape.as_slice() || t.dtype() != node.dtype {
+                return Err(Error::shape(
+                    "run",
+                    format!(
+                        "input `{}` expects {:?} {}, got {:?} {}",
+                        node.label,
+                        node.shape,
+                        node.dtype,
+                        t.shape(),
+                        t.dtype()
+                    ),
+                ));
+            }
+            if !t.device().same(&self.device) {
+                return Err(Error::DeviceMismatch { op: "run" });
+            }
+        }
+        Ok(())
+    }
+
+    fn record(
+        &self,
+        rec: &mut Recorder,
+        inputs: &[&Tensor],
+        mut names: Option<&mut Vec<Vec<String>>>,
+    ) -> Result<Vec<Tensor>> {
+        self.check_inputs(inputs)?;
+        let mut vals = self.constants.clone();
+        for (t, v) in inputs.iter().zip(&self.inputs) {
+            vals[v.0] = Some((*t).clone());
+        }
+        for (si, step) in self.steps.iter().enumerate() {
+            let start = rec.len();
+            let out = {
+                let ins: Vec<&Tensor> = step
+                    .inputs
+                    .iter()
+                    .map(|v| {
+                        vals[v.0].as_ref().ok_or_else(|| {
+                            Error::invalid(
+                                "graph",
+                                format!(
+                                    "value {} read after it was freed",
+                                    self.graph.node(*v).label
+                                ),
+                            )
+                        })
+                    })
+                    .collect::<Result<_>>()?;
+                self.encode_step(rec, step, &ins)?
+            };
+            if rec.len() > start {
+                let covers = step
+                    .covers
+                    .iter()
+                    .map(|&c| self.graph.nodes()[c].label.clone())
+                    .collect();
+                rec.set_covers(covers);
+            }
+            if let Some(n) = names.as_deref_mut() {
+                n.push(
+                    rec.dispatches()[start..]
+                        .iter()
+                        .map(|d| d.kernel.clone())
+                        .collect(),
+                );
+            }
+            vals[step.output.0] = Some(out);
+            for v in &self.plan.free_after[si] {
+                vals[v.0] = None;
+            }
+        }
+        self.graph
+            .outputs()
+            .iter()
+            .map(|o| {
+                vals[o.0]
+                    .clone()
+                    .ok_or_else(|| Error::invalid("graph", "an output was not computed"))
+            })
+            .collect()
+    }
+
+    fn encode_step(&self, rec: &mut Recorder, step: &Step, ins: &[&Tensor]) -> Result<Tensor> {
+        let out_node = self.graph.node(step.output);
+        match &step.kernel {
+            Kernel::Elementwise(expr) => encode_fused(rec, ins, expr),
+            Kernel::View(op) => view(rec, ins[0], op, &out_node.shape),
+            Kernel::Copy(op) => {
+                let v = view(rec, ins[0], op, &out_node.shape)?;
+                if matches!(op, Op::Reshape) && !ins[0].is_contiguous() {
+                    return Ok(v); // `view` already copied the strided input
+                }
+                // A reshape of a contiguous input is already a view: copy it anyway so the
+                // unfused path materialises every layout op, as an op-by-op runtime would.
+                encode_fused(rec, &[&v], &Expr::Input(0))
+            }
+            Kernel::MatMul {
+                alpha,
+                bias,
+                activation,
+                residual,
+            } => {
+                use crate::ops::matmul::{encode_matmul, Epilogue};
+                let mut rest = ins[2..].iter();
+                let bias = if *bias { rest.next().copied() } else { None };
+                let residual = if *residual {
+                    rest.next().copied()
+                } else {
+                    None
+                };
+                let epi = Epilogue {
+                    alpha: *alpha,
+                    bias,
+                    activation: *activation,
+                    residual,
+                };
+                encode_matmul(rec, ins[0], ins[1], &epi, None)
+            }
+            Kernel::Conv2d { attrs, activation } => {
+                use crate::ops::conv::{encode_conv2d, Conv2dParams};
+                let x = contiguous(rec, ins[0])?;
+                let w = contiguous(rec, ins[1])?;
+                let b = ins.get(2).map(|b| contiguous(rec, b)).transpose()?;
+                let p = Conv2dParams {
+                    stride: attrs.stride,
+                    padding: attrs.padding,
+                    dilation: attrs.dilation,
+                    groups: attrs.groups,
+                    activation: *activation,
+                };
+                encode_conv2d(rec, &x, &w, b.as_ref(), &p)
+            }
+            Kernel::Reduce {
+                kind,
+                axes,
+                keepdims,
+            } => {
+                use crate::graph::ReduceKind;
+                use crate::ops::reduce::{encode_reduce, ReduceOp};
+                let op = match kind {
+                    ReduceKind::Sum => ReduceOp::Sum,
+                    ReduceKind::Mean => ReduceOp::Mean,
+                    ReduceKind::Max => ReduceOp::Max,
+                    ReduceKind::Min => ReduceOp::Min,
+                };
+                let x = contiguous(rec, ins[0])?;
+                let axes: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
+                encode_reduce(rec, &x, op, Some(&axes), *keepdims)
+            }
+            Kernel::Softmax { axis, log } => {
+                let x = contiguous(rec, ins[0])?;
+                crate::ops::norm::encode_softmax(rec, &x, *axis as isize, *log)
+            }
+            Kernel::LayerNorm { norm_dims, eps } => {
+                let x = contiguous(rec, ins[0])?;
+                let p: Vec<Tensor> = ins[1..]
+                    .iter()
+                    .map(|t| contiguous(rec, t))
+                    .collect::<Result<_>>()?;
+                crate::ops::norm::encode_layer_norm(rec, &x, *norm_dims, p.first(), p.get(1), *eps)
+            }
+            Kernel::RmsNorm { norm_dims, eps } => {
+                let x = contiguous(rec, ins[0])?;
+                let p: Vec<Tensor> = ins[1..]
+                    .iter()
+                    .map(|t| contiguous(rec, t))
+                    .collect::<Result<_>>()?;
+                crate::ops::norm::encode_rms_norm(rec, &x, *norm_dims, p.first(), *eps)
+            }
+            Kernel::Attention { causal, scale } => {
+                use crate::ops::attention::{encode_attention, AttentionParams};
+                let q = contiguous(rec, ins[0])?;
+                let k = contiguous(rec, ins[1])?;
+                let v = contiguous(rec, ins[2])?;
+                let p = AttentionParams {
+                    causal: *causal,
+                    scale: *scale,
+                    ..Default::default()
+                };
+                encode_attention(rec, &q, &k, &v, &p)
+            }
+        }
+    }
+
+    /// A human-readable plan: every step with its kernels, the graph ops it fused, its
+    /// output buffer, the dispatch count and the peak intermediate memory.
+    pub fn explain(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "EXPLAIN: {} graph nodes -> {} steps, {} dispatches per run (fusion {}, memory planning {})",
+            self.graph.nodes().len(),
+            self.steps.len(),
+            self.dispatch_count(),
+            if self.options.fusion { "on" } else { "off" },
+            if self.options.memory_planning { "on" } else { "off" },
+        );
+        for (i, step) in self.steps.iter().enumerate() {
+            let node = self.graph.node(step.output);
+            let covers: Vec<&str> = step
+                .covers
+                .iter()
+                .map(|&c| self.graph.nodes()[c].label.as_str())
+                .collect();
+            let kernels = self
+                .step_kernels
+                .get(i)
+                .map(|k| {
+                    if k.is_empty() {
+                        "(no dispatch)".to_string()
+                    } else {
+                        k.join(" + ")
+                    }
+                })
+                .unwrap_or_default();
+            let buf = if self.plan.step_bytes[i] == 0 {
+                "view".to_string()
+            } else {
+                human(self.plan.step_bytes[i])
+            };
+            let _ = writeln!(
+                s,
+                "  [{i:>3}] {:<34} {:<28} -> {:?} {buf:>10}  covers {}",
+                step.kernel.describe(),
+                kernels,
+                node.shape,
+                covers.join(", ")
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  intermediate+output peak: {} planned, {} unplanned ({:.0}%); constants {}; inputs {}",
+            human(self.plan.peak_planned),
+            human(self.plan.peak_unplanned),
+            100.0 * self.plan.peak_planned as f64 / self.plan.peak_unplanned.max(1) as f64,
+            human(self.constant_bytes()),
+            human(
+                self.inputs
+                    .iter()
+                    .map(|v| (numel(self.graph.shape(*v)) * 4) as u64)
+                    .sum()
+            ),
+        );
+        s
+    }
+}
+
+fn human(b: u64) -> String {
+    if b >= 1 << 20 {
+        format!("{:.2} MiB", b as f64 / (1u64 << 20) as f64)
+    } else if b >= 1 << 10 {
+        format!("{:.1} KiB", b as f64 / 1024.0)
+    } else {
+        format!("{b} B")
+    }
+}

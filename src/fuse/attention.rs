@@ -1,0 +1,91 @@
+//! Fuser (d): the attention pattern -> the fused attention kernel.
+//!
+//! Matches `matmul(softmax(matmul(q, transpose(k, -2, -1)) [* s], -1), v)` over rank-4
+//! [batch, heads, seq, head_dim] operands with equal head counts, every intermediate used
+//! once. The fused kernel never writes the seq x seq scores. Additive masks between the scale
+//! and the softmax are not matched yet (the pattern then runs unfused, still correct).
+
+use super::{Ctx, Kernel, Step};
+use crate::graph::{Op, ValueId};
+use crate::ops::elementwise::BinaryOp;
+
+/// Whether the fused attention kernel is in this build (when false, the pattern runs
+/// unfused: matmul, softmax, matmul; correct, only slower).
+pub const KERNEL_AVAILABLE: bool = true;
+
+/// Claims attention patterns.
+pub fn fuse(ctx: &mut Ctx) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for sm in 0..ctx.graph.nodes().len() {
+        if let Some(s) = try_match(ctx, sm) {
+            for &c in &s.covers {
+                ctx.claimed[c] = true;
+            }
+            steps.push(s);
+        }
+    }
+    steps
+}
+
+fn try_match(ctx: &Ctx, sm: usize) -> Option<Step> {
+    let g = ctx.graph;
+    let node = &g.nodes()[sm];
+    let Op::Softmax { axis, log: false } = node.op else {
+        return None;
+    };
+    if node.shape.len() != 4 || axis != 3 || ctx.claimed[sm] {
+        return None;
+    }
+    // Forward: softmax -> matmul(., v).
+    let out = ctx.sole_consumer(sm)?;
+    let on = &g.nodes()[out];
+    if on.op != Op::MatMul || on.inputs[0].0 != sm || on.inputs[1].0 == sm {
+        return None;
+    }
+    let v = on.inputs[1];
+    // Backward: [* scalar] then matmul(q, kT).
+    let mut covers = vec![sm, out];
+    let mut x = node.inputs[0].0;
+    let mut scale = 1.0f32;
+    if let Op::Binary(BinaryOp::Mul) = g.nodes()[x].op {
+        let ins = &g.nodes()[x].inputs;
+        let (s, other) = match (ctx.scalar(ins[0]), ctx.scalar(ins[1])) {
+            (Some(s), None) => (s, ins[1].0),
+            (None, Some(s)) => (s, ins[0].0),
+            _ => return None,
+        };
+        ctx.sole_consumer(x)?;
+        covers.push(x);
+        scale = s;
+        x = other;
+    }
+    let qk = &g.nodes()[x];
+    if qk.op != Op::MatMul || ctx.sole_consumer(x).is_none() {
+        return None;
+    }
+    covers.push(x);
+    let (q, kt) = (qk.inputs[0], qk.inputs[1]);
+    let ktn = &g.nodes()[kt.0];
+    if !matches!(ktn.op, Op::Transpose(2, 3) | Op::Transpose(3, 2)) {
+        return None;
+    }
+    let k = ktn.inputs[0];
+    if ctx.sole_consumer(kt.0).is_some() {
+        covers.push(kt.0);
+    }
+    let (sq, sk, sv) = (g.shape(q), g.shape(k), g.shape(v));
+    let ok = sq.len() == 4 && sk == sv && sq[0] == sk[0] && sq[1] == sk[1] && sq[3] == sk[3];
+    if !ok {
+        return None;
+    }
+    covers.sort_unstable();
+    Some(Step {
+        kernel: Kernel::Attention {
+            causal: false,
+            scale: Some(scale),
+        },
+        inputs: vec![q, k, v],
+        output: ValueId(out),
+        covers,
+    })
+}

@@ -1,0 +1,530 @@
+//! Graph executor: every fuser against its unfused path and the f64 graph reference.
+
+mod common;
+
+use flopwatt::graph::{Graph, ValueId};
+use flopwatt::ops::elementwise::{BinaryOp, UnaryOp};
+use flopwatt::ops::Activation;
+use flopwatt::reference::{self, check_close, check_nmse, random, NMSE_F32, TRANSCENDENTAL_F32};
+use flopwatt::{CompileOptions, Device, Error, Tensor};
+
+const FUSED: CompileOptions = CompileOptions {
+    fusion: true,
+    memory_planning: true,
+};
+const UNFUSED: CompileOptions = CompileOptions {
+    fusion: false,
+    memory_planning: false,
+};
+
+/// Random inputs for every graph input, seeded.
+fn inputs_for(g: &Graph, seed: u64) -> Vec<Vec<f32>> {
+    g.inputs()
+        .iter()
+        .enumerate()
+        .map(|(i, v)| random(flopwatt::tensor::numel(g.shape(*v)), seed * 100 + i as u64))
+        .collect()
+}
+
+/// Runs `g` with `opts`; returns the outputs as f32 vectors and the dispatch count.
+fn run(dev: &Device, g: &Graph, opts: CompileOptions, data: &[Vec<f32>]) -> (Vec<Vec<f32>>, usize) {
+    let exe = g.compile_with(dev, opts).expect("compile");
+    let ts: Vec<Tensor> = g
+        .inputs()
+        .iter()
+        .zip(data)
+        .map(|(v, d)| Tensor::from_f32(dev, d, g.shape(*v)).unwrap())
+        .collect();
+    let refs: Vec<&Tensor> = ts.iter().collect();
+    let outs = exe.run(&refs).expect("run");
+    (
+        outs.iter().map(|t| t.to_f32_vec().unwrap()).collect(),
+        exe.dispatch_count(),
+    )
+}
+
+fn reference_of(g: &Graph, data: &[Vec<f32>]) -> Vec<Vec<f64>> {
+    let d64: Vec<Vec<f64>> = data.iter().map(|v| reference::to_f64(v)).collect();
+    reference::graph::eval(g, &d64)
+}
+
+enum Check {
+    Close(reference::Tolerance),
+    Nmse(f64),
+}
+
+/// Fused and unfused both match the reference; returns (fused, unfused) dispatch counts.
+fn check_both(dev: &Device, g: &Graph, seed: u64, what: &str, check: Check) -> (usize, usize) {
+    let data = inputs_for(g, seed);
+    let want = reference_of(g, &data);
+    let (fused, nf) = run(dev, g, FUSED, &data);
+    let (unfused, nu) = run(dev, g, UNFUSED, &data);
+    for (k, w) in want.iter().enumerate() {
+        for (mode, got) in [("fused", &fused[k]), ("unfused", &unfused[k])] {
+            let name = format!("{what} ({mode}, output {k})");
+            match check {
+                Check::Close(t) => check_close(&name, got, w, t).unwrap(),
+                Check::Nmse(m) => check_nmse(&name, got, w, m).unwrap(),
+            }
+        }
+    }
+    (nf, nu)
+}
+
+#[test]
+fn build_errors_name_op_and_shapes() {
+    let mut g = Graph::new();
+    let a = g.input("a", &[3, 4]).unwrap();
+    let b = g.input("b", &[5, 6]).unwrap();
+    let e = g.matmul(a, b).unwrap_err();
+    assert_eq!(e.to_string(), "matmul: inner dims differ, [3, 4] x [5, 6]");
+    let c = g.input("c", &[2, 4]).unwrap();
+    let e = g.add(a, c).unwrap_err().to_string();
+    assert!(e.contains("[3, 4]") && e.contains("[2, 4]"), "{e}");
+    assert!(matches!(
+        g.softmax(a, 2),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(g.reshape(a, &[5]).is_err());
+    assert!(g.broadcast_to(a, &[3, 5]).is_err());
+    let gamma = g.input("gamma", &[3]).unwrap();
+    let e = g
+        .layer_norm(a, 1, Some(gamma), None, 1e-5)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("layer_norm") && e.contains("[3]"), "{e}");
+    assert!(g.transpose(a, 0, 2).is_err());
+    assert!(g.constant("w", vec![0.0; 3], &[2, 2]).is_err());
+    let x = g.input("x", &[1, 3, 5, 5]).unwrap();
+    let w = g.input("w", &[4, 2, 3, 3]).unwrap();
+    let e = g
+        .conv2d(x, w, None, Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("conv2d"), "{e}");
+}
+
+#[test]
+fn run_rejects_wrong_inputs() {
+    let dev = device_or_skip!();
+    let mut g = Graph::new();
+    let x = g.input("x", &[4]).unwrap();
+    let y = g.relu(x).unwrap();
+    g.output(y).unwrap();
+    let exe = g.compile(&dev).unwrap();
+    let bad = Tensor::from_f32(&dev, &[1.0; 5], &[5]).unwrap();
+    let e = exe.run(&[&bad]).unwrap_err().to_string();
+    assert!(e.contains("[4]") && e.contains("[5]"), "{e}");
+    assert!(exe.run(&[]).is_err());
+}
+
+/// A random elementwise DAG over broadcast-compatible inputs; values are reused so some
+/// intermediates have several consumers (they must not be fused away).
+fn random_elementwise_graph(seed: u64) -> Graph {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let dims = [1usize, 3, 7, 127, 257];
+    let (a, b, c) = (
+        dims[rng.usize(..dims.len())],
+        dims[rng.usize(..dims.len())],
+        dims[rng.usize(1..dims.len())],
+    );
+    let mut g = Graph::new();
+    let shapes: Vec<Vec<usize>> = vec![
+        vec![a, b, c],
+        vec![b, c],
+        vec![1, c],
+        vec![a, 1, 1],
+        vec![c],
+    ];
+    let mut vals: Vec<ValueId> = Vec::new();
+    let n_in = 2 + rng.usize(..3);
+    for i in 0..n_in {
+        let s = &shapes[if i == 0 { 0 } else { rng.usize(..shapes.len()) }];
+        vals.push(g.input(&format!("x{i}"), s).unwrap());
+    }
+    let unary = [
+        UnaryOp::Neg,
+        UnaryOp::Abs,
+        UnaryOp::Act(Activation::Relu),
+        UnaryOp::Act(Activation::Tanh),
+        UnaryOp::Act(Activation::Sigmoid),
+        UnaryOp::Act(Activation::Gelu),
+        UnaryOp::Act(Activation::Silu),
+    ];
+    let binary = [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Max,
+        BinaryOp::Min,
+    ];
+    let n_ops = 3 + rng.usize(..10);
+    for _ in 0..n_ops {
+        // Prefer recent values (chains), sometimes older ones (trees and shared values).
+        let pick = |rng: &mut fastrand::Rng, vals: &Vec<ValueId>| {
+            if rng.bool() {
+                *vals.last().unwrap()
+            } else {
+                vals[rng.usize(..vals.len())]
+            }
+        };
+        let v = match rng.usize(..4) {
+            0 => {
+                let x = pick(&mut rng, &vals);
+                g.unary(x, unary[rng.usize(..unary.len())]).unwrap()
+            }
+            1 => {
+                let x = pick(&mut rng, &vals);
+                g.scale(x, 0.5 + rng.f32()).unwrap()
+            }
+            _ => {
+                let x = pick(&mut rng, &vals);
+                let y = pick(&mut rng, &vals);
+                g.binary(x, y, binary[rng.usize(..binary.len())]).unwrap()
+            }
+        };
+        vals.push(v);
+    }
+    g.output(*vals.last().unwrap()).unwrap();
+    if rng.bool() {
+        // A second output in the middle: it must survive fusion and planning.
+        let mid = vals[n_in + rng.usize(..n_ops)];
+        g.output(mid).unwrap();
+    }
+    g
+}
+
+#[test]
+fn random_elementwise_graphs_fused_equal_unfused_and_reference() {
+    let dev = device_or_skip!();
+    let mut fewer = 0;
+    for seed in 0..24 {
+        let g = random_elementwise_graph(seed);
+        let (nf, nu) = check_both(
+            &dev,
+            &g,
+            seed,
+            &format!("random elementwise graph {seed}"),
+            Check::Close(TRANSCENDENTAL_F32),
+        );
+        assert!(
+            nf <= nu,
+            "seed {seed}: fused {nf} > unfused {nu} dispatches"
+        );
+        fewer += (nf < nu) as usize;
+    }
+    assert!(
+        fewer >= 12,
+        "fusion reduced dispatches in only {fewer} of 24 graphs"
+    );
+}
+
+#[test]
+fn elementwise_chain_is_one_kernel() {
+    let dev = device_or_skip!();
+    let mut g = Graph::new();
+    let x = g.input("x", &[257, 127]).unwrap();
+    let b = g.input("b", &[127]).unwrap();
+    let y = g.scale(x, 2.0).unwrap();
+    let y = g.add(y, b).unwrap();
+    let y = g.relu(y).unwrap();
+    let y = g.mul(y, x).unwrap();
+    g.output(y).unwrap();
+    let (nf, nu) = check_both(&dev, &g, 7, "chain", Check::Close(TRANSCENDENTAL_F32));
+    assert_eq!((nf, nu), (1, 4));
+}
+
+/// relu(x W * s + bias) + residual, with each stage present or not.
+fn mlp_graph(m: usize, k: usize, n: usize, stages: u8, act: Activation) -> Graph {
+    let mut g = Graph::new();
+    let x = g.input("x", &[m, k]).unwrap();
+    let w = g.constant("w", random(k * n, 99), &[k, n]).unwrap();
+    let mut y = g.matmul(x, w).unwrap();
+    if stages & 1 != 0 {
+        y = g.scale(y, 0.75).unwrap();
+    }
+    if stages & 2 != 0 {
+        let b = g.constant("b", random(n, 98), &[n]).unwrap();
+        y = g.add(y, b).unwrap();
+    }
+    if stages & 4 != 0 {
+        y = g.activation(y, act).unwrap();
+    }
+    if stages & 8 != 0 {
+        let r = g.input("r", &[1, n]).unwrap();
+        y = g.add(r, y).unwrap();
+    }
+    g.output(y).unwrap();
+    g
+}
+
+#[test]
+fn matmul_epilogues_fused_equal_unfused_and_reference() {
+    let dev = device_or_skip!();
+    let acts = [
+        Activation::Relu,
+        Activation::Gelu,
+        Activation::Silu,
+        Activation::Tanh,
+        Activation::LeakyRelu(0.1),
+    ];
+    let shapes = [
+        (1, 1, 1),
+        (1, 257, 127),
+        (33, 65, 17),
+        (127, 64, 129),
+        (64, 128, 256),
+    ];
+    let mut rng = fastrand::Rng::with_seed(5);
+    for (i, &(m, k, n)) in shapes.iter().enumerate() {
+        for _ in 0..3 {
+            let stages = rng.u8(1..16);
+            let act = acts[rng.usize(..acts.len())];
+            let g = mlp_graph(m, k, n, stages, act);
+            let (nf, nu) = check_both(
+                &dev,
+                &g,
+                i as u64,
+                &format!("matmul {m}x{k}x{n} stages {stages:04b} {act:?}"),
+                Check::Nmse(NMSE_F32),
+            );
+            assert_eq!(nf, 1, "epilogue {stages:04b} not fused into the matmul");
+            assert_eq!(nu, 1 + stages.count_ones() as usize);
+        }
+    }
+}
+
+#[test]
+fn layout_ops_fold_into_consumers() {
+    let dev = device_or_skip!();
+    let mut g = Graph::new();
+    let a = g.input("a", &[65, 33]).unwrap();
+    let b = g.input("b", &[17, 65]).unwrap();
+    let at = g.transpose(a, 0, 1).unwrap(); // [33, 65]
+    let bt = g.transpose(b, -1, -2).unwrap(); // [65, 17]
+    let c = g.matmul(at, bt).unwrap(); // [33, 17]
+    let v = g.input("v", &[17]).unwrap();
+    let vb = g.broadcast_to(v, &[33, 17]).unwrap();
+    let s = g.add(c, vb).unwrap(); // matmul residual
+    let st = g.transpose(s, 0, 1).unwrap(); // strided [17, 33]
+    let r = g.reshape(st, &[17 * 33]).unwrap(); // needs a copy of the strided view
+    let y = g.unary(r, UnaryOp::Act(Activation::Tanh)).unwrap();
+    g.output(y).unwrap();
+    let (nf, nu) = check_both(&dev, &g, 3, "layout", Check::Nmse(NMSE_F32));
+    // fused: matmul+residual, reshape copy, tanh; unfused: 4 layout copies + 3 op kernels.
+    assert!(nf <= 3 && nu >= 7, "fused {nf}, unfused {nu}");
+}
+
+#[test]
+fn conv_activation_epilogue() {
+    let dev = device_or_skip!();
+    let mut g = Graph::new();
+    let x = g.input("x", &[2, 3, 13, 11]).unwrap();
+    let w = g
+        .constant("w", random(5 * 3 * 9, 4), &[5, 3, 3, 3])
+        .unwrap();
+    let b = g.constant("b", random(5, 5), &[5]).unwrap();
+    let attrs = flopwatt::graph::Conv2dAttrs {
+        padding: [1, 1, 1, 1],
+        stride: [2, 1],
+        ..Default::default()
+    };
+    let y = g.conv2d(x, w, Some(b), attrs).unwrap();
+    let y = g.relu(y).unwrap();
+    g.output(y).unwrap();
+    let (nf, nu) = check_both(&dev, &g, 11, "conv+relu", Check::Nmse(NMSE_F32));
+    assert_eq!((nf, nu), (1, 2));
+}
+
+#[test]
+fn memory_planning_shares_buffers_and_keeps_outputs() {
+    let dev = device_or_skip!();
+    let mut g = Graph::new();
+    let x = g.input("x", &[64, 64]).unwrap();
+    let w = g.constant("w", random(64 * 64, 1), &[64, 64]).unwrap();
+    let mut y = x;
+    let mut mids = Vec::new();
+    for _ in 0..6 {
+        y = g.matmul(y, w).unwrap();
+        y = g.unary(y, UnaryOp::Act(Activation::Tanh)).unwrap();
+        mids.push(y);
+    }
+    g.output(y).unwrap();
+    g.output(mids[2]).unwrap();
+    for fusion in [true, false] {
+        let planned = g
+            .compile_with(
+                &dev,
+                CompileOptions {
+                    fusion,
+                    memory_planning: true,
+                },
+            )
+            .unwrap();
+        let unplanned = g
+            .compile_with(
+                &dev,
+                CompileOptions {
+                    fusion,
+                    memory_planning: false,
+                },
+            )
+            .unwrap();
+        let p = planned.plan();
+        assert!(
+            p.peak_planned * 2 <= p.peak_unplanned,
+            "fusion {fusion}: planned {} vs unplanned {}",
+            p.peak_planned,
+            p.peak_unplanned
+        );
+        assert_eq!(unplanned.plan().peak(), p.peak_unplanned);
+        let data = inputs_for(&g, 2);
+        let want = reference_of(&g, &data);
+        let xt = Tensor::from_f32(&dev, &data[0], &[64, 64]).unwrap();
+        for exe in [&planned, &unplanned] {
+            let outs = exe.run(&[&xt]).unwrap();
+            for (o, w) in outs.iter().zip(&want) {
+                check_nmse("planned chain", &o.to_f32_vec().unwrap(), w, NMSE_F32).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn explain_and_profile_name_fused_ops() {
+    let dev = device_or_skip!();
+    let g = mlp_graph(33, 64, 17, 0b0110, Activation::Relu);
+    let exe = g.compile(&dev).unwrap();
+    let text = exe.explain();
+    assert!(text.contains("1 dispatches per run"), "{text}");
+    assert!(text.contains("matmul+epilogue(bias,relu)"), "{text}");
+    assert!(text.contains("peak"), "{text}");
+    let x = Tensor::from_f32(&dev, &random(33 * 64, 1), &[33, 64]).unwrap();
+    let (outs, prof) = exe.run_profiled(&[&x]).unwrap();
+    assert_eq!(outs.len(), 1);
+    assert_eq!(prof.dispatches.len(), 1);
+    let covers = &prof.dispatches[0].covers;
+    assert_eq!(covers.len(), 3, "{covers:?}");
+    assert!(covers[0].starts_with("matmul"), "{covers:?}");
+}
+
+#[test]
+fn many_runs_do_not_grow_device_memory() {
+    // Its own device: tests run in parallel and the shared device's pool sees their buffers.
+    let _shared = device_or_skip!();
+    let dev = Device::new().unwrap();
+    let mut g = Graph::new();
+    let x = g.input("x", &[127]).unwrap();
+    let b = g.constant("b", random(127, 3), &[127]).unwrap();
+    let y = g.add(x, b).unwrap();
+    let y = g.exp(y).unwrap();
+    let z = g.scale(y, 3.0).unwrap();
+    g.output(z).unwrap();
+    g.output(y).unwrap();
+    let exe = g.compile_with(&dev, UNFUSED).unwrap();
+    let xt = Tensor::from_f32(&dev, &random(127, 4), &[127]).unwrap();
+    let mut first = None;
+    for i in 0..10_000 {
+        let outs = exe.run(&[&xt]).unwrap();
+        if i == 9 {
+            let v = outs[0].to_f32_vec().unwrap();
+            assert!(v.iter().all(|x| x.is_finite()));
+        }
+        drop(outs);
+        if i == 10 {
+            first = Some(dev.allocated_bytes());
+        }
+    }
+    assert_eq!(
+        Some(dev.allocated_bytes()),
+        first,
+        "device memory grew over 10,000 runs"
+    );
+}
+
+#[test]
+fn two_threads_two_executables_one_device() {
+    let dev = device_or_skip!();
+    let g1 = mlp_graph(31, 47, 29, 0b1110, Activation::Gelu);
+    let g2 = random_elementwise_graph(3);
+    let d1 = inputs_for(&g1, 1);
+    let d2 = inputs_for(&g2, 2);
+    let (want1, _) = run(&dev, &g1, FUSED, &d1);
+    let (want2, _) = run(&dev, &g2, FUSED, &d2);
+    let e1 = g1.compile(&dev).unwrap();
+    let e2 = g2.compile(&dev).unwrap();
+    std::thread::scope(|s| {
+        for (exe, g, d, want) in [(&e1, &g1, &d1, &want1), (&e2, &g2, &d2, &want2)] {
+            let dev = dev.clone();
+            s.spawn(move || {
+                let ts: Vec<Tensor> = g
+                    .inputs()
+                    .iter()
+                    .zip(d)
+                    .map(|(v, x)| Tensor::from_f32(&dev, x, g.shape(*v)).unwrap())
+                    .collect();
+                let refs: Vec<&Tensor> = ts.iter().collect();
+                for _ in 0..20 {
+                    let outs = exe.run(&refs).unwrap();
+                    for (o, w) in outs.iter().zip(want) {
+                        assert_eq!(&o.to_f32_vec().unwrap(), w);
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn transformer_block_fused_equals_unfused_and_reference() {
+    let dev = device_or_skip!();
+    let (g, data) = flopwatt::graph::models::transformer_block(32, 4, 17, 4).unwrap();
+    let want = reference_of(&g, &data);
+    let (fused, nf) = run(&dev, &g, FUSED, &data);
+    let (unfused, nu) = run(&dev, &g, UNFUSED, &data);
+    check_nmse("block fused", &fused[0], &want[0], NMSE_F32).unwrap();
+    check_nmse("block unfused", &unfused[0], &want[0], NMSE_F32).unwrap();
+    assert!(nf * 2 <= nu, "fused {nf} dispatches, unfused {nu}");
+    assert!(g.compile(&dev).unwrap().explain().contains("attention"));
+    let exe = g.compile(&dev).unwrap();
+    let p = exe.plan();
+    assert!(p.peak_planned < p.peak_unplanned, "{p:?}");
+}
+
+#[test]
+fn reductions_and_norms_in_graphs() {
+    let dev = device_or_skip!();
+    let mut g = Graph::new();
+    let x = g.input("x", &[3, 127, 5]).unwrap();
+    let gm = g.input("g", &[5]).unwrap();
+    let xt = g.transpose(x, 1, 2).unwrap(); // [3, 5, 127] strided
+    let s = g.scale(xt, 1.5).unwrap();
+    let sm = g.log_softmax(s, -1).unwrap();
+    let r = g
+        .reduce(sm, flopwatt::graph::ReduceKind::Max, Some(&[1]), true)
+        .unwrap();
+    let n = g.rms_norm(x, 1, Some(gm), 1e-6).unwrap();
+    let m = g
+        .reduce(n, flopwatt::graph::ReduceKind::Mean, Some(&[0, -1]), false)
+        .unwrap();
+    let l = g.layer_norm(x, 2, None, None, 1e-5).unwrap();
+    g.output(r).unwrap();
+    g.output(m).unwrap();
+    g.output(l).unwrap();
+    check_both(&dev, &g, 21, "reduce/norm", Check::Nmse(NMSE_F32));
+}
+
+#[test]
+fn attention_op_and_pattern() {
+    let dev = device_or_skip!();
+    for causal in [false, true] {
+        let mut g = Graph::new();
+        let q = g.input("q", &[1, 2, 37, 24]).unwrap();
+        let k = g.input("k", &[1, 2, 29, 24]).unwrap();
+        let v = g.input("v", &[1, 2, 29, 24]).unwrap();
+        let y = g.attention(q, k, v, causal, None).unwrap();
+        g.output(y).unwrap();
+        let (nf, nu) = check_both(&dev, &g, 31, "attention op", Check::Nmse(NMSE_F32));
+        assert_eq!((nf, nu), (1, 1));
+    }
+}
