@@ -97,7 +97,7 @@ pub fn fold(model: &mut Model) -> Result<usize> {
     Ok(folded)
 }
 
-type Consts = std::collections::BTreeMap<String, TensorValue>;
+pub(crate) type Consts = std::collections::BTreeMap<String, TensorValue>;
 
 /// Evaluates one node: `Ok(None)` where an input is unknown or the result would be too big,
 /// an error where the constants themselves are invalid for the op.
@@ -703,7 +703,7 @@ fn constant(n: &Node) -> Result<TensorValue, String> {
 /// output folds too (once [`Model::specialize`](super::Model::specialize) fixed the inputs).
 /// Only ops whose output shape follows from input shapes and constant operands; `None`
 /// where anything is unknown or the shapes are invalid (the graph reports those).
-fn infer_shape(
+pub(crate) fn infer_shape(
     n: &Node,
     consts: &Consts,
     shapes: &HashMap<String, Vec<usize>>,

@@ -9,6 +9,7 @@
 pub mod fold;
 pub mod npy;
 pub mod proto;
+pub mod to_graph;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;

@@ -1,0 +1,232 @@
+//! ONNX -> graph lowering, run on the adapter and checked against hand-written f64 loops.
+
+mod common;
+
+use flopwatt::onnx::npy::Array;
+use flopwatt::onnx::proto::*;
+use flopwatt::onnx::{self, to_graph::to_graph, Data};
+use flopwatt::reference::{check_close, random, TRANSCENDENTAL_F32};
+use flopwatt::{Error, Tensor};
+use prost::Message;
+
+fn vi(name: &str, dims: &[Result<i64, &str>]) -> ValueInfoProto {
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: Some(1),
+                shape: Some(TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|d| match d {
+                            Ok(v) => Dimension {
+                                dim_value: Some(*v),
+                                dim_param: None,
+                            },
+                            Err(p) => Dimension {
+                                dim_value: None,
+                                dim_param: Some(p.to_string()),
+                            },
+                        })
+                        .collect(),
+                }),
+            }),
+        }),
+    }
+}
+
+fn node(op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<AttributeProto>) -> NodeProto {
+    NodeProto {
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: outputs.iter().map(|s| s.to_string()).collect(),
+        name: Some(format!("{op}_{}", outputs[0])),
+        op_type: Some(op.into()),
+        domain: None,
+        attribute: attrs,
+    }
+}
+
+fn attr_i(name: &str, v: i64) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(2),
+        i: Some(v),
+        ..Default::default()
+    }
+}
+fn attr_f(name: &str, v: f32) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(1),
+        f: Some(v),
+        ..Default::default()
+    }
+}
+fn attr_is(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(7),
+        ints: v.to_vec(),
+        ..Default::default()
+    }
+}
+fn tf(name: &str, dims: &[i64], v: &[f32]) -> TensorProto {
+    TensorProto {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+        data_type: Some(1),
+        raw_data: Some(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        ..Default::default()
+    }
+}
+fn ti(name: &str, dims: &[i64], v: &[i64]) -> TensorProto {
+    TensorProto {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+        data_type: Some(7),
+        int64_data: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+/// y = Softmax(Transpose(Reshape(Relu(Gemm(x, W^T, b, alpha=0.5)), [batch, 2, 4]), [0, 2, 1]))
+/// with the reshape target computed by a Shape/Slice/Concat chain, as PyTorch exports it.
+fn model(w: &[f32], b: &[f32]) -> ModelProto {
+    ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto {
+            domain: None,
+            version: Some(17),
+        }],
+        producer_name: None,
+        graph: Some(GraphProto {
+            node: vec![
+                node(
+                    "Gemm",
+                    &["x", "W", "b"],
+                    &["h"],
+                    vec![attr_i("transB", 1), attr_f("alpha", 0.5)],
+                ),
+                node("Relu", &["h"], &["r"], vec![]),
+                node("Shape", &["x"], &["s"], vec![attr_i("end", 1)]),
+                node(
+                    "Concat",
+                    &["s", "tail"],
+                    &["target"],
+                    vec![attr_i("axis", 0)],
+                ),
+                node("Reshape", &["r", "target"], &["r3"], vec![]),
+                node(
+                    "Transpose",
+                    &["r3"],
+                    &["t"],
+                    vec![attr_is("perm", &[0, 2, 1])],
+                ),
+                node("Softmax", &["t"], &["y"], vec![attr_i("axis", -1)]),
+            ],
+            name: Some("g".into()),
+            initializer: vec![
+                tf("W", &[8, 6], w),
+                tf("b", &[8], b),
+                ti("tail", &[2], &[2, 4]),
+            ],
+            input: vec![vi("x", &[Err("batch"), Ok(6)])],
+            output: vec![vi("y", &[Err("batch"), Ok(4), Ok(2)])],
+            value_info: vec![],
+        }),
+    }
+}
+
+#[test]
+fn gemm_relu_reshape_transpose_softmax_matches_f64() {
+    let dev = device_or_skip!();
+    let w = random(48, 1);
+    let b = random(8, 2);
+    let bytes = model(&w, &b).encode_to_vec();
+    for batch in [1usize, 7] {
+        let mut m = onnx::load_bytes(&bytes).unwrap();
+        let xv = random(batch * 6, 3 + batch as u64);
+        let xa = Array {
+            shape: vec![batch, 6],
+            data: Data::F32(xv.clone()),
+        };
+        m.check_inputs(&[("x".into(), &xa)]).unwrap();
+        m.specialize(&[("x".to_string(), vec![batch, 6])].into_iter().collect())
+            .unwrap();
+        assert!(
+            m.nodes.iter().all(|n| n.op_type != "Shape"),
+            "shape chain folded"
+        );
+        let low = to_graph(&m).unwrap();
+        assert_eq!(low.inputs, ["x"]);
+        assert_eq!(low.outputs, ["y"]);
+        assert_eq!(low.graph.shape(low.graph.outputs()[0]), &[batch, 4, 2]);
+        for fusion in [true, false] {
+            let exe = low
+                .graph
+                .compile_with(
+                    &dev,
+                    flopwatt::executable::CompileOptions {
+                        fusion,
+                        memory_planning: true,
+                    },
+                )
+                .unwrap();
+            let x = Tensor::from_f32(&dev, &xv, &[batch, 6]).unwrap();
+            let got = exe.run(&[&x]).unwrap()[0].to_f32_vec().unwrap();
+            // f64: r[n, j] = relu(0.5 * sum_k x[n,k] W[j,k] + b[j]); r3[n, i, c] = r[n, 4i + c];
+            // y[n, c, i] = softmax over i of r3[n, i, c].
+            let mut want = vec![0f64; batch * 8];
+            for n in 0..batch {
+                let mut r = [0f64; 8];
+                for (j, rj) in r.iter_mut().enumerate() {
+                    let s: f64 = (0..6)
+                        .map(|k| xv[n * 6 + k] as f64 * w[j * 6 + k] as f64)
+                        .sum();
+                    *rj = (0.5 * s + b[j] as f64).max(0.0);
+                }
+                for c in 0..4 {
+                    let v = [r[c], r[4 + c]];
+                    let mx = v[0].max(v[1]);
+                    let z: f64 = v.iter().map(|a| (a - mx).exp()).sum();
+                    for i in 0..2 {
+                        want[n * 8 + c * 2 + i] = (v[i] - mx).exp() / z;
+                    }
+                }
+            }
+            check_close(
+                &format!("onnx model batch {batch} fusion {fusion}"),
+                &got,
+                &want,
+                TRANSCENDENTAL_F32,
+            )
+            .unwrap();
+        }
+    }
+}
+
+#[test]
+fn lowering_needs_fixed_float_inputs_and_names_unlowered_ops() {
+    let w = random(48, 1);
+    let b = random(8, 2);
+    let m = onnx::load_bytes(&model(&w, &b).encode_to_vec()).unwrap();
+    match to_graph(&m) {
+        Err(Error::Model { message, .. }) => {
+            assert!(message.contains("no fixed shape"), "{message}")
+        }
+        Err(e) => panic!("unexpected {e}"),
+        Ok(_) => panic!("symbolic input lowered"),
+    }
+    let mut g = model(&w, &b);
+    g.graph.as_mut().unwrap().node[1].op_type = Some("MaxPool".into());
+    let mut m = onnx::load_bytes(&g.encode_to_vec()).unwrap();
+    m.specialize(&[("x".to_string(), vec![2, 6])].into_iter().collect())
+        .unwrap();
+    let e = to_graph(&m).err().expect("MaxPool is not lowered");
+    assert!(matches!(e, Error::Onnx { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("`Relu_r` (MaxPool, opset 17)")
+            && e.to_string().contains("not lowered"),
+        "{e}"
+    );
+}
