@@ -230,3 +230,94 @@ fn lowering_needs_fixed_float_inputs_and_names_unlowered_ops() {
         "{e}"
     );
 }
+
+#[test]
+fn cli_run_writes_outputs_and_reports_bad_inputs_in_one_line() {
+    let _dev = device_or_skip!();
+    let dir = std::env::temp_dir().join(format!("flopwatt-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let w = random(48, 1);
+    let b = random(8, 2);
+    let mut mp = model(&w, &b);
+    mp.graph.as_mut().unwrap().output[0].name = Some("y".into());
+    std::fs::write(dir.join("m.onnx"), mp.encode_to_vec()).unwrap();
+    let xv = random(3 * 6, 9);
+    flopwatt::onnx::npy::write(
+        dir.join("x.npy"),
+        &Array {
+            shape: vec![3, 6],
+            data: Data::F32(xv),
+        },
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_flopwatt");
+    let run = |args: &[&str]| {
+        std::process::Command::new(bin)
+            .arg("run")
+            .arg(dir.join("m.onnx"))
+            .args(args)
+            .arg("--output-dir")
+            .arg(dir.join("out"))
+            .output()
+            .unwrap()
+    };
+    let x_arg = format!("x={}", dir.join("x.npy").display());
+    let ok = run(&["--input", &x_arg, "--profile"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let y = flopwatt::onnx::npy::read(dir.join("out/y.npy")).unwrap();
+    assert_eq!(y.shape, vec![3, 4, 2]);
+    let Data::F32(v) = y.data else {
+        panic!("f32 output")
+    };
+    for pair in v.chunks(2) {
+        assert!(
+            (pair[0] + pair[1] - 1.0).abs() < 1e-5,
+            "softmax rows sum to 1: {pair:?}"
+        );
+    }
+    let bad = |args: &[&str], needle: &str| {
+        let o = run(args);
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        let line = err
+            .lines()
+            .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
+            .collect::<Vec<_>>();
+        assert_eq!(line.len(), 1, "{err}");
+        assert!(line[0].contains(needle), "{err}");
+    };
+    bad(&[], "input `x` is missing");
+    bad(&["--input", &x_arg, "--input", &x_arg], "given twice");
+    bad(&["--input", "z=nope.npy"], "nope.npy");
+    std::fs::write(dir.join("bad.npy"), b"not npy").unwrap();
+    bad(
+        &["--input", &format!("x={}", dir.join("bad.npy").display())],
+        "bad magic",
+    );
+    flopwatt::onnx::npy::write(
+        dir.join("x5.npy"),
+        &Array {
+            shape: vec![3, 5],
+            data: Data::F32(vec![0.0; 15]),
+        },
+    )
+    .unwrap();
+    bad(
+        &["--input", &format!("x={}", dir.join("x5.npy").display())],
+        "shape [3, 5] but the model takes [batch, 6]",
+    );
+    std::fs::write(dir.join("trunc.onnx"), &mp.encode_to_vec()[..40]).unwrap();
+    let o = std::process::Command::new(bin)
+        .args(["run"])
+        .arg(dir.join("trunc.onnx"))
+        .args(["--output-dir", "/tmp"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a valid ONNX protobuf"));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -36,6 +36,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run an ONNX model on .npy inputs; write each output to DIR/<name>.npy.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The .onnx model file.
+    model: String,
+    /// A model input as NAME=PATH.npy (repeat for each input).
+    #[arg(long = "input", value_name = "NAME=PATH")]
+    inputs: Vec<String>,
+    /// Directory for the outputs (created if missing).
+    #[arg(long, value_name = "DIR")]
+    output_dir: String,
+    /// Print the per-dispatch time/FLOPs/bytes table of the run.
+    #[arg(long)]
+    profile: bool,
+    /// One kernel per op (no fusion), to compare with the fused run.
+    #[arg(long)]
+    no_fusion: bool,
 }
 
 #[derive(clap::Args)]
@@ -83,6 +103,7 @@ fn main() -> ExitCode {
         Command::Info { json } => info(json),
         Command::Bench(args) => run_bench(args),
         Command::Peak { json } => peak(json),
+        Command::Run(args) => run_model(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -344,6 +365,84 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
             .unwrap_or((0.0, 0.0));
         let svg = bench::roofline::svg(&summary.name, gf, bw, &rep.results)?;
         write(p, &svg)?;
+    }
+    Ok(())
+}
+
+/// `flopwatt run`: load, check the feeds, bind shapes, fold, lower, run, write .npy outputs.
+fn run_model(a: RunArgs) -> flopwatt::Result<()> {
+    use flopwatt::onnx::npy::{self, Array};
+    use flopwatt::onnx::{self as fonnx, Data};
+    let mut model = fonnx::load(&a.model)?;
+    model.check_supported()?;
+    let mut feeds: Vec<(String, Array)> = Vec::new();
+    for spec in &a.inputs {
+        let (name, path) = spec.split_once('=').ok_or_else(|| {
+            Error::invalid("run", format!("--input `{spec}` is not NAME=PATH.npy"))
+        })?;
+        feeds.push((name.to_string(), npy::read(path)?));
+    }
+    let refs: Vec<(String, &Array)> = feeds.iter().map(|(n, x)| (n.clone(), x)).collect();
+    model.check_inputs(&refs)?;
+    let shapes = feeds
+        .iter()
+        .map(|(n, x)| (n.clone(), x.shape.clone()))
+        .collect();
+    model.specialize(&shapes)?;
+    let low = fonnx::to_graph::to_graph(&model)?;
+    let dev = Device::new()?;
+    let exe = low.graph.compile_with(
+        &dev,
+        flopwatt::executable::CompileOptions {
+            fusion: !a.no_fusion,
+            memory_planning: true,
+        },
+    )?;
+    let mut tensors = Vec::new();
+    for name in &low.inputs {
+        let (_, x) = feeds
+            .iter()
+            .find(|(n, _)| n == name)
+            .expect("check_inputs saw every input");
+        let Data::F32(v) = &x.data else {
+            return Err(Error::invalid(
+                "run",
+                format!("input `{name}` must be float32"),
+            ));
+        };
+        tensors.push(flopwatt::Tensor::from_f32(&dev, v, &x.shape)?);
+    }
+    let trefs: Vec<&flopwatt::Tensor> = tensors.iter().collect();
+    let (outs, profile) = if a.profile {
+        let (o, p) = exe.run_profiled(&trefs)?;
+        (o, Some(p))
+    } else {
+        (exe.run(&trefs)?, None)
+    };
+    let dir = std::path::Path::new(&a.output_dir);
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: a.output_dir.clone(),
+        source,
+    })?;
+    for (name, t) in low.outputs.iter().zip(&outs) {
+        let file: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let arr = Array {
+            shape: t.shape().to_vec(),
+            data: Data::F32(t.to_f32_vec()?),
+        };
+        npy::write(dir.join(format!("{file}.npy")), &arr)?;
+    }
+    if let Some(p) = profile {
+        print!("{}", p.table());
     }
     Ok(())
 }
