@@ -262,9 +262,16 @@ impl TensorValue {
     /// Builds a tensor of `dtype` from f64 values (rounded/truncated to the storage type).
     pub fn from_f64(dtype: ElemType, shape: Vec<usize>, v: &[f64]) -> Self {
         let data = match dtype {
-            ElemType::Float | ElemType::Float16 | ElemType::BFloat16 => {
-                Data::F32(v.iter().map(|&x| x as f32).collect())
+            ElemType::Float => Data::F32(v.iter().map(|&x| x as f32).collect()),
+            // Stored widened, but rounded to the narrow type so folded casts match it.
+            ElemType::Float16 => {
+                Data::F32(v.iter().map(|&x| half::f16::from_f64(x).to_f32()).collect())
             }
+            ElemType::BFloat16 => Data::F32(
+                v.iter()
+                    .map(|&x| half::bf16::from_f64(x).to_f32())
+                    .collect(),
+            ),
             ElemType::Double => Data::F64(v.to_vec()),
             ElemType::Bool => Data::Bool(v.iter().map(|&x| x != 0.0).collect()),
             ElemType::Int64 | ElemType::Uint32 | ElemType::Uint64 => {
@@ -279,7 +286,8 @@ impl TensorValue {
     pub fn from_i64(dtype: ElemType, shape: Vec<usize>, v: &[i64]) -> Self {
         let data = match dtype {
             ElemType::Float | ElemType::Float16 | ElemType::BFloat16 => {
-                Data::F32(v.iter().map(|&x| x as f32).collect())
+                let f: Vec<f64> = v.iter().map(|&x| x as f64).collect();
+                return Self::from_f64(dtype, shape, &f);
             }
             ElemType::Double => Data::F64(v.iter().map(|&x| x as f64).collect()),
             ElemType::Bool => Data::Bool(v.iter().map(|&x| x != 0).collect()),
