@@ -30,6 +30,8 @@ pub fn to_graph(model: &Model) -> Result<Lowered> {
     let mut g = Graph::new();
     let mut vals: HashMap<String, ValueId> = HashMap::new();
     let mut inputs = Vec::new();
+    // Optional extra outputs (e.g. MaxPool's Indices) that the lowering does not compute.
+    let mut not_computed: HashMap<String, (&Node, usize)> = HashMap::new();
     for i in &model.inputs {
         let shape = i.static_shape().ok_or_else(|| Error::Model {
             path: "<model>".into(),
@@ -52,18 +54,40 @@ pub fn to_graph(model: &Model) -> Result<Lowered> {
         inputs.push(i.name.clone());
     }
     for n in &model.nodes {
+        if let Some(name) = n.inputs.iter().find(|i| not_computed.contains_key(*i)) {
+            let (src, k) = not_computed[name];
+            return Err(src.error(
+                model.opset,
+                format!("optional output {k} (`{name}`) is not computed by flopwatt"),
+            ));
+        }
         let outs = lower(model, n, &mut g, &mut vals).map_err(|e| match e {
             e @ Error::Onnx { .. } => e,
             other => n.error(model.opset, other),
         })?;
+        let produced = outs.len();
         for (name, v) in n.outputs.iter().zip(outs) {
             if !name.is_empty() {
                 vals.insert(name.clone(), g.name(v, name));
             }
         }
+        for (k, name) in n.outputs.iter().enumerate().skip(produced) {
+            if !name.is_empty() {
+                not_computed.insert(name.clone(), (n, k));
+            }
+        }
     }
     let mut outputs = Vec::new();
     for o in &model.outputs {
+        if let Some((src, k)) = not_computed.get(&o.name) {
+            return Err(src.error(
+                model.opset,
+                format!(
+                    "optional output {k} (`{}`) is not computed by flopwatt",
+                    o.name
+                ),
+            ));
+        }
         let v = value(model, &mut g, &mut vals, &o.name)?;
         g.output(v)?;
         outputs.push(o.name.clone());
@@ -320,7 +344,20 @@ fn lower(
                 } else {
                     None
                 };
-                g.layer_norm(x, (r - a) as usize, gamma, beta, eps)?
+                let y = g.layer_norm(x, (r - a) as usize, gamma, beta, eps)?;
+                let wants = |k: usize| n.outputs.get(k).is_some_and(|o| !o.is_empty());
+                if wants(1) || wants(2) {
+                    // Optional outputs Mean and InvStdDev (over the normalised axes, kept as 1).
+                    let axes: Vec<isize> = (a as isize..r as isize).collect();
+                    let mean = g.reduce(x, ReduceKind::Mean, Some(&axes), true)?;
+                    let d = g.sub(x, mean)?;
+                    let d2 = g.mul(d, d)?;
+                    let var = g.reduce(d2, ReduceKind::Mean, Some(&axes), true)?;
+                    let ve = g.add_scalar(var, eps)?;
+                    let inv = g.unary(ve, UnaryOp::Rsqrt)?;
+                    return Ok(vec![y, mean, inv]);
+                }
+                y
             } else {
                 g.rms_norm(x, (r - a) as usize, gamma, eps)?
             }
