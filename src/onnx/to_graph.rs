@@ -222,9 +222,20 @@ fn lower(
             if (n.input(1).is_some() && const_f(1).is_none())
                 || (n.input(2).is_some() && const_f(2).is_none())
             {
-                return Err(err("Clip bounds must be constants".into()));
+                // Run-time bounds: min(max(x, lo), hi), which also gives hi when lo > hi.
+                let mut y = input(0, g)?;
+                if n.input(1).is_some() {
+                    let lo = input(1, g)?;
+                    y = g.binary(y, lo, BinaryOp::Max)?;
+                }
+                if n.input(2).is_some() {
+                    let hi = input(2, g)?;
+                    y = g.binary(y, hi, BinaryOp::Min)?;
+                }
+                y
+            } else {
+                unary(UnaryOp::Clip { min, max }, &mut input, g)?
             }
-            unary(UnaryOp::Clip { min, max }, &mut input, g)?
         }
         "Add" => binary(BinaryOp::Add, &mut input, g)?,
         "Sub" => binary(BinaryOp::Sub, &mut input, g)?,
