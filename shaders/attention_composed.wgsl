@@ -32,18 +32,19 @@ fn composed(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
     let srow = (bh * p.lq + ir) * p.lk;
     if (STAGE == 0u) {
         // a = Q, b = K, c = S. One query row per invocation, BJ keys per workgroup column.
-        var q: array<f32, D>;
-        for (var t = 0u; t < D; t++) {
-            q[t] = a[(bh * p.lq + ir) * D + t] * p.scale;
-        }
+        // No private arrays: lavapipe miscomputes large private arrays once a dispatch has
+        // 1024 or more invocations (seen as zeroed outputs), so Q is re-read per key.
         let j0 = wid.y * BJ;
+        let qrow = (bh * p.lq + ir) * D;
         for (var jj = 0u; jj < BJ; jj++) {
             let j = j0 + jj;
             let jr = min(j, p.lk - 1u);
+            let krow = (bh * p.lk + jr) * D;
             var s = 0.0;
             for (var t = 0u; t < D; t++) {
-                s = fma(q[t], b[(bh * p.lk + jr) * D + t], s);
+                s = fma(a[qrow + t], b[krow + t], s);
             }
+            s *= p.scale;
             if (CAUSAL && j > ir) {
                 s = -3.0e38;
             }
@@ -71,20 +72,26 @@ fn composed(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
             c[srow + j] = c[srow + j] * inv;
         }
     } else {
-        // a = P, b = V, c = O.
-        var acc: array<f32, D>;
-        for (var t = 0u; t < D; t++) {
-            acc[t] = 0.0;
-        }
+        // a = P, b = V, c = O. One query row and four output columns per invocation (the
+        // workgroup's y picks the columns), accumulated in a vec4 instead of a private array.
+        let t0 = wid.y * 4u;
+        var acc = vec4<f32>(0.0);
         for (var j = 0u; j < p.lk; j++) {
             let pj = a[srow + j];
-            for (var t = 0u; t < D; t++) {
-                acc[t] = fma(pj, b[(bh * p.lk + j) * D + t], acc[t]);
+            let vrow = (bh * p.lk + j) * D;
+            var vv = vec4<f32>(0.0);
+            for (var u = 0u; u < 4u; u++) {
+                if (t0 + u < D) {
+                    vv[u] = b[vrow + t0 + u];
+                }
             }
+            acc = fma(vec4<f32>(pj), vv, acc);
         }
         if (i < p.lq) {
-            for (var t = 0u; t < D; t++) {
-                c[(bh * p.lq + i) * D + t] = acc[t];
+            for (var u = 0u; u < 4u; u++) {
+                if (t0 + u < D) {
+                    c[(bh * p.lq + i) * D + t0 + u] = acc[u];
+                }
             }
         }
     }

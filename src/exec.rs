@@ -72,15 +72,30 @@ pub struct Recorder {
     // Temporaries of recorded dispatches: a pooled buffer dropped before submit could be
     // handed to another thread's tensor and then overwritten by this run.
     keep: Vec<crate::tensor::Tensor>,
+    // The pool scope belongs to the thread that opened it: a recorder must not move.
+    _same_thread: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        // Submission waits for completion, so the scope's buffers are free to share now.
+        self.device.inner.pool.end_scope();
+    }
 }
 
 impl Recorder {
     /// An empty recorder.
+    ///
+    /// Opens this thread's recording scope on the device's buffer pool (see `pool`): buffers
+    /// freed while it is open are reused only by kernel outputs of this recording, until it
+    /// is submitted or dropped.
     pub fn new(device: &Device) -> Self {
+        device.inner.pool.begin_scope();
         Recorder {
             device: device.clone(),
             dispatches: Vec::new(),
             keep: Vec::new(),
+            _same_thread: std::marker::PhantomData,
         }
     }
 

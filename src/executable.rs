@@ -183,6 +183,12 @@ impl Executable {
         Ok(outs)
     }
 
+    /// Records one run into `rec` without submitting (for callers that batch several runs or
+    /// time them their own way); the outputs are valid once `rec` has been submitted.
+    pub fn encode(&self, rec: &mut Recorder, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        self.record(rec, inputs, None)
+    }
+
     /// Runs with per-dispatch timing; each record's `covers` names the graph ops it computes.
     pub fn run_profiled(&self, inputs: &[&Tensor]) -> Result<(Vec<Tensor>, RunProfile)> {
         let mut rec = Recorder::new(&self.device);

@@ -4,10 +4,19 @@
 //! repeated many times frees and needs the same sizes again and again. Sizes are rounded up
 //! to a class (quarter steps between powers of two, so at most 25% waste) and kept per class.
 //! Idle buffers beyond a cap are released so that a long-lived process does not hoard memory.
+//!
+//! Recording scopes: while a [`crate::Recorder`] is open on a thread, buffers freed on that
+//! thread (an executable's intermediates after their last use) go to the scope, not the
+//! shared pool, and only allocations of kernel outputs on the same thread reuse them. That
+//! reuse is safe because wgpu orders the dispatches of one command buffer; handing such a
+//! buffer to another thread, or to a host upload (`queue.write_buffer` runs before the
+//! recorded command buffer is submitted), would not be. When the scope ends (after submit)
+//! its buffers return to the shared pool.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
 
 /// Usage of every pooled storage buffer.
 pub(crate) const STORAGE_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
@@ -25,9 +34,17 @@ pub fn size_class(bytes: u64) -> u64 {
     b.div_ceil(step) * step
 }
 
+/// Buffers freed inside a thread's open recording scope.
+#[derive(Default)]
+struct Scope {
+    depth: usize,
+    free: HashMap<u64, Vec<wgpu::Buffer>>,
+}
+
 #[derive(Default)]
 struct Shared {
     idle: Mutex<HashMap<u64, Vec<wgpu::Buffer>>>,
+    scopes: Mutex<HashMap<ThreadId, Scope>>,
     idle_bytes: AtomicU64,
     allocated_bytes: AtomicU64,
 }
@@ -48,9 +65,20 @@ impl BufferPool {
         }
     }
 
-    /// A storage buffer of at least `bytes` bytes; contents are undefined.
-    pub(crate) fn take(&self, device: &wgpu::Device, bytes: u64) -> PooledBuffer {
+    /// A storage buffer of at least `bytes` bytes; contents are undefined. `for_kernel`:
+    /// the buffer is written only by recorded dispatches (not by a host upload), so it may
+    /// reuse a buffer freed in this thread's open recording scope.
+    pub(crate) fn take(&self, device: &wgpu::Device, bytes: u64, for_kernel: bool) -> PooledBuffer {
         let class = size_class(bytes);
+        if for_kernel {
+            let scoped = self.shared.scopes.lock().ok().and_then(|mut m| {
+                m.get_mut(&std::thread::current().id())
+                    .and_then(|s| s.free.get_mut(&class).and_then(|v| v.pop()))
+            });
+            if let Some(buffer) = scoped {
+                return self.wrap(buffer, class);
+            }
+        }
         let reused = self
             .shared
             .idle
@@ -74,11 +102,42 @@ impl BufferPool {
                 })
             }
         };
+        self.wrap(buffer, class)
+    }
+
+    fn wrap(&self, buffer: wgpu::Buffer, class: u64) -> PooledBuffer {
         PooledBuffer {
             buffer: Some(buffer),
             class,
             shared: self.shared.clone(),
             max_idle_bytes: self.max_idle_bytes,
+        }
+    }
+
+    /// Opens (or nests) this thread's recording scope.
+    pub(crate) fn begin_scope(&self) {
+        if let Ok(mut m) = self.shared.scopes.lock() {
+            m.entry(std::thread::current().id()).or_default().depth += 1;
+        }
+    }
+
+    /// Closes this thread's recording scope; the outermost close returns its buffers to the
+    /// shared pool. Call only after the recorded work has been submitted (or abandoned).
+    pub(crate) fn end_scope(&self) {
+        let id = std::thread::current().id();
+        let freed = self.shared.scopes.lock().ok().and_then(|mut m| {
+            let s = m.get_mut(&id)?;
+            s.depth = s.depth.saturating_sub(1);
+            if s.depth == 0 {
+                m.remove(&id).map(|s| s.free)
+            } else {
+                None
+            }
+        });
+        for (class, buffers) in freed.into_iter().flatten() {
+            for b in buffers {
+                release(&self.shared, b, class, self.max_idle_bytes);
+            }
         }
     }
 
@@ -111,25 +170,34 @@ impl PooledBuffer {
     }
 }
 
+/// Returns a buffer to the shared pool, or frees it beyond the idle cap.
+fn release(shared: &Shared, buffer: wgpu::Buffer, class: u64, max_idle_bytes: u64) {
+    let idle = shared.idle_bytes.load(Ordering::Relaxed);
+    if idle + class <= max_idle_bytes {
+        if let Ok(mut m) = shared.idle.lock() {
+            m.entry(class).or_default().push(buffer);
+            shared.idle_bytes.fetch_add(class, Ordering::Relaxed);
+            return;
+        }
+    }
+    shared.allocated_bytes.fetch_sub(class, Ordering::Relaxed);
+    // Dropped, not destroyed: a recorded or pending command buffer may still use it, and wgpu
+    // frees the memory once nothing does.
+    drop(buffer);
+}
+
 impl Drop for PooledBuffer {
     fn drop(&mut self) {
         let Some(buffer) = self.buffer.take() else {
             return;
         };
-        let idle = self.shared.idle_bytes.load(Ordering::Relaxed);
-        if idle + self.class <= self.max_idle_bytes {
-            if let Ok(mut m) = self.shared.idle.lock() {
-                m.entry(self.class).or_default().push(buffer);
-                self.shared
-                    .idle_bytes
-                    .fetch_add(self.class, Ordering::Relaxed);
+        if let Ok(mut m) = self.shared.scopes.lock() {
+            if let Some(s) = m.get_mut(&std::thread::current().id()) {
+                s.free.entry(self.class).or_default().push(buffer);
                 return;
             }
         }
-        self.shared
-            .allocated_bytes
-            .fetch_sub(self.class, Ordering::Relaxed);
-        buffer.destroy();
+        release(&self.shared, buffer, self.class, self.max_idle_bytes);
     }
 }
 

@@ -98,10 +98,21 @@ fn check_len(shape: &[usize], got: usize) -> Result<()> {
 
 impl Tensor {
     /// An uninitialised contiguous tensor.
+    ///
+    /// Meant for kernel outputs: inside an open [`crate::Recorder`] on this thread it may reuse
+    /// a buffer freed earlier in the same recording (see `pool`), so write it only with
+    /// recorded dispatches. Host uploads use [`Tensor::from_f32`] and friends.
     pub fn empty(device: &Device, shape: &[usize], dtype: DType) -> Result<Self> {
+        Self::alloc(device, shape, dtype, true)
+    }
+
+    fn alloc(device: &Device, shape: &[usize], dtype: DType, for_kernel: bool) -> Result<Self> {
         let bytes = (numel(shape).max(1) * dtype.size()) as u64;
         device.check_binding(&format!("tensor {shape:?} {dtype}"), bytes)?;
-        let buf = device.inner.pool.take(&device.inner.device, bytes);
+        let buf = device
+            .inner
+            .pool
+            .take(&device.inner.device, bytes, for_kernel);
         Ok(Tensor {
             device: device.clone(),
             buf: Arc::new(buf),
@@ -113,7 +124,8 @@ impl Tensor {
     }
 
     fn from_bytes(device: &Device, shape: &[usize], dtype: DType, bytes: &[u8]) -> Result<Self> {
-        let t = Self::empty(device, shape, dtype)?;
+        // Never a buffer of an open recording: the upload would land before that work runs.
+        let t = Self::alloc(device, shape, dtype, false)?;
         // write_buffer needs a multiple of 4 bytes; pad odd f16 counts.
         if bytes.len().is_multiple_of(4) {
             device.queue().write_buffer(t.buf.buffer(), 0, bytes);

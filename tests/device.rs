@@ -101,3 +101,41 @@ fn device_is_usable_from_several_threads() {
         h.join().unwrap();
     }
 }
+
+#[test]
+fn buffers_freed_during_a_recording_stay_with_it_until_submit() {
+    let dev = device_or_skip!();
+    // A size no other test in this binary uses, so the shared pool holds none of its class.
+    let shape = [77_777usize];
+    let rec = flopwatt::Recorder::new(&dev);
+    let t = Tensor::empty(&dev, &shape, DType::F32).unwrap();
+    drop(t);
+    let before = dev.allocated_bytes();
+    // Another thread must not get the buffer while the recording may still use it...
+    let d2 = dev.clone();
+    let other = std::thread::spawn(move || Tensor::empty(&d2, &shape, DType::F32).unwrap())
+        .join()
+        .unwrap();
+    assert!(
+        dev.allocated_bytes() > before,
+        "other thread reused a buffer of an open recording"
+    );
+    // ...nor a host upload on this thread (it would land before the recorded work runs)...
+    let grown = dev.allocated_bytes();
+    let up = Tensor::from_f32(&dev, &vec![1.5; shape[0]], &shape).unwrap();
+    assert!(
+        dev.allocated_bytes() > grown,
+        "upload reused a buffer of an open recording"
+    );
+    drop((up, other));
+    // ...but a kernel output of the same recording may reuse it.
+    let steady = dev.allocated_bytes();
+    let out = Tensor::empty(&dev, &shape, DType::F32).unwrap();
+    assert_eq!(dev.allocated_bytes(), steady);
+    drop(out);
+    rec.submit(false).unwrap();
+    // After the submit everything is back in the shared pool.
+    let after = dev.allocated_bytes();
+    drop(Tensor::empty(&dev, &shape, DType::F32).unwrap());
+    assert_eq!(dev.allocated_bytes(), after);
+}

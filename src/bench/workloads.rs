@@ -8,6 +8,10 @@ use crate::exec::Recorder;
 use crate::ops::attention::{encode_attention, encode_attention_composed, AttentionParams};
 use crate::ops::conv::{encode_conv2d, Conv2dParams};
 use crate::ops::elementwise::{encode_fused, BinaryOp, Expr, UnaryOp};
+use std::rc::Rc;
+
+use crate::executable::CompileOptions;
+use crate::graph::Graph;
 use crate::ops::matmul::{encode_matmul, Epilogue};
 use crate::ops::norm::{encode_layer_norm, encode_softmax};
 use crate::ops::reduce::{encode_reduce, ReduceOp};
@@ -359,64 +363,83 @@ fn attention(seq: usize, causal: bool, variant: Option<&'static str>, suite: Sui
     })
 }
 
-/// `relu(x W + b)` with x [2048, 1024], W [1024, 1024]; FLOPs 2MNK + 2MN. Fused: the matmul's
-/// epilogue; unfused: matmul, bias add and relu as three kernels.
-fn mlp_epilogue(fused: bool) -> Workload {
+/// A graph workload compiled with fusion on (`fused`) or off (`unfused`), memory planning on.
+/// FLOPs are the sum over the graph's ops (the unfused dispatches' stated FLOPs, the same for
+/// both variants); bytes are what the graph must read and write at least: inputs, weights and
+/// outputs once each.
+fn graph_workload(
+    id: &'static str,
+    fused: bool,
+    suite: Suite,
+    build: fn() -> Result<(Graph, Vec<Vec<f32>>)>,
+) -> Workload {
     let variant = if fused { "fused" } else { "unfused" };
-    workload("mlp-epilogue", Some(variant), Suite::Standard, move |dev| {
-        let (m, k, n) = (2048usize, 1024usize, 1024usize);
-        let x = random(m * k, 71);
-        let w = random(k * n, 72);
-        let bias = random(n, 73);
-        let tx = Tensor::from_f32(dev, &x, &[m, k])?;
-        let tw = Tensor::from_f32(dev, &w, &[k, n])?;
-        let tb = Tensor::from_f32(dev, &bias, &[n])?;
-        let encode = move |rec: &mut Recorder| -> Result<Tensor> {
-            if fused {
-                let epi = Epilogue {
-                    bias: Some(&tb),
-                    activation: Activation::Relu,
-                    ..Epilogue::default()
-                };
-                encode_matmul(rec, &tx, &tw, &epi, None)
-            } else {
-                let y = encode_matmul(rec, &tx, &tw, &Epilogue::default(), None)?;
-                let add = Expr::binary(BinaryOp::Add, Expr::input(0), Expr::input(1));
-                let z = encode_fused(rec, &[&y, &tb], &add)?;
-                rec.keep_alive(y);
-                let relu = Expr::input(0).unary(UnaryOp::Act(Activation::Relu));
-                let o = encode_fused(rec, &[&z], &relu)?;
-                rec.keep_alive(z);
-                Ok(o)
-            }
+    workload(id, Some(variant), suite, move |dev| {
+        let (graph, data) = build()?;
+        let options = CompileOptions {
+            fusion: fused,
+            memory_planning: true,
         };
-        let enc2 = encode.clone();
+        let exe = Rc::new(graph.compile_with(dev, options)?);
+        let inputs: Vec<Tensor> = graph
+            .inputs()
+            .iter()
+            .zip(&data)
+            .map(|(v, d)| Tensor::from_f32(dev, d, graph.shape(*v)))
+            .collect::<Result<_>>()?;
+        let ops_flops: u64 = {
+            let unfused = graph.compile_with(
+                dev,
+                CompileOptions {
+                    fusion: false,
+                    memory_planning: true,
+                },
+            )?;
+            let mut rec = Recorder::new(dev);
+            let refs: Vec<&Tensor> = inputs.iter().collect();
+            unfused.encode(&mut rec, &refs)?;
+            rec.dispatches().iter().map(|d| d.cost.flops).sum()
+        };
+        let out_bytes: usize = graph
+            .outputs()
+            .iter()
+            .map(|o| crate::tensor::numel(graph.shape(*o)) * 4)
+            .sum();
+        let bytes = (data.iter().map(Vec::len).sum::<usize>() * 4) as u64
+            + exe.constant_bytes()
+            + out_bytes as u64;
+        let (e1, i1) = (exe.clone(), inputs.clone());
         Ok(prepared(
-            (2 * m * n * k + 2 * m * n) as u64,
-            ((m * k + k * n + n + m * n) * 4) as u64,
+            ops_flops,
+            bytes,
             move |rec| {
-                let o = encode(rec)?;
-                rec.keep_alive(o);
+                let refs: Vec<&Tensor> = i1.iter().collect();
+                for o in e1.encode(rec, &refs)? {
+                    rec.keep_alive(o);
+                }
                 Ok(())
             },
-            move |dev| {
-                let got = run_and_read(dev, |rec| enc2(rec))?;
-                let rows = sample_rows(m);
-                let mut g = Vec::new();
-                let mut want = Vec::new();
-                for &i in &rows {
-                    for j in 0..n {
-                        let acc: f64 = (0..k)
-                            .map(|kk| x[i * k + kk] as f64 * w[kk * n + j] as f64)
-                            .sum();
-                        want.push((acc + bias[j] as f64).max(0.0));
-                    }
-                    g.extend_from_slice(&got[i * n..(i + 1) * n]);
+            move |_dev| {
+                let refs: Vec<&Tensor> = inputs.iter().collect();
+                let got = exe.run(&refs)?;
+                let data64: Vec<Vec<f64>> =
+                    data.iter().map(|d| crate::reference::to_f64(d)).collect();
+                let want = crate::reference::graph::eval(&graph, &data64);
+                for (g, w) in got.iter().zip(&want) {
+                    check_nmse(id, &g.to_f32_vec()?, w, NMSE_F32)?;
                 }
-                check_nmse("mlp-epilogue", &g, &want, NMSE_F32)
+                Ok(())
             },
         ))
     })
+}
+
+fn mlp_epilogue_graph() -> Result<(Graph, Vec<Vec<f32>>)> {
+    crate::graph::models::mlp_epilogue(2048, 1024, 1024)
+}
+
+fn transformer_block_graph() -> Result<(Graph, Vec<Vec<f32>>)> {
+    crate::graph::models::transformer_block(512, 8, 256, 4)
 }
 
 /// Every workload, in report order.
@@ -435,8 +458,20 @@ pub fn all() -> Vec<Workload> {
         norm_4096(true),
         chain_16m(true),
         chain_16m(false),
-        mlp_epilogue(true),
-        mlp_epilogue(false),
+        graph_workload("mlp-epilogue", true, Suite::Standard, mlp_epilogue_graph),
+        graph_workload("mlp-epilogue", false, Suite::Standard, mlp_epilogue_graph),
+        graph_workload(
+            "transformer-block",
+            true,
+            Suite::Standard,
+            transformer_block_graph,
+        ),
+        graph_workload(
+            "transformer-block",
+            false,
+            Suite::Standard,
+            transformer_block_graph,
+        ),
     ];
     for n in [128, 384, 768, 1536, 3072] {
         v.push(matmul_square(n, Suite::Full));

@@ -413,7 +413,7 @@ pub fn encode_attention_composed(
         ),
         (
             &[s.buffer(), v.buffer(), out.buffer()],
-            [rows, 1, bh],
+            [rows, d.div_ceil(4) as u32, bh],
             Cost {
                 flops: 2 * (b * h * lq * lk * d) as u64,
                 bytes: sbytes + 4 * (v.numel() + out.numel()) as u64,
