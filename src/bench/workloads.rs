@@ -363,6 +363,9 @@ fn attention(seq: usize, causal: bool, variant: Option<&'static str>, suite: Sui
     })
 }
 
+/// A graph and the data of its inputs.
+type GraphWithData = (Graph, Vec<Vec<f32>>);
+
 /// A graph workload compiled with fusion on (`fused`) or off (`unfused`), memory planning on.
 /// FLOPs are the sum over the graph's ops (the unfused dispatches' stated FLOPs, the same for
 /// both variants); bytes are what the graph must read and write at least: inputs, weights and
@@ -371,7 +374,7 @@ fn graph_workload(
     id: &'static str,
     fused: bool,
     suite: Suite,
-    build: fn() -> Result<(Graph, Vec<Vec<f32>>)>,
+    build: fn() -> Result<GraphWithData>,
 ) -> Workload {
     let variant = if fused { "fused" } else { "unfused" };
     workload(id, Some(variant), suite, move |dev| {
@@ -434,11 +437,11 @@ fn graph_workload(
     })
 }
 
-fn mlp_epilogue_graph() -> Result<(Graph, Vec<Vec<f32>>)> {
+fn mlp_epilogue_graph() -> Result<GraphWithData> {
     crate::graph::models::mlp_epilogue(2048, 1024, 1024)
 }
 
-fn transformer_block_graph() -> Result<(Graph, Vec<Vec<f32>>)> {
+fn transformer_block_graph() -> Result<GraphWithData> {
     crate::graph::models::transformer_block(512, 8, 256, 4)
 }
 
