@@ -333,7 +333,9 @@ fn conv_activation_epilogue() {
     let y = g.relu(y).unwrap();
     g.output(y).unwrap();
     let (nf, nu) = check_both(&dev, &g, 11, "conv+relu", Check::Nmse(NMSE_F32));
-    assert_eq!((nf, nu), (1, 2));
+    // conv2d is two dispatches (weight repack to vec4 taps, then the convolution); fused,
+    // the relu rides in the convolution's epilogue instead of a kernel of its own.
+    assert_eq!((nf, nu), (2, 3));
 }
 
 #[test]
