@@ -9,88 +9,20 @@ use flopwatt::reference::{check_close, random, TRANSCENDENTAL_F32};
 use flopwatt::{Error, Tensor};
 use prost::Message;
 
+#[path = "common/onnx_build.rs"]
+mod onnx_build;
+use onnx_build::{a_float, a_int, a_ints, t_f32_raw, t_i64};
+
+/// An f32 value info.
 fn vi(name: &str, dims: &[Result<i64, &str>]) -> ValueInfoProto {
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            tensor_type: Some(TypeProtoTensor {
-                elem_type: Some(1),
-                shape: Some(TensorShapeProto {
-                    dim: dims
-                        .iter()
-                        .map(|d| match d {
-                            Ok(v) => Dimension {
-                                dim_value: Some(*v),
-                                dim_param: None,
-                            },
-                            Err(p) => Dimension {
-                                dim_value: None,
-                                dim_param: Some(p.to_string()),
-                            },
-                        })
-                        .collect(),
-                }),
-            }),
-        }),
-    }
+    onnx_build::vi(name, 1, dims)
 }
 
+/// A node named after its op and first output.
 fn node(op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<AttributeProto>) -> NodeProto {
-    NodeProto {
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: outputs.iter().map(|s| s.to_string()).collect(),
-        name: Some(format!("{op}_{}", outputs[0])),
-        op_type: Some(op.into()),
-        domain: None,
-        attribute: attrs,
-    }
+    onnx_build::node(op, &format!("{op}_{}", outputs[0]), inputs, outputs, attrs)
 }
 
-fn attr_i(name: &str, v: i64) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(2),
-        i: Some(v),
-        ..Default::default()
-    }
-}
-fn attr_f(name: &str, v: f32) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(1),
-        f: Some(v),
-        ..Default::default()
-    }
-}
-fn attr_is(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(7),
-        ints: v.to_vec(),
-        ..Default::default()
-    }
-}
-fn tf(name: &str, dims: &[i64], v: &[f32]) -> TensorProto {
-    TensorProto {
-        name: Some(name.into()),
-        dims: dims.to_vec(),
-        data_type: Some(1),
-        raw_data: Some(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-        ..Default::default()
-    }
-}
-fn ti(name: &str, dims: &[i64], v: &[i64]) -> TensorProto {
-    TensorProto {
-        name: Some(name.into()),
-        dims: dims.to_vec(),
-        data_type: Some(7),
-        int64_data: v.to_vec(),
-        ..Default::default()
-    }
-}
-
-/// y = Softmax(Transpose(Reshape(Relu(Gemm(x, W^T, b, alpha=0.5)), [batch, 2, 4]), [0, 2, 1]))
-/// with the reshape target computed by a Shape/Slice/Concat chain, as PyTorch exports it.
 fn model(w: &[f32], b: &[f32]) -> ModelProto {
     ModelProto {
         ir_version: Some(8),
@@ -105,30 +37,30 @@ fn model(w: &[f32], b: &[f32]) -> ModelProto {
                     "Gemm",
                     &["x", "W", "b"],
                     &["h"],
-                    vec![attr_i("transB", 1), attr_f("alpha", 0.5)],
+                    vec![a_int("transB", 1), a_float("alpha", 0.5)],
                 ),
                 node("Relu", &["h"], &["r"], vec![]),
-                node("Shape", &["x"], &["s"], vec![attr_i("end", 1)]),
+                node("Shape", &["x"], &["s"], vec![a_int("end", 1)]),
                 node(
                     "Concat",
                     &["s", "tail"],
                     &["target"],
-                    vec![attr_i("axis", 0)],
+                    vec![a_int("axis", 0)],
                 ),
                 node("Reshape", &["r", "target"], &["r3"], vec![]),
                 node(
                     "Transpose",
                     &["r3"],
                     &["t"],
-                    vec![attr_is("perm", &[0, 2, 1])],
+                    vec![a_ints("perm", &[0, 2, 1])],
                 ),
-                node("Softmax", &["t"], &["y"], vec![attr_i("axis", -1)]),
+                node("Softmax", &["t"], &["y"], vec![a_int("axis", -1)]),
             ],
             name: Some("g".into()),
             initializer: vec![
-                tf("W", &[8, 6], w),
-                tf("b", &[8], b),
-                ti("tail", &[2], &[2, 4]),
+                t_f32_raw("W", &[8, 6], w),
+                t_f32_raw("b", &[8], b),
+                t_i64("tail", &[2], &[2, 4]),
             ],
             input: vec![vi("x", &[Err("batch"), Ok(6)])],
             output: vec![vi("y", &[Err("batch"), Ok(4), Ok(2)])],

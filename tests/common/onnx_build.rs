@@ -1,0 +1,114 @@
+//! Builders of ONNX protobuf messages shared by the ONNX test binaries (included with
+//! `#[path]`, so each binary compiles only what it uses).
+#![allow(dead_code)]
+
+use flopwatt::onnx::proto::*;
+
+pub fn vi(name: &str, elem: i32, dims: &[Result<i64, &str>]) -> ValueInfoProto {
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: Some(elem),
+                shape: Some(TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|d| match d {
+                            Ok(v) => Dimension {
+                                dim_value: Some(*v),
+                                dim_param: None,
+                            },
+                            Err(p) => Dimension {
+                                dim_value: None,
+                                dim_param: Some(p.to_string()),
+                            },
+                        })
+                        .collect(),
+                }),
+            }),
+        }),
+    }
+}
+
+pub fn node(
+    op: &str,
+    name: &str,
+    inputs: &[&str],
+    outputs: &[&str],
+    attrs: Vec<AttributeProto>,
+) -> NodeProto {
+    NodeProto {
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: outputs.iter().map(|s| s.to_string()).collect(),
+        name: Some(name.into()),
+        op_type: Some(op.into()),
+        domain: None,
+        attribute: attrs,
+    }
+}
+
+pub fn a_int(name: &str, v: i64) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(2),
+        i: Some(v),
+        ..Default::default()
+    }
+}
+
+pub fn a_float(name: &str, v: f32) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(1),
+        f: Some(v),
+        ..Default::default()
+    }
+}
+
+pub fn a_ints(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(7),
+        ints: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+pub fn a_tensor(name: &str, t: TensorProto) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(4),
+        t: Some(t),
+        ..Default::default()
+    }
+}
+
+pub fn t_f32_raw(name: &str, dims: &[i64], v: &[f32]) -> TensorProto {
+    TensorProto {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+        data_type: Some(1),
+        raw_data: Some(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        ..Default::default()
+    }
+}
+
+pub fn t_f32(name: &str, dims: &[i64], v: &[f32]) -> TensorProto {
+    TensorProto {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+        data_type: Some(1),
+        float_data: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+pub fn t_i64(name: &str, dims: &[i64], v: &[i64]) -> TensorProto {
+    TensorProto {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+        data_type: Some(7),
+        int64_data: v.to_vec(),
+        ..Default::default()
+    }
+}
