@@ -181,6 +181,38 @@ pub fn choose_variant(
     }
 }
 
+/// Whether `variant` in configuration `c` can compute an `[m, k] x [k, n]` product on
+/// `device` (a tuned choice is only used where it can).
+fn usable(
+    device: &Device,
+    variant: MatmulVariant,
+    c: KernelConfig,
+    m: usize,
+    n: usize,
+    k: usize,
+    b_batched: bool,
+) -> bool {
+    let has = |blocks: &[(u32, u32, &str)]| blocks.iter().any(|b| (b.0, b.1) == (c.tm, c.tn));
+    let lim = device.limits();
+    let fits_wg = c.wg_x > 0
+        && c.wg_y > 0
+        && c.wg_x * c.wg_y <= lim.max_compute_invocations_per_workgroup
+        && c.wg_x <= lim.max_compute_workgroup_size_x
+        && c.wg_y <= lim.max_compute_workgroup_size_y;
+    let four = |x: u32| x > 0 && x.is_multiple_of(4);
+    fits_wg
+        && match variant {
+            MatmulVariant::CpuRegister => has(CPU_BLOCKS),
+            MatmulVariant::CpuTexture => {
+                has(CPU_TEX_BLOCKS) && !b_batched && texture_fits(device, n, k)
+            }
+            MatmulVariant::GpuTiled => four(c.tm) && four(c.tn) && c.k_split > 0,
+            MatmulVariant::Gemv => {
+                (m == 1 || n == 1) && c.k_split > 0 && c.wg_x.is_multiple_of(c.k_split)
+            }
+        }
+}
+
 /// Whether a `[k, n]` B packs into one 2-D texture on `device` ([`MatmulVariant::CpuTexture`]).
 fn texture_fits(device: &Device, n: usize, k: usize) -> bool {
     let max = device.limits().max_texture_dimension_2d as usize;
@@ -656,6 +688,18 @@ pub fn encode_matmul_config(
     )?;
 
     let b_batched = b_bs.iter().any(|&s| s != 0);
+    // A tuned choice (see `tune`) for f32 products of this shape class, where it can compute
+    // this product; otherwise the rules below.
+    let tuned = match (variant, forced, dtype) {
+        (None, None, DType::F32) => crate::tune::matmul_choice(&device, m, n, k)
+            .filter(|&(v, c)| usable(&device, v, c, m, n, k, b_batched)),
+        _ => None,
+    };
+    let variant = match (variant, tuned) {
+        (None, Some((v, _))) => Some(v),
+        (v, _) => v,
+    };
+    let forced = forced.or(tuned.map(|(_, c)| c));
     let variant = match variant {
         Some(MatmulVariant::CpuTexture) if b_batched || !texture_fits(&device, n, k) => {
             return Err(Error::invalid(
