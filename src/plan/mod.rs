@@ -46,6 +46,17 @@ pub fn allocates(step: &Step) -> bool {
     !matches!(step.kernel, Kernel::View(_))
 }
 
+/// Bytes of the buffer an allocating step writes (all its outputs live in it).
+pub fn step_buffer_bytes(graph: &Graph, step: &Step) -> u64 {
+    let node = graph.node(step.output);
+    let mut elems = numel(&node.shape);
+    if let Kernel::MatMulConcat { widths, .. } = &step.kernel {
+        let n = *node.shape.last().unwrap_or(&1);
+        elems = elems / n.max(1) * widths.iter().sum::<usize>();
+    }
+    (elems * node.dtype.size()) as u64
+}
+
 /// Plans buffers for `steps` of `graph`.
 pub fn plan(graph: &Graph, steps: &[Step], enabled: bool) -> Plan {
     let n = graph.nodes().len();
@@ -57,6 +68,11 @@ pub fn plan(graph: &Graph, steps: &[Step], enabled: bool) -> Plan {
         defined_at[s.output.0] = si;
         if !allocates(s) {
             root[s.output.0] = root[s.inputs[0].0];
+        }
+        // Extra outputs are views of the step's one buffer.
+        for v in &s.extra_outputs {
+            defined_at[v.0] = si;
+            root[v.0] = root[s.output.0];
         }
     }
     let is_planned = |v: usize| {
@@ -93,8 +109,7 @@ pub fn plan(graph: &Graph, steps: &[Step], enabled: bool) -> Plan {
         .iter()
         .map(|s| {
             if allocates(s) {
-                let node = graph.node(s.output);
-                size_class((numel(&node.shape) * node.dtype.size()) as u64)
+                size_class(step_buffer_bytes(graph, s))
             } else {
                 0
             }
