@@ -530,3 +530,96 @@ fn attention_op_and_pattern() {
         assert_eq!((nf, nu), (1, 1));
     }
 }
+
+/// Matmuls that share A with random epilogues (some groups mergeable, some not), their
+/// outputs read through views (head splits, transposes) and elementwise consumers.
+fn shared_a_graph(seed: u64, batch: Option<usize>, m: usize, k: usize) -> (Graph, usize) {
+    let mut rng = seed;
+    let mut next = |n: u64| {
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (rng >> 33) % n
+    };
+    let mut g = Graph::new();
+    let shape: Vec<usize> = batch.into_iter().chain([m, k]).collect();
+    let x = g.input("x", &shape).unwrap();
+    let parts = 2 + next(3) as usize;
+    let with_bias = next(2) == 0;
+    let act = [Activation::None, Activation::Relu, Activation::Gelu][next(3) as usize];
+    let mut outs = Vec::new();
+    for p in 0..parts {
+        let n = [1usize, 4, 12, 17, 64][next(5) as usize];
+        let w = g
+            .constant(
+                &format!("w{p}"),
+                random(k * n, seed * 10 + p as u64),
+                &[k, n],
+            )
+            .unwrap();
+        let mut y = g.matmul(x, w).unwrap();
+        if with_bias {
+            let b = g
+                .constant(&format!("b{p}"), random(n, seed * 20 + p as u64), &[n])
+                .unwrap();
+            y = g.add(y, b).unwrap();
+        }
+        if act != Activation::None {
+            y = g.activation(y, act).unwrap();
+        }
+        // Consumers: a transpose view into an elementwise op, a reshape view, or the raw value.
+        let r = g.shape(y).len();
+        y = match next(3) {
+            0 => {
+                let t = g.transpose(y, -1, -2).unwrap();
+                g.scale(t, 1.5).unwrap()
+            }
+            1 => {
+                let s = g.shape(y).to_vec();
+                let flat: usize = s[..r - 1].iter().product();
+                g.reshape(y, &[flat, s[r - 1]]).unwrap()
+            }
+            _ => y,
+        };
+        outs.push(y);
+    }
+    for o in outs {
+        g.output(o).unwrap();
+    }
+    (g, parts)
+}
+
+#[test]
+fn shared_a_matmuls_merge_into_one_and_equal_unfused_and_reference() {
+    let dev = device_or_skip!();
+    for seed in 0..8u64 {
+        let batch = (seed % 3 == 1).then_some(3);
+        let (m, k) = [(1, 5), (33, 17), (127, 64), (8, 1)][seed as usize % 4];
+        let (g, parts) = shared_a_graph(seed + 1, batch, m, k);
+        let (nf, nu) = check_both(&dev, &g, seed, "shared-A matmuls", Check::Nmse(NMSE_F32));
+        let exe = g.compile(&dev).unwrap();
+        assert!(
+            exe.explain().contains(&format!("matmul x{parts} concat")),
+            "{}",
+            exe.explain()
+        );
+        assert!(nf < nu, "fused {nf}, unfused {nu}");
+    }
+}
+
+#[test]
+fn attention_op_then_head_merge_is_one_kernel() {
+    let dev = device_or_skip!();
+    for (causal, d) in [(false, 24), (true, 7)] {
+        let mut g = Graph::new();
+        let q = g.input("q", &[2, 3, 37, d]).unwrap();
+        let k = g.input("k", &[2, 3, 29, d]).unwrap();
+        let v = g.input("v", &[2, 3, 29, d]).unwrap();
+        let y = g.attention(q, k, v, causal, None).unwrap();
+        let y = g.transpose(y, 1, 2).unwrap();
+        let y = g.reshape(y, &[2, 37, 3 * d]).unwrap();
+        g.output(y).unwrap();
+        let (nf, nu) = check_both(&dev, &g, 41, "attention + merge", Check::Nmse(NMSE_F32));
+        assert_eq!((nf, nu), (1, 3));
+    }
+}
