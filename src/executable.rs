@@ -322,7 +322,17 @@ impl Executable {
                         })
                     })
                     .collect::<Result<_>>()?;
-                self.encode_step(rec, step, &ins, &self.step_consts[si])?
+                let (natural, planned) = (self.plan.step_bytes[si], self.plan.step_class[si]);
+                let upgrade = self.plan.enabled && planned > natural;
+                let pool = &self.device.inner.pool;
+                if upgrade {
+                    pool.set_upgrade(Some((natural, planned)));
+                }
+                let out = self.encode_step(rec, step, &ins, &self.step_consts[si]);
+                if upgrade {
+                    pool.set_upgrade(None);
+                }
+                out?
             };
             if rec.len() > start {
                 let covers = step
@@ -539,14 +549,16 @@ impl Executable {
                     }
                 })
                 .unwrap_or_default();
-            let buf = if self.plan.step_bytes[i] == 0 {
-                "view".to_string()
-            } else {
-                human(self.plan.step_bytes[i])
+            let buf = match self.plan.step_buffer[i] {
+                None => "view".to_string(),
+                Some(b) if self.options.memory_planning => {
+                    format!("{} @buf{b}", human(self.plan.step_bytes[i]))
+                }
+                Some(_) => human(self.plan.step_bytes[i]),
             };
             let _ = writeln!(
                 s,
-                "  [{i:>3}] {:<34} {:<28} -> {:?} {buf:>10}  covers {}",
+                "  [{i:>3}] {:<34} {:<28} -> {:?} {buf:>17}  covers {}",
                 step.kernel.describe(),
                 kernels,
                 node.shape,
@@ -555,8 +567,9 @@ impl Executable {
         }
         let _ = writeln!(
             s,
-            "  intermediate+output peak: {} planned, {} unplanned ({:.0}%); constants {}; inputs {}",
+            "  intermediate+output peak: {} planned in {} buffers, {} unplanned ({:.0}%); constants {}; inputs {}",
             human(self.plan.peak_planned),
+            self.plan.buffers.len(),
             human(self.plan.peak_unplanned),
             100.0 * self.plan.peak_planned as f64 / self.plan.peak_unplanned.max(1) as f64,
             human(self.constant_bytes()),
