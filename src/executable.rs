@@ -81,7 +81,40 @@ fn concat_columns(graph: &Graph, parts: &[ValueId]) -> (Vec<f32>, usize, usize) 
     (out, k, total)
 }
 
+/// conv2d parameters of a graph conv step.
+fn conv_params(
+    attrs: &crate::graph::Conv2dAttrs,
+    activation: crate::ops::Activation,
+) -> crate::ops::conv::Conv2dParams {
+    crate::ops::conv::Conv2dParams {
+        stride: attrs.stride,
+        padding: attrs.padding,
+        dilation: attrs.dilation,
+        groups: attrs.groups,
+        activation,
+    }
+}
+
 fn prepare_step_consts(device: &Device, graph: &Graph, step: &Step) -> Result<Vec<Tensor>> {
+    if let Kernel::Conv2d { attrs, activation } = &step.kernel {
+        // Constant weights: repack them once here instead of in every run.
+        let w = step.inputs[1];
+        let Op::Constant { data } = &graph.node(w).op else {
+            return Ok(Vec::new());
+        };
+        let wt = Tensor::from_f32(device, data, graph.shape(w))?;
+        let x = step.inputs[0];
+        let xt = Tensor::empty(device, graph.shape(x), graph.node(x).dtype)?;
+        let mut rec = Recorder::new(device);
+        let packed = crate::ops::conv::pack_conv2d_weights(
+            &mut rec,
+            &xt,
+            &wt,
+            &conv_params(attrs, *activation),
+        )?;
+        rec.submit(false)?;
+        return Ok(vec![packed]);
+    }
     let Kernel::MatMulConcat { widths, bias, .. } = &step.kernel else {
         return Ok(Vec::new());
     };
@@ -423,18 +456,15 @@ impl Executable {
                 encode_matmul(rec, ins[0], ins[1], &epi, None)
             }
             Kernel::Conv2d { attrs, activation } => {
-                use crate::ops::conv::{encode_conv2d, Conv2dParams};
+                use crate::ops::conv::{encode_conv2d, encode_conv2d_prepacked};
                 let x = contiguous(rec, ins[0])?;
                 let w = contiguous(rec, ins[1])?;
                 let b = ins.get(2).map(|b| contiguous(rec, b)).transpose()?;
-                let p = Conv2dParams {
-                    stride: attrs.stride,
-                    padding: attrs.padding,
-                    dilation: attrs.dilation,
-                    groups: attrs.groups,
-                    activation: *activation,
-                };
-                encode_conv2d(rec, &x, &w, b.as_ref(), &p)
+                let p = conv_params(attrs, *activation);
+                match consts.first() {
+                    Some(packed) => encode_conv2d_prepacked(rec, &x, &w, packed, b.as_ref(), &p),
+                    None => encode_conv2d(rec, &x, &w, b.as_ref(), &p),
+                }
             }
             Kernel::Reduce {
                 kind,

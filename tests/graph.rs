@@ -333,8 +333,22 @@ fn conv_activation_epilogue() {
     let y = g.relu(y).unwrap();
     g.output(y).unwrap();
     let (nf, nu) = check_both(&dev, &g, 11, "conv+relu", Check::Nmse(NMSE_F32));
-    // conv2d is two dispatches (weight repack to vec4 taps, then the convolution); fused,
-    // the relu rides in the convolution's epilogue instead of a kernel of its own.
+    // Constant weights are repacked (to vec4 taps) once at compile time, so conv2d is one
+    // dispatch per run; fused, the relu rides in its epilogue instead of a kernel of its own.
+    assert_eq!((nf, nu), (1, 2));
+    // Weights fed at run time are repacked in every run: two dispatches.
+    let mut g = Graph::new();
+    let x = g.input("x", &[1, 4, 9, 7]).unwrap();
+    let w = g.input("w", &[6, 2, 3, 1]).unwrap();
+    let attrs = flopwatt::graph::Conv2dAttrs {
+        padding: [1, 0, 1, 0],
+        groups: 2,
+        ..Default::default()
+    };
+    let y = g.conv2d(x, w, None, attrs).unwrap();
+    let y = g.gelu(y).unwrap();
+    g.output(y).unwrap();
+    let (nf, nu) = check_both(&dev, &g, 12, "conv, run-time weights", Check::Nmse(NMSE_F32));
     assert_eq!((nf, nu), (2, 3));
 }
 
