@@ -483,6 +483,24 @@ impl Executable {
                 let axes: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
                 encode_reduce(rec, &x, op, Some(&axes), *keepdims)
             }
+            Kernel::SoftmaxPrologue {
+                axis,
+                log,
+                scale,
+                mask,
+            } => {
+                let x = contiguous(rec, ins[0])?;
+                let m = if *mask { ins.get(1).copied() } else { None };
+                crate::ops::norm::encode_softmax_prologue(
+                    rec,
+                    &x,
+                    *scale,
+                    m,
+                    *axis as isize,
+                    *log,
+                    crate::ops::reduce::Strategy::Auto,
+                )
+            }
             Kernel::Softmax { axis, log } => {
                 let x = contiguous(rec, ins[0])?;
                 crate::ops::norm::encode_softmax(rec, &x, *axis as isize, *log)

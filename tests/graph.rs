@@ -348,7 +348,13 @@ fn conv_activation_epilogue() {
     let y = g.conv2d(x, w, None, attrs).unwrap();
     let y = g.gelu(y).unwrap();
     g.output(y).unwrap();
-    let (nf, nu) = check_both(&dev, &g, 12, "conv, run-time weights", Check::Nmse(NMSE_F32));
+    let (nf, nu) = check_both(
+        &dev,
+        &g,
+        12,
+        "conv, run-time weights",
+        Check::Nmse(NMSE_F32),
+    );
     assert_eq!((nf, nu), (2, 3));
 }
 
@@ -684,4 +690,130 @@ fn planned_peak_bounds_the_pool_and_meets_the_goal() {
     let want = reference_of(&g, &data);
     let got = exe.run(&[&x]).unwrap()[0].to_f32_vec().unwrap();
     check_nmse("planned block", &got, &want[0], NMSE_F32).unwrap();
+}
+
+/// softmax(x * s + mask) with masks of every broadcast form (constant or run-time input),
+/// log and plain, at awkward row lengths: one dispatch fused, and the same answer as the
+/// unfused elementwise + softmax and the f64 reference.
+#[test]
+fn softmax_prologue_fuses_scale_and_mask() {
+    let dev = device_or_skip!();
+    let cases: [(&[usize], &[usize], bool, bool); 7] = [
+        (&[2, 3, 37, 37], &[37, 37], false, false),
+        (&[2, 3, 37, 37], &[1, 1, 37, 37], true, true),
+        (&[2, 3, 5, 127], &[2, 1, 1, 127], false, true),
+        (&[4, 257], &[257], true, false),
+        (&[3, 1], &[3, 1], false, true),
+        (&[6, 64], &[6, 1], true, true),
+        (&[2, 2, 2, 2, 12], &[2, 1, 2, 1, 12], false, true),
+    ];
+    for (i, (shape, mshape, log, mask_is_input)) in cases.into_iter().enumerate() {
+        let mut g = Graph::new();
+        let x = g.input("x", shape).unwrap();
+        let m = if mask_is_input {
+            g.input("mask", mshape).unwrap()
+        } else {
+            let n = flopwatt::tensor::numel(mshape);
+            // Some masked keys, never a whole row: -inf for softmax (exact zeros), a large
+            // negative value for log-softmax (-inf outputs NMSE cannot compare; a huge one would
+            // dominate the norm and hide errors elsewhere).
+            let masked = if log { -30.0 } else { f32::NEG_INFINITY };
+            let data: Vec<f32> = random(n, 70 + i as u64)
+                .into_iter()
+                .enumerate()
+                .map(|(j, v)| if j % 5 == 3 { masked } else { v })
+                .collect();
+            g.constant("mask", data, mshape).unwrap()
+        };
+        let s = g.scale(x, 0.37).unwrap();
+        let s = g.add(s, m).unwrap();
+        let y = if log {
+            g.log_softmax(s, -1).unwrap()
+        } else {
+            g.softmax(s, -1).unwrap()
+        };
+        g.output(y).unwrap();
+        let what = format!("softmax prologue {shape:?} mask {mshape:?} log {log}");
+        let (nf, nu) = check_both(&dev, &g, 50 + i as u64, &what, Check::Nmse(NMSE_F32));
+        assert_eq!((nf, nu), (1, 3), "{what}");
+        let text = g.compile(&dev).unwrap().explain();
+        assert!(text.contains("+prologue(scale=0.37,mask)"), "{text}");
+    }
+    // Scale only, on a non-last axis; and the mask added first (x + mask, then no scale).
+    let mut g = Graph::new();
+    let x = g.input("x", &[5, 129, 3]).unwrap();
+    let s = g.scale(x, -1.5).unwrap();
+    let y = g.softmax(s, 1).unwrap();
+    let m = g.input("m", &[3]).unwrap();
+    let xm = g.add(m, x).unwrap();
+    let z = g.log_softmax(xm, -1).unwrap();
+    g.output(y).unwrap();
+    g.output(z).unwrap();
+    let (nf, nu) = check_both(&dev, &g, 60, "softmax prologues", Check::Nmse(NMSE_F32));
+    assert_eq!((nf, nu), (2, 4));
+}
+
+/// The softmax kernel's prologue on its own, every kernel family (direct, direct4, tree),
+/// against the f64 softmax of `x * s + mask` computed on the host.
+#[test]
+fn softmax_prologue_kernels_direct_and_tree() {
+    use flopwatt::ops::norm::encode_softmax_prologue;
+    use flopwatt::ops::reduce::Strategy;
+    let dev = device_or_skip!();
+    // (shape, mask shape): rows of 4k (direct4) and odd rows (direct), broadcast masks.
+    let cases: [(&[usize], &[usize]); 4] = [
+        (&[3, 300, 64], &[300, 64]),
+        (&[300, 37], &[1, 37]),
+        (&[2, 2, 70, 13], &[2, 1, 70, 1]),
+        (&[1, 1], &[1]),
+    ];
+    for (i, (shape, mshape)) in cases.into_iter().enumerate() {
+        let n = flopwatt::tensor::numel(shape);
+        let xd = random(n, 80 + i as u64);
+        let md = random(flopwatt::tensor::numel(mshape), 90 + i as u64);
+        let x = Tensor::from_f32(&dev, &xd, shape).unwrap();
+        let m = Tensor::from_f32(&dev, &md, mshape).unwrap();
+        let mb = m.broadcast_to(shape).unwrap();
+        // Host prologue in f32, as both kernels compute it.
+        let st = flopwatt::tensor::broadcast_strides(
+            mshape,
+            &flopwatt::tensor::contiguous_strides(mshape),
+            shape,
+        )
+        .unwrap();
+        let cs = flopwatt::tensor::contiguous_strides(shape);
+        let pre: Vec<f32> = (0..n)
+            .map(|e| {
+                let mi: usize = cs
+                    .iter()
+                    .zip(shape)
+                    .zip(&st)
+                    .map(|((c, d), s)| (e / c) % d * s)
+                    .sum();
+                xd[e] * 0.5 + md[mi]
+            })
+            .collect();
+        for log in [false, true] {
+            let want = reference::norm::softmax(&pre, shape, shape.len() - 1, log);
+            for strategy in [Strategy::Direct, Strategy::Tree] {
+                let mut rec = flopwatt::Recorder::new(&dev);
+                let y = encode_softmax_prologue(&mut rec, &x, 0.5, Some(&mb), -1, log, strategy)
+                    .unwrap();
+                rec.submit(false).unwrap();
+                check_nmse(
+                    &format!("prologue kernel {shape:?} {mshape:?} log {log} {strategy:?}"),
+                    &y.to_f32_vec().unwrap(),
+                    &want,
+                    NMSE_F32,
+                )
+                .unwrap();
+            }
+        }
+    }
+    // A mask on a non-last axis is a typed error, not a wrong answer.
+    let x = Tensor::from_f32(&dev, &random(12, 1), &[3, 4]).unwrap();
+    let m = Tensor::from_f32(&dev, &random(3, 2), &[3, 1]).unwrap();
+    let mut rec = flopwatt::Recorder::new(&dev);
+    let e = encode_softmax_prologue(&mut rec, &x, 1.0, Some(&m), 0, false, Strategy::Auto);
+    assert!(matches!(e, Err(Error::InvalidArgument { .. })), "{e:?}");
 }

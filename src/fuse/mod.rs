@@ -11,13 +11,15 @@
 //! - layout ops (transpose, reshape, broadcast) become strided views read by the consumer
 //!   (with fusion off they are materialised by a copy kernel).
 //!
-//! Reduction prologues (e.g. softmax(x * s + mask)) are not fused into the reduction kernel:
-//! the softmax kernel has no prologue slot. The prologue becomes one fused elementwise kernel.
+//! - [`prologue`]: softmax(x * s + mask) -> the softmax kernel's prologue;
+//! - [`horizontal`]: matmuls sharing A (q/k/v projections) -> one product over weights
+//!   concatenated at compile time.
 
 pub mod attention;
 pub mod elementwise;
 pub mod epilogue;
 pub mod horizontal;
+pub mod prologue;
 
 use crate::graph::{Conv2dAttrs, Graph, Op, ReduceKind, ValueId};
 use crate::ops::elementwise::Expr;
@@ -91,6 +93,17 @@ pub enum Kernel {
     View(Op),
     /// A layout op materialised by a copy kernel (the unfused path of layout folding).
     Copy(Op),
+    /// `softmax(x * scale + mask)` in the softmax kernel; inputs x[, mask].
+    SoftmaxPrologue {
+        /// Axis.
+        axis: usize,
+        /// Log-softmax.
+        log: bool,
+        /// Scale applied first (1.0: none).
+        scale: f32,
+        /// Whether a mask input follows x.
+        mask: bool,
+    },
     /// Several matmuls that read one A, as one product with their B (and biases)
     /// concatenated along N at compile time; each output is a column slice (a view) of the
     /// product. Inputs: a, then every b, then every bias when `bias`.
@@ -154,6 +167,22 @@ impl Kernel {
                 if *causal { "(causal)" } else { "" },
                 if *heads_last { "+merge_heads" } else { "" }
             ),
+            Kernel::SoftmaxPrologue {
+                log, scale, mask, ..
+            } => {
+                let mut parts = vec![];
+                if *scale != 1.0 {
+                    parts.push(format!("scale={scale}"));
+                }
+                if *mask {
+                    parts.push("mask".to_string());
+                }
+                format!(
+                    "{}+prologue({})",
+                    if *log { "log_softmax" } else { "softmax" },
+                    parts.join(",")
+                )
+            }
             Kernel::MatMulConcat {
                 widths,
                 bias,
@@ -271,6 +300,11 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
     }
     if opts.fusion {
         for s in epilogue::fuse(&mut ctx) {
+            put(&mut slots, s);
+        }
+    }
+    if opts.fusion {
+        for s in prologue::fuse(&mut ctx) {
             put(&mut slots, s);
         }
     }
