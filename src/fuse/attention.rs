@@ -4,6 +4,9 @@
 //! [batch, heads, seq, head_dim] operands with equal head counts, every intermediate used
 //! once. The fused kernel never writes the seq x seq scores. Additive masks between the scale
 //! and the softmax are not matched yet (the pattern then runs unfused, still correct).
+//! A `transpose(·, 1, 2)` that is the only use of the attention output (the start of a head
+//! merge, also after an `Op::Attention` node) folds into the kernel's store: it writes rows
+//! heads-last, so the transpose and the reshape after it are views.
 
 use super::{Ctx, Kernel, Step};
 use crate::graph::{Op, ValueId};
@@ -13,11 +16,11 @@ use crate::ops::elementwise::BinaryOp;
 /// unfused: matmul, softmax, matmul; correct, only slower).
 pub const KERNEL_AVAILABLE: bool = true;
 
-/// Claims attention patterns.
+/// Claims attention patterns (and attention ops followed by a head merge).
 pub fn fuse(ctx: &mut Ctx) -> Vec<Step> {
     let mut steps = Vec::new();
     for sm in 0..ctx.graph.nodes().len() {
-        if let Some(s) = try_match(ctx, sm) {
+        if let Some(s) = try_match(ctx, sm).or_else(|| attention_op(ctx, sm)) {
             for &c in &s.covers {
                 ctx.claimed[c] = true;
             }
@@ -25,6 +28,28 @@ pub fn fuse(ctx: &mut Ctx) -> Vec<Step> {
         }
     }
     steps
+}
+
+fn attention_op(ctx: &Ctx, a: usize) -> Option<Step> {
+    let node = &ctx.graph.nodes()[a];
+    let Op::Attention { causal, scale } = node.op else {
+        return None;
+    };
+    if ctx.claimed[a] {
+        return None;
+    }
+    let t = merge_heads(ctx, a)?;
+    Some(Step {
+        kernel: Kernel::Attention {
+            causal,
+            scale,
+            heads_last: true,
+        },
+        inputs: node.inputs.clone(),
+        output: ValueId(t),
+        covers: vec![a, t],
+        extra_outputs: vec![],
+    })
 }
 
 fn try_match(ctx: &Ctx, sm: usize) -> Option<Step> {
@@ -78,14 +103,34 @@ fn try_match(ctx: &Ctx, sm: usize) -> Option<Step> {
     if !ok {
         return None;
     }
+    let (heads_last, output) = match merge_heads(ctx, out) {
+        Some(t) => {
+            covers.push(t);
+            (true, t)
+        }
+        None => (false, out),
+    };
     covers.sort_unstable();
     Some(Step {
         kernel: Kernel::Attention {
             causal: false,
             scale: Some(scale),
+            heads_last,
         },
         inputs: vec![q, k, v],
-        output: ValueId(out),
+        output: ValueId(output),
         covers,
+        extra_outputs: vec![],
     })
+}
+
+/// The `transpose(a, 1, 2)` that is the only use of attention output `a` (the start of a
+/// head merge): the kernel can store heads-last and the transpose becomes free.
+pub fn merge_heads(ctx: &Ctx, a: usize) -> Option<usize> {
+    let t = ctx.sole_consumer(a)?;
+    let tn = &ctx.graph.nodes()[t];
+    (ctx.graph.nodes()[a].shape.len() == 4
+        && matches!(tn.op, Op::Transpose(1, 2) | Op::Transpose(2, 1))
+        && !ctx.claimed[t])
+        .then_some(t)
 }

@@ -103,6 +103,7 @@ pub fn fuse(ctx: &mut Ctx, fusion: bool) -> Vec<Step> {
             inputs: leaves,
             output: ValueId(i),
             covers,
+            extra_outputs: vec![],
         });
     }
     steps
