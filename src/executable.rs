@@ -62,10 +62,20 @@ impl Graph {
     }
 }
 
-/// A contiguous copy of `t` when it is a strided view (one elementwise copy kernel).
+/// A contiguous copy of `t` when it is a strided view (one copy kernel: the elementwise one
+/// for f32, the raw strided copy for i32 so that integers above 2^24 stay exact).
 fn contiguous(rec: &mut Recorder, t: &Tensor) -> Result<Tensor> {
     if t.is_contiguous() {
         Ok(t.clone())
+    } else {
+        copy(rec, t)
+    }
+}
+
+/// A fresh contiguous copy of `t` (see [`contiguous`]).
+fn copy(rec: &mut Recorder, t: &Tensor) -> Result<Tensor> {
+    if t.dtype() == crate::tensor::DType::I32 {
+        crate::ops::gather::encode_contiguous(rec, t)
     } else {
         encode_fused(rec, &[t], &Expr::Input(0))
     }
@@ -77,6 +87,10 @@ fn view(rec: &mut Recorder, t: &Tensor, op: &Op, shape: &[usize]) -> Result<Tens
         Op::Transpose(a, b) => t.transpose(*a, *b),
         Op::Reshape => contiguous(rec, t)?.reshape(shape),
         Op::BroadcastTo => t.broadcast_to(shape),
+        Op::Slice { starts, steps } => {
+            let steps: Vec<usize> = steps.iter().map(|&s| s as usize).collect();
+            t.slice_view(starts, &steps, shape)
+        }
         _ => Err(Error::invalid(
             "graph",
             format!("{} is not a layout op", op.name()),
@@ -110,6 +124,9 @@ impl Executable {
             match &node.op {
                 Op::Constant { data } => {
                     constants[i] = Some(Tensor::from_f32(device, data, &node.shape)?);
+                }
+                Op::ConstantI32 { data } => {
+                    constants[i] = Some(Tensor::from_i32(device, data, &node.shape)?);
                 }
                 Op::Scalar(s) if read_as_tensor[i] => {
                     constants[i] = Some(Tensor::from_f32(device, &[*s], &[])?);
@@ -307,7 +324,7 @@ impl Executable {
                 }
                 // A reshape of a contiguous input is already a view: copy it anyway so the
                 // unfused path materialises every layout op, as an op-by-op runtime would.
-                encode_fused(rec, &[&v], &Expr::Input(0))
+                copy(rec, &v)
             }
             Kernel::MatMul {
                 alpha,
@@ -382,6 +399,7 @@ impl Executable {
                     .collect::<Result<_>>()?;
                 crate::ops::norm::encode_rms_norm(rec, &x, *norm_dims, p.first(), *eps)
             }
+            Kernel::Single(op) => encode_single(rec, op, ins, &out_node.shape),
             Kernel::Attention { causal, scale } => {
                 use crate::ops::attention::{encode_attention, AttentionParams};
                 let q = contiguous(rec, ins[0])?;
@@ -457,6 +475,40 @@ impl Executable {
             ),
         );
         s
+    }
+}
+
+/// The ops of the ONNX-import block, one kernel each (inputs made contiguous where the kernel
+/// needs it).
+fn encode_single(rec: &mut Recorder, op: &Op, ins: &[&Tensor], shape: &[usize]) -> Result<Tensor> {
+    use crate::ops::{conv, gather, pool, resize};
+    match op {
+        Op::Gather { axis } => gather::encode_gather(rec, ins[0], ins[1], *axis),
+        Op::Concat { axis } => gather::encode_concat(rec, ins, *axis),
+        Op::Slice { starts, steps } => gather::encode_slice(rec, ins[0], starts, steps, shape),
+        Op::Pad { begin, end, mode } => gather::encode_pad(rec, ins[0], begin, end, *mode),
+        Op::Pool2d(p) => {
+            let x = contiguous(rec, ins[0])?;
+            pool::encode_pool2d(rec, &x, p)
+        }
+        Op::GlobalAvgPool => {
+            let x = contiguous(rec, ins[0])?;
+            pool::encode_global_avg_pool(rec, &x)
+        }
+        Op::ConvTranspose2d(p) => {
+            let x = contiguous(rec, ins[0])?;
+            let w = contiguous(rec, ins[1])?;
+            let b = ins.get(2).map(|b| contiguous(rec, b)).transpose()?;
+            conv::encode_conv_transpose2d(rec, &x, &w, b.as_ref(), p)
+        }
+        Op::Resize2d { size, mode } => {
+            let x = contiguous(rec, ins[0])?;
+            resize::encode_resize2d(rec, &x, *size, *mode)
+        }
+        other => Err(Error::invalid(
+            "graph",
+            format!("{} has no single-kernel lowering", other.name()),
+        )),
     }
 }
 

@@ -86,6 +86,9 @@ pub enum Kernel {
     View(Op),
     /// A layout op materialised by a copy kernel (the unfused path of layout folding).
     Copy(Op),
+    /// An op of the ONNX-import block (gather, concat, slice, pad, pooling, conv-transpose,
+    /// resize) run as its own kernel(s); inputs are the node's.
+    Single(Op),
 }
 
 impl Kernel {
@@ -134,6 +137,7 @@ impl Kernel {
             }
             Kernel::View(op) => format!("view({})", op.name()),
             Kernel::Copy(op) => format!("copy({})", op.name()),
+            Kernel::Single(op) => op.name().into(),
         }
     }
 }
@@ -244,6 +248,7 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
             Op::BroadcastTo => {
                 contiguous[node.inputs[0].0] && graph.shape(node.inputs[0]) == node.shape
             }
+            Op::Slice { .. } => !slice_is_view(&node.op, opts.fusion),
             _ => true,
         };
     }
@@ -257,7 +262,9 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
             continue;
         }
         let kernel = match &node.op {
-            Op::Input { .. } | Op::Constant { .. } | Op::Scalar(_) => continue,
+            Op::Input { .. } | Op::Constant { .. } | Op::Scalar(_) | Op::ConstantI32 { .. } => {
+                continue
+            }
             Op::Unary(_) | Op::Binary(_) | Op::Where => {
                 unreachable!("elementwise fuser lowers every elementwise node")
             }
@@ -296,6 +303,16 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
                 causal: *causal,
                 scale: *scale,
             },
+            op @ Op::Slice { .. } if slice_is_view(op, opts.fusion) => Kernel::View(op.clone()),
+            Op::Cast(_) => unreachable!("elementwise fuser lowers every elementwise node"),
+            op @ (Op::Gather { .. }
+            | Op::Concat { .. }
+            | Op::Slice { .. }
+            | Op::Pad { .. }
+            | Op::Pool2d(_)
+            | Op::GlobalAvgPool
+            | Op::ConvTranspose2d(_)
+            | Op::Resize2d { .. }) => Kernel::Single(op.clone()),
             op @ (Op::Transpose(..) | Op::Reshape | Op::BroadcastTo) => {
                 let strided_reshape = matches!(op, Op::Reshape) && !contiguous[node.inputs[0].0];
                 if opts.fusion && !strided_reshape {
@@ -313,4 +330,10 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
         });
     }
     steps
+}
+
+/// A slice with positive steps is a strided view of its input when fusion is on (no copy);
+/// otherwise (or with a negative step, which strides cannot express) a copy kernel.
+fn slice_is_view(op: &Op, fusion: bool) -> bool {
+    fusion && matches!(op, Op::Slice { steps, .. } if steps.iter().all(|&s| s > 0))
 }
