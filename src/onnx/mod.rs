@@ -7,6 +7,7 @@
 //! is an [`Error::Model`] or [`Error::Onnx`], never a panic: the loader is fuzzed.
 
 pub mod fold;
+pub mod lower_more;
 pub mod npy;
 pub mod proto;
 pub mod to_graph;

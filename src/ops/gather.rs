@@ -274,17 +274,17 @@ pub fn encode_gather(
 pub fn slice_range(n: usize, start: i64, end: i64, step: i64) -> (usize, usize) {
     let n = n as i64;
     let fix = |v: i64, lo: i64, hi: i64| {
-        let v = if v < 0 { v + n } else { v };
+        let v = if v < 0 { v.saturating_add(n) } else { v };
         v.clamp(lo, hi)
     };
     if step > 0 {
         let (s, e) = (fix(start, 0, n), fix(end, 0, n));
-        let c = if e > s { (e - s + step - 1) / step } else { 0 };
+        let c = if e > s { (e - s - 1) / step + 1 } else { 0 };
         (s as usize, c as usize)
     } else {
         let (s, e) = (fix(start, 0, n - 1), fix(end, -1, n - 1));
         let c = if s > e {
-            (s - e + (-step) - 1) / (-step)
+            (s - e - 1) / step.saturating_neg() + 1
         } else {
             0
         };
