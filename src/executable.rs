@@ -400,6 +400,18 @@ impl Executable {
                 crate::ops::norm::encode_rms_norm(rec, &x, *norm_dims, p.first(), *eps)
             }
             Kernel::Single(op) => encode_single(rec, op, ins, &out_node.shape),
+            Kernel::MaskedAttention { scale } => {
+                use crate::ops::attention::{encode_attention, AttentionMask, AttentionParams};
+                let q = contiguous(rec, ins[0])?;
+                let k = contiguous(rec, ins[1])?;
+                let v = contiguous(rec, ins[2])?;
+                let p = AttentionParams {
+                    scale: Some(*scale),
+                    mask: Some(AttentionMask::Additive(ins[3].clone())),
+                    ..Default::default()
+                };
+                encode_attention(rec, &q, &k, &v, &p)
+            }
             Kernel::Attention { causal, scale } => {
                 use crate::ops::attention::{encode_attention, AttentionParams};
                 let q = contiguous(rec, ins[0])?;

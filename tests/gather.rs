@@ -339,3 +339,63 @@ fn pooling_and_conv_transpose_graph_ops_match_reference() {
     let e = g.concat(&[x, ids], 0).unwrap_err();
     assert!(matches!(e, Error::Shape { .. }), "{e}");
 }
+
+/// BERT-style attention: scores / c + mask[B, 1, 1, S] -> softmax -> @ v fuses into one
+/// masked attention dispatch; fused and unfused match the reference.
+#[test]
+fn masked_attention_pattern_fuses() {
+    let dev = device_or_skip!();
+    let (b, h, s, d) = (2usize, 3usize, 13usize, 32usize);
+    let mut g = Graph::new();
+    let q = g.input("q", &[b, h, s, d]).unwrap();
+    let k = g.input("k", &[b, h, s, d]).unwrap();
+    let v = g.input("v", &[b, h, s, d]).unwrap();
+    let m = g.input("m", &[b, 1, 1, s]).unwrap();
+    let kt = g.transpose(k, 2, 3).unwrap();
+    let sc = g.matmul(q, kt).unwrap();
+    let c = g.scalar(5.656854);
+    let sc = g.div(sc, c).unwrap();
+    let sc = g.add(m, sc).unwrap();
+    let p = g.softmax(sc, -1).unwrap();
+    let y = g.matmul(p, v).unwrap();
+    g.output(y).unwrap();
+    let mut mv = vec![0f32; b * s];
+    for x in mv.iter_mut().skip(b * s - 5) {
+        *x = -3.4e38;
+    }
+    let data = vec![
+        random(b * h * s * d, 1),
+        random(b * h * s * d, 2),
+        random(b * h * s * d, 3),
+        mv,
+    ];
+    let inputs: Vec<Tensor> = data
+        .iter()
+        .zip([[b, h, s, d], [b, h, s, d], [b, h, s, d], [b, 1, 1, s]])
+        .map(|(x, sh)| Tensor::from_f32(&dev, x, &sh).unwrap())
+        .collect();
+    let want =
+        flopwatt::reference::graph::eval(&g, &data.iter().map(|x| to_f64(x)).collect::<Vec<_>>());
+    for fusion in [true, false] {
+        let exe = g
+            .compile_with(
+                &dev,
+                CompileOptions {
+                    fusion,
+                    memory_planning: true,
+                },
+            )
+            .unwrap();
+        if fusion {
+            assert!(
+                exe.explain().contains("attention(mask)"),
+                "{}",
+                exe.explain()
+            );
+        }
+        let refs: Vec<&Tensor> = inputs.iter().collect();
+        let got = exe.run(&refs).unwrap()[0].to_f32_vec().unwrap();
+        let e = reference::nmse(&got, &want[0]);
+        assert!(e < NMSE_F32, "fusion {fusion}: nmse {e}");
+    }
+}

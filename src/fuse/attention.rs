@@ -1,9 +1,10 @@
 //! Fuser (d): the attention pattern -> the fused attention kernel.
 //!
-//! Matches `matmul(softmax(matmul(q, transpose(k, -2, -1)) [* s], -1), v)` over rank-4
-//! [batch, heads, seq, head_dim] operands with equal head counts, every intermediate used
-//! once. The fused kernel never writes the seq x seq scores. Additive masks between the scale
-//! and the softmax are not matched yet (the pattern then runs unfused, still correct).
+//! Matches `matmul(softmax(matmul(q, transpose(k, -2, -1)) [* s | / s] [+ mask], -1), v)`
+//! over rank-4 [batch, heads, seq, head_dim] operands with equal head counts, every
+//! intermediate used once. The fused kernel never writes the seq x seq scores. An f32 mask
+//! added after the scale (what BERT-style exports do with the attention mask) becomes the
+//! kernel's additive mask, read through its broadcast strides.
 
 use super::{Ctx, Kernel, Step};
 use crate::graph::{Op, ValueId};
@@ -47,17 +48,48 @@ fn try_match(ctx: &Ctx, sm: usize) -> Option<Step> {
     let mut covers = vec![sm, out];
     let mut x = node.inputs[0].0;
     let mut scale = 1.0f32;
-    if let Op::Binary(BinaryOp::Mul) = g.nodes()[x].op {
+    let mut mask = None;
+    if let Op::Binary(BinaryOp::Add) = g.nodes()[x].op {
+        // Either operand may be the scores; addition commutes, so the other is the mask.
         let ins = &g.nodes()[x].inputs;
-        let (s, other) = match (ctx.scalar(ins[0]), ctx.scalar(ins[1])) {
-            (Some(s), None) => (s, ins[1].0),
-            (None, Some(s)) => (s, ins[0].0),
-            _ => return None,
+        let scores_like = |v: ValueId| {
+            g.shape(v) == node.shape.as_slice()
+                && matches!(
+                    g.node(v).op,
+                    Op::MatMul | Op::Binary(BinaryOp::Mul) | Op::Binary(BinaryOp::Div)
+                )
         };
+        let (s, m) = if scores_like(ins[0]) {
+            (ins[0], ins[1])
+        } else if scores_like(ins[1]) {
+            (ins[1], ins[0])
+        } else {
+            return None;
+        };
+        let mn = g.node(m);
+        if mn.dtype != crate::tensor::DType::F32 || mn.shape.len() > 4 || ctx.scalar(m).is_some() {
+            return None;
+        }
         ctx.sole_consumer(x)?;
         covers.push(x);
-        scale = s;
-        x = other;
+        mask = Some(m);
+        x = s.0;
+    }
+    match g.nodes()[x].op {
+        Op::Binary(op @ (BinaryOp::Mul | BinaryOp::Div)) => {
+            let ins = &g.nodes()[x].inputs;
+            let (s, other) = match (ctx.scalar(ins[0]), ctx.scalar(ins[1])) {
+                (Some(s), None) if op == BinaryOp::Mul => (s, ins[1].0),
+                (None, Some(s)) if op == BinaryOp::Mul => (s, ins[0].0),
+                (None, Some(s)) if s != 0.0 => (1.0 / s, ins[0].0),
+                _ => return None,
+            };
+            ctx.sole_consumer(x)?;
+            covers.push(x);
+            scale = s;
+            x = other;
+        }
+        _ => {}
     }
     let qk = &g.nodes()[x];
     if qk.op != Op::MatMul || ctx.sole_consumer(x).is_none() {
@@ -79,12 +111,19 @@ fn try_match(ctx: &Ctx, sm: usize) -> Option<Step> {
         return None;
     }
     covers.sort_unstable();
+    let (kernel, inputs) = match mask {
+        Some(m) => (Kernel::MaskedAttention { scale }, vec![q, k, v, m]),
+        None => (
+            Kernel::Attention {
+                causal: false,
+                scale: Some(scale),
+            },
+            vec![q, k, v],
+        ),
+    };
     Some(Step {
-        kernel: Kernel::Attention {
-            causal: false,
-            scale: Some(scale),
-        },
-        inputs: vec![q, k, v],
+        kernel,
+        inputs,
         output: ValueId(out),
         covers,
     })

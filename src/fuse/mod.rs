@@ -89,6 +89,11 @@ pub enum Kernel {
     /// An op of the ONNX-import block (gather, concat, slice, pad, pooling, conv-transpose,
     /// resize) run as its own kernel(s); inputs are the node's.
     Single(Op),
+    /// Fused attention with an additive f32 mask; inputs q, k, v, mask.
+    MaskedAttention {
+        /// Scale of the scores (before the mask is added).
+        scale: f32,
+    },
 }
 
 impl Kernel {
@@ -138,6 +143,7 @@ impl Kernel {
             Kernel::View(op) => format!("view({})", op.name()),
             Kernel::Copy(op) => format!("copy({})", op.name()),
             Kernel::Single(op) => op.name().into(),
+            Kernel::MaskedAttention { .. } => "attention(mask)".into(),
         }
     }
 }
