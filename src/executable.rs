@@ -72,6 +72,17 @@ fn contiguous(rec: &mut Recorder, t: &Tensor) -> Result<Tensor> {
     }
 }
 
+/// `t` itself when its last axis is dense (what the attention kernels need: they read q, k
+/// and v through their other strides, so head-split transposes cost no copy), else a copy.
+fn dense_rows(rec: &mut Recorder, t: &Tensor) -> Result<Tensor> {
+    let last = t.rank().saturating_sub(1);
+    if t.rank() == 0 || t.strides()[last] == 1 || t.shape()[last] <= 1 {
+        Ok(t.clone())
+    } else {
+        copy(rec, t)
+    }
+}
+
 /// A fresh contiguous copy of `t` (see [`contiguous`]).
 fn copy(rec: &mut Recorder, t: &Tensor) -> Result<Tensor> {
     if t.dtype() == crate::tensor::DType::I32 {
@@ -402,9 +413,9 @@ impl Executable {
             Kernel::Single(op) => encode_single(rec, op, ins, &out_node.shape),
             Kernel::MaskedAttention { scale } => {
                 use crate::ops::attention::{encode_attention, AttentionMask, AttentionParams};
-                let q = contiguous(rec, ins[0])?;
-                let k = contiguous(rec, ins[1])?;
-                let v = contiguous(rec, ins[2])?;
+                let q = dense_rows(rec, ins[0])?;
+                let k = dense_rows(rec, ins[1])?;
+                let v = dense_rows(rec, ins[2])?;
                 let p = AttentionParams {
                     scale: Some(*scale),
                     mask: Some(AttentionMask::Additive(ins[3].clone())),
@@ -414,9 +425,9 @@ impl Executable {
             }
             Kernel::Attention { causal, scale } => {
                 use crate::ops::attention::{encode_attention, AttentionParams};
-                let q = contiguous(rec, ins[0])?;
-                let k = contiguous(rec, ins[1])?;
-                let v = contiguous(rec, ins[2])?;
+                let q = dense_rows(rec, ins[0])?;
+                let k = dense_rows(rec, ins[1])?;
+                let v = dense_rows(rec, ins[2])?;
                 let p = AttentionParams {
                     causal: *causal,
                     scale: *scale,

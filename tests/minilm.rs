@@ -91,6 +91,13 @@ fn minilm_matches_onnxruntime() {
                 },
             )
             .unwrap();
+        println!(
+            "fusion {fusion}: {} dispatches per run",
+            exe.dispatch_count()
+        );
+        if std::env::var_os("FLOPWATT_EXPLAIN").is_some() {
+            println!("{}", exe.explain());
+        }
         let outs = exe.run(&trefs).unwrap();
         assert_eq!(outs.len(), low.outputs.len());
         for (k, t) in outs.iter().enumerate() {
