@@ -363,7 +363,7 @@ fn masked_attention_pattern_fuses() {
     for x in mv.iter_mut().skip(b * s - 5) {
         *x = -3.4e38;
     }
-    let data = vec![
+    let data = [
         random(b * h * s * d, 1),
         random(b * h * s * d, 2),
         random(b * h * s * d, 3),

@@ -75,21 +75,18 @@ fn try_match(ctx: &Ctx, sm: usize) -> Option<Step> {
         mask = Some(m);
         x = s.0;
     }
-    match g.nodes()[x].op {
-        Op::Binary(op @ (BinaryOp::Mul | BinaryOp::Div)) => {
-            let ins = &g.nodes()[x].inputs;
-            let (s, other) = match (ctx.scalar(ins[0]), ctx.scalar(ins[1])) {
-                (Some(s), None) if op == BinaryOp::Mul => (s, ins[1].0),
-                (None, Some(s)) if op == BinaryOp::Mul => (s, ins[0].0),
-                (None, Some(s)) if s != 0.0 => (1.0 / s, ins[0].0),
-                _ => return None,
-            };
-            ctx.sole_consumer(x)?;
-            covers.push(x);
-            scale = s;
-            x = other;
-        }
-        _ => {}
+    if let Op::Binary(op @ (BinaryOp::Mul | BinaryOp::Div)) = g.nodes()[x].op {
+        let ins = &g.nodes()[x].inputs;
+        let (s, other) = match (ctx.scalar(ins[0]), ctx.scalar(ins[1])) {
+            (Some(s), None) if op == BinaryOp::Mul => (s, ins[1].0),
+            (None, Some(s)) if op == BinaryOp::Mul => (s, ins[0].0),
+            (None, Some(s)) if s != 0.0 => (1.0 / s, ins[0].0),
+            _ => return None,
+        };
+        ctx.sole_consumer(x)?;
+        covers.push(x);
+        scale = s;
+        x = other;
     }
     let qk = &g.nodes()[x];
     if qk.op != Op::MatMul || ctx.sole_consumer(x).is_none() {

@@ -580,7 +580,7 @@ fn attention(
         }
         let split_heads = |g: &mut Graph, t: ValueId, h: usize| -> Result<ValueId> {
             let s = g.shape(t).to_vec();
-            if s[2] % h != 0 {
+            if !s[2].is_multiple_of(h) {
                 return Err(err(format!(
                     "hidden size {} is not a multiple of {h} heads",
                     s[2]
@@ -603,7 +603,7 @@ fn attention(
             "q {qs:?}, k {ks:?}, v {vs:?} do not form attention"
         )));
     }
-    if ks[1] == 0 || qs[1] % ks[1] != 0 || vs[1] != ks[1] {
+    if ks[1] == 0 || !qs[1].is_multiple_of(ks[1]) || vs[1] != ks[1] {
         return Err(err(format!(
             "q heads {} are not a multiple of kv heads {}",
             qs[1], ks[1]
