@@ -456,7 +456,7 @@ fn transformer_block_graph() -> Result<GraphWithData> {
 pub const MINILM_SHAPE: [usize; 2] = [2, 16];
 
 /// The MiniLM-L3 encoder (see [`crate::onnx::minilm_path`]) lowered for [`MINILM_SHAPE`], with
-/// fixed token ids ([CLS] ... [SEP], the second sentence padded and masked).
+/// fixed token ids (`[CLS]` ... `[SEP]`, the second sentence padded and masked).
 pub fn minilm_graph() -> Result<GraphWithData> {
     let path = crate::onnx::find_minilm().ok_or_else(|| {
         crate::error::Error::invalid(

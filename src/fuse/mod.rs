@@ -3,7 +3,8 @@
 //! Each pattern is a small fuser in its own module that claims graph nodes; whatever no fuser
 //! claims is lowered one op per step (the unfused path, also used when fusion is off), so
 //! every fused pattern has an unfused twin that computes the same thing:
-//! - [`attention`]: matmul(q, kᵀ) -> [scale] -> softmax(-1) -> matmul(·, v) -> one attention kernel;
+//! - [`attention`]: matmul(q, kᵀ) -> \[scale\] -> \[+ mask\] -> softmax(-1) -> matmul(·, v) -> one
+//!   attention kernel;
 //! - [`epilogue`]: matmul -> [* scalar] -> [+ bias\[N\]] -> [activation] -> [+ residual] and
 //!   conv2d -> [activation] -> the kernel's epilogue slot;
 //! - [`elementwise`]: chains and trees of elementwise ops (with broadcasting) -> one generated
