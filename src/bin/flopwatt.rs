@@ -492,8 +492,8 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
 
 /// `flopwatt run`: load, check the feeds, bind shapes, fold, lower, run, write .npy outputs.
 fn run_model(a: RunArgs) -> flopwatt::Result<()> {
+    use flopwatt::onnx as fonnx;
     use flopwatt::onnx::npy::{self, Array};
-    use flopwatt::onnx::{self as fonnx, Data};
     let mut model = fonnx::load(&a.model)?;
     model.check_supported()?;
     let mut feeds: Vec<(String, Array)> = Vec::new();
@@ -525,13 +525,7 @@ fn run_model(a: RunArgs) -> flopwatt::Result<()> {
             .iter()
             .find(|(n, _)| n == name)
             .expect("check_inputs saw every input");
-        let Data::F32(v) = &x.data else {
-            return Err(Error::invalid(
-                "run",
-                format!("input `{name}` must be float32"),
-            ));
-        };
-        tensors.push(flopwatt::Tensor::from_f32(&dev, v, &x.shape)?);
+        tensors.push(low.upload(&dev, name, x)?);
     }
     let trefs: Vec<&flopwatt::Tensor> = tensors.iter().collect();
     let (outs, profile) = if a.profile {
@@ -545,7 +539,7 @@ fn run_model(a: RunArgs) -> flopwatt::Result<()> {
         path: a.output_dir.clone(),
         source,
     })?;
-    for (name, t) in low.outputs.iter().zip(&outs) {
+    for (k, (name, t)) in low.outputs.iter().zip(&outs).enumerate() {
         let file: String = name
             .chars()
             .map(|c| {
@@ -556,10 +550,7 @@ fn run_model(a: RunArgs) -> flopwatt::Result<()> {
                 }
             })
             .collect();
-        let arr = Array {
-            shape: t.shape().to_vec(),
-            data: Data::F32(t.to_f32_vec()?),
-        };
+        let arr = low.download(k, t)?;
         npy::write(dir.join(format!("{file}.npy")), &arr)?;
     }
     if let Some(p) = profile {

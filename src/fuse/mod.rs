@@ -3,7 +3,8 @@
 //! Each pattern is a small fuser in its own module that claims graph nodes; whatever no fuser
 //! claims is lowered one op per step (the unfused path, also used when fusion is off), so
 //! every fused pattern has an unfused twin that computes the same thing:
-//! - [`attention`]: matmul(q, kᵀ) -> [scale] -> softmax(-1) -> matmul(·, v) -> one attention kernel;
+//! - [`attention`]: matmul(q, kᵀ) -> \[scale\] -> \[+ mask\] -> softmax(-1) -> matmul(·, v) -> one
+//!   attention kernel;
 //! - [`epilogue`]: matmul -> [* scalar] -> [+ bias\[N\]] -> [activation] -> [+ residual] and
 //!   conv2d -> [activation] -> the kernel's epilogue slot;
 //! - [`elementwise`]: chains and trees of elementwise ops (with broadcasting) -> one generated
@@ -117,6 +118,14 @@ pub enum Kernel {
         /// N of each product, in output order (`Step::output` then `Step::extra_outputs`).
         widths: Vec<usize>,
     },
+    /// An op of the ONNX-import block (gather, concat, slice, pad, pooling, conv-transpose,
+    /// resize) run as its own kernel(s); inputs are the node's.
+    Single(Op),
+    /// Fused attention with an additive f32 mask; inputs q, k, v, mask.
+    MaskedAttention {
+        /// Scale of the scores (before the mask is added).
+        scale: f32,
+    },
 }
 
 impl Kernel {
@@ -200,6 +209,8 @@ impl Kernel {
             }
             Kernel::View(op) => format!("view({})", op.name()),
             Kernel::Copy(op) => format!("copy({})", op.name()),
+            Kernel::Single(op) => op.name().into(),
+            Kernel::MaskedAttention { .. } => "attention(mask)".into(),
         }
     }
 }
@@ -316,7 +327,9 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
             continue;
         }
         let kernel = match &node.op {
-            Op::Input { .. } | Op::Constant { .. } | Op::Scalar(_) => continue,
+            Op::Input { .. } | Op::Constant { .. } | Op::Scalar(_) | Op::ConstantI32 { .. } => {
+                continue
+            }
             Op::Unary(_) | Op::Binary(_) | Op::Where => {
                 unreachable!("elementwise fuser lowers every elementwise node")
             }
@@ -356,6 +369,16 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
                 scale: *scale,
                 heads_last: false,
             },
+            op @ Op::Slice { .. } if slice_is_view(op, opts.fusion) => Kernel::View(op.clone()),
+            Op::Cast(_) => unreachable!("elementwise fuser lowers every elementwise node"),
+            op @ (Op::Gather { .. }
+            | Op::Concat { .. }
+            | Op::Slice { .. }
+            | Op::Pad { .. }
+            | Op::Pool2d(_)
+            | Op::GlobalAvgPool
+            | Op::ConvTranspose2d(_)
+            | Op::Resize2d { .. }) => Kernel::Single(op.clone()),
             // View or copy is decided below, once the input's layout is known.
             op @ (Op::Transpose(..) | Op::Reshape | Op::BroadcastTo) => Kernel::View(op.clone()),
         };
@@ -396,6 +419,13 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
                     }
                     Op::Reshape => reshape_strides(xs, &strides[x], shape),
                     Op::BroadcastTo => broadcast_strides(xs, &strides[x], shape),
+                    Op::Slice { steps, .. } => Some(
+                        strides[x]
+                            .iter()
+                            .zip(steps)
+                            .map(|(&st, &k)| st * k as usize)
+                            .collect(),
+                    ),
                     _ => None,
                 };
                 match view {
@@ -422,4 +452,10 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
         steps.push(step);
     }
     steps
+}
+
+/// A slice with positive steps is a strided view of its input when fusion is on (no copy);
+/// otherwise (or with a negative step, which strides cannot express) a copy kernel.
+fn slice_is_view(op: &Op, fusion: bool) -> bool {
+    fusion && matches!(op, Op::Slice { steps, .. } if steps.iter().all(|&s| s > 0))
 }

@@ -5,6 +5,7 @@
 pub mod attention;
 pub mod conv;
 pub mod elementwise;
+pub mod gather;
 pub mod matmul;
 pub mod norm;
 pub mod pool;
