@@ -84,6 +84,11 @@ pub enum Kernel {
     },
     /// A layout op as a view of its input (no dispatch unless a reshape needs a copy).
     View(Op),
+    // --- training (autodiff) kernels: keep this block contiguous ---
+    /// conv2d input gradient (a transposed convolution); inputs dy, w.
+    Conv2dBackwardInput(Conv2dAttrs),
+    /// conv2d weight gradient; inputs x, dy.
+    Conv2dBackwardWeight(Conv2dAttrs),
     /// A layout op materialised by a copy kernel (the unfused path of layout folding).
     Copy(Op),
 }
@@ -134,6 +139,8 @@ impl Kernel {
             }
             Kernel::View(op) => format!("view({})", op.name()),
             Kernel::Copy(op) => format!("copy({})", op.name()),
+            Kernel::Conv2dBackwardInput(_) => "conv2d_backward_input".into(),
+            Kernel::Conv2dBackwardWeight(_) => "conv2d_backward_weight".into(),
         }
     }
 }
@@ -304,6 +311,8 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
                     Kernel::Copy(op.clone())
                 }
             }
+            Op::Conv2dBackwardInput(a) => Kernel::Conv2dBackwardInput(*a),
+            Op::Conv2dBackwardWeight(a) => Kernel::Conv2dBackwardWeight(*a),
         };
         steps.push(Step {
             kernel,

@@ -20,6 +20,7 @@ pub mod graph;
 pub mod matmul;
 pub mod norm;
 pub mod reduce;
+pub mod train;
 
 use crate::error::Error;
 
