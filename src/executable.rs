@@ -394,13 +394,15 @@ impl Executable {
                 };
                 encode_attention(rec, &q, &k, &v, &p)
             }
-            Kernel::Conv2dBackwardInput(a) => crate::ops::conv_backward::encode_conv2d_backward_input(
-                rec,
-                ins[0],
-                ins[1],
-                &out_node.shape,
-                a,
-            ),
+            Kernel::Conv2dBackwardInput(a) => {
+                crate::ops::conv_backward::encode_conv2d_backward_input(
+                    rec,
+                    ins[0],
+                    ins[1],
+                    &out_node.shape,
+                    a,
+                )
+            }
             Kernel::Conv2dBackwardWeight(a) => {
                 crate::ops::conv_backward::encode_conv2d_backward_weight(
                     rec,

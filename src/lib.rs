@@ -10,6 +10,7 @@
 //! See `ARCHITECTURE.md` for the data flow and the invariants.
 #![warn(missing_docs)]
 
+pub mod autodiff;
 pub mod bench;
 pub mod device;
 pub mod energy;

@@ -73,7 +73,13 @@ fn contiguous(rec: &mut Recorder, t: &Tensor) -> Result<Tensor> {
 }
 
 /// Checks that `dy` is the conv2d output of an input `xs` and weight `ws`.
-fn check_dy(op: &'static str, xs: &[usize], ws: &[usize], dy: &[usize], a: &Conv2dAttrs) -> Result<()> {
+fn check_dy(
+    op: &'static str,
+    xs: &[usize],
+    ws: &[usize],
+    dy: &[usize],
+    a: &Conv2dAttrs,
+) -> Result<()> {
     let y = conv2d_shape(xs, ws, None, a).map_err(|e| Error::shape(op, e.to_string()))?;
     if y != dy {
         return Err(Error::shape(

@@ -71,6 +71,11 @@ pub fn to_f64(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }
 
+/// Several f32 vectors as f64.
+pub fn to_f64_all(v: &[Vec<f32>]) -> Vec<Vec<f64>> {
+    v.iter().map(|x| to_f64(x)).collect()
+}
+
 /// Normalised mean squared error of `got` against `want`.
 pub fn nmse(got: &[f32], want: &[f64]) -> f64 {
     let (mut num, mut den) = (0.0f64, 0.0f64);
