@@ -21,6 +21,7 @@ pub mod fuse;
 pub mod graph;
 pub mod onnx;
 pub mod ops;
+pub mod optim;
 pub mod peak;
 pub mod plan;
 pub mod pool;
