@@ -7,6 +7,7 @@
 //! dampening 0, `Adam`, `AdamW`), so the f64 reference [`crate::reference::train::OptimRef`]
 //! states the same formulas.
 
+pub mod data;
 mod trainer;
 
 pub use trainer::Trainer;
