@@ -425,3 +425,26 @@ fn grad_errors() {
     assert_eq!(gg.outputs().len(), 3);
     let _ = Activation::Relu;
 }
+
+#[test]
+fn scalar_seed_reaches_every_kind_of_consumer() {
+    // L = mean(softmax(x w)) + sum(leaky_relu(x, -0.2)): the seed stays a literal through
+    // the sum/mean and must be broadcast for softmax and matmul.
+    let dev = match common::device() {
+        Some(d) => d,
+        None => return,
+    };
+    let mut g = Graph::new();
+    let x = g.input("x", &[5, 3]).unwrap();
+    let w = g.input("w", &[3, 4]).unwrap();
+    let h = g.matmul(x, w).unwrap();
+    let s = g.softmax(h, -1).unwrap();
+    let s = g.exp(s).unwrap();
+    let m = g.reduce(s, ReduceKind::Mean, None, false).unwrap();
+    let l = g.activation(x, Activation::LeakyRelu(-0.2)).unwrap();
+    let l = g.reduce(l, ReduceKind::Sum, None, false).unwrap();
+    let loss = g.add(m, l).unwrap();
+    let loss = g.scale(loss, 3.0).unwrap();
+    g.output(loss).unwrap();
+    check_loss_graph(&dev, &g, loss, "scalar seed", 180, &vec![]);
+}

@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::graph::{Graph, Op, ReduceKind, ValueId};
 use crate::ops::elementwise::{BinaryOp, UnaryOp};
 use crate::ops::Activation;
+use crate::reference::elementwise::{binary_f64, unary_f64};
 use crate::tensor::numel;
 
 pub use loss::{cross_entropy_with_logits, mse, Reduction, Target};
@@ -70,20 +71,29 @@ pub fn grad_values(graph: &Graph, loss: ValueId, wrt: &[ValueId]) -> Result<(Gra
         g: graph.clone(),
         adj: vec![None; n],
     };
-    let ls = graph.shape(loss).to_vec();
-    let one = b.g.scalar(1.0);
-    let seed = if ls.is_empty() {
-        one
-    } else {
-        b.g.broadcast_to(one, &ls)?
-    };
+    // The seed d(sum L)/dL = 1 stays a scalar literal, broadcast only where an op needs it.
+    let seed = b.g.scalar(1.0);
     b.adj[loss.0] = Some(seed);
     for i in (0..=loss.0).rev() {
-        let Some(gy) = b.adj[i] else { continue };
+        let Some(mut gy) = b.adj[i] else { continue };
         if !dep[i] {
             continue;
         }
         let node = graph.node(ValueId(i)).clone();
+        // Adjoints may stay smaller than their value (a scalar seed, folded into elementwise
+        // kernels as a literal); ops other than elementwise ones and sum/mean reductions need
+        // the full shape.
+        let lazy_ok = node.op.is_elementwise()
+            || matches!(
+                node.op,
+                Op::Reduce {
+                    kind: ReduceKind::Sum | ReduceKind::Mean,
+                    ..
+                }
+            );
+        if !lazy_ok && b.g.shape(gy) != node.shape.as_slice() {
+            gy = b.g.broadcast_to(gy, &node.shape)?;
+        }
         let contribs = b.backward(ValueId(i), &node, gy, &dep)?;
         for (v, c) in contribs {
             if dep[v.0] {
@@ -94,7 +104,31 @@ pub fn grad_values(graph: &Graph, loss: ValueId, wrt: &[ValueId]) -> Result<(Gra
     let mut grads = Vec::with_capacity(wrt.len());
     for w in wrt {
         let gw = match b.adj[w.0] {
-            Some(gw) => gw,
+            Some(gw) => {
+                let ws = graph.shape(*w).to_vec();
+                let gw = if b.g.shape(gw) != ws.as_slice() {
+                    b.g.broadcast_to(gw, &ws)?
+                } else {
+                    gw
+                };
+                // Gradients are outputs: make them computed, dense values rather than views
+                // of another value (or literals), so callers get their own buffer.
+                let op = &b.g.node(gw).op;
+                let shared = matches!(
+                    op,
+                    Op::Scalar(_)
+                        | Op::Input { .. }
+                        | Op::Constant { .. }
+                        | Op::Transpose(..)
+                        | Op::BroadcastTo
+                );
+                if shared {
+                    let one = b.g.scalar(1.0);
+                    b.g.mul(gw, one)?
+                } else {
+                    gw
+                }
+            }
             None => {
                 // Not reached from the loss: an explicit zero of the right shape.
                 let z = b.g.scalar(0.0);
@@ -121,20 +155,54 @@ impl Builder {
         self.g.scalar(v)
     }
 
+    /// A binary op, folded to a literal when both operands are literals (an elementwise
+    /// kernel needs at least one tensor input).
     fn bin(&mut self, a: ValueId, b: ValueId, op: BinaryOp) -> Result<ValueId> {
-        self.g.binary(a, b, op)
+        match (self.lit(a), self.lit(b)) {
+            (Some(x), Some(y)) => Ok(self.g.scalar(binary_f64(op, x as f64, y as f64) as f32)),
+            _ => self.g.binary(a, b, op),
+        }
     }
 
     fn mul(&mut self, a: ValueId, b: ValueId) -> Result<ValueId> {
-        self.g.mul(a, b)
+        self.bin(a, b, BinaryOp::Mul)
+    }
+
+    fn add(&mut self, a: ValueId, b: ValueId) -> Result<ValueId> {
+        self.bin(a, b, BinaryOp::Add)
+    }
+
+    fn sub(&mut self, a: ValueId, b: ValueId) -> Result<ValueId> {
+        self.bin(a, b, BinaryOp::Sub)
+    }
+
+    fn div(&mut self, a: ValueId, b: ValueId) -> Result<ValueId> {
+        self.bin(a, b, BinaryOp::Div)
+    }
+
+    fn add_s(&mut self, a: ValueId, s: f32) -> Result<ValueId> {
+        let c = self.g.scalar(s);
+        self.add(a, c)
+    }
+
+    /// The value of `v` when it is a scalar literal (folded at build time).
+    fn lit(&self, v: ValueId) -> Option<f32> {
+        match self.g.node(v).op {
+            Op::Scalar(s) => Some(s),
+            _ => None,
+        }
     }
 
     fn mul_s(&mut self, a: ValueId, s: f32) -> Result<ValueId> {
-        self.g.scale(a, s)
+        let c = self.g.scalar(s);
+        self.mul(a, c)
     }
 
     fn un(&mut self, x: ValueId, op: UnaryOp) -> Result<ValueId> {
-        self.g.unary(x, op)
+        match self.lit(x) {
+            Some(v) => Ok(self.g.scalar(unary_f64(op, v as f64) as f32)),
+            None => self.g.unary(x, op),
+        }
     }
 
     /// 0/1 mask of `x op s` for a scalar `s`.
@@ -160,7 +228,9 @@ impl Builder {
             .collect();
         let mut out = g;
         if !axes.is_empty() {
-            out = self.g.reduce(out, ReduceKind::Sum, Some(&axes), true)?;
+            // Only leading axes: drop them directly (no reshape view afterwards).
+            let leading = axes.iter().all(|&a| (a as usize) < r - t);
+            out = self.g.reduce(out, ReduceKind::Sum, Some(&axes), !leading)?;
         }
         if self.g.shape(out) != target {
             if numel(self.g.shape(out)) == numel(target) {
@@ -174,10 +244,15 @@ impl Builder {
 
     fn accumulate(&mut self, v: ValueId, c: ValueId) -> Result<()> {
         let target = self.g.shape(v).to_vec();
-        let c = self.reduce_to(c, &target)?;
+        // A rank-0 contribution stays lazy (see `grad_values`); anything else gets v's shape.
+        let c = if self.g.shape(c).is_empty() {
+            c
+        } else {
+            self.reduce_to(c, &target)?
+        };
         self.adj[v.0] = Some(match self.adj[v.0] {
             None => c,
-            Some(prev) => self.g.add(prev, c)?,
+            Some(prev) => self.add(prev, c)?,
         });
         Ok(())
     }
@@ -243,6 +318,22 @@ impl Builder {
                     out.push((b, gb));
                 }
             }
+            Op::Reduce { kind, axes, .. }
+                if self.g.shape(gy).is_empty()
+                    && matches!(kind, ReduceKind::Sum | ReduceKind::Mean) =>
+            {
+                // A rank-0 adjoint of a sum/mean is the same for every input element: keep
+                // it a (lazy) scalar so the consumers fold it in.
+                let x = ins[0];
+                let xs = self.shape(x);
+                let count: usize = axes.iter().map(|&a| xs[a]).product();
+                let gx = if *kind == ReduceKind::Mean {
+                    self.mul_s(gy, 1.0 / count.max(1) as f32)?
+                } else {
+                    gy
+                };
+                out.push((x, gx));
+            }
             Op::Reduce { kind, axes, .. } => {
                 let x = ins[0];
                 let xs = self.shape(x);
@@ -265,7 +356,7 @@ impl Builder {
                         let mask = self.bin(x, yk, BinaryOp::Eq)?;
                         let ax: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
                         let cnt = self.g.reduce(mask, ReduceKind::Sum, Some(&ax), true)?;
-                        let share = self.g.div(gk, cnt)?;
+                        let share = self.div(gk, cnt)?;
                         self.mul(mask, share)?
                     }
                 };
@@ -276,13 +367,13 @@ impl Builder {
                 let ax = [*axis as isize];
                 let gx = if *log {
                     let s = self.g.reduce(gy, ReduceKind::Sum, Some(&ax), true)?;
-                    let p = self.g.exp(y)?;
+                    let p = self.un(y, UnaryOp::Exp)?;
                     let ps = self.mul(p, s)?;
-                    self.g.sub(gy, ps)?
+                    self.sub(gy, ps)?
                 } else {
                     let gyy = self.mul(gy, y)?;
                     let s = self.g.reduce(gyy, ReduceKind::Sum, Some(&ax), true)?;
-                    let d = self.g.sub(gy, s)?;
+                    let d = self.sub(gy, s)?;
                     self.mul(y, d)?
                 };
                 out.push((x, gx));
@@ -342,17 +433,17 @@ impl Builder {
             UnaryOp::Abs => {
                 let p = self.cmp_s(x, BinaryOp::Gt, 0.0)?;
                 let m = self.cmp_s(x, BinaryOp::Lt, 0.0)?;
-                self.g.sub(p, m)?
+                self.sub(p, m)?
             }
             UnaryOp::Exp => y,
-            UnaryOp::Log => return self.g.div(gy, x),
+            UnaryOp::Log => return self.div(gy, x),
             UnaryOp::Sqrt => {
                 let h = self.mul_s(gy, 0.5)?;
-                return self.g.div(h, y);
+                return self.div(h, y);
             }
             UnaryOp::Rsqrt => {
                 // d/dx x^-1/2 = -y / (2x).
-                let t = self.g.div(y, x)?;
+                let t = self.div(y, x)?;
                 self.mul_s(t, -0.5)?
             }
             UnaryOp::Reciprocal => {
@@ -362,13 +453,13 @@ impl Builder {
             UnaryOp::Erf => {
                 let xx = self.mul(x, x)?;
                 let nx = self.un(xx, UnaryOp::Neg)?;
-                let e = self.g.exp(nx)?;
+                let e = self.un(nx, UnaryOp::Exp)?;
                 self.mul_s(e, 2.0 / PI.sqrt())?
             }
             UnaryOp::Act(a) => self.activation_grad(a, x, y)?,
             UnaryOp::HardSigmoid { alpha, beta } => {
                 let u = self.mul_s(x, alpha)?;
-                let u = self.g.add_scalar(u, beta)?;
+                let u = self.add_s(u, beta)?;
                 let lo = self.cmp_s(u, BinaryOp::Gt, 0.0)?;
                 let hi = self.cmp_s(u, BinaryOp::Lt, 1.0)?;
                 let m = self.mul(lo, hi)?;
@@ -388,9 +479,12 @@ impl Builder {
         use std::f32::consts::{FRAC_1_SQRT_2, PI};
         Ok(match a {
             Activation::None => self.s(1.0),
-            Activation::Relu => self.cmp_s(x, BinaryOp::Gt, 0.0)?,
+            // y > 0 exactly where x > 0: reading the output leaves the pre-activation with
+            // one use, so the forward matmul/conv epilogue can still absorb the activation.
+            Activation::Relu => self.cmp_s(y, BinaryOp::Gt, 0.0)?,
             Activation::LeakyRelu(al) => {
-                let p = self.cmp_s(x, BinaryOp::Gt, 0.0)?;
+                let on = if al > 0.0 { y } else { x };
+                let p = self.cmp_s(on, BinaryOp::Gt, 0.0)?;
                 let one = self.s(1.0);
                 let al = self.s(al);
                 self.g.where_(p, one, al)?
@@ -399,14 +493,14 @@ impl Builder {
                 // Phi(x) + x phi(x).
                 let xs = self.mul_s(x, FRAC_1_SQRT_2)?;
                 let e = self.un(xs, UnaryOp::Erf)?;
-                let e1 = self.g.add_scalar(e, 1.0)?;
+                let e1 = self.add_s(e, 1.0)?;
                 let cdf = self.mul_s(e1, 0.5)?;
                 let xx = self.mul(x, x)?;
                 let h = self.mul_s(xx, -0.5)?;
-                let ex = self.g.exp(h)?;
+                let ex = self.un(h, UnaryOp::Exp)?;
                 let pdf = self.mul_s(ex, 1.0 / (2.0 * PI).sqrt())?;
                 let xp = self.mul(x, pdf)?;
-                self.g.add(cdf, xp)?
+                self.add(cdf, xp)?
             }
             Activation::GeluTanh => {
                 // t = tanh(c (x + k x^3)); 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 k x^2).
@@ -414,39 +508,39 @@ impl Builder {
                 let xx = self.mul(x, x)?;
                 let x3 = self.mul(xx, x)?;
                 let kx3 = self.mul_s(x3, k)?;
-                let inner = self.g.add(x, kx3)?;
+                let inner = self.add(x, kx3)?;
                 let inner = self.mul_s(inner, c)?;
-                let t = self.g.activation(inner, Activation::Tanh)?;
-                let t1 = self.g.add_scalar(t, 1.0)?;
+                let t = self.un(inner, UnaryOp::Act(Activation::Tanh))?;
+                let t1 = self.add_s(t, 1.0)?;
                 let left = self.mul_s(t1, 0.5)?;
                 let tt = self.mul(t, t)?;
                 let one = self.s(1.0);
-                let sech2 = self.g.sub(one, tt)?;
+                let sech2 = self.sub(one, tt)?;
                 let kxx = self.mul_s(xx, 3.0 * k)?;
-                let poly = self.g.add_scalar(kxx, 1.0)?;
+                let poly = self.add_s(kxx, 1.0)?;
                 let r = self.mul(sech2, poly)?;
                 let r = self.mul(r, x)?;
                 let right = self.mul_s(r, 0.5 * c)?;
-                self.g.add(left, right)?
+                self.add(left, right)?
             }
             Activation::Silu => {
                 // s (1 + x (1 - s)).
-                let s = self.g.activation(x, Activation::Sigmoid)?;
+                let s = self.un(x, UnaryOp::Act(Activation::Sigmoid))?;
                 let one = self.s(1.0);
-                let oms = self.g.sub(one, s)?;
+                let oms = self.sub(one, s)?;
                 let xo = self.mul(x, oms)?;
-                let t = self.g.add_scalar(xo, 1.0)?;
+                let t = self.add_s(xo, 1.0)?;
                 self.mul(s, t)?
             }
             Activation::Sigmoid => {
                 let one = self.s(1.0);
-                let omy = self.g.sub(one, y)?;
+                let omy = self.sub(one, y)?;
                 self.mul(y, omy)?
             }
             Activation::Tanh => {
                 let yy = self.mul(y, y)?;
                 let one = self.s(1.0);
-                self.g.sub(one, yy)?
+                self.sub(one, yy)?
             }
         })
     }
@@ -485,19 +579,19 @@ impl Builder {
             }
             BinaryOp::Div => {
                 if na {
-                    ga = Some(self.g.div(gy, b)?);
+                    ga = Some(self.div(gy, b)?);
                 }
                 if nb {
                     // -gy * y / b.
                     let t = self.mul(gy, y)?;
-                    let t = self.g.div(t, b)?;
+                    let t = self.div(t, b)?;
                     gb = Some(self.un(t, UnaryOp::Neg)?);
                 }
             }
             BinaryOp::Pow => {
                 if na {
                     // b * a^(b - 1).
-                    let bm1 = self.g.add_scalar(b, -1.0)?;
+                    let bm1 = self.add_s(b, -1.0)?;
                     let p = self.bin(a, bm1, BinaryOp::Pow)?;
                     let d = self.mul(b, p)?;
                     ga = Some(self.mul(gy, d)?);
@@ -548,11 +642,11 @@ impl Builder {
             (x, self.g.reduce(xx, ReduceKind::Mean, ax, true)?)
         } else {
             let mean = self.g.reduce(x, ReduceKind::Mean, ax, true)?;
-            let xc = self.g.sub(x, mean)?;
+            let xc = self.sub(x, mean)?;
             let xx = self.mul(xc, xc)?;
             (xc, self.g.reduce(xx, ReduceKind::Mean, ax, true)?)
         };
-        let ve = self.g.add_scalar(var, eps)?;
+        let ve = self.add_s(var, eps)?;
         let inv = self.un(ve, UnaryOp::Rsqrt)?;
         let xhat = self.mul(xc, inv)?;
         let mut out = Vec::new();
@@ -564,10 +658,10 @@ impl Builder {
             let gx_xhat = self.mul(gxhat, xhat)?;
             let m2 = self.g.reduce(gx_xhat, ReduceKind::Mean, ax, true)?;
             let t = self.mul(xhat, m2)?;
-            let mut d = self.g.sub(gxhat, t)?;
+            let mut d = self.sub(gxhat, t)?;
             if !rms {
                 let m1 = self.g.reduce(gxhat, ReduceKind::Mean, ax, true)?;
-                d = self.g.sub(d, m1)?;
+                d = self.sub(d, m1)?;
             }
             out.push((x, self.mul(inv, d)?));
         }
@@ -640,7 +734,7 @@ impl Builder {
             let gp = self.g.matmul(gy, vt)?;
             let gpp = self.mul(gp, p)?;
             let rs = self.g.reduce(gpp, ReduceKind::Sum, Some(&[-1]), true)?;
-            let dd = self.g.sub(gp, rs)?;
+            let dd = self.sub(gp, rs)?;
             let gs = self.mul(p, dd)?;
             let gs = self.mul_s(gs, sc)?;
             if needs(0) {

@@ -28,7 +28,7 @@ impl DataLoader {
         batch: usize,
         seed: u64,
     ) -> Result<Self> {
-        let n = if x_row == 0 { 0 } else { x.len() / x_row };
+        let n = x.len().checked_div(x_row).unwrap_or(0);
         if batch == 0 || x_row == 0 || x.len() != n * x_row || y.len() != n * y_row || n < batch {
             return Err(Error::invalid(
                 "data_loader",
@@ -253,9 +253,10 @@ pub fn cnn_classifier(
     })
 }
 
-/// Synthetic images for [`cnn_classifier`]: class k is a noisy image whose mean brightness
-/// pattern differs per class (a class-specific quadrant is bright, per channel offsets), so a
-/// small CNN can learn it; returns (x [n, c, hw, hw], labels [n] as f32).
+/// Synthetic images for [`cnn_classifier`]: class k is a texture with random phase,
+/// amplitude and noise (k % 4: horizontal stripes, vertical stripes, checkerboard, flat
+/// bright; k / 4 flips the sign of odd channels), so that it survives global average pooling
+/// and a small CNN can learn it; returns (x [n, c, hw, hw], labels [n] as f32).
 pub fn synthetic_images(
     n: usize,
     c: usize,
@@ -266,18 +267,27 @@ pub fn synthetic_images(
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut x = Vec::with_capacity(n * c * hw * hw);
     let mut y = Vec::with_capacity(n);
-    let half = hw / 2;
     for _ in 0..n {
         let k = rng.usize(0..classes);
         y.push(k as f32);
+        let (py, px) = (rng.usize(0..2), rng.usize(0..2));
+        let amp = 0.75 + 0.5 * rng.f32();
         for ch in 0..c {
+            let sign = if (k / 4) % 2 == 1 && ch % 2 == 1 {
+                -1.0
+            } else {
+                1.0
+            };
             for r in 0..hw {
                 for col in 0..hw {
-                    let quad = (r >= half) as usize * 2 + (col >= half) as usize;
-                    let on = quad == k % 4;
-                    let chan = ((k / 4 + ch) % 2) as f32;
-                    let v = if on { 1.0 + 0.5 * chan } else { -0.25 * chan };
-                    x.push(v + 0.5 * normal(&mut rng));
+                    let (ry, cx) = ((r + py) % 2, (col + px) % 2);
+                    let v = match k % 4 {
+                        0 => ry as f32 * 2.0 - 1.0,
+                        1 => cx as f32 * 2.0 - 1.0,
+                        2 => ((ry + cx) % 2) as f32 * 2.0 - 1.0,
+                        _ => 0.5,
+                    };
+                    x.push(sign * amp * v + 0.5 * normal(&mut rng));
                 }
             }
         }
