@@ -301,3 +301,37 @@ pub fn encode_update(
     rec.keep_alive(grad);
     Ok(())
 }
+
+impl From<Optimizer> for crate::reference::train::OptimRef {
+    fn from(o: Optimizer) -> Self {
+        use crate::reference::train::OptimRef;
+        match o {
+            Optimizer::Sgd {
+                lr,
+                momentum,
+                nesterov,
+                weight_decay,
+            } => OptimRef::Sgd {
+                lr: lr as f64,
+                momentum: momentum as f64,
+                nesterov,
+                weight_decay: weight_decay as f64,
+            },
+            Optimizer::Adam {
+                lr,
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+                decoupled,
+            } => OptimRef::Adam {
+                lr: lr as f64,
+                beta1: beta1 as f64,
+                beta2: beta2 as f64,
+                eps: eps as f64,
+                weight_decay: weight_decay as f64,
+                decoupled,
+            },
+        }
+    }
+}

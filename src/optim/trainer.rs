@@ -106,6 +106,17 @@ impl Trainer {
     /// backward and the optimiser update in one submit. Returns the loss of this batch
     /// (computed with the parameters before the update), as a device tensor of shape [].
     pub fn step(&mut self, batch: &[&Tensor]) -> Result<Tensor> {
+        let mut rec = Recorder::new(&self.device);
+        let loss = self.encode_step(&mut rec, batch)?;
+        self.last_dispatches = rec.len();
+        rec.submit(false)?;
+        Ok(loss)
+    }
+
+    /// Records one step into `rec` without submitting (benchmarks batch and time steps their
+    /// own way); the parameters are updated, and the returned loss valid, once `rec` has been
+    /// submitted. Counts as a step (Adam's bias correction advances).
+    pub fn encode_step(&mut self, rec: &mut Recorder, batch: &[&Tensor]) -> Result<Tensor> {
         if batch.len() != self.data_count {
             return Err(Error::invalid(
                 "trainer",
@@ -125,14 +136,16 @@ impl Trainer {
                 None => data.next().expect("counted above"),
             })
             .collect();
-        let mut rec = Recorder::new(&self.device);
-        let outs = self.exe.encode(&mut rec, &inputs)?;
+        let start = rec.len();
+        let outs = self.exe.encode(rec, &inputs)?;
         let t = self.step + 1;
         for (i, p) in self.params.iter().enumerate() {
-            encode_update(&mut rec, &self.opt, p, &outs[i + 1], &self.state[i], t)?;
+            encode_update(rec, &self.opt, p, &outs[i + 1], &self.state[i], t)?;
         }
-        self.last_dispatches = rec.len();
-        rec.submit(false)?;
+        self.last_dispatches = rec.len() - start;
+        for g in &outs[1..] {
+            rec.keep_alive(g.clone());
+        }
         self.step = t;
         Ok(outs[0].clone())
     }
