@@ -6,8 +6,8 @@ use flopwatt::autodiff::{self, Reduction};
 use flopwatt::exec::Recorder;
 use flopwatt::graph::Graph;
 use flopwatt::optim::{encode_update, new_state, Optimizer, Trainer};
-use flopwatt::reference::{check_close, random, to_f64, TRANSCENDENTAL_F32};
 use flopwatt::reference::train::OptimRef;
+use flopwatt::reference::{check_close, random, to_f64, TRANSCENDENTAL_F32};
 use flopwatt::{CompileOptions, Error, Tensor};
 
 fn to_ref(o: &Optimizer) -> OptimRef {

@@ -446,7 +446,11 @@ fn transformer_block_graph() -> Result<GraphWithData> {
 }
 
 /// A model, one batch (the graph's non-parameter inputs, in order) and its optimiser.
-type TrainSetup = (crate::optim::data::Model, Vec<Vec<f32>>, crate::optim::Optimizer);
+type TrainSetup = (
+    crate::optim::data::Model,
+    Vec<Vec<f32>>,
+    crate::optim::Optimizer,
+);
 
 /// One training step (forward, backward, optimiser update; one submit) of a model. FLOPs
 /// are the sum of the step's dispatches' stated FLOPs; bytes are the batch read once and
@@ -532,12 +536,7 @@ fn train_step(id: &'static str, suite: Suite, build: fn() -> Result<TrainSetup>)
                     })
                     .collect();
                 let want = crate::reference::graph::eval(&gg, &inputs64);
-                check_close(
-                    &format!("{id} loss"),
-                    &[loss],
-                    &want[0],
-                    TRANSCENDENTAL_F32,
-                )?;
+                check_close(&format!("{id} loss"), &[loss], &want[0], TRANSCENDENTAL_F32)?;
                 let r = crate::reference::train::OptimRef::from(opt);
                 for (i, (p, got)) in model.params.iter().zip(tr.param_values()?).enumerate() {
                     let mut w = crate::reference::to_f64(&p.1);
@@ -597,7 +596,11 @@ pub fn all() -> Vec<Workload> {
         ),
     ];
     v.push(train_step("train-mlp-step", Suite::Quick, train_mlp_setup));
-    v.push(train_step("train-cnn-step", Suite::Standard, train_cnn_setup));
+    v.push(train_step(
+        "train-cnn-step",
+        Suite::Standard,
+        train_cnn_setup,
+    ));
     for n in [128, 384, 768, 1536, 3072] {
         v.push(matmul_square(n, Suite::Full));
     }

@@ -108,7 +108,6 @@ impl Trainer {
     pub fn step(&mut self, batch: &[&Tensor]) -> Result<Tensor> {
         let mut rec = Recorder::new(&self.device);
         let loss = self.encode_step(&mut rec, batch)?;
-        self.last_dispatches = rec.len();
         rec.submit(false)?;
         Ok(loss)
     }
