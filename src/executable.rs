@@ -597,6 +597,24 @@ impl Executable {
                 };
                 encode_matmul(rec, ins[0], &consts[0], &epi, None)
             }
+            Kernel::Conv2dBackwardInput(a) => {
+                crate::ops::conv_backward::encode_conv2d_backward_input(
+                    rec,
+                    ins[0],
+                    ins[1],
+                    &out_node.shape,
+                    a,
+                )
+            }
+            Kernel::Conv2dBackwardWeight(a) => {
+                crate::ops::conv_backward::encode_conv2d_backward_weight(
+                    rec,
+                    ins[0],
+                    ins[1],
+                    &out_node.shape,
+                    a,
+                )
+            }
         }
     }
 

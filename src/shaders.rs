@@ -20,6 +20,10 @@ pub const NORM: &str = include_str!("../shaders/norm.wgsl");
 pub const ELEMENTWISE: &str = include_str!("../shaders/elementwise.wgsl");
 /// Convolution kernels (direct register-blocked conv2d, conv-transpose 2d).
 pub const CONV2D: &str = include_str!("../shaders/conv2d.wgsl");
+/// conv2d backward: the weight gradient (the input gradient is conv-transpose 2d).
+pub const CONV2D_BACKWARD: &str = include_str!("../shaders/conv2d_backward.wgsl");
+/// Optimiser updates (SGD with momentum / Nesterov / weight decay, Adam, AdamW), in place.
+pub const OPTIM: &str = include_str!("../shaders/optim.wgsl");
 /// Pooling kernels (max, average, global average).
 pub const POOL: &str = include_str!("../shaders/pool.wgsl");
 /// Layout kernels: resize (nearest, linear) and pad (constant, reflect, edge).
@@ -39,6 +43,8 @@ pub const FILES: &[(&str, &str)] = &[
     ("elementwise.wgsl", ELEMENTWISE),
     ("matmul.wgsl", MATMUL),
     ("conv2d.wgsl", CONV2D),
+    ("conv2d_backward.wgsl", CONV2D_BACKWARD),
+    ("optim.wgsl", OPTIM),
     ("pool.wgsl", POOL),
     ("resize.wgsl", RESIZE),
     ("attention.wgsl", ATTENTION),

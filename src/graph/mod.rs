@@ -187,6 +187,14 @@ pub enum Op {
         /// Interpolation.
         mode: ResizeMode,
     },
+
+    // --- training (autodiff) ops: keep this block contiguous and last ---
+    /// Gradient of conv2d with respect to its input; inputs dy [N, O, OH, OW], w [O, C/g, KH,
+    /// KW]; the node's shape is the conv input's shape [N, C, H, W].
+    Conv2dBackwardInput(Conv2dAttrs),
+    /// Gradient of conv2d with respect to its weight; inputs x [N, C, H, W], dy [N, O, OH, OW];
+    /// the node's shape is the weight's shape [O, C/g, KH, KW].
+    Conv2dBackwardWeight(Conv2dAttrs),
 }
 
 impl Op {
@@ -219,6 +227,8 @@ impl Op {
             Op::GlobalAvgPool => "global_avg_pool",
             Op::ConvTranspose2d(_) => "conv_transpose2d",
             Op::Resize2d { .. } => "resize2d",
+            Op::Conv2dBackwardInput(_) => "conv2d_backward_input",
+            Op::Conv2dBackwardWeight(_) => "conv2d_backward_weight",
         }
     }
 
@@ -1069,6 +1079,82 @@ impl Graph {
             Op::Resize2d { size, mode },
             vec![x],
             vec![n, c, size[0], size[1]],
+            DType::F32,
+        ))
+    }
+}
+
+// --- training (autodiff) builders: keep this block contiguous ---
+impl Graph {
+    /// Replaces the marked outputs (autodiff builds a forward+backward graph from a clone).
+    pub fn set_outputs(&mut self, outputs: &[ValueId]) -> Result<()> {
+        self.check("set_outputs", outputs)?;
+        self.outputs = outputs.to_vec();
+        Ok(())
+    }
+
+    /// The conv2d input gradient: `dy` [N, O, OH, OW] and `w` [O, C/g, KH, KW] back to an
+    /// input of shape `x_shape` [N, C, H, W] (checked by running the forward shape rule).
+    pub fn conv2d_backward_input(
+        &mut self,
+        dy: ValueId,
+        w: ValueId,
+        x_shape: &[usize],
+        attrs: Conv2dAttrs,
+    ) -> Result<ValueId> {
+        const OP: &str = "conv2d_backward_input";
+        self.check(OP, &[dy, w])?;
+        self.f32_only(OP, &[dy, w])?;
+        let y = conv2d_shape(x_shape, self.shape(w), None, &attrs)?;
+        if y != self.shape(dy) {
+            return Err(Error::shape(
+                OP,
+                format!(
+                    "dy {} is not the conv2d output {} of x {} and w {}",
+                    shape_of(self.shape(dy)),
+                    shape_of(&y),
+                    shape_of(x_shape),
+                    shape_of(self.shape(w))
+                ),
+            ));
+        }
+        Ok(self.push(
+            Op::Conv2dBackwardInput(attrs),
+            vec![dy, w],
+            x_shape.to_vec(),
+            DType::F32,
+        ))
+    }
+
+    /// The conv2d weight gradient: `x` [N, C, H, W] and `dy` [N, O, OH, OW] to a weight of
+    /// shape `w_shape` [O, C/g, KH, KW].
+    pub fn conv2d_backward_weight(
+        &mut self,
+        x: ValueId,
+        dy: ValueId,
+        w_shape: &[usize],
+        attrs: Conv2dAttrs,
+    ) -> Result<ValueId> {
+        const OP: &str = "conv2d_backward_weight";
+        self.check(OP, &[x, dy])?;
+        self.f32_only(OP, &[x, dy])?;
+        let y = conv2d_shape(self.shape(x), w_shape, None, &attrs)?;
+        if y != self.shape(dy) {
+            return Err(Error::shape(
+                OP,
+                format!(
+                    "dy {} is not the conv2d output {} of x {} and w {}",
+                    shape_of(self.shape(dy)),
+                    shape_of(&y),
+                    shape_of(self.shape(x)),
+                    shape_of(w_shape)
+                ),
+            ));
+        }
+        Ok(self.push(
+            Op::Conv2dBackwardWeight(attrs),
+            vec![x, dy],
+            w_shape.to_vec(),
             DType::F32,
         ))
     }

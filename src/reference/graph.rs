@@ -18,6 +18,10 @@ fn bcast(shape: &[usize], idx: &[usize]) -> usize {
         .sum()
 }
 
+fn dims4(s: &[usize]) -> [usize; 4] {
+    [s[0], s[1], s[2], s[3]]
+}
+
 fn unravel(mut e: usize, shape: &[usize]) -> Vec<usize> {
     let mut idx = vec![0; shape.len()];
     for i in (0..shape.len()).rev() {
@@ -170,24 +174,10 @@ pub fn eval_all(graph: &Graph, inputs: &[Vec<f64>]) -> Vec<Vec<f64>> {
                 out
             }
             Op::Conv2d(p) => {
+                // f64 throughout: finite-difference gradient checks perturb inputs by ~1e-6.
                 let ((x, xs), (w, ws)) = (get(0), get(1));
-                let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-                let wf: Vec<f32> = w.iter().map(|&v| v as f32).collect();
-                let bf: Option<Vec<f32>> =
-                    (node.inputs.len() > 2).then(|| get(2).0.iter().map(|&v| v as f32).collect());
-                crate::reference::conv::conv2d(
-                    &xf,
-                    [xs[0], xs[1], xs[2], xs[3]],
-                    &wf,
-                    [ws[0], ws[1], ws[2], ws[3]],
-                    bf.as_deref(),
-                    p.stride,
-                    p.padding,
-                    p.dilation,
-                    p.groups,
-                    crate::ops::Activation::None,
-                )
-                .0
+                let bias = (node.inputs.len() > 2).then(|| get(2).0.as_slice());
+                crate::reference::train::conv2d(x, dims4(xs), w, dims4(ws), bias, p)
             }
             Op::Attention { causal, scale } => {
                 let ((q, qs), (k, ks), (v, _)) = (get(0), get(1), get(2));
@@ -321,6 +311,14 @@ pub fn eval_all(graph: &Graph, inputs: &[Vec<f64>]) -> Vec<Vec<f64>> {
                     size[1],
                     *mode == crate::ops::resize::ResizeMode::Linear,
                 )
+            }
+            Op::Conv2dBackwardInput(p) => {
+                let ((dy, _), (w, ws)) = (get(0), get(1));
+                crate::reference::train::conv2d_backward_input(dy, w, dims4(shape), dims4(ws), p)
+            }
+            Op::Conv2dBackwardWeight(p) => {
+                let ((x, xs), (dy, _)) = (get(0), get(1));
+                crate::reference::train::conv2d_backward_weight(x, dy, dims4(xs), dims4(shape), p)
             }
         };
         vals.push(out);
