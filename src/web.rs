@@ -1,0 +1,1 @@
+//! The browser entry points (wasm32 only), exported to JavaScript with wasm-bindgen.
