@@ -32,6 +32,13 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> y4: array<vec4<f32>>;
 @group(0) @binding(2) var<uniform> params: Params;
 
+// Infinities built at run time: Tint (Chromium's WGSL compiler) rejects a constant
+// infinity such as `bitcast<f32>(0xff800000u)` ("value -inf cannot be represented").
+fn sm_inf_bits(bits: u32) -> f32 {
+    var b = bits;
+    return bitcast<f32>(b);
+}
+
 fn linear_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.y * nwg.x + wid.x) * WG + lid;
 }
@@ -45,7 +52,7 @@ fn direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let i = t % p.inner;
     let o = t / p.inner;
     let base = o * p.red * p.inner + i;
-    var m = bitcast<f32>(0xff800000u);
+    var m = sm_inf_bits(0xff800000u);
     for (var r = 0u; r < p.red; r++) {
         m = max(m, xs[base + r * p.inner]);
     }
@@ -78,7 +85,7 @@ fn direct4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     if row >= p.outer { return; }
     let n4 = p.red / 4u;
     let base = row * n4;
-    var m4 = vec4<f32>(bitcast<f32>(0xff800000u));
+    var m4 = vec4<f32>(sm_inf_bits(0xff800000u));
     for (var k = 0u; k < n4; k++) {
         m4 = max(m4, x4[base + k]);
     }
@@ -149,7 +156,7 @@ fn tree(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     // Every invocation of a group takes the same path, so the barriers stay uniform.
     if row >= p.outer { return; }
     let base = row * p.red;
-    var m = bitcast<f32>(0xff800000u);
+    var m = sm_inf_bits(0xff800000u);
     for (var r = lid; r < p.red; r += WG) {
         m = max(m, xs[base + r]);
     }
