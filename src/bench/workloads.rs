@@ -20,23 +20,28 @@ use crate::reference::{check_close, check_nmse, random, EXACT_F32, NMSE_F32, TRA
 use crate::tensor::Tensor;
 
 /// A [`Prepared`] made of closures.
-struct Closures<E, V> {
+struct Closures<E, O, C> {
     encode: E,
-    verify: V,
+    outputs: O,
+    check: C,
     flops: u64,
     bytes: u64,
 }
 
-impl<E, V> Prepared for Closures<E, V>
+impl<E, O, C> Prepared for Closures<E, O, C>
 where
     E: Fn(&mut Recorder) -> Result<()>,
-    V: Fn(&Device) -> Result<()>,
+    O: Fn(&Device) -> Result<Vec<Tensor>>,
+    C: Fn(&[Vec<f32>]) -> Result<()>,
 {
     fn encode(&self, rec: &mut Recorder) -> Result<()> {
         (self.encode)(rec)
     }
-    fn verify(&self, dev: &Device) -> Result<()> {
-        (self.verify)(dev)
+    fn outputs(&self, dev: &Device) -> Result<Vec<Tensor>> {
+        (self.outputs)(dev)
+    }
+    fn check(&self, got: &[Vec<f32>]) -> Result<()> {
+        (self.check)(got)
     }
     fn flops(&self) -> u64 {
         self.flops
@@ -46,14 +51,18 @@ where
     }
 }
 
-fn prepared<E, V>(flops: u64, bytes: u64, encode: E, verify: V) -> Box<dyn Prepared>
+/// A workload's run (`encode`), its checked run (`outputs`) and the f64 comparison of the
+/// downloaded outputs (`check`): apart, so that the browser can await the download between.
+fn prepared<E, O, C>(flops: u64, bytes: u64, encode: E, outputs: O, check: C) -> Box<dyn Prepared>
 where
     E: Fn(&mut Recorder) -> Result<()> + 'static,
-    V: Fn(&Device) -> Result<()> + 'static,
+    O: Fn(&Device) -> Result<Vec<Tensor>> + 'static,
+    C: Fn(&[Vec<f32>]) -> Result<()> + 'static,
 {
     Box::new(Closures {
         encode,
-        verify,
+        outputs,
+        check,
         flops,
         bytes,
     })
@@ -73,15 +82,15 @@ fn workload(
     }
 }
 
-/// Runs `encode` once on its own submit and downloads the tensor it returns.
-fn run_and_read(
+/// Runs `encode` once on its own submit and returns the tensor it wrote, to be downloaded.
+fn run_for_check(
     dev: &Device,
     encode: impl FnOnce(&mut Recorder) -> Result<Tensor>,
-) -> Result<Vec<f32>> {
+) -> Result<Vec<Tensor>> {
     let mut rec = Recorder::new(dev);
     let out = encode(&mut rec)?;
     rec.submit(false)?;
-    out.to_f32_vec()
+    Ok(vec![out])
 }
 
 /// Rows checked against the reference for large outputs: every row depends on its own
@@ -117,9 +126,12 @@ fn matmul_square(n: usize, suite: Suite) -> Workload {
                 Ok(())
             },
             move |dev| {
-                let got = run_and_read(dev, |rec| {
+                run_for_check(dev, |rec| {
                     encode_matmul(rec, &va, &vb, &Epilogue::default(), None)
-                })?;
+                })
+            },
+            move |got: &[Vec<f32>]| {
+                let got = &got[0];
                 let rows = sample_rows(n);
                 let mut g = Vec::with_capacity(rows.len() * n);
                 let mut want = Vec::with_capacity(rows.len() * n);
@@ -156,9 +168,12 @@ fn sum_4096() -> Workload {
                 Ok(())
             },
             move |dev| {
-                let got = run_and_read(dev, |rec| {
+                run_for_check(dev, |rec| {
                     encode_reduce(rec, &tv, ReduceOp::Sum, Some(&[-1]), false)
-                })?;
+                })
+            },
+            move |got: &[Vec<f32>]| {
+                let got = &got[0];
                 let want: Vec<f64> = x
                     .chunks(c)
                     .map(|row| row.iter().map(|&v| v as f64).sum())
@@ -205,8 +220,9 @@ fn chain_16m(fused: bool) -> Workload {
                 rec.keep_alive(y);
                 Ok(())
             },
-            move |dev| {
-                let got = run_and_read(dev, |rec| enc2(rec, &tv))?;
+            move |dev| run_for_check(dev, |rec| enc2(rec, &tv)),
+            move |got: &[Vec<f32>]| {
+                let got = &got[0];
                 let want: Vec<f64> = x.iter().map(|&v| (v as f64 * 2.0 + 1.0).max(0.0)).collect();
                 check_close("chain-16m", &got, &want, EXACT_F32)
             },
@@ -247,8 +263,9 @@ fn norm_4096(layernorm: bool) -> Workload {
                 rec.keep_alive(y);
                 Ok(())
             },
-            move |dev| {
-                let got = run_and_read(dev, |rec| enc2(rec))?;
+            move |dev| run_for_check(dev, |rec| enc2(rec)),
+            move |got: &[Vec<f32>]| {
+                let got = &got[0];
                 let want = if layernorm {
                     crate::reference::norm::layer_norm(&x, c, Some(&g), Some(&b), 1e-5)
                 } else {
@@ -285,8 +302,9 @@ fn conv2d_resnet() -> Workload {
                 rec.keep_alive(y);
                 Ok(())
             },
-            move |dev| {
-                let got = run_and_read(dev, |rec| encode_conv2d(rec, &vx, &vw, None, &p))?;
+            move |dev| run_for_check(dev, |rec| encode_conv2d(rec, &vx, &vw, None, &p)),
+            move |got: &[Vec<f32>]| {
+                let got = &got[0];
                 let (want, _) = crate::reference::conv::conv2d(
                     &x,
                     xs,
@@ -346,8 +364,9 @@ fn attention(seq: usize, causal: bool, variant: Option<&'static str>, suite: Sui
                 rec.keep_alive(o);
                 Ok(())
             },
-            move |dev| {
-                let got = run_and_read(dev, |rec| enc2(rec))?;
+            move |dev| run_for_check(dev, |rec| enc2(rec)),
+            move |got: &[Vec<f32>]| {
+                let got = &got[0];
                 let want = crate::reference::attention::attention(
                     &q,
                     &k,
@@ -424,12 +443,14 @@ fn graph_workload(
             },
             move |_dev| {
                 let refs: Vec<&Tensor> = inputs.iter().collect();
-                let got = exe.run(&refs)?;
+                exe.run(&refs)
+            },
+            move |got: &[Vec<f32>]| {
                 let data64: Vec<Vec<f64>> =
                     data.iter().map(|d| crate::reference::to_f64(d)).collect();
                 let want = crate::reference::graph::eval(&graph, &data64);
                 for (g, w) in got.iter().zip(&want) {
-                    check_nmse(id, &g.to_f32_vec()?, w, NMSE_F32)?;
+                    check_nmse(id, g, w, NMSE_F32)?;
                 }
                 Ok(())
             },
