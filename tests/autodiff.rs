@@ -328,6 +328,33 @@ fn layout_ops() {
 }
 
 #[test]
+fn index_ops_concat_slice_pad_and_global_pool() {
+    use flopwatt::ops::gather::PadMode;
+    check("concat", 150, vec![], |g| {
+        let a = g.input("a", &[3, 5, 2])?;
+        let b = g.input("b", &[3, 1, 2])?;
+        let c = g.input("c", &[3, 7, 2])?;
+        let y = g.concat(&[a, b, c], 1)?;
+        g.exp(y)
+    });
+    check("unit-step slice", 151, vec![], |g| {
+        let x = g.input("x", &[6, 11])?;
+        let s = g.slice(x, &[1, 3], &[1, 1], &[4, 7])?;
+        g.mul(s, s)
+    });
+    check("constant pad", 152, vec![], |g| {
+        let x = g.input("x", &[2, 5, 3])?;
+        let p = g.pad(x, &[0, 2, 1], &[1, 0, 3], PadMode::Constant(0.5))?;
+        g.exp(p)
+    });
+    check("global average pool", 153, vec![], |g| {
+        let x = g.input("x", &[2, 3, 5, 7])?;
+        let p = g.global_avg_pool(x)?;
+        g.mul(p, p)
+    });
+}
+
+#[test]
 fn mlp_with_losses() {
     // Linear -> gelu -> Linear, MSE; and a classifier with cross-entropy on class ids.
     let dev = match common::device() {
