@@ -185,3 +185,46 @@ fn int64_token_ids_gather_rows_and_out_of_range_ids_are_errors() {
     assert!(matches!(e, Error::InvalidArgument { .. }), "{e}");
     assert!(e.to_string().contains("does not fit in i32"), "{e}");
 }
+
+/// A 1-D Conv (NCL) runs on the 2-D kernel over NC1L.
+#[test]
+fn conv_1d_runs_as_2d() {
+    let dev = device_or_skip!();
+    let (w, b) = (random(4 * 3 * 5, 21), random(4, 22));
+    let bytes = model(
+        vec![node(
+            "Conv",
+            "conv1d",
+            &["x", "W", "B"],
+            &["y"],
+            vec![
+                a_ints("pads", &[2, 1]),
+                a_ints("strides", &[2]),
+                a_ints("dilations", &[1]),
+            ],
+        )],
+        vec![t_f32_raw("W", &[4, 3, 5], &w), t_f32_raw("B", &[4], &b)],
+        vec![vi("x", 1, &[Ok(2), Ok(3), Ok(127)])],
+        vec![vi("y", 1, &[Ok(2), Ok(4), Ok(63)])],
+    );
+    let m = onnx::load_bytes(&bytes).unwrap();
+    let low = to_graph(&m).unwrap();
+    let xv = random(2 * 3 * 127, 23);
+    let x = Tensor::from_f32(&dev, &xv, &[2, 3, 127]).unwrap();
+    let y = low.graph.compile(&dev).unwrap().run(&[&x]).unwrap();
+    assert_eq!(y[0].shape(), &[2, 4, 63]);
+    let (want, _) = reference::conv::conv2d(
+        &xv,
+        [2, 3, 1, 127],
+        &w,
+        [4, 3, 1, 5],
+        Some(&b),
+        [1, 2],
+        [0, 2, 0, 1],
+        [1, 1],
+        1,
+        flopwatt::ops::Activation::None,
+    );
+    let e = reference::nmse(&y[0].to_f32_vec().unwrap(), &want);
+    assert!(e < NMSE_F32, "conv1d nmse {e}");
+}

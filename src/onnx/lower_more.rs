@@ -163,17 +163,19 @@ pub(crate) fn lower(
         }
         "MaxPool" | "AveragePool" => {
             let x = input(0, g)?;
-            let xs = g.shape(x).to_vec();
-            if xs.len() != 4 {
+            if !matches!(g.shape(x).len(), 3 | 4) {
                 return Err(err(format!(
-                    "only 2-D pooling (NCHW) is supported, input is {xs:?}"
+                    "only 1-D and 2-D pooling (NCL, NCHW) is supported, input is {:?}",
+                    g.shape(x)
                 )));
             }
-            let k = two(n, "kernel_shape", None).map_err(err)?;
-            let stride = two(n, "strides", Some([1, 1])).map_err(err)?;
-            let dil = two(n, "dilations", Some([1, 1])).map_err(err)?;
+            let (x, one_d) = as_2d(g, x)?;
+            let xs = g.shape(x).to_vec();
+            let k = two(n, "kernel_shape", None, one_d, 1).map_err(err)?;
+            let stride = two(n, "strides", Some([1, 1]), one_d, 1).map_err(err)?;
+            let dil = two(n, "dilations", Some([1, 1]), one_d, 1).map_err(err)?;
             let ceil = n.attr_int("ceil_mode").unwrap_or(0) != 0;
-            let padding = auto_pads(n, [xs[2], xs[3]], k, stride, dil).map_err(err)?;
+            let padding = auto_pads(n, [xs[2], xs[3]], k, stride, dil, one_d).map_err(err)?;
             let kind = if n.op_type == "MaxPool" {
                 if n.attr_int("storage_order").unwrap_or(0) != 0 {
                     // Only the Indices output depends on it, which flopwatt does not compute.
@@ -184,7 +186,7 @@ pub(crate) fn lower(
             } else {
                 PoolKind::Avg
             };
-            g.pool2d(
+            let y = g.pool2d(
                 x,
                 Pool2dParams {
                     kind,
@@ -194,7 +196,8 @@ pub(crate) fn lower(
                     dilation: dil,
                     ceil_mode: ceil,
                 },
-            )?
+            )?;
+            back_1d(g, y, one_d)?
         }
         "GlobalAveragePool" => {
             let x = input(0, g)?;
@@ -216,36 +219,36 @@ pub(crate) fn lower(
             } else {
                 None
             };
-            let (xs, ws) = (g.shape(x).to_vec(), g.shape(w).to_vec());
-            if xs.len() != 4 || ws.len() != 4 {
+            let (rx, rw) = (g.shape(x).len(), g.shape(w).len());
+            if !matches!((rx, rw), (3, 3) | (4, 4)) {
                 return Err(err(format!(
-                    "only 2-D conv-transpose (NCHW) is supported, input {xs:?}, weight {ws:?}"
+                    "only 1-D and 2-D conv-transpose (NCL, NCHW) is supported, input {:?}, weight {:?}",
+                    g.shape(x),
+                    g.shape(w)
                 )));
             }
-            let stride = two(n, "strides", Some([1, 1])).map_err(err)?;
-            let dil = two(n, "dilations", Some([1, 1])).map_err(err)?;
-            let mut out_pad = two(n, "output_padding", Some([0, 0])).map_err(err)?;
+            let (x, one_d) = as_2d(g, x)?;
+            let (w, _) = as_2d(g, w)?;
+            let (xs, ws) = (g.shape(x).to_vec(), g.shape(w).to_vec());
+            let stride = two(n, "strides", Some([1, 1]), one_d, 1).map_err(err)?;
+            let dil = two(n, "dilations", Some([1, 1]), one_d, 1).map_err(err)?;
+            let mut out_pad = two(n, "output_padding", Some([0, 0]), one_d, 0).map_err(err)?;
             let groups = n.attr_int("group").unwrap_or(1);
             if groups < 1 {
                 return Err(err(format!("group {groups} must be positive")));
             }
             let auto = n.attr_str("auto_pad").unwrap_or("NOTSET");
-            let mut padding = match n.attr_ints("pads") {
-                None => [0; 4],
-                Some(p) if p.len() == 4 && p.iter().all(|&v| v >= 0) => {
-                    [p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize]
-                }
-                Some(p) => return Err(err(format!("pads {p:?} must be four non-negative ints"))),
-            };
+            let mut padding = pads4(n, one_d).map_err(err)?;
             let op0 = out_pad;
             let full =
                 |a: usize| stride[a] * (xs[2 + a] - 1) + op0[a] + (ws[2 + a] - 1) * dil[a] + 1;
             let target: Option<[usize; 2]> = match n.attr_ints("output_shape") {
-                Some(s) if s.len() >= 2 => {
+                Some(s) if one_d && !s.is_empty() => Some([1, s[s.len() - 1].max(0) as usize]),
+                Some(s) if !one_d && s.len() >= 2 => {
                     let s = &s[s.len() - 2..];
-                    Some([s[0] as usize, s[1] as usize])
+                    Some([s[0].max(0) as usize, s[1].max(0) as usize])
                 }
-                Some(s) => return Err(err(format!("output_shape {s:?} needs two dims"))),
+                Some(s) => return Err(err(format!("output_shape {s:?} does not match the rank"))),
                 None if auto == "SAME_UPPER" || auto == "SAME_LOWER" => {
                     Some([xs[2] * stride[0], xs[3] * stride[1]])
                 }
@@ -273,7 +276,7 @@ pub(crate) fn lower(
             } else if auto == "VALID" {
                 padding = [0; 4];
             }
-            g.conv_transpose2d(
+            let y = g.conv_transpose2d(
                 x,
                 w,
                 bias,
@@ -285,7 +288,8 @@ pub(crate) fn lower(
                     groups: groups as usize,
                     activation: crate::ops::Activation::None,
                 },
-            )?
+            )?;
+            back_1d(g, y, one_d)?
         }
         "BatchNormalization" => {
             if n.attr_int("training_mode").unwrap_or(0) != 0 {
@@ -340,6 +344,46 @@ pub(crate) fn lower(
                 }
             }
         }
+        "Conv" => {
+            // 1-D (NCL) convolution as 2-D over NC1L; 2-D convs are lowered in `to_graph`.
+            let x = input(0, g)?;
+            let w = input(1, g)?;
+            let bias = if n.input(2).is_some() {
+                Some(input(2, g)?)
+            } else {
+                None
+            };
+            if g.shape(x).len() != 3 || g.shape(w).len() != 3 {
+                return Err(err(format!(
+                    "1-D convolution needs NCL input and weight, got {:?} and {:?}",
+                    g.shape(x),
+                    g.shape(w)
+                )));
+            }
+            if n.attr_str("auto_pad").is_some_and(|p| p != "NOTSET") {
+                return Err(err(
+                    "auto_pad other than NOTSET is not supported; export with explicit pads".into(),
+                ));
+            }
+            let (x, _) = as_2d(g, x)?;
+            let (w, _) = as_2d(g, w)?;
+            let groups = n.attr_int("group").unwrap_or(1);
+            if groups < 1 {
+                return Err(err(format!("group {groups} must be positive")));
+            }
+            let y = g.conv2d(
+                x,
+                w,
+                bias,
+                crate::graph::Conv2dAttrs {
+                    stride: two(n, "strides", Some([1, 1]), true, 1).map_err(err)?,
+                    padding: pads4(n, true).map_err(err)?,
+                    dilation: two(n, "dilations", Some([1, 1]), true, 1).map_err(err)?,
+                    groups: groups as usize,
+                },
+            )?;
+            back_1d(g, y, true)?
+        }
         "Resize" => resize(model, n, g, input)?,
         "Attention" => return attention(model, n, g, input),
         other => return Err(err(format!("{other} is not lowered onto the graph yet"))),
@@ -364,19 +408,55 @@ fn bn_affine(
     (s.iter().map(|&v| v as f32).collect(), b)
 }
 
-/// A two-int attribute (e.g. `strides`), `default` when absent (or an error when `None`).
+/// A per-spatial-axis attribute (e.g. `strides`) of a 1-D or 2-D op as two ints: a 1-D op
+/// (`one_d`) runs as 2-D with a leading axis of size 1, which gets `lead`.
 fn two(
     n: &Node,
     name: &str,
     default: Option<[usize; 2]>,
+    one_d: bool,
+    lead: usize,
 ) -> std::result::Result<[usize; 2], String> {
     match (n.attr_ints(name), default) {
         (None, Some(d)) => Ok(d),
         (None, None) => Err(format!("attribute {name} is required")),
-        (Some([a, b]), _) if *a >= 0 && *b >= 0 => Ok([*a as usize, *b as usize]),
+        (Some([a]), _) if one_d && *a >= 0 => Ok([lead, *a as usize]),
+        (Some([a, b]), _) if !one_d && *a >= 0 && *b >= 0 => Ok([*a as usize, *b as usize]),
         (Some(v), _) => Err(format!(
-            "{name} {v:?} must be two non-negative ints (2-D only)"
+            "{name} {v:?} must be {} non-negative int(s) (1-D and 2-D only)",
+            if one_d { 1 } else { 2 }
         )),
+    }
+}
+
+/// Explicit `pads` of a 1-D or 2-D op as (top, left, bottom, right).
+fn pads4(n: &Node, one_d: bool) -> std::result::Result<[usize; 4], String> {
+    match n.attr_ints("pads") {
+        None => Ok([0; 4]),
+        Some(p) if p.iter().any(|&v| v < 0) => Err(format!("pads {p:?} must be non-negative")),
+        Some([a, b]) if one_d => Ok([0, *a as usize, 0, *b as usize]),
+        Some([a, b, c, d]) if !one_d => Ok([*a as usize, *b as usize, *c as usize, *d as usize]),
+        Some(p) => Err(format!("pads {p:?} do not match the op's spatial rank")),
+    }
+}
+
+/// Views a 1-D NCL value as NC1L (and says whether it did), so 1-D ops run on 2-D kernels.
+fn as_2d(g: &mut Graph, x: ValueId) -> Result<(ValueId, bool)> {
+    let xs = g.shape(x).to_vec();
+    if xs.len() == 3 {
+        Ok((g.reshape(x, &[xs[0], xs[1], 1, xs[2]])?, true))
+    } else {
+        Ok((x, false))
+    }
+}
+
+/// The inverse of [`as_2d`] on an op's NC1L result.
+fn back_1d(g: &mut Graph, y: ValueId, one_d: bool) -> Result<ValueId> {
+    if one_d {
+        let s = g.shape(y).to_vec();
+        g.reshape(y, &[s[0], s[1], s[3]])
+    } else {
+        Ok(y)
     }
 }
 
@@ -387,15 +467,10 @@ fn auto_pads(
     k: [usize; 2],
     s: [usize; 2],
     d: [usize; 2],
+    one_d: bool,
 ) -> std::result::Result<[usize; 4], String> {
     match n.attr_str("auto_pad").unwrap_or("NOTSET") {
-        "NOTSET" | "" => match n.attr_ints("pads") {
-            None => Ok([0; 4]),
-            Some(p) if p.len() == 4 && p.iter().all(|&v| v >= 0) => {
-                Ok([p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize])
-            }
-            Some(p) => Err(format!("pads {p:?} must be four non-negative ints")),
-        },
+        "NOTSET" | "" => pads4(n, one_d),
         "VALID" => Ok([0; 4]),
         m @ ("SAME_UPPER" | "SAME_LOWER") => {
             let mut p = [0; 4];
