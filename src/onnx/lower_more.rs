@@ -637,13 +637,13 @@ fn attention(
     let mut q = input(0, g)?;
     let mut k = input(1, g)?;
     let mut v = input(2, g)?;
-    if n.input(4).is_some() || n.input(5).is_some() || n.input(6).is_some() {
-        return Err(err(
-            "past_key / past_value / nonpad_kv_seqlen are not supported".into(),
-        ));
+    if n.input(4).is_some() != n.input(5).is_some() {
+        return Err(err("past_key and past_value come together".into()));
     }
-    if n.outputs.iter().skip(1).any(|o| !o.is_empty()) {
-        return Err(err("only output Y is computed".into()));
+    let wants_qk = n.outputs.get(3).is_some_and(|o| !o.is_empty());
+    let qk_mode = n.attr_int("qk_matmul_output_mode").unwrap_or(0);
+    if !(0..=3).contains(&qk_mode) {
+        return Err(err(format!("qk_matmul_output_mode {qk_mode} is not 0..3")));
     }
     let three = g.shape(q).len() == 3;
     let batch = g.shape(q)[0];
@@ -668,6 +668,16 @@ fn attention(
         k = split_heads(g, k, hk)?;
         v = split_heads(g, v, hk)?;
     }
+    // A KV cache: the past keys and values ([B, Hkv, past, D]) come before this step's, and
+    // the concatenations are the present_key / present_value outputs.
+    let mut past = 0;
+    if n.input(4).is_some() {
+        let pk = input(4, g)?;
+        past = g.shape(pk).get(2).copied().unwrap_or(0);
+        let pv = input(5, g)?;
+        k = g.concat(&[pk, k], 2)?;
+        v = g.concat(&[pv, v], 2)?;
+    }
     let (qs, ks, vs) = (
         g.shape(q).to_vec(),
         g.shape(k).to_vec(),
@@ -688,7 +698,14 @@ fn attention(
     let scale = n.attr_float("scale");
     let softcap = n.attr_float("softcap").unwrap_or(0.0);
     let mask = n.input(3).is_some();
-    let y = if !mask && softcap == 0.0 && vs[3] == qs[3] {
+    let mut qk_out = None;
+    // The fused kernel's causal mask is top-left aligned; with a KV cache ONNX shifts it by
+    // the past length, which the composed path applies.
+    let nonpad = n.input(6).is_some();
+    let cached_causal = causal && past > 0;
+    let fused_ok =
+        !(mask || nonpad || wants_qk || cached_causal || softcap != 0.0 || vs[3] != qs[3]);
+    let y = if fused_ok {
         g.attention(q, k, v, causal, scale)?
     } else {
         // Grouped heads: q [B, Hkv, G * Sq, D] against k [B, Hkv, Sk, D].
@@ -705,9 +722,10 @@ fn attention(
             let t = g.activation(t, crate::ops::Activation::Tanh)?;
             s = g.scale(t, softcap)?;
         }
+        let s_cap = s;
         if mask {
             let m = input(3, g)?;
-            let m = if g.dtype(m) == DType::I32 {
+            let mut m = if g.dtype(m) == DType::I32 {
                 // Boolean mask: true keeps, false masks out.
                 let mf = g.cast(m, DType::F32)?;
                 let zero = g.scalar(0.0);
@@ -716,8 +734,16 @@ fn attention(
             } else {
                 m
             };
+            // A mask shorter than the keys (a KV cache grown past it) masks the rest out.
+            let mut ms = g.shape(m).to_vec();
+            let r = ms.len();
+            if r > 0 && ms[r - 1] < sk {
+                let mut end = vec![0isize; r];
+                end[r - 1] = (sk - ms[r - 1]) as isize;
+                m = g.pad(m, &vec![0; r], &end, PadMode::Constant(f32::NEG_INFINITY))?;
+                ms = g.shape(m).to_vec();
+            }
             // The mask broadcasts to [B, H, Sq, Sk]; give it the grouped layout.
-            let ms = g.shape(m).to_vec();
             let full = crate::tensor::broadcast_shapes(&ms, &[b, h, sq, sk]).ok_or_else(|| {
                 err(format!(
                     "mask {ms:?} does not broadcast to {:?}",
@@ -728,10 +754,23 @@ fn attention(
             let mb = g.reshape(mb, &[b, hk, grp, sq, sk])?;
             s = g.add(s, mb)?;
         }
+        if nonpad {
+            // Keys at or after each batch row's valid length are masked out.
+            let lens = input(6, g)?;
+            let lens = g.cast(lens, DType::F32)?;
+            let lens = g.reshape(lens, &[b, 1, 1, 1, 1])?;
+            let pos: Vec<f32> = (0..sk).map(|j| j as f32).collect();
+            let pos = g.constant(&format!("{}/positions", n.name), pos, &[sk])?;
+            let keep = g.binary(pos, lens, crate::ops::elementwise::BinaryOp::Lt)?;
+            let zero = g.scalar(0.0);
+            let ninf = g.scalar(f32::NEG_INFINITY);
+            let pm = g.where_(keep, zero, ninf)?;
+            s = g.add(s, pm)?;
+        }
         if causal {
             let data: Vec<f32> = (0..sq * sk)
                 .map(|e| {
-                    if e % sk <= e / sk {
+                    if e % sk <= e / sk + past {
                         0.0
                     } else {
                         f32::NEG_INFINITY
@@ -741,8 +780,17 @@ fn attention(
             let cm = g.constant(&format!("{}/causal", n.name), data, &[sq, sk])?;
             s = g.add(s, cm)?;
         }
-        let p = g.softmax(s, -1)?;
-        let p = g.reshape(p, &[b, hk, grp * sq, sk])?;
+        let p5 = g.softmax(s, -1)?;
+        if wants_qk {
+            // Mode 0 and 1: the (softcapped) scaled scores; 2: with the mask; 3: softmax.
+            let pick = match qk_mode {
+                0 | 1 => s_cap,
+                2 => s,
+                _ => p5,
+            };
+            qk_out = Some(g.reshape(pick, &[b, h, sq, sk])?);
+        }
+        let p = g.reshape(p5, &[b, hk, grp * sq, sk])?;
         let o = g.matmul(p, v)?;
         g.reshape(o, &[b, h, sq, dv])?
     };
@@ -753,7 +801,9 @@ fn attention(
     } else {
         y
     };
-    Ok(vec![y])
+    let mut outs = vec![y, k, v];
+    outs.extend(qk_out);
+    Ok(outs)
 }
 
 /// Folds every inference `BatchNormalization` whose input is a `Conv` output read by nothing
