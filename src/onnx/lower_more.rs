@@ -46,6 +46,16 @@ pub(crate) fn lower(
             let a = n.attr_int("axis").unwrap_or(0);
             let a = norm_axis(a, r)
                 .ok_or_else(|| err(format!("axis {a} out of range for rank {r}")))?;
+            // Constant indices are checked here; run-time ones out of range read 0.
+            if let Some(ix) = const_ints(1) {
+                let len = g.shape(data)[a] as i64;
+                if let Some(bad) = ix.iter().find(|&&i| i < -len || i >= len) {
+                    return Err(err(format!(
+                        "index {bad} out of range for axis {a} of {:?}",
+                        g.shape(data)
+                    )));
+                }
+            }
             g.gather(data, idx, a as isize)?
         }
         "Concat" => {
@@ -232,6 +242,15 @@ pub(crate) fn lower(
             let (xs, ws) = (g.shape(x).to_vec(), g.shape(w).to_vec());
             let stride = two(n, "strides", Some([1, 1]), one_d, 1).map_err(err)?;
             let dil = two(n, "dilations", Some([1, 1]), one_d, 1).map_err(err)?;
+            if xs[2..].contains(&0)
+                || ws[2..].contains(&0)
+                || stride.contains(&0)
+                || dil.contains(&0)
+            {
+                return Err(err(format!(
+                    "empty input {xs:?} or kernel {ws:?}, or zero stride/dilation"
+                )));
+            }
             let mut out_pad = two(n, "output_padding", Some([0, 0]), one_d, 0).map_err(err)?;
             let groups = n.attr_int("group").unwrap_or(1);
             if groups < 1 {
@@ -475,8 +494,8 @@ fn auto_pads(
         m @ ("SAME_UPPER" | "SAME_LOWER") => {
             let mut p = [0; 4];
             for a in 0..2 {
-                if s[a] == 0 {
-                    return Err("zero stride".into());
+                if s[a] == 0 || hw[a] == 0 {
+                    return Err("zero stride or empty input".into());
                 }
                 let out = hw[a].div_ceil(s[a]);
                 let span = d[a] * k[a].saturating_sub(1) + 1;
@@ -645,7 +664,13 @@ fn attention(
     if !(0..=3).contains(&qk_mode) {
         return Err(err(format!("qk_matmul_output_mode {qk_mode} is not 0..3")));
     }
-    let three = g.shape(q).len() == 3;
+    let ranks = [g.shape(q).len(), g.shape(k).len(), g.shape(v).len()];
+    if ranks != [3, 3, 3] && ranks != [4, 4, 4] {
+        return Err(err(format!(
+            "q, k and v must all be 3-D or all 4-D, got ranks {ranks:?}"
+        )));
+    }
+    let three = ranks[0] == 3;
     let batch = g.shape(q)[0];
     if three {
         let hq = n.attr_int("q_num_heads").unwrap_or(0) as usize;
