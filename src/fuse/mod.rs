@@ -269,9 +269,7 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
             continue;
         }
         let kernel = match &node.op {
-            Op::Input { .. } | Op::Constant { .. } | Op::Scalar(_) | Op::ConstantI32 { .. } => {
-                continue
-            }
+            Op::Input { .. } | Op::Constant { .. } | Op::Scalar(_) => continue,
             Op::Unary(_) | Op::Binary(_) | Op::Where => {
                 unreachable!("elementwise fuser lowers every elementwise node")
             }
@@ -310,6 +308,16 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
                 causal: *causal,
                 scale: *scale,
             },
+            op @ (Op::Transpose(..) | Op::Reshape | Op::BroadcastTo) => {
+                let strided_reshape = matches!(op, Op::Reshape) && !contiguous[node.inputs[0].0];
+                if opts.fusion && !strided_reshape {
+                    Kernel::View(op.clone())
+                } else {
+                    Kernel::Copy(op.clone())
+                }
+            }
+            // ONNX-import ops (keep this block last).
+            Op::ConstantI32 { .. } => continue,
             op @ Op::Slice { .. } if slice_is_view(op, opts.fusion) => Kernel::View(op.clone()),
             Op::Cast(_) => unreachable!("elementwise fuser lowers every elementwise node"),
             op @ (Op::Gather { .. }
@@ -320,14 +328,6 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
             | Op::GlobalAvgPool
             | Op::ConvTranspose2d(_)
             | Op::Resize2d { .. }) => Kernel::Single(op.clone()),
-            op @ (Op::Transpose(..) | Op::Reshape | Op::BroadcastTo) => {
-                let strided_reshape = matches!(op, Op::Reshape) && !contiguous[node.inputs[0].0];
-                if opts.fusion && !strided_reshape {
-                    Kernel::View(op.clone())
-                } else {
-                    Kernel::Copy(op.clone())
-                }
-            }
         };
         steps.push(Step {
             kernel,
