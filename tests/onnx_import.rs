@@ -367,3 +367,23 @@ fn odd_attributes_are_node_errors_not_panics() {
         }
     }
 }
+
+/// A comparison computes 0/1 in f32 and comes back with the model's declared bool type.
+#[test]
+fn bool_outputs_download_as_bool() {
+    let dev = device_or_skip!();
+    let bytes = model(
+        vec![node("Greater", "gt", &["x", "t"], &["y"], vec![])],
+        vec![t_f32_raw("t", &[], &[0.25])],
+        vec![vi("x", 1, &[Ok(7)])],
+        vec![vi("y", 9, &[Ok(7)])],
+    );
+    let m = onnx::load_bytes(&bytes).unwrap();
+    let low = to_graph(&m).unwrap();
+    let xv = random(7, 31);
+    let x = Tensor::from_f32(&dev, &xv, &[7]).unwrap();
+    let y = low.graph.compile(&dev).unwrap().run(&[&x]).unwrap();
+    let got = low.download(0, &y[0]).unwrap();
+    let want: Vec<bool> = xv.iter().map(|&v| v > 0.25).collect();
+    assert_eq!(got.data, Data::Bool(want));
+}

@@ -70,7 +70,8 @@ impl Lowered {
         }
     }
 
-    /// Downloads output `k` as the model declares it (float32, or int64/int32/bool from i32).
+    /// Downloads output `k` as the model declares it: float32, or int64/int32/bool (from i32
+    /// values, or from the f32 0/1 of a comparison); other types come back as float32.
     pub fn download(&self, k: usize, t: &Tensor) -> Result<Array> {
         let shape = t.shape().to_vec();
         let data = match (t.dtype(), self.output_types.get(k)) {
@@ -79,6 +80,16 @@ impl Lowered {
             }
             (DType::I32, Some(ElemType::Int32)) => Data::I32(t.to_i32_vec()?),
             (DType::I32, _) => Data::I64(t.to_i32_vec()?.iter().map(|&v| v as i64).collect()),
+            // Comparisons compute 0/1 in f32; give them the declared integer or bool type.
+            (_, Some(ElemType::Bool)) => {
+                Data::Bool(t.to_f32_vec()?.iter().map(|&v| v != 0.0).collect())
+            }
+            (_, Some(ElemType::Int64)) => {
+                Data::I64(t.to_f32_vec()?.iter().map(|&v| v as i64).collect())
+            }
+            (_, Some(ElemType::Int32)) => {
+                Data::I32(t.to_f32_vec()?.iter().map(|&v| v as i32).collect())
+            }
             _ => Data::F32(t.to_f32_vec()?),
         };
         Ok(Array { shape, data })
