@@ -225,11 +225,11 @@ impl Executable {
                 Op::Constant { data } if read_as_tensor[i] => {
                     constants[i] = Some(Tensor::from_f32(device, data, &node.shape)?);
                 }
-                Op::ConstantI32 { data } => {
-                    constants[i] = Some(Tensor::from_i32(device, data, &node.shape)?);
-                }
                 Op::Scalar(s) if read_as_tensor[i] => {
                     constants[i] = Some(Tensor::from_f32(device, &[*s], &[])?);
+                }
+                Op::ConstantI32 { data } => {
+                    constants[i] = Some(Tensor::from_i32(device, data, &node.shape)?);
                 }
                 _ => {}
             }

@@ -236,6 +236,9 @@ fn onnx_block_graph_fused_and_unfused_match_reference() {
     ];
     let as_f64 = |v: &[i32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
     let want = flopwatt::reference::graph::eval(&g, &[as_f64(&idv), as_f64(&mv)]);
+    // Fused, the positive-step slice is a strided view (no dispatch); the reversed one copies.
+    let exe = g.compile(&dev).unwrap();
+    assert!(exe.explain().contains("view(slice)"), "{}", exe.explain());
     for fusion in [true, false] {
         let outs = run_graph(&dev, &g, fusion, &inputs);
         assert_eq!(outs[0].shape(), &[b, 3, d + 1]);

@@ -122,4 +122,41 @@ fn minilm_matches_onnxruntime() {
             }
         }
     }
+    // The CLI end to end: int64 .npy inputs in, int64 and float32 .npy outputs out.
+    let out = std::env::temp_dir().join(format!("flopwatt-minilm-{}", std::process::id()));
+    let arg = |n: &str| format!("{n}={}", data.join(format!("{n}.npy")).display());
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_flopwatt"))
+        .arg("run")
+        .arg(&path)
+        .args([
+            "--input",
+            &arg("input_ids"),
+            "--input",
+            &arg("attention_mask"),
+        ])
+        .arg("--output-dir")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    for (k, name) in ["output", "463", "onnx__Shape_422", "461"]
+        .iter()
+        .enumerate()
+    {
+        let got = npy::read(out.join(format!("{name}.npy"))).unwrap();
+        let want = npy::read(data.join(format!("expected_{k}.npy"))).unwrap();
+        assert_eq!(got.shape, want.shape, "cli output {name}");
+        let e = rel_l2(&values(&got), &values(&want));
+        assert!(e < MAX_REL_L2, "cli output {name}: rel L2 {e:.3e}");
+        assert_eq!(
+            matches!(got.data, Data::I64(_)),
+            matches!(want.data, Data::I64(_)),
+            "cli output {name} dtype"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&out);
 }

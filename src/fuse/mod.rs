@@ -334,9 +334,7 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
             continue;
         }
         let kernel = match &node.op {
-            Op::Input { .. } | Op::Constant { .. } | Op::Scalar(_) | Op::ConstantI32 { .. } => {
-                continue
-            }
+            Op::Input { .. } | Op::Constant { .. } | Op::Scalar(_) => continue,
             Op::Unary(_) | Op::Binary(_) | Op::Where => {
                 unreachable!("elementwise fuser lowers every elementwise node")
             }
@@ -376,6 +374,8 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
                 scale: *scale,
                 heads_last: false,
             },
+            // ONNX-import ops (keep this block last).
+            Op::ConstantI32 { .. } => continue,
             op @ Op::Slice { .. } if slice_is_view(op, opts.fusion) => Kernel::View(op.clone()),
             Op::Cast(_) => unreachable!("elementwise fuser lowers every elementwise node"),
             op @ (Op::Gather { .. }

@@ -354,6 +354,22 @@ impl Graph {
         ValueId(id)
     }
 
+    /// f32 or i32 operands: elementwise kernels read i32 as f32 (exact below 2^24) and
+    /// compute in f32; wrap the result in [`Graph::cast`] to get i32 back.
+    fn numeric(&self, op: &'static str, vs: &[ValueId]) -> Result<()> {
+        for v in vs {
+            let d = self.nodes[v.0].dtype;
+            if !matches!(d, DType::F32 | DType::I32) {
+                return Err(Error::UnsupportedDType {
+                    op,
+                    dtype: d,
+                    hint: "elementwise graph ops take f32 or i32".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn f32_only(&self, op: &'static str, vs: &[ValueId]) -> Result<()> {
         for v in vs {
             let d = self.nodes[v.0].dtype;
@@ -422,7 +438,7 @@ impl Graph {
     /// An elementwise unary op.
     pub fn unary(&mut self, x: ValueId, op: UnaryOp) -> Result<ValueId> {
         self.check("unary", &[x])?;
-        self.f32_only("unary", &[x])?;
+        self.numeric("unary", &[x])?;
         let s = self.nodes[x.0].shape.clone();
         Ok(self.push(Op::Unary(op), vec![x], s, DType::F32))
     }
@@ -430,7 +446,7 @@ impl Graph {
     /// An elementwise binary op with numpy broadcasting.
     pub fn binary(&mut self, a: ValueId, b: ValueId, op: BinaryOp) -> Result<ValueId> {
         self.check("binary", &[a, b])?;
-        self.f32_only("binary", &[a, b])?;
+        self.numeric("binary", &[a, b])?;
         let (sa, sb) = (&self.nodes[a.0].shape, &self.nodes[b.0].shape);
         let s = broadcast_shapes(sa, sb).ok_or_else(|| {
             Error::shape(

@@ -46,6 +46,16 @@ pub(crate) fn lower(
             let a = n.attr_int("axis").unwrap_or(0);
             let a = norm_axis(a, r)
                 .ok_or_else(|| err(format!("axis {a} out of range for rank {r}")))?;
+            // Constant indices are checked here; run-time ones out of range read 0.
+            if let Some(ix) = const_ints(1) {
+                let len = g.shape(data)[a] as i64;
+                if let Some(bad) = ix.iter().find(|&&i| i < -len || i >= len) {
+                    return Err(err(format!(
+                        "index {bad} out of range for axis {a} of {:?}",
+                        g.shape(data)
+                    )));
+                }
+            }
             g.gather(data, idx, a as isize)?
         }
         "Concat" => {
@@ -163,17 +173,19 @@ pub(crate) fn lower(
         }
         "MaxPool" | "AveragePool" => {
             let x = input(0, g)?;
-            let xs = g.shape(x).to_vec();
-            if xs.len() != 4 {
+            if !matches!(g.shape(x).len(), 3 | 4) {
                 return Err(err(format!(
-                    "only 2-D pooling (NCHW) is supported, input is {xs:?}"
+                    "only 1-D and 2-D pooling (NCL, NCHW) is supported, input is {:?}",
+                    g.shape(x)
                 )));
             }
-            let k = two(n, "kernel_shape", None).map_err(err)?;
-            let stride = two(n, "strides", Some([1, 1])).map_err(err)?;
-            let dil = two(n, "dilations", Some([1, 1])).map_err(err)?;
+            let (x, one_d) = as_2d(g, x)?;
+            let xs = g.shape(x).to_vec();
+            let k = two(n, "kernel_shape", None, one_d, 1).map_err(err)?;
+            let stride = two(n, "strides", Some([1, 1]), one_d, 1).map_err(err)?;
+            let dil = two(n, "dilations", Some([1, 1]), one_d, 1).map_err(err)?;
             let ceil = n.attr_int("ceil_mode").unwrap_or(0) != 0;
-            let padding = auto_pads(n, [xs[2], xs[3]], k, stride, dil).map_err(err)?;
+            let padding = auto_pads(n, [xs[2], xs[3]], k, stride, dil, one_d).map_err(err)?;
             let kind = if n.op_type == "MaxPool" {
                 if n.attr_int("storage_order").unwrap_or(0) != 0 {
                     // Only the Indices output depends on it, which flopwatt does not compute.
@@ -184,7 +196,7 @@ pub(crate) fn lower(
             } else {
                 PoolKind::Avg
             };
-            g.pool2d(
+            let y = g.pool2d(
                 x,
                 Pool2dParams {
                     kind,
@@ -194,7 +206,8 @@ pub(crate) fn lower(
                     dilation: dil,
                     ceil_mode: ceil,
                 },
-            )?
+            )?;
+            back_1d(g, y, one_d)?
         }
         "GlobalAveragePool" => {
             let x = input(0, g)?;
@@ -216,36 +229,45 @@ pub(crate) fn lower(
             } else {
                 None
             };
-            let (xs, ws) = (g.shape(x).to_vec(), g.shape(w).to_vec());
-            if xs.len() != 4 || ws.len() != 4 {
+            let (rx, rw) = (g.shape(x).len(), g.shape(w).len());
+            if !matches!((rx, rw), (3, 3) | (4, 4)) {
                 return Err(err(format!(
-                    "only 2-D conv-transpose (NCHW) is supported, input {xs:?}, weight {ws:?}"
+                    "only 1-D and 2-D conv-transpose (NCL, NCHW) is supported, input {:?}, weight {:?}",
+                    g.shape(x),
+                    g.shape(w)
                 )));
             }
-            let stride = two(n, "strides", Some([1, 1])).map_err(err)?;
-            let dil = two(n, "dilations", Some([1, 1])).map_err(err)?;
-            let mut out_pad = two(n, "output_padding", Some([0, 0])).map_err(err)?;
+            let (x, one_d) = as_2d(g, x)?;
+            let (w, _) = as_2d(g, w)?;
+            let (xs, ws) = (g.shape(x).to_vec(), g.shape(w).to_vec());
+            let stride = two(n, "strides", Some([1, 1]), one_d, 1).map_err(err)?;
+            let dil = two(n, "dilations", Some([1, 1]), one_d, 1).map_err(err)?;
+            if xs[2..].contains(&0)
+                || ws[2..].contains(&0)
+                || stride.contains(&0)
+                || dil.contains(&0)
+            {
+                return Err(err(format!(
+                    "empty input {xs:?} or kernel {ws:?}, or zero stride/dilation"
+                )));
+            }
+            let mut out_pad = two(n, "output_padding", Some([0, 0]), one_d, 0).map_err(err)?;
             let groups = n.attr_int("group").unwrap_or(1);
             if groups < 1 {
                 return Err(err(format!("group {groups} must be positive")));
             }
             let auto = n.attr_str("auto_pad").unwrap_or("NOTSET");
-            let mut padding = match n.attr_ints("pads") {
-                None => [0; 4],
-                Some(p) if p.len() == 4 && p.iter().all(|&v| v >= 0) => {
-                    [p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize]
-                }
-                Some(p) => return Err(err(format!("pads {p:?} must be four non-negative ints"))),
-            };
+            let mut padding = pads4(n, one_d).map_err(err)?;
             let op0 = out_pad;
             let full =
                 |a: usize| stride[a] * (xs[2 + a] - 1) + op0[a] + (ws[2 + a] - 1) * dil[a] + 1;
             let target: Option<[usize; 2]> = match n.attr_ints("output_shape") {
-                Some(s) if s.len() >= 2 => {
+                Some(s) if one_d && !s.is_empty() => Some([1, s[s.len() - 1].max(0) as usize]),
+                Some(s) if !one_d && s.len() >= 2 => {
                     let s = &s[s.len() - 2..];
-                    Some([s[0] as usize, s[1] as usize])
+                    Some([s[0].max(0) as usize, s[1].max(0) as usize])
                 }
-                Some(s) => return Err(err(format!("output_shape {s:?} needs two dims"))),
+                Some(s) => return Err(err(format!("output_shape {s:?} does not match the rank"))),
                 None if auto == "SAME_UPPER" || auto == "SAME_LOWER" => {
                     Some([xs[2] * stride[0], xs[3] * stride[1]])
                 }
@@ -273,7 +295,7 @@ pub(crate) fn lower(
             } else if auto == "VALID" {
                 padding = [0; 4];
             }
-            g.conv_transpose2d(
+            let y = g.conv_transpose2d(
                 x,
                 w,
                 bias,
@@ -285,7 +307,8 @@ pub(crate) fn lower(
                     groups: groups as usize,
                     activation: crate::ops::Activation::None,
                 },
-            )?
+            )?;
+            back_1d(g, y, one_d)?
         }
         "BatchNormalization" => {
             if n.attr_int("training_mode").unwrap_or(0) != 0 {
@@ -340,6 +363,46 @@ pub(crate) fn lower(
                 }
             }
         }
+        "Conv" => {
+            // 1-D (NCL) convolution as 2-D over NC1L; 2-D convs are lowered in `to_graph`.
+            let x = input(0, g)?;
+            let w = input(1, g)?;
+            let bias = if n.input(2).is_some() {
+                Some(input(2, g)?)
+            } else {
+                None
+            };
+            if g.shape(x).len() != 3 || g.shape(w).len() != 3 {
+                return Err(err(format!(
+                    "1-D convolution needs NCL input and weight, got {:?} and {:?}",
+                    g.shape(x),
+                    g.shape(w)
+                )));
+            }
+            if n.attr_str("auto_pad").is_some_and(|p| p != "NOTSET") {
+                return Err(err(
+                    "auto_pad other than NOTSET is not supported; export with explicit pads".into(),
+                ));
+            }
+            let (x, _) = as_2d(g, x)?;
+            let (w, _) = as_2d(g, w)?;
+            let groups = n.attr_int("group").unwrap_or(1);
+            if groups < 1 {
+                return Err(err(format!("group {groups} must be positive")));
+            }
+            let y = g.conv2d(
+                x,
+                w,
+                bias,
+                crate::graph::Conv2dAttrs {
+                    stride: two(n, "strides", Some([1, 1]), true, 1).map_err(err)?,
+                    padding: pads4(n, true).map_err(err)?,
+                    dilation: two(n, "dilations", Some([1, 1]), true, 1).map_err(err)?,
+                    groups: groups as usize,
+                },
+            )?;
+            back_1d(g, y, true)?
+        }
         "Resize" => resize(model, n, g, input)?,
         "Attention" => return attention(model, n, g, input),
         other => return Err(err(format!("{other} is not lowered onto the graph yet"))),
@@ -364,19 +427,55 @@ fn bn_affine(
     (s.iter().map(|&v| v as f32).collect(), b)
 }
 
-/// A two-int attribute (e.g. `strides`), `default` when absent (or an error when `None`).
+/// A per-spatial-axis attribute (e.g. `strides`) of a 1-D or 2-D op as two ints: a 1-D op
+/// (`one_d`) runs as 2-D with a leading axis of size 1, which gets `lead`.
 fn two(
     n: &Node,
     name: &str,
     default: Option<[usize; 2]>,
+    one_d: bool,
+    lead: usize,
 ) -> std::result::Result<[usize; 2], String> {
     match (n.attr_ints(name), default) {
         (None, Some(d)) => Ok(d),
         (None, None) => Err(format!("attribute {name} is required")),
-        (Some([a, b]), _) if *a >= 0 && *b >= 0 => Ok([*a as usize, *b as usize]),
+        (Some([a]), _) if one_d && *a >= 0 => Ok([lead, *a as usize]),
+        (Some([a, b]), _) if !one_d && *a >= 0 && *b >= 0 => Ok([*a as usize, *b as usize]),
         (Some(v), _) => Err(format!(
-            "{name} {v:?} must be two non-negative ints (2-D only)"
+            "{name} {v:?} must be {} non-negative int(s) (1-D and 2-D only)",
+            if one_d { 1 } else { 2 }
         )),
+    }
+}
+
+/// Explicit `pads` of a 1-D or 2-D op as (top, left, bottom, right).
+fn pads4(n: &Node, one_d: bool) -> std::result::Result<[usize; 4], String> {
+    match n.attr_ints("pads") {
+        None => Ok([0; 4]),
+        Some(p) if p.iter().any(|&v| v < 0) => Err(format!("pads {p:?} must be non-negative")),
+        Some([a, b]) if one_d => Ok([0, *a as usize, 0, *b as usize]),
+        Some([a, b, c, d]) if !one_d => Ok([*a as usize, *b as usize, *c as usize, *d as usize]),
+        Some(p) => Err(format!("pads {p:?} do not match the op's spatial rank")),
+    }
+}
+
+/// Views a 1-D NCL value as NC1L (and says whether it did), so 1-D ops run on 2-D kernels.
+fn as_2d(g: &mut Graph, x: ValueId) -> Result<(ValueId, bool)> {
+    let xs = g.shape(x).to_vec();
+    if xs.len() == 3 {
+        Ok((g.reshape(x, &[xs[0], xs[1], 1, xs[2]])?, true))
+    } else {
+        Ok((x, false))
+    }
+}
+
+/// The inverse of [`as_2d`] on an op's NC1L result.
+fn back_1d(g: &mut Graph, y: ValueId, one_d: bool) -> Result<ValueId> {
+    if one_d {
+        let s = g.shape(y).to_vec();
+        g.reshape(y, &[s[0], s[1], s[3]])
+    } else {
+        Ok(y)
     }
 }
 
@@ -387,21 +486,16 @@ fn auto_pads(
     k: [usize; 2],
     s: [usize; 2],
     d: [usize; 2],
+    one_d: bool,
 ) -> std::result::Result<[usize; 4], String> {
     match n.attr_str("auto_pad").unwrap_or("NOTSET") {
-        "NOTSET" | "" => match n.attr_ints("pads") {
-            None => Ok([0; 4]),
-            Some(p) if p.len() == 4 && p.iter().all(|&v| v >= 0) => {
-                Ok([p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize])
-            }
-            Some(p) => Err(format!("pads {p:?} must be four non-negative ints")),
-        },
+        "NOTSET" | "" => pads4(n, one_d),
         "VALID" => Ok([0; 4]),
         m @ ("SAME_UPPER" | "SAME_LOWER") => {
             let mut p = [0; 4];
             for a in 0..2 {
-                if s[a] == 0 {
-                    return Err("zero stride".into());
+                if s[a] == 0 || hw[a] == 0 {
+                    return Err("zero stride or empty input".into());
                 }
                 let out = hw[a].div_ceil(s[a]);
                 let span = d[a] * k[a].saturating_sub(1) + 1;
@@ -562,15 +656,21 @@ fn attention(
     let mut q = input(0, g)?;
     let mut k = input(1, g)?;
     let mut v = input(2, g)?;
-    if n.input(4).is_some() || n.input(5).is_some() || n.input(6).is_some() {
-        return Err(err(
-            "past_key / past_value / nonpad_kv_seqlen are not supported".into(),
-        ));
+    if n.input(4).is_some() != n.input(5).is_some() {
+        return Err(err("past_key and past_value come together".into()));
     }
-    if n.outputs.iter().skip(1).any(|o| !o.is_empty()) {
-        return Err(err("only output Y is computed".into()));
+    let wants_qk = n.outputs.get(3).is_some_and(|o| !o.is_empty());
+    let qk_mode = n.attr_int("qk_matmul_output_mode").unwrap_or(0);
+    if !(0..=3).contains(&qk_mode) {
+        return Err(err(format!("qk_matmul_output_mode {qk_mode} is not 0..3")));
     }
-    let three = g.shape(q).len() == 3;
+    let ranks = [g.shape(q).len(), g.shape(k).len(), g.shape(v).len()];
+    if ranks != [3, 3, 3] && ranks != [4, 4, 4] {
+        return Err(err(format!(
+            "q, k and v must all be 3-D or all 4-D, got ranks {ranks:?}"
+        )));
+    }
+    let three = ranks[0] == 3;
     let batch = g.shape(q)[0];
     if three {
         let hq = n.attr_int("q_num_heads").unwrap_or(0) as usize;
@@ -593,6 +693,16 @@ fn attention(
         k = split_heads(g, k, hk)?;
         v = split_heads(g, v, hk)?;
     }
+    // A KV cache: the past keys and values ([B, Hkv, past, D]) come before this step's, and
+    // the concatenations are the present_key / present_value outputs.
+    let mut past = 0;
+    if n.input(4).is_some() {
+        let pk = input(4, g)?;
+        past = g.shape(pk).get(2).copied().unwrap_or(0);
+        let pv = input(5, g)?;
+        k = g.concat(&[pk, k], 2)?;
+        v = g.concat(&[pv, v], 2)?;
+    }
     let (qs, ks, vs) = (
         g.shape(q).to_vec(),
         g.shape(k).to_vec(),
@@ -613,7 +723,14 @@ fn attention(
     let scale = n.attr_float("scale");
     let softcap = n.attr_float("softcap").unwrap_or(0.0);
     let mask = n.input(3).is_some();
-    let y = if !mask && softcap == 0.0 && vs[3] == qs[3] {
+    let mut qk_out = None;
+    // The fused kernel's causal mask is top-left aligned; with a KV cache ONNX shifts it by
+    // the past length, which the composed path applies.
+    let nonpad = n.input(6).is_some();
+    let cached_causal = causal && past > 0;
+    let fused_ok =
+        !(mask || nonpad || wants_qk || cached_causal || softcap != 0.0 || vs[3] != qs[3]);
+    let y = if fused_ok {
         g.attention(q, k, v, causal, scale)?
     } else {
         // Grouped heads: q [B, Hkv, G * Sq, D] against k [B, Hkv, Sk, D].
@@ -630,9 +747,10 @@ fn attention(
             let t = g.activation(t, crate::ops::Activation::Tanh)?;
             s = g.scale(t, softcap)?;
         }
+        let s_cap = s;
         if mask {
             let m = input(3, g)?;
-            let m = if g.dtype(m) == DType::I32 {
+            let mut m = if g.dtype(m) == DType::I32 {
                 // Boolean mask: true keeps, false masks out.
                 let mf = g.cast(m, DType::F32)?;
                 let zero = g.scalar(0.0);
@@ -641,8 +759,16 @@ fn attention(
             } else {
                 m
             };
+            // A mask shorter than the keys (a KV cache grown past it) masks the rest out.
+            let mut ms = g.shape(m).to_vec();
+            let r = ms.len();
+            if r > 0 && ms[r - 1] < sk {
+                let mut end = vec![0isize; r];
+                end[r - 1] = (sk - ms[r - 1]) as isize;
+                m = g.pad(m, &vec![0; r], &end, PadMode::Constant(f32::NEG_INFINITY))?;
+                ms = g.shape(m).to_vec();
+            }
             // The mask broadcasts to [B, H, Sq, Sk]; give it the grouped layout.
-            let ms = g.shape(m).to_vec();
             let full = crate::tensor::broadcast_shapes(&ms, &[b, h, sq, sk]).ok_or_else(|| {
                 err(format!(
                     "mask {ms:?} does not broadcast to {:?}",
@@ -653,10 +779,23 @@ fn attention(
             let mb = g.reshape(mb, &[b, hk, grp, sq, sk])?;
             s = g.add(s, mb)?;
         }
+        if nonpad {
+            // Keys at or after each batch row's valid length are masked out.
+            let lens = input(6, g)?;
+            let lens = g.cast(lens, DType::F32)?;
+            let lens = g.reshape(lens, &[b, 1, 1, 1, 1])?;
+            let pos: Vec<f32> = (0..sk).map(|j| j as f32).collect();
+            let pos = g.constant(&format!("{}/positions", n.name), pos, &[sk])?;
+            let keep = g.binary(pos, lens, crate::ops::elementwise::BinaryOp::Lt)?;
+            let zero = g.scalar(0.0);
+            let ninf = g.scalar(f32::NEG_INFINITY);
+            let pm = g.where_(keep, zero, ninf)?;
+            s = g.add(s, pm)?;
+        }
         if causal {
             let data: Vec<f32> = (0..sq * sk)
                 .map(|e| {
-                    if e % sk <= e / sk {
+                    if e % sk <= e / sk + past {
                         0.0
                     } else {
                         f32::NEG_INFINITY
@@ -666,8 +805,17 @@ fn attention(
             let cm = g.constant(&format!("{}/causal", n.name), data, &[sq, sk])?;
             s = g.add(s, cm)?;
         }
-        let p = g.softmax(s, -1)?;
-        let p = g.reshape(p, &[b, hk, grp * sq, sk])?;
+        let p5 = g.softmax(s, -1)?;
+        if wants_qk {
+            // Mode 0 and 1: the (softcapped) scaled scores; 2: with the mask; 3: softmax.
+            let pick = match qk_mode {
+                0 | 1 => s_cap,
+                2 => s,
+                _ => p5,
+            };
+            qk_out = Some(g.reshape(pick, &[b, h, sq, sk])?);
+        }
+        let p = g.reshape(p5, &[b, hk, grp * sq, sk])?;
         let o = g.matmul(p, v)?;
         g.reshape(o, &[b, h, sq, dv])?
     };
@@ -678,7 +826,9 @@ fn attention(
     } else {
         y
     };
-    Ok(vec![y])
+    let mut outs = vec![y, k, v];
+    outs.extend(qk_out);
+    Ok(outs)
 }
 
 /// Folds every inference `BatchNormalization` whose input is a `Conv` output read by nothing

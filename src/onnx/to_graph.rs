@@ -70,7 +70,8 @@ impl Lowered {
         }
     }
 
-    /// Downloads output `k` as the model declares it (float32, or int64/int32/bool from i32).
+    /// Downloads output `k` as the model declares it: float32, or int64/int32/bool (from i32
+    /// values, or from the f32 0/1 of a comparison); other types come back as float32.
     pub fn download(&self, k: usize, t: &Tensor) -> Result<Array> {
         let shape = t.shape().to_vec();
         let data = match (t.dtype(), self.output_types.get(k)) {
@@ -79,6 +80,16 @@ impl Lowered {
             }
             (DType::I32, Some(ElemType::Int32)) => Data::I32(t.to_i32_vec()?),
             (DType::I32, _) => Data::I64(t.to_i32_vec()?.iter().map(|&v| v as i64).collect()),
+            // Comparisons compute 0/1 in f32; give them the declared integer or bool type.
+            (_, Some(ElemType::Bool)) => {
+                Data::Bool(t.to_f32_vec()?.iter().map(|&v| v != 0.0).collect())
+            }
+            (_, Some(ElemType::Int64)) => {
+                Data::I64(t.to_f32_vec()?.iter().map(|&v| v as i64).collect())
+            }
+            (_, Some(ElemType::Int32)) => {
+                Data::I32(t.to_f32_vec()?.iter().map(|&v| v as i32).collect())
+            }
             _ => Data::F32(t.to_f32_vec()?),
         };
         Ok(Array { shape, data })
@@ -94,6 +105,26 @@ fn narrow_i64(v: &[i64]) -> std::result::Result<Vec<i32>, i64> {
 fn is_int(t: ElemType) -> bool {
     !t.is_float()
 }
+
+/// Elementwise ops whose output has their (data) input's integer type.
+const INT_PRESERVING: &[&str] = &[
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Max",
+    "Min",
+    "Clip",
+    "Neg",
+    "Abs",
+    "Pow",
+    "Where",
+    "Relu",
+    "ReduceSum",
+    "ReduceMean",
+    "ReduceMax",
+    "ReduceMin",
+];
 
 /// Builds the graph for `model`; see the module doc for what is required.
 pub fn to_graph(model: &Model) -> Result<Lowered> {
@@ -138,10 +169,22 @@ pub fn to_graph(model: &Model) -> Result<Lowered> {
                 format!("optional output {k} (`{name}`) is not computed by flopwatt"),
             ));
         }
-        let outs = lower(model, n, &mut g, &mut vals).map_err(|e| match e {
+        let mut outs = lower(model, n, &mut g, &mut vals).map_err(|e| match e {
             e @ Error::Onnx { .. } => e,
             other => n.error(model.opset, other),
         })?;
+        // Integer arithmetic runs in f32 (exact below 2^24); cast back so the value stays
+        // an integer for ops that read it (gather indices) and for int64 outputs.
+        let data_input = usize::from(n.op_type == "Where");
+        let int_in = n
+            .input(data_input)
+            .and_then(|name| vals.get(name))
+            .is_some_and(|v| g.dtype(*v) == DType::I32);
+        if int_in && INT_PRESERVING.contains(&n.op_type.as_str()) {
+            for o in &mut outs {
+                *o = g.cast(*o, DType::I32)?;
+            }
+        }
         let produced = outs.len();
         for (name, v) in n.outputs.iter().zip(outs) {
             if !name.is_empty() {
@@ -216,6 +259,11 @@ fn lower(
 ) -> Result<Vec<ValueId>> {
     let opset = model.opset;
     let err = |m: String| n.error(opset, m);
+    // 1-D convolutions run on the 2-D kernel (see `lower_more`).
+    let rank0 = n
+        .input(0)
+        .and_then(|name| vals.get(name))
+        .map(|v| g.shape(*v).len());
     let mut input = |i: usize, g: &mut Graph| -> Result<ValueId> {
         let name = n
             .input(i)
@@ -417,6 +465,8 @@ fn lower(
                 _ => ReduceKind::Min,
             };
             let x = input(0, g)?;
+            // Integer (and bool) data reduces in f32; the caller casts the result back.
+            let x = g.cast(x, DType::F32)?;
             let axes = match n.attr_ints("axes") {
                 Some(a) => Some(a.to_vec()),
                 None if n.input(1).is_some() => {
@@ -473,6 +523,7 @@ fn lower(
                 g.rms_norm(x, (r - a) as usize, gamma, eps)?
             }
         }
+        "Conv" if rank0 == Some(3) => return super::lower_more::lower(model, n, g, &mut input),
         "Conv" => {
             let x = input(0, g)?;
             let w = input(1, g)?;

@@ -272,6 +272,9 @@ pub fn encode_gather(
 /// Resolves a slice along one axis of length `n` by ONNX rules (clamping, negative `start`/
 /// `end` counting from the end, `step` != 0): returns (first index, count).
 pub fn slice_range(n: usize, start: i64, end: i64, step: i64) -> (usize, usize) {
+    if n == 0 || step == 0 {
+        return (0, 0);
+    }
     let n = n as i64;
     let fix = |v: i64, lo: i64, hi: i64| {
         let v = if v < 0 { v.saturating_add(n) } else { v };
