@@ -45,6 +45,26 @@ fn input_and_weight_gradients_match_reference() {
                 ..Default::default()
             },
         ),
+        // Stride 1, groups, dilation, asymmetric padding (the flipped-weight forward path).
+        (
+            [2, 6, 11, 9],
+            [4, 3, 3, 2],
+            Conv2dAttrs {
+                padding: [2, 0, 1, 1],
+                dilation: [2, 1],
+                groups: 2,
+                ..Default::default()
+            },
+        ),
+        // Stride 1 but padding wider than the kernel reaches (the transposed-conv path).
+        (
+            [2, 3, 5, 7],
+            [2, 3, 1, 1],
+            Conv2dAttrs {
+                padding: [1, 0, 2, 1],
+                ..Default::default()
+            },
+        ),
         // Large batch, small weight: exercises the batch split plus the sum of partials.
         (
             [64, 3, 16, 16],
