@@ -65,7 +65,7 @@ struct FlipParams {
 
 /// Output channels per weight-gradient invocation for `cout_g` channels per group.
 fn block_channels(cout_g: usize) -> usize {
-    [4, 2, 1]
+    [8, 4, 2, 1]
         .into_iter()
         .find(|t| cout_g.is_multiple_of(*t))
         .unwrap_or(1)
@@ -83,7 +83,7 @@ fn weight_source(kw: usize, to: usize) -> Result<String> {
 pub fn all_variants() -> Vec<(String, String)> {
     let mut v = Vec::new();
     for kw in [1, 3, 5, 7] {
-        for to in [1, 2, 4] {
+        for to in [1, 2, 4, 8] {
             if let Ok(src) = weight_source(kw, to) {
                 v.push((format!("conv2d_backward.weight.kw{kw}.to{to}"), src));
             }
