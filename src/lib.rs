@@ -29,6 +29,7 @@ pub mod profile;
 pub mod reference;
 pub mod shaders;
 pub mod tensor;
+pub mod tune;
 
 pub use device::{AdapterClass, AdapterSummary, Device, DeviceOptions, TimingTier};
 pub use error::{Error, Result};

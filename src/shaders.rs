@@ -32,6 +32,8 @@ pub const RESIZE: &str = include_str!("../shaders/resize.wgsl");
 pub const ATTENTION: &str = include_str!("../shaders/attention.wgsl");
 /// Composed attention baseline (scores matmul, row softmax, PV matmul) for comparison.
 pub const ATTENTION_COMPOSED: &str = include_str!("../shaders/attention_composed.wgsl");
+/// Index kernels: gather, strided copy (slice, concat, i32 copies), N-d pad.
+pub const GATHER: &str = include_str!("../shaders/gather.wgsl");
 /// Peak-throughput probes (FMA loops, copy).
 pub const PEAK: &str = include_str!("../shaders/peak.wgsl");
 
@@ -48,6 +50,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("attention.wgsl", ATTENTION),
     ("attention_composed.wgsl", ATTENTION_COMPOSED),
     ("peak.wgsl", PEAK),
+    ("gather.wgsl", GATHER),
     ("reduce.wgsl", REDUCE),
     ("softmax.wgsl", SOFTMAX),
     ("norm.wgsl", NORM),

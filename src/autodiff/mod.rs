@@ -23,7 +23,9 @@ pub mod loss;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Op, ReduceKind, ValueId};
 use crate::ops::elementwise::{BinaryOp, UnaryOp};
+use crate::ops::gather::PadMode;
 use crate::ops::Activation;
+use crate::tensor::DType;
 use crate::reference::elementwise::{binary_f64, unary_f64};
 use crate::tensor::numel;
 
@@ -413,12 +415,94 @@ impl Builder {
                 out.push((ins[0], gx));
             }
             Op::BroadcastTo => out.push((ins[0], gy)),
-            Op::Conv2dBackwardInput(_) | Op::Conv2dBackwardWeight(_) => {
+            Op::ConstantI32 { .. } => {}
+            Op::Cast(_) => {
+                // Only an f32 -> f32 cast carries a gradient; integers are not differentiable.
+                if node.dtype == DType::F32 && self.g.node(ins[0]).dtype == DType::F32 {
+                    out.push((ins[0], gy));
+                }
+            }
+            Op::Concat { axis } => {
+                let mut at = 0;
+                for &x in &ins {
+                    let xs = self.shape(x);
+                    let mut starts = vec![0; xs.len()];
+                    starts[*axis] = at;
+                    at += xs[*axis];
+                    if dep[x.0] {
+                        let steps = vec![1; xs.len()];
+                        let gx = self.g.slice(gy, &starts, &steps, &xs)?;
+                        out.push((x, gx));
+                    }
+                }
+            }
+            Op::Slice { starts, steps } if steps.iter().all(|&s| s == 1) => {
+                let xs = self.shape(ins[0]);
+                let begin: Vec<isize> = starts.iter().map(|&s| s as isize).collect();
+                let end: Vec<isize> = (0..xs.len())
+                    .map(|d| (xs[d] - starts[d] - node.shape[d]) as isize)
+                    .collect();
+                let gx = self.g.pad(gy, &begin, &end, PadMode::Constant(0.0))?;
+                out.push((ins[0], gx));
+            }
+            Op::Pad {
+                begin,
+                end,
+                mode: PadMode::Constant(_),
+            } if begin.iter().chain(end).all(|&p| p >= 0) => {
+                let xs = self.shape(ins[0]);
+                let starts: Vec<usize> = begin.iter().map(|&b| b as usize).collect();
+                let steps = vec![1; xs.len()];
+                let gx = self.g.slice(gy, &starts, &steps, &xs)?;
+                out.push((ins[0], gx));
+            }
+            Op::GlobalAvgPool => {
+                let xs = self.shape(ins[0]);
+                let gb = self.g.broadcast_to(gy, &xs)?;
+                let gx = self.mul_s(gb, 1.0 / (xs[2] * xs[3]).max(1) as f32)?;
+                out.push((ins[0], gx));
+            }
+            Op::ConvTranspose2d(p) if p.activation == Activation::None => {
+                // y = conv_transpose(x, w) is the input gradient of a conv with weight w, so
+                // its own gradients are that conv (for x) and that conv's weight gradient
+                // with the roles of input and output swapped (for w).
+                let (x, w) = (ins[0], ins[1]);
+                let attrs = crate::graph::Conv2dAttrs {
+                    stride: p.stride,
+                    padding: p.padding,
+                    dilation: p.dilation,
+                    groups: p.groups,
+                };
+                if needs(0) {
+                    let gx = self.g.conv2d(gy, w, None, attrs)?;
+                    out.push((x, gx));
+                }
+                if needs(1) {
+                    let ws = self.shape(w);
+                    let gw = self.g.conv2d_backward_weight(gy, x, &ws, attrs)?;
+                    out.push((w, gw));
+                }
+                if needs(2) {
+                    let gb = self.g.reduce(gy, ReduceKind::Sum, Some(&[0, 2, 3]), false)?;
+                    out.push((ins[2], gb));
+                }
+            }
+            Op::Gather { .. }
+            | Op::Slice { .. }
+            | Op::Pad { .. }
+            | Op::Pool2d(_)
+            | Op::ConvTranspose2d(_)
+            | Op::Resize2d { .. }
+            | Op::Conv2dBackwardInput(_)
+            | Op::Conv2dBackwardWeight(_) => {
                 return Err(Error::invalid(
                     "grad",
                     format!(
-                        "no gradient rule for {} (second derivatives are not supported)",
-                        node.op.name()
+                        "no gradient rule for {} `{}` yet (gather, strided slices, reflect/edge \
+                         pads, pooling windows, conv-transpose with an activation, resize and \
+                         second derivatives are not supported)",
+                        node.op.name(),
+                        node.label
                     ),
                 ));
             }

@@ -364,7 +364,7 @@ fn attention(seq: usize, causal: bool, variant: Option<&'static str>, suite: Sui
 }
 
 /// A graph and the data of its inputs.
-type GraphWithData = (Graph, Vec<Vec<f32>>);
+pub type GraphWithData = (Graph, Vec<Vec<f32>>);
 
 /// A graph workload compiled with fusion on (`fused`) or off (`unfused`), memory planning on.
 /// FLOPs are the sum over the graph's ops (the unfused dispatches' stated FLOPs, the same for
@@ -388,7 +388,14 @@ fn graph_workload(
             .inputs()
             .iter()
             .zip(&data)
-            .map(|(v, d)| Tensor::from_f32(dev, d, graph.shape(*v)))
+            .map(|(v, d)| match graph.dtype(*v) {
+                // Integer inputs (token ids, masks) are carried exactly in the f32 data.
+                crate::tensor::DType::I32 => {
+                    let ints: Vec<i32> = d.iter().map(|&x| x as i32).collect();
+                    Tensor::from_i32(dev, &ints, graph.shape(*v))
+                }
+                _ => Tensor::from_f32(dev, d, graph.shape(*v)),
+            })
             .collect::<Result<_>>()?;
         let ops_flops: u64 = {
             let unfused = graph.compile_with(
@@ -443,6 +450,56 @@ fn mlp_epilogue_graph() -> Result<GraphWithData> {
 
 fn transformer_block_graph() -> Result<GraphWithData> {
     crate::graph::models::transformer_block(512, 8, 256, 4)
+}
+
+/// Batch and sequence length of the `minilm-l3` workload.
+pub const MINILM_SHAPE: [usize; 2] = [2, 16];
+
+/// The MiniLM-L3 encoder (see [`crate::onnx::minilm_path`]) lowered for [`MINILM_SHAPE`], with
+/// fixed token ids (`[CLS]` ... `[SEP]`, the second sentence padded and masked).
+pub fn minilm_graph() -> Result<GraphWithData> {
+    let path = crate::onnx::find_minilm().ok_or_else(|| {
+        crate::error::Error::invalid(
+            "minilm-l3",
+            format!(
+                "model not found at {}",
+                crate::onnx::minilm_path().display()
+            ),
+        )
+    })?;
+    let mut model = crate::onnx::load(&path)?;
+    let [b, s] = MINILM_SHAPE;
+    let shapes = ["input_ids", "attention_mask"]
+        .iter()
+        .map(|n| (n.to_string(), vec![b, s]))
+        .collect();
+    model.specialize(&shapes)?;
+    let low = crate::onnx::to_graph::to_graph(&model)?;
+    let mut ids = vec![0f32; b * s];
+    let mut mask = vec![0f32; b * s];
+    for r in 0..b {
+        let len = s - r * (s / 3);
+        for t in 0..len {
+            ids[r * s + t] = match t {
+                0 => 101.0,
+                _ if t + 1 == len => 102.0,
+                _ => (1000 + (r * 7919 + t * 104_729) % 28_000) as f32,
+            };
+            mask[r * s + t] = 1.0;
+        }
+    }
+    let data = low
+        .inputs
+        .iter()
+        .map(|n| {
+            if n == "attention_mask" {
+                mask.clone()
+            } else {
+                ids.clone()
+            }
+        })
+        .collect();
+    Ok((low.graph, data))
 }
 
 /// A model, one batch (the graph's non-parameter inputs, in order) and its optimiser.
@@ -596,11 +653,18 @@ pub fn all() -> Vec<Workload> {
         ),
     ];
     v.push(train_step("train-mlp-step", Suite::Quick, train_mlp_setup));
-    v.push(train_step(
-        "train-cnn-step",
-        Suite::Standard,
-        train_cnn_setup,
-    ));
+    v.push(train_step("train-cnn-step", Suite::Standard, train_cnn_setup));
+    // Only where the model file is present (it is not part of the repository).
+    if crate::onnx::find_minilm().is_some() {
+        for fused in [true, false] {
+            v.push(graph_workload(
+                "minilm-l3",
+                fused,
+                Suite::Standard,
+                minilm_graph,
+            ));
+        }
+    }
     for n in [128, 384, 768, 1536, 3072] {
         v.push(matmul_square(n, Suite::Full));
     }

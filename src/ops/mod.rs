@@ -6,6 +6,7 @@ pub mod attention;
 pub mod conv;
 pub mod conv_backward;
 pub mod elementwise;
+pub mod gather;
 pub mod matmul;
 pub mod norm;
 pub mod pool;

@@ -16,6 +16,7 @@
 pub mod attention;
 pub mod conv;
 pub mod elementwise;
+pub mod gather;
 pub mod graph;
 pub mod matmul;
 pub mod norm;
