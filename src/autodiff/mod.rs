@@ -25,9 +25,9 @@ use crate::graph::{Graph, Op, ReduceKind, ValueId};
 use crate::ops::elementwise::{BinaryOp, UnaryOp};
 use crate::ops::gather::PadMode;
 use crate::ops::Activation;
-use crate::tensor::DType;
 use crate::reference::elementwise::{binary_f64, unary_f64};
 use crate::tensor::numel;
+use crate::tensor::DType;
 
 pub use loss::{cross_entropy_with_logits, mse, Reduction, Target};
 
@@ -483,7 +483,9 @@ impl Builder {
                     out.push((w, gw));
                 }
                 if needs(2) {
-                    let gb = self.g.reduce(gy, ReduceKind::Sum, Some(&[0, 2, 3]), false)?;
+                    let gb = self
+                        .g
+                        .reduce(gy, ReduceKind::Sum, Some(&[0, 2, 3]), false)?;
                     out.push((ins[2], gb));
                 }
             }

@@ -653,7 +653,11 @@ pub fn all() -> Vec<Workload> {
         ),
     ];
     v.push(train_step("train-mlp-step", Suite::Quick, train_mlp_setup));
-    v.push(train_step("train-cnn-step", Suite::Standard, train_cnn_setup));
+    v.push(train_step(
+        "train-cnn-step",
+        Suite::Standard,
+        train_cnn_setup,
+    ));
     // Only where the model file is present (it is not part of the repository).
     if crate::onnx::find_minilm().is_some() {
         for fused in [true, false] {

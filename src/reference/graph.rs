@@ -276,9 +276,38 @@ pub fn eval_all(graph: &Graph, inputs: &[Vec<f64>]) -> Vec<Vec<f64>> {
                 .0
             }
             Op::GlobalAvgPool => {
+                // f64 throughout (finite-difference gradient checks).
                 let (x, xs) = get(0);
-                let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-                crate::reference::conv::global_avg_pool(&xf, [xs[0], xs[1], xs[2], xs[3]])
+                let hw = xs[2] * xs[3];
+                x.chunks(hw.max(1))
+                    .map(|p| p.iter().sum::<f64>() / hw as f64)
+                    .collect()
+            }
+            Op::ConvTranspose2d(p) if p.activation == crate::ops::Activation::None => {
+                // f64 throughout (finite-difference gradient checks): a transposed conv is the
+                // input gradient of the conv with the same weight.
+                let ((x, _), (w, ws)) = (get(0), get(1));
+                let a = crate::graph::Conv2dAttrs {
+                    stride: p.stride,
+                    padding: p.padding,
+                    dilation: p.dilation,
+                    groups: p.groups,
+                };
+                let mut y = crate::reference::train::conv2d_backward_input(
+                    x,
+                    w,
+                    dims4(shape),
+                    dims4(ws),
+                    &a,
+                );
+                if node.inputs.len() > 2 {
+                    let b = get(2).0;
+                    let plane = shape[2] * shape[3];
+                    for (i, v) in y.iter_mut().enumerate() {
+                        *v += b[(i / plane) % shape[1]];
+                    }
+                }
+                y
             }
             Op::ConvTranspose2d(p) => {
                 let ((x, xs), (w, ws)) = (get(0), get(1));
