@@ -140,3 +140,109 @@ fn flip_weight(
         + (fp.kw - 1u - kx);
     wflip[i] = wsrc[src];
 }
+
+// `pool2d_backward`: dx of max / average pooling, gathered per input element (no atomics):
+// every output window that contains the element adds its share. Max recomputes the window's
+// first maximum (scan order, strictly greater wins, as the reference) and adds dy only where
+// that is this element; average adds dy / divisor.
+struct PoolParams {
+    planes: u32,
+    h: u32,
+    w: u32,
+    oh: u32,
+    ow: u32,
+    kh: u32,
+    kw: u32,
+    sh: u32,
+    sw: u32,
+    dh: u32,
+    dw: u32,
+    pad_t: u32,
+    pad_l: u32,
+    pad_b: u32,
+    pad_r: u32,
+    // 0 max, 1 average over in-input positions, 2 average over the padded frame.
+    kind: u32,
+}
+
+@group(0) @binding(0) var<storage, read> px: array<f32>;
+@group(0) @binding(1) var<storage, read> pdy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> pdx: array<f32>;
+@group(0) @binding(3) var<uniform> pp: PoolParams;
+
+@compute @workgroup_size(WG)
+fn pool2d_backward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let i = (wid.y * nwg.x + wid.x) * WG + li;
+    if i >= pp.planes * pp.h * pp.w {
+        return;
+    }
+    let ix = i % pp.w;
+    let iy = (i / pp.w) % pp.h;
+    let plane = i / (pp.w * pp.h);
+    let xb = plane * pp.h * pp.w;
+    let yb = plane * pp.oh * pp.ow;
+    var acc = 0.0;
+    for (var ky = 0u; ky < pp.kh; ky++) {
+        // Window row oy holds iy at tap ky when oy * sh + ky * dh == iy + pad_t.
+        let ty = iy + pp.pad_t;
+        if ty < ky * pp.dh || (ty - ky * pp.dh) % pp.sh != 0u {
+            continue;
+        }
+        let oy = (ty - ky * pp.dh) / pp.sh;
+        if oy >= pp.oh {
+            continue;
+        }
+        for (var kx = 0u; kx < pp.kw; kx++) {
+            let tx = ix + pp.pad_l;
+            if tx < kx * pp.dw || (tx - kx * pp.dw) % pp.sw != 0u {
+                continue;
+            }
+            let ox = (tx - kx * pp.dw) / pp.sw;
+            if ox >= pp.ow {
+                continue;
+            }
+            let g = pdy[yb + oy * pp.ow + ox];
+            // Scan the window (oy, ox).
+            var best = 0xffffffffu;
+            var bestv = 0.0;
+            var cnt = 0u;
+            var cnt_pad = 0u;
+            for (var wy = 0u; wy < pp.kh; wy++) {
+                let y0 = oy * pp.sh + wy * pp.dh;
+                for (var wx = 0u; wx < pp.kw; wx++) {
+                    let x0 = ox * pp.sw + wx * pp.dw;
+                    if y0 < pp.h + pp.pad_t + pp.pad_b && x0 < pp.w + pp.pad_l + pp.pad_r {
+                        cnt_pad += 1u;
+                    }
+                    if y0 < pp.pad_t || x0 < pp.pad_l {
+                        continue;
+                    }
+                    let yy = y0 - pp.pad_t;
+                    let xx = x0 - pp.pad_l;
+                    if yy >= pp.h || xx >= pp.w {
+                        continue;
+                    }
+                    cnt += 1u;
+                    let v = px[xb + yy * pp.w + xx];
+                    if best == 0xffffffffu || v > bestv {
+                        best = yy * pp.w + xx;
+                        bestv = v;
+                    }
+                }
+            }
+            if pp.kind == 0u {
+                if best == iy * pp.w + ix {
+                    acc += g;
+                }
+            } else {
+                let d = select(cnt, cnt_pad, pp.kind == 2u);
+                acc += g / f32(max(d, 1u));
+            }
+        }
+    }
+    pdx[i] = acc;
+}

@@ -700,6 +700,9 @@ fn encode_single(rec: &mut Recorder, op: &Op, ins: &[&Tensor], shape: &[usize]) 
         Op::Conv2dBackwardWeight(a) => {
             crate::ops::conv_backward::encode_conv2d_backward_weight(rec, ins[0], ins[1], shape, a)
         }
+        Op::Pool2dBackward(p) => {
+            crate::ops::conv_backward::encode_pool2d_backward(rec, ins[0], ins[1], p)
+        }
         other => Err(Error::invalid(
             "graph",
             format!("{} has no single-kernel lowering", other.name()),

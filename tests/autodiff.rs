@@ -483,3 +483,30 @@ fn index_and_pooling_ops() {
         )
     });
 }
+
+#[test]
+fn pooling_windows() {
+    use flopwatt::ops::pool::{Pool2dParams, PoolKind};
+    for (k, kind) in [PoolKind::Max, PoolKind::Avg, PoolKind::AvgCountPad]
+        .into_iter()
+        .enumerate()
+    {
+        check(&format!("pool2d {kind:?}"), 200 + k as u64, vec![], |g| {
+            let x = g.input("x", &[2, 3, 7, 6])?;
+            let w = g.input("w", &[3, 3, 1, 1])?;
+            // A 1x1 conv first, so the pooled values depend on a parameter too.
+            let h = g.conv2d(x, w, None, Conv2dAttrs::default())?;
+            g.pool2d(
+                h,
+                Pool2dParams {
+                    kind,
+                    kernel: [3, 2],
+                    stride: [2, 2],
+                    padding: [1, 0, 1, 1],
+                    dilation: [1, 1],
+                    ceil_mode: true,
+                },
+            )
+        });
+    }
+}

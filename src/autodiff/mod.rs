@@ -489,20 +489,24 @@ impl Builder {
                     out.push((ins[2], gb));
                 }
             }
+            Op::Pool2d(p) => {
+                let gx = self.g.pool2d_backward(ins[0], gy, *p)?;
+                out.push((ins[0], gx));
+            }
             Op::Gather { .. }
             | Op::Slice { .. }
             | Op::Pad { .. }
-            | Op::Pool2d(_)
             | Op::ConvTranspose2d(_)
             | Op::Resize2d { .. }
             | Op::Conv2dBackwardInput(_)
-            | Op::Conv2dBackwardWeight(_) => {
+            | Op::Conv2dBackwardWeight(_)
+            | Op::Pool2dBackward(_) => {
                 return Err(Error::invalid(
                     "grad",
                     format!(
                         "no gradient rule for {} `{}` yet (gather, strided slices, reflect/edge \
-                         pads, pooling windows, conv-transpose with an activation, resize and \
-                         second derivatives are not supported)",
+                         pads, conv-transpose with an activation, resize and second \
+                         derivatives are not supported)",
                         node.op.name(),
                         node.label
                     ),

@@ -380,7 +380,8 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
             | Op::ConvTranspose2d(_)
             | Op::Resize2d { .. }
             | Op::Conv2dBackwardInput(_)
-            | Op::Conv2dBackwardWeight(_)) => Kernel::Single(op.clone()),
+            | Op::Conv2dBackwardWeight(_)
+            | Op::Pool2dBackward(_)) => Kernel::Single(op.clone()),
             // View or copy is decided below, once the input's layout is known.
             op @ (Op::Transpose(..) | Op::Reshape | Op::BroadcastTo) => Kernel::View(op.clone()),
         };

@@ -313,3 +313,126 @@ pub fn encode_conv2d_backward_weight(
     };
     dw.reshape(w_shape)
 }
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct PoolParams {
+    planes: u32,
+    h: u32,
+    w: u32,
+    oh: u32,
+    ow: u32,
+    kh: u32,
+    kw: u32,
+    sh: u32,
+    sw: u32,
+    dh: u32,
+    dw: u32,
+    pad_t: u32,
+    pad_l: u32,
+    pad_b: u32,
+    pad_r: u32,
+    kind: u32,
+}
+
+/// Gradient of 2-D pooling ([`crate::ops::pool::pool2d`]) with respect to its input `x`,
+/// from `dy` (the pooled output's gradient). Max pooling routes each output's gradient to the
+/// first maximum of its window; average pooling spreads it over the window's divisor.
+pub fn pool2d_backward(
+    x: &Tensor,
+    dy: &Tensor,
+    p: &crate::ops::pool::Pool2dParams,
+) -> Result<Tensor> {
+    run_once(x.device(), |rec| encode_pool2d_backward(rec, x, dy, p))
+}
+
+/// Records [`pool2d_backward`] (one dispatch, plus copies of strided operands).
+pub fn encode_pool2d_backward(
+    rec: &mut Recorder,
+    x: &Tensor,
+    dy: &Tensor,
+    p: &crate::ops::pool::Pool2dParams,
+) -> Result<Tensor> {
+    use crate::ops::pool::{pool_out_len, PoolKind};
+    const OP: &str = "pool2d_backward";
+    let dev = rec.device().clone();
+    same_device(OP, &dev, &[x, dy])?;
+    check(OP, "input", x)?;
+    check(OP, "dy", dy)?;
+    let s = x.shape().to_vec();
+    let len = |a: usize| {
+        pool_out_len(
+            s[2 + a],
+            p.kernel[a],
+            p.stride[a],
+            p.padding[a],
+            p.padding[2 + a],
+            p.dilation[a],
+            p.ceil_mode,
+        )
+    };
+    let want = match (len(0), len(1)) {
+        (Some(oh), Some(ow)) => vec![s[0], s[1], oh, ow],
+        _ => {
+            return Err(Error::shape(
+                OP,
+                format!("pooling {p:?} does not fit input {s:?}"),
+            ))
+        }
+    };
+    if dy.shape() != want.as_slice() {
+        return Err(Error::shape(
+            OP,
+            format!(
+                "dy {:?} is not the pooled shape {want:?} of input {s:?}",
+                dy.shape()
+            ),
+        ));
+    }
+    let x = contiguous(rec, x)?;
+    let dy = contiguous(rec, dy)?;
+    let dx = Tensor::empty(&dev, &s, DType::F32)?;
+    if dx.numel() == 0 {
+        return Ok(dx);
+    }
+    let u = |v: usize| v as u32;
+    let params = PoolParams {
+        planes: u(s[0] * s[1]),
+        h: u(s[2]),
+        w: u(s[3]),
+        oh: u(want[2]),
+        ow: u(want[3]),
+        kh: u(p.kernel[0]),
+        kw: u(p.kernel[1]),
+        sh: u(p.stride[0]),
+        sw: u(p.stride[1]),
+        dh: u(p.dilation[0]),
+        dw: u(p.dilation[1]),
+        pad_t: u(p.padding[0]),
+        pad_l: u(p.padding[1]),
+        pad_b: u(p.padding[2]),
+        pad_r: u(p.padding[3]),
+        kind: match p.kind {
+            PoolKind::Max => 0,
+            PoolKind::Avg => 1,
+            PoolKind::AvgCountPad => 2,
+        },
+    };
+    let pipe = dev.pipeline("pool2d_backward", CONV2D_BACKWARD, "pool2d_backward")?;
+    let taps = (p.kernel[0] * p.kernel[1]) as u64;
+    rec.dispatch(
+        "pool2d_backward",
+        &pipe,
+        &[x.buffer(), dy.buffer(), dx.buffer()],
+        Some(bytemuck::bytes_of(&params)),
+        grid_1d(&dev, dx.numel().div_ceil(WG) as u64)?,
+        Cost {
+            // Each window that holds an element is rescanned (max) or divided (average).
+            flops: dx.numel() as u64 * taps,
+            bytes: 4 * (x.numel() + dy.numel() + dx.numel()) as u64,
+        },
+    )?;
+    rec.keep_alive(x);
+    rec.keep_alive(dy);
+    Ok(dx)
+}

@@ -18,6 +18,18 @@ fn bcast(shape: &[usize], idx: &[usize]) -> usize {
         .sum()
 }
 
+fn pool_ref(p: &crate::ops::pool::Pool2dParams) -> crate::reference::train::PoolRef {
+    use crate::ops::pool::PoolKind;
+    crate::reference::train::PoolRef {
+        max: p.kind == PoolKind::Max,
+        count_pad: p.kind == PoolKind::AvgCountPad,
+        k: p.kernel,
+        stride: p.stride,
+        pad: p.padding,
+        dil: p.dilation,
+    }
+}
+
 fn dims4(s: &[usize]) -> [usize; 4] {
     [s[0], s[1], s[2], s[3]]
 }
@@ -259,21 +271,10 @@ pub fn eval_all(graph: &Graph, inputs: &[Vec<f64>]) -> Vec<Vec<f64>> {
                 crate::reference::gather::pad(x, xs, begin, end, m)
             }
             Op::Pool2d(p) => {
-                use crate::ops::pool::PoolKind;
+                // f64 throughout (finite-difference gradient checks); the output extent
+                // (ceil mode included) is the node's shape.
                 let (x, xs) = get(0);
-                let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-                crate::reference::conv::pool2d_ceil(
-                    &xf,
-                    [xs[0], xs[1], xs[2], xs[3]],
-                    p.kernel,
-                    p.stride,
-                    p.padding,
-                    p.dilation,
-                    p.kind == PoolKind::Max,
-                    p.kind == PoolKind::AvgCountPad,
-                    p.ceil_mode,
-                )
-                .0
+                crate::reference::train::pool2d(x, dims4(xs), [shape[2], shape[3]], &pool_ref(p))
             }
             Op::GlobalAvgPool => {
                 // f64 throughout (finite-difference gradient checks).
@@ -349,6 +350,16 @@ pub fn eval_all(graph: &Graph, inputs: &[Vec<f64>]) -> Vec<Vec<f64>> {
             Op::Conv2dBackwardWeight(p) => {
                 let ((x, xs), (dy, _)) = (get(0), get(1));
                 crate::reference::train::conv2d_backward_weight(x, dy, dims4(xs), dims4(shape), p)
+            }
+            Op::Pool2dBackward(p) => {
+                let ((x, xs), (dy, ys)) = (get(0), get(1));
+                crate::reference::train::pool2d_backward(
+                    x,
+                    dy,
+                    dims4(xs),
+                    [ys[2], ys[3]],
+                    &pool_ref(p),
+                )
             }
         };
         vals.push(out);
