@@ -620,24 +620,6 @@ impl Executable {
                 };
                 encode_matmul(rec, ins[0], &consts[0], &epi, None)
             }
-            Kernel::Conv2dBackwardInput(a) => {
-                crate::ops::conv_backward::encode_conv2d_backward_input(
-                    rec,
-                    ins[0],
-                    ins[1],
-                    &out_node.shape,
-                    a,
-                )
-            }
-            Kernel::Conv2dBackwardWeight(a) => {
-                crate::ops::conv_backward::encode_conv2d_backward_weight(
-                    rec,
-                    ins[0],
-                    ins[1],
-                    &out_node.shape,
-                    a,
-                )
-            }
         }
     }
 
@@ -733,6 +715,16 @@ fn encode_single(rec: &mut Recorder, op: &Op, ins: &[&Tensor], shape: &[usize]) 
         Op::Resize2d { size, mode } => {
             let x = contiguous(rec, ins[0])?;
             resize::encode_resize2d(rec, &x, *size, *mode)
+        }
+        // Training ops (autodiff).
+        Op::Conv2dBackwardInput(a) => {
+            crate::ops::conv_backward::encode_conv2d_backward_input(rec, ins[0], ins[1], shape, a)
+        }
+        Op::Conv2dBackwardWeight(a) => {
+            crate::ops::conv_backward::encode_conv2d_backward_weight(rec, ins[0], ins[1], shape, a)
+        }
+        Op::Pool2dBackward(p) => {
+            crate::ops::conv_backward::encode_pool2d_backward(rec, ins[0], ins[1], p)
         }
         other => Err(Error::invalid(
             "graph",

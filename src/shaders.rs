@@ -130,6 +130,7 @@ pub fn all_variants() -> Vec<(String, String)> {
     v.extend(crate::ops::norm::all_variants());
     v.extend(crate::ops::elementwise::all_variants());
     v.extend(crate::ops::conv::all_variants());
+    v.extend(crate::ops::conv_backward::all_variants());
     v.extend(crate::ops::pool::all_variants());
     v.extend(crate::ops::resize::all_variants());
     v.extend(crate::ops::attention::all_variants());

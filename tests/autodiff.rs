@@ -475,3 +475,65 @@ fn scalar_seed_reaches_every_kind_of_consumer() {
     g.output(loss).unwrap();
     check_loss_graph(&dev, &g, loss, "scalar seed", 180, &vec![]);
 }
+
+#[test]
+fn index_and_pooling_ops() {
+    use flopwatt::ops::conv::ConvTranspose2dParams;
+    use flopwatt::ops::gather::PadMode;
+    check("concat slice pad", 190, vec![], |g| {
+        let a = g.input("a", &[2, 3, 5])?;
+        let b = g.input("b", &[2, 4, 5])?;
+        let c = g.concat(&[a, b], 1)?;
+        let s = g.slice(c, &[0, 1, 1], &[1, 1, 1], &[2, 5, 3])?;
+        let p = g.pad(s, &[0, 2, 1], &[1, 0, 2], PadMode::Constant(0.5))?;
+        g.exp(p)
+    });
+    check("global average pool", 191, vec![], |g| {
+        let x = g.input("x", &[2, 3, 5, 7])?;
+        g.global_avg_pool(x)
+    });
+    check("conv transpose", 192, vec![], |g| {
+        let x = g.input("x", &[2, 4, 5, 4])?;
+        let w = g.input("w", &[4, 3, 3, 2])?;
+        let b = g.input("b", &[6])?;
+        g.conv_transpose2d(
+            x,
+            w,
+            Some(b),
+            ConvTranspose2dParams {
+                stride: [2, 1],
+                padding: [1, 0, 0, 1],
+                output_padding: [1, 0],
+                groups: 2,
+                ..Default::default()
+            },
+        )
+    });
+}
+
+#[test]
+fn pooling_windows() {
+    use flopwatt::ops::pool::{Pool2dParams, PoolKind};
+    for (k, kind) in [PoolKind::Max, PoolKind::Avg, PoolKind::AvgCountPad]
+        .into_iter()
+        .enumerate()
+    {
+        check(&format!("pool2d {kind:?}"), 200 + k as u64, vec![], |g| {
+            let x = g.input("x", &[2, 3, 7, 6])?;
+            let w = g.input("w", &[3, 3, 1, 1])?;
+            // A 1x1 conv first, so the pooled values depend on a parameter too.
+            let h = g.conv2d(x, w, None, Conv2dAttrs::default())?;
+            g.pool2d(
+                h,
+                Pool2dParams {
+                    kind,
+                    kernel: [3, 2],
+                    stride: [2, 2],
+                    padding: [1, 0, 1, 1],
+                    dilation: [1, 1],
+                    ceil_mode: true,
+                },
+            )
+        });
+    }
+}

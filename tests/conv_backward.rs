@@ -45,6 +45,26 @@ fn input_and_weight_gradients_match_reference() {
                 ..Default::default()
             },
         ),
+        // Stride 1, groups, dilation, asymmetric padding (the flipped-weight forward path).
+        (
+            [2, 6, 11, 9],
+            [4, 3, 3, 2],
+            Conv2dAttrs {
+                padding: [2, 0, 1, 1],
+                dilation: [2, 1],
+                groups: 2,
+                ..Default::default()
+            },
+        ),
+        // Stride 1 but padding wider than the kernel reaches (the transposed-conv path).
+        (
+            [2, 3, 5, 7],
+            [2, 3, 1, 1],
+            Conv2dAttrs {
+                padding: [1, 0, 2, 1],
+                ..Default::default()
+            },
+        ),
         // Large batch, small weight: exercises the batch split plus the sum of partials.
         (
             [64, 3, 16, 16],
@@ -101,4 +121,107 @@ fn shape_errors_name_the_op() {
     let x = Tensor::from_f32(&dev, &random(2 * 3 * 8 * 8, 3), &[2, 3, 8, 8]).unwrap();
     let e = conv2d_backward_weight(&x, &dy, &[4, 3, 3, 3], &a).unwrap_err();
     assert!(e.to_string().contains("conv2d_backward_weight"), "{e}");
+}
+
+#[test]
+fn pool_backward_matches_reference() {
+    use flopwatt::ops::conv_backward::pool2d_backward;
+    use flopwatt::ops::pool::{pool2d, Pool2dParams, PoolKind};
+    use flopwatt::reference::train::{self as tr, PoolRef};
+    let dev = device_or_skip!();
+    let cases = [
+        (
+            PoolKind::Max,
+            [2, 3, 9, 8],
+            [2, 2],
+            [2, 2],
+            [0; 4],
+            [1, 1],
+            false,
+        ),
+        (
+            PoolKind::Max,
+            [1, 2, 11, 7],
+            [3, 3],
+            [2, 1],
+            [1, 1, 1, 0],
+            [1, 2],
+            true,
+        ),
+        (
+            PoolKind::Avg,
+            [2, 2, 10, 9],
+            [3, 2],
+            [2, 2],
+            [1, 0, 1, 1],
+            [1, 1],
+            true,
+        ),
+        (
+            PoolKind::AvgCountPad,
+            [1, 3, 7, 7],
+            [3, 3],
+            [1, 1],
+            [1; 4],
+            [1, 1],
+            false,
+        ),
+        (
+            PoolKind::Max,
+            [4, 16, 32, 32],
+            [3, 3],
+            [2, 2],
+            [1; 4],
+            [1, 1],
+            false,
+        ),
+    ];
+    for (k, (kind, xs, kernel, stride, padding, dilation, ceil_mode)) in
+        cases.into_iter().enumerate()
+    {
+        let p = Pool2dParams {
+            kind,
+            kernel,
+            stride,
+            padding,
+            dilation,
+            ceil_mode,
+        };
+        let x = random(xs.iter().product(), 900 + k as u64);
+        let tx = Tensor::from_f32(&dev, &x, &xs).unwrap();
+        let y = pool2d(&tx, &p).unwrap();
+        let ys = y.shape().to_vec();
+        let dy = random(ys.iter().product(), 950 + k as u64);
+        let tdy = Tensor::from_f32(&dev, &dy, &ys).unwrap();
+        let dx = pool2d_backward(&tx, &tdy, &p).unwrap();
+        let r = PoolRef {
+            max: kind == PoolKind::Max,
+            count_pad: kind == PoolKind::AvgCountPad,
+            k: kernel,
+            stride,
+            pad: padding,
+            dil: dilation,
+        };
+        let want = tr::pool2d_backward(&to_f64(&x), &to_f64(&dy), xs, [ys[2], ys[3]], &r);
+        check_nmse(
+            &format!("pool dx case {k}"),
+            &dx.to_f32_vec().unwrap(),
+            &want,
+            NMSE_F32,
+        )
+        .unwrap();
+        // The f64 forward agrees with the device forward (same window rules).
+        let fwd = tr::pool2d(&to_f64(&x), xs, [ys[2], ys[3]], &r);
+        check_nmse(
+            &format!("pool y case {k}"),
+            &y.to_f32_vec().unwrap(),
+            &fwd,
+            NMSE_F32,
+        )
+        .unwrap();
+    }
+    let bad = Tensor::from_f32(&dev, &random(4, 1), &[1, 1, 2, 2]).unwrap();
+    let tx = Tensor::from_f32(&dev, &random(64, 2), &[1, 1, 8, 8]).unwrap();
+    let e = pool2d_backward(&tx, &bad, &Pool2dParams::default()).unwrap_err();
+    assert!(e.to_string().contains("pool2d_backward"), "{e}");
 }

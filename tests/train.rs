@@ -94,3 +94,55 @@ fn cnn_loss_falls_with_adam() {
         "CNN loss did not fall: {epoch_loss:?}"
     );
 }
+
+/// Runs the `train_mlp` example itself, shortened (cargo builds examples before running
+/// tests), and checks its summary line.
+#[test]
+fn train_mlp_example_prints_the_summary_line() {
+    let _dev = device_or_skip!();
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let bin = dir
+        .join("examples")
+        .join(format!("train_mlp{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        eprintln!(
+            "SKIPPED: {} not built (run `cargo test --all-targets`)",
+            bin.display()
+        );
+        return;
+    }
+    let out = std::process::Command::new(&bin)
+        .args(["5", "0.01", "0.9"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last = stdout.lines().last().unwrap();
+    let fields: Vec<(&str, &str)> = last
+        .split(' ')
+        .map(|kv| kv.split_once('=').unwrap())
+        .collect();
+    let keys: Vec<&str> = fields.iter().map(|f| f.0).collect();
+    assert_eq!(
+        keys,
+        ["epochs", "initial_loss", "final_loss", "seconds", "joules"],
+        "{last}"
+    );
+    let initial: f64 = fields[1].1.parse().unwrap();
+    let fin: f64 = fields[2].1.parse().unwrap();
+    assert_eq!(fields[0].1, "5");
+    assert!(fin < 0.5 * initial, "{last}");
+    assert!(
+        fields[4].1 == "n/a" || fields[4].1.parse::<f64>().is_ok(),
+        "{last}"
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("epoch ")).count(),
+        5
+    );
+}

@@ -27,6 +27,7 @@ use crate::ops::gather::PadMode;
 use crate::ops::Activation;
 use crate::reference::elementwise::{binary_f64, unary_f64};
 use crate::tensor::numel;
+use crate::tensor::DType;
 
 pub use loss::{cross_entropy_with_logits, mse, Reduction, Target};
 
@@ -414,32 +415,32 @@ impl Builder {
                 out.push((ins[0], gx));
             }
             Op::BroadcastTo => out.push((ins[0], gy)),
-            // Integer data and casts carry no gradient.
-            Op::ConstantI32 { .. } | Op::Cast(_) => {}
-            Op::GlobalAvgPool => {
-                let xs = self.shape(ins[0]);
-                let g = self.g.scale(gy, 1.0 / (xs[2] * xs[3]) as f32)?;
-                out.push((ins[0], self.g.broadcast_to(g, &xs)?));
+            Op::ConstantI32 { .. } => {}
+            Op::Cast(_) => {
+                // Only an f32 -> f32 cast carries a gradient; integers are not differentiable.
+                if node.dtype == DType::F32 && self.g.node(ins[0]).dtype == DType::F32 {
+                    out.push((ins[0], gy));
+                }
             }
             Op::Concat { axis } => {
-                let ys = self.shape(y);
-                let mut start = 0;
+                let mut at = 0;
                 for &x in &ins {
                     let xs = self.shape(x);
-                    let mut starts = vec![0; ys.len()];
-                    starts[*axis] = start;
-                    start += xs[*axis];
+                    let mut starts = vec![0; xs.len()];
+                    starts[*axis] = at;
+                    at += xs[*axis];
                     if dep[x.0] {
-                        let gx = self.g.slice(gy, &starts, &vec![1; ys.len()], &xs)?;
+                        let steps = vec![1; xs.len()];
+                        let gx = self.g.slice(gy, &starts, &steps, &xs)?;
                         out.push((x, gx));
                     }
                 }
             }
             Op::Slice { starts, steps } if steps.iter().all(|&s| s == 1) => {
-                let (xs, ys) = (self.shape(ins[0]), self.shape(y));
+                let xs = self.shape(ins[0]);
                 let begin: Vec<isize> = starts.iter().map(|&s| s as isize).collect();
                 let end: Vec<isize> = (0..xs.len())
-                    .map(|d| (xs[d] - starts[d] - ys[d]) as isize)
+                    .map(|d| (xs[d] - starts[d] - node.shape[d]) as isize)
                     .collect();
                 let gx = self.g.pad(gy, &begin, &end, PadMode::Constant(0.0))?;
                 out.push((ins[0], gx));
@@ -451,29 +452,63 @@ impl Builder {
             } if begin.iter().chain(end).all(|&p| p >= 0) => {
                 let xs = self.shape(ins[0]);
                 let starts: Vec<usize> = begin.iter().map(|&b| b as usize).collect();
-                let gx = self.g.slice(gy, &starts, &vec![1; xs.len()], &xs)?;
+                let steps = vec![1; xs.len()];
+                let gx = self.g.slice(gy, &starts, &steps, &xs)?;
+                out.push((ins[0], gx));
+            }
+            Op::GlobalAvgPool => {
+                let xs = self.shape(ins[0]);
+                let gb = self.g.broadcast_to(gy, &xs)?;
+                let gx = self.mul_s(gb, 1.0 / (xs[2] * xs[3]).max(1) as f32)?;
+                out.push((ins[0], gx));
+            }
+            Op::ConvTranspose2d(p) if p.activation == Activation::None => {
+                // y = conv_transpose(x, w) is the input gradient of a conv with weight w, so
+                // its own gradients are that conv (for x) and that conv's weight gradient
+                // with the roles of input and output swapped (for w).
+                let (x, w) = (ins[0], ins[1]);
+                let attrs = crate::graph::Conv2dAttrs {
+                    stride: p.stride,
+                    padding: p.padding,
+                    dilation: p.dilation,
+                    groups: p.groups,
+                };
+                if needs(0) {
+                    let gx = self.g.conv2d(gy, w, None, attrs)?;
+                    out.push((x, gx));
+                }
+                if needs(1) {
+                    let ws = self.shape(w);
+                    let gw = self.g.conv2d_backward_weight(gy, x, &ws, attrs)?;
+                    out.push((w, gw));
+                }
+                if needs(2) {
+                    let gb = self
+                        .g
+                        .reduce(gy, ReduceKind::Sum, Some(&[0, 2, 3]), false)?;
+                    out.push((ins[2], gb));
+                }
+            }
+            Op::Pool2d(p) => {
+                let gx = self.g.pool2d_backward(ins[0], gy, *p)?;
                 out.push((ins[0], gx));
             }
             Op::Gather { .. }
             | Op::Slice { .. }
             | Op::Pad { .. }
-            | Op::Pool2d(_)
             | Op::ConvTranspose2d(_)
-            | Op::Resize2d { .. } => {
+            | Op::Resize2d { .. }
+            | Op::Conv2dBackwardInput(_)
+            | Op::Conv2dBackwardWeight(_)
+            | Op::Pool2dBackward(_) => {
                 return Err(Error::invalid(
                     "grad",
                     format!(
-                        "no gradient rule for {} yet (differentiable: matmul, conv2d, elementwise, reductions, softmax, norms, attention, layout ops, concat, unit-step slice, constant pad, global average pool)",
-                        node.op.name()
-                    ),
-                ));
-            }
-            Op::Conv2dBackwardInput(_) | Op::Conv2dBackwardWeight(_) => {
-                return Err(Error::invalid(
-                    "grad",
-                    format!(
-                        "no gradient rule for {} (second derivatives are not supported)",
-                        node.op.name()
+                        "no gradient rule for {} `{}` yet (gather, strided slices, reflect/edge \
+                         pads, conv-transpose with an activation, resize and second \
+                         derivatives are not supported)",
+                        node.op.name(),
+                        node.label
                     ),
                 ));
             }

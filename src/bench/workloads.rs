@@ -680,6 +680,12 @@ pub fn all() -> Vec<Workload> {
             transformer_block_graph,
         ),
     ];
+    v.push(train_step("train-mlp-step", Suite::Quick, train_mlp_setup));
+    v.push(train_step(
+        "train-cnn-step",
+        Suite::Standard,
+        train_cnn_setup,
+    ));
     // Only where the model file is present (it is not part of the repository).
     if crate::onnx::find_minilm().is_some() {
         for fused in [true, false] {
@@ -691,12 +697,6 @@ pub fn all() -> Vec<Workload> {
             ));
         }
     }
-    v.push(train_step("train-mlp-step", Suite::Quick, train_mlp_setup));
-    v.push(train_step(
-        "train-cnn-step",
-        Suite::Standard,
-        train_cnn_setup,
-    ));
     for n in [128, 384, 768, 1536, 3072] {
         v.push(matmul_square(n, Suite::Full));
     }

@@ -92,11 +92,6 @@ pub enum Kernel {
     },
     /// A layout op as a view of its input (no dispatch unless a reshape needs a copy).
     View(Op),
-    // --- training (autodiff) kernels: keep this block contiguous ---
-    /// conv2d input gradient (a transposed convolution); inputs dy, w.
-    Conv2dBackwardInput(Conv2dAttrs),
-    /// conv2d weight gradient; inputs x, dy.
-    Conv2dBackwardWeight(Conv2dAttrs),
     /// A layout op materialised by a copy kernel (the unfused path of layout folding).
     Copy(Op),
     /// `softmax(x * scale + mask)` in the softmax kernel; inputs x[, mask].
@@ -216,8 +211,6 @@ impl Kernel {
             Kernel::Copy(op) => format!("copy({})", op.name()),
             Kernel::Single(op) => op.name().into(),
             Kernel::MaskedAttention { .. } => "attention(mask)".into(),
-            Kernel::Conv2dBackwardInput(_) => "conv2d_backward_input".into(),
-            Kernel::Conv2dBackwardWeight(_) => "conv2d_backward_weight".into(),
         }
     }
 }
@@ -385,11 +378,12 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
             | Op::Pool2d(_)
             | Op::GlobalAvgPool
             | Op::ConvTranspose2d(_)
-            | Op::Resize2d { .. }) => Kernel::Single(op.clone()),
+            | Op::Resize2d { .. }
+            | Op::Conv2dBackwardInput(_)
+            | Op::Conv2dBackwardWeight(_)
+            | Op::Pool2dBackward(_)) => Kernel::Single(op.clone()),
             // View or copy is decided below, once the input's layout is known.
             op @ (Op::Transpose(..) | Op::Reshape | Op::BroadcastTo) => Kernel::View(op.clone()),
-            Op::Conv2dBackwardInput(a) => Kernel::Conv2dBackwardInput(*a),
-            Op::Conv2dBackwardWeight(a) => Kernel::Conv2dBackwardWeight(*a),
         };
         slots[i] = Some(Step {
             kernel,

@@ -187,7 +187,6 @@ pub enum Op {
         /// Interpolation.
         mode: ResizeMode,
     },
-
     // --- training (autodiff) ops: keep this block contiguous and last ---
     /// Gradient of conv2d with respect to its input; inputs dy [N, O, OH, OW], w [O, C/g, KH,
     /// KW]; the node's shape is the conv input's shape [N, C, H, W].
@@ -195,6 +194,9 @@ pub enum Op {
     /// Gradient of conv2d with respect to its weight; inputs x [N, C, H, W], dy [N, O, OH, OW];
     /// the node's shape is the weight's shape [O, C/g, KH, KW].
     Conv2dBackwardWeight(Conv2dAttrs),
+    /// Gradient of 2-D pooling with respect to its input; inputs x [N, C, H, W] and dy (the
+    /// pooled shape); the node's shape is x's.
+    Pool2dBackward(Pool2dParams),
 }
 
 impl Op {
@@ -229,6 +231,7 @@ impl Op {
             Op::Resize2d { .. } => "resize2d",
             Op::Conv2dBackwardInput(_) => "conv2d_backward_input",
             Op::Conv2dBackwardWeight(_) => "conv2d_backward_weight",
+            Op::Pool2dBackward(_) => "pool2d_backward",
         }
     }
 
@@ -1173,6 +1176,30 @@ impl Graph {
             w_shape.to_vec(),
             DType::F32,
         ))
+    }
+
+    /// The pooling input gradient: `x` [N, C, H, W] and `dy` (the gradient of
+    /// `pool2d(x, p)`) to x's shape.
+    pub fn pool2d_backward(&mut self, x: ValueId, dy: ValueId, p: Pool2dParams) -> Result<ValueId> {
+        const OP: &str = "pool2d_backward";
+        self.check(OP, &[x, dy])?;
+        self.f32_only(OP, &[x, dy])?;
+        let mut probe = Graph::new();
+        let px = probe.input("x", self.shape(x))?;
+        let py = probe.pool2d(px, p)?;
+        if probe.shape(py) != self.shape(dy) {
+            return Err(Error::shape(
+                OP,
+                format!(
+                    "dy {} is not the pooled shape {} of x {}",
+                    shape_of(self.shape(dy)),
+                    shape_of(probe.shape(py)),
+                    shape_of(self.shape(x))
+                ),
+            ));
+        }
+        let s = self.shape(x).to_vec();
+        Ok(self.push(Op::Pool2dBackward(p), vec![x, dy], s, DType::F32))
     }
 }
 

@@ -1,20 +1,26 @@
 //! conv2d backward (NCHW, f32): the input gradient and the weight gradient.
 //!
-//! - Input gradient: a transposed convolution of `dy` with the forward weight
-//!   ([`crate::ops::conv::encode_conv_transpose2d`]; the weight layouts coincide), with the
-//!   output padding that restores the forward input's size when the stride dropped rows.
-//! - Weight gradient: `shaders/conv2d_backward.wgsl`, one invocation per weight element and
-//!   batch slice, then a sum over the slices (one reduce dispatch) when there is more than one.
+//! - Input gradient, stride 1: the forward conv kernel (register-blocked, the fast one) run on
+//!   `dy` with the weight transposed per group and its taps reversed (`flip_weight`, a tiny
+//!   dispatch) and padding `dilation * (k - 1) - pad`.
+//! - Input gradient, strided (or padding wider than the kernel): a transposed convolution of
+//!   `dy` with the forward weight ([`crate::ops::conv::encode_conv_transpose2d`]; the weight
+//!   layouts coincide), with the output padding that restores the input's size when the
+//!   stride dropped rows.
+//! - Weight gradient: `shaders/conv2d_backward.wgsl`, one invocation per (block of output
+//!   channels, input channel, kernel row) and batch slice, register-blocked over the taps of
+//!   the row; then a sum over the slices (one reduce dispatch) when there is more than one.
 
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result};
 use crate::exec::{grid_1d, Cost, Recorder};
 use crate::graph::{conv2d_shape, Conv2dAttrs};
+use crate::ops::conv::{encode_conv2d, Conv2dParams};
 use crate::ops::conv::{encode_conv_transpose2d, ConvTranspose2dParams};
 use crate::ops::reduce::{encode_reduce, ReduceOp};
 use crate::ops::{run_once, same_device, Activation};
-use crate::shaders::CONV2D_BACKWARD;
+use crate::shaders::{specialize, CONV2D_BACKWARD};
 use crate::tensor::{DType, Tensor};
 
 const WG: usize = 64;
@@ -34,7 +40,6 @@ struct Params {
     cin_g: u32,
     cout_g: u32,
     kh: u32,
-    kw: u32,
     sh: u32,
     sw: u32,
     dh: u32,
@@ -42,9 +47,49 @@ struct Params {
     pad_t: u32,
     pad_l: u32,
     wsize: u32,
+    items: u32,
     split: u32,
     per_split: u32,
-    _p: [u32; 4],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct FlipParams {
+    total: u32,
+    cout_g: u32,
+    cin_g: u32,
+    kh: u32,
+    kw: u32,
+    _p: [u32; 3],
+}
+
+/// Output channels per weight-gradient invocation for `cout_g` channels per group.
+fn block_channels(cout_g: usize) -> usize {
+    [8, 4, 2, 1]
+        .into_iter()
+        .find(|t| cout_g.is_multiple_of(*t))
+        .unwrap_or(1)
+}
+
+/// The weight-gradient kernel specialised for `kw` taps per row and `to` output channels.
+fn weight_source(kw: usize, to: usize) -> Result<String> {
+    specialize(
+        CONV2D_BACKWARD,
+        &[("KW", format!("{kw}u")), ("TO", format!("{to}u"))],
+    )
+}
+
+/// Every generated variant (what [`encode_conv2d_backward_weight`] builds), for the naga test.
+pub fn all_variants() -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    for kw in [1, 3, 5, 7] {
+        for to in [1, 2, 4, 8] {
+            if let Ok(src) = weight_source(kw, to) {
+                v.push((format!("conv2d_backward.weight.kw{kw}.to{to}"), src));
+            }
+        }
+    }
+    v
 }
 
 fn check(op: &'static str, what: &str, t: &Tensor) -> Result<()> {
@@ -115,7 +160,55 @@ pub fn encode_conv2d_backward_input(
     check(OP, "dy", dy)?;
     check(OP, "weight", w)?;
     check_dy(OP, x_shape, w.shape(), dy.shape(), a)?;
+    let dy = contiguous(rec, dy)?;
+    let w = contiguous(rec, w)?;
+    let (kh, kw) = (w.shape()[2], w.shape()[3]);
     let eff = |k: usize, ax: usize| a.dilation[ax] * (k - 1) + 1;
+    let reach = [eff(kh, 0) - 1, eff(kw, 1) - 1];
+    let pads_fit = (0..4).all(|i| a.padding[i] <= reach[i % 2]);
+    if a.stride == [1, 1] && pads_fit {
+        let dev = rec.device().clone();
+        let (o, cin_g) = (w.shape()[0], w.shape()[1]);
+        let cout_g = o / a.groups;
+        let c = cin_g * a.groups;
+        let wf = Tensor::empty(&dev, &[c, cout_g, kh, kw], DType::F32)?;
+        let fp = FlipParams {
+            total: wf.numel() as u32,
+            cout_g: cout_g as u32,
+            cin_g: cin_g as u32,
+            kh: kh as u32,
+            kw: kw as u32,
+            _p: [0; 3],
+        };
+        let pipe = dev.pipeline("conv2d_backward.flip", CONV2D_BACKWARD, "flip_weight")?;
+        rec.dispatch(
+            "conv2d_backward.flip",
+            &pipe,
+            &[w.buffer(), wf.buffer()],
+            Some(bytemuck::bytes_of(&fp)),
+            grid_1d(&dev, wf.numel().div_ceil(WG) as u64)?,
+            Cost {
+                flops: 0,
+                bytes: 8 * wf.numel() as u64,
+            },
+        )?;
+        let p = Conv2dParams {
+            stride: [1, 1],
+            padding: [
+                reach[0] - a.padding[0],
+                reach[1] - a.padding[1],
+                reach[0] - a.padding[2],
+                reach[1] - a.padding[3],
+            ],
+            dilation: a.dilation,
+            groups: a.groups,
+            activation: Activation::None,
+        };
+        let dx = encode_conv2d(rec, &dy, &wf, None, &p)?;
+        rec.keep_alive(wf);
+        debug_assert_eq!(dx.shape(), x_shape);
+        return Ok(dx);
+    }
     // Rows the forward stride skipped at the bottom/right come back as output padding.
     let rest = |ax: usize, k: usize| {
         let (i, lo, hi) = (x_shape[2 + ax], a.padding[ax], a.padding[2 + ax]);
@@ -124,13 +217,11 @@ pub fn encode_conv2d_backward_input(
     let p = ConvTranspose2dParams {
         stride: a.stride,
         padding: a.padding,
-        output_padding: [rest(0, w.shape()[2]), rest(1, w.shape()[3])],
+        output_padding: [rest(0, kh), rest(1, kw)],
         dilation: a.dilation,
         groups: a.groups,
         activation: Activation::None,
     };
-    let dy = contiguous(rec, dy)?;
-    let w = contiguous(rec, w)?;
     let dx = encode_conv_transpose2d(rec, &dy, &w, None, &p)?;
     debug_assert_eq!(dx.shape(), x_shape);
     Ok(dx)
@@ -171,7 +262,9 @@ pub fn encode_conv2d_backward_weight(
     if wsize == 0 {
         return Tensor::empty(&dev, w_shape, DType::F32);
     }
-    let split = TARGET_INVOCATIONS.div_ceil(wsize).clamp(1, n.max(1));
+    let to = block_channels(cout / a.groups);
+    let items = wsize / kw / to;
+    let split = TARGET_INVOCATIONS.div_ceil(items).clamp(1, n.max(1));
     let per_split = n.max(1).div_ceil(split);
     let split = n.max(1).div_ceil(per_split);
     let partial = Tensor::empty(&dev, &[split, wsize], DType::F32)?;
@@ -186,7 +279,6 @@ pub fn encode_conv2d_backward_weight(
         cin_g: cin_g as u32,
         cout_g: (cout / a.groups) as u32,
         kh: kh as u32,
-        kw: kw as u32,
         sh: a.stride[0] as u32,
         sw: a.stride[1] as u32,
         dh: a.dilation[0] as u32,
@@ -194,23 +286,20 @@ pub fn encode_conv2d_backward_weight(
         pad_t: a.padding[0] as u32,
         pad_l: a.padding[1] as u32,
         wsize: wsize as u32,
+        items: items as u32,
         split: split as u32,
         per_split: per_split as u32,
-        _p: [0; 4],
     };
-    let pipe = dev.pipeline(
-        "conv2d_backward.weight",
-        CONV2D_BACKWARD,
-        "conv2d_backward_weight",
-    )?;
+    let name = format!("conv2d_backward.weight.kw{kw}.to{to}");
+    let pipe = dev.pipeline(&name, &weight_source(kw, to)?, "conv2d_backward_weight")?;
     let flops = 2 * (n * cout * oh * ow * cin_g * kh * kw) as u64;
     let bytes = 4 * (x.numel() + dy.numel() + split * wsize) as u64;
     rec.dispatch(
-        "conv2d_backward.weight",
+        &name,
         &pipe,
         &[x.buffer(), dy.buffer(), partial.buffer()],
         Some(bytemuck::bytes_of(&params)),
-        grid_1d(&dev, (split * wsize).div_ceil(WG) as u64)?,
+        grid_1d(&dev, (split * items).div_ceil(WG) as u64)?,
         Cost { flops, bytes },
     )?;
     rec.keep_alive(x);
@@ -223,4 +312,127 @@ pub fn encode_conv2d_backward_weight(
         partial
     };
     dw.reshape(w_shape)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct PoolParams {
+    planes: u32,
+    h: u32,
+    w: u32,
+    oh: u32,
+    ow: u32,
+    kh: u32,
+    kw: u32,
+    sh: u32,
+    sw: u32,
+    dh: u32,
+    dw: u32,
+    pad_t: u32,
+    pad_l: u32,
+    pad_b: u32,
+    pad_r: u32,
+    kind: u32,
+}
+
+/// Gradient of 2-D pooling ([`crate::ops::pool::pool2d`]) with respect to its input `x`,
+/// from `dy` (the pooled output's gradient). Max pooling routes each output's gradient to the
+/// first maximum of its window; average pooling spreads it over the window's divisor.
+pub fn pool2d_backward(
+    x: &Tensor,
+    dy: &Tensor,
+    p: &crate::ops::pool::Pool2dParams,
+) -> Result<Tensor> {
+    run_once(x.device(), |rec| encode_pool2d_backward(rec, x, dy, p))
+}
+
+/// Records [`pool2d_backward`] (one dispatch, plus copies of strided operands).
+pub fn encode_pool2d_backward(
+    rec: &mut Recorder,
+    x: &Tensor,
+    dy: &Tensor,
+    p: &crate::ops::pool::Pool2dParams,
+) -> Result<Tensor> {
+    use crate::ops::pool::{pool_out_len, PoolKind};
+    const OP: &str = "pool2d_backward";
+    let dev = rec.device().clone();
+    same_device(OP, &dev, &[x, dy])?;
+    check(OP, "input", x)?;
+    check(OP, "dy", dy)?;
+    let s = x.shape().to_vec();
+    let len = |a: usize| {
+        pool_out_len(
+            s[2 + a],
+            p.kernel[a],
+            p.stride[a],
+            p.padding[a],
+            p.padding[2 + a],
+            p.dilation[a],
+            p.ceil_mode,
+        )
+    };
+    let want = match (len(0), len(1)) {
+        (Some(oh), Some(ow)) => vec![s[0], s[1], oh, ow],
+        _ => {
+            return Err(Error::shape(
+                OP,
+                format!("pooling {p:?} does not fit input {s:?}"),
+            ))
+        }
+    };
+    if dy.shape() != want.as_slice() {
+        return Err(Error::shape(
+            OP,
+            format!(
+                "dy {:?} is not the pooled shape {want:?} of input {s:?}",
+                dy.shape()
+            ),
+        ));
+    }
+    let x = contiguous(rec, x)?;
+    let dy = contiguous(rec, dy)?;
+    let dx = Tensor::empty(&dev, &s, DType::F32)?;
+    if dx.numel() == 0 {
+        return Ok(dx);
+    }
+    let u = |v: usize| v as u32;
+    let params = PoolParams {
+        planes: u(s[0] * s[1]),
+        h: u(s[2]),
+        w: u(s[3]),
+        oh: u(want[2]),
+        ow: u(want[3]),
+        kh: u(p.kernel[0]),
+        kw: u(p.kernel[1]),
+        sh: u(p.stride[0]),
+        sw: u(p.stride[1]),
+        dh: u(p.dilation[0]),
+        dw: u(p.dilation[1]),
+        pad_t: u(p.padding[0]),
+        pad_l: u(p.padding[1]),
+        pad_b: u(p.padding[2]),
+        pad_r: u(p.padding[3]),
+        kind: match p.kind {
+            PoolKind::Max => 0,
+            PoolKind::Avg => 1,
+            PoolKind::AvgCountPad => 2,
+        },
+    };
+    let pipe = dev.pipeline("pool2d_backward", CONV2D_BACKWARD, "pool2d_backward")?;
+    let taps = (p.kernel[0] * p.kernel[1]) as u64;
+    rec.dispatch(
+        "pool2d_backward",
+        &pipe,
+        &[x.buffer(), dy.buffer(), dx.buffer()],
+        Some(bytemuck::bytes_of(&params)),
+        grid_1d(&dev, dx.numel().div_ceil(WG) as u64)?,
+        Cost {
+            // Each window that holds an element is rescanned (max) or divided (average).
+            flops: dx.numel() as u64 * taps,
+            bytes: 4 * (x.numel() + dy.numel() + dx.numel()) as u64,
+        },
+    )?;
+    rec.keep_alive(x);
+    rec.keep_alive(dy);
+    Ok(dx)
 }

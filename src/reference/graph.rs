@@ -18,6 +18,18 @@ fn bcast(shape: &[usize], idx: &[usize]) -> usize {
         .sum()
 }
 
+fn pool_ref(p: &crate::ops::pool::Pool2dParams) -> crate::reference::train::PoolRef {
+    use crate::ops::pool::PoolKind;
+    crate::reference::train::PoolRef {
+        max: p.kind == PoolKind::Max,
+        count_pad: p.kind == PoolKind::AvgCountPad,
+        k: p.kernel,
+        stride: p.stride,
+        pad: p.padding,
+        dil: p.dilation,
+    }
+}
+
 fn dims4(s: &[usize]) -> [usize; 4] {
     [s[0], s[1], s[2], s[3]]
 }
@@ -174,7 +186,7 @@ pub fn eval_all(graph: &Graph, inputs: &[Vec<f64>]) -> Vec<Vec<f64>> {
                 out
             }
             Op::Conv2d(p) => {
-                // f64 throughout: finite-difference gradient checks perturb inputs by ~1e-6.
+                // f64 throughout: finite-difference gradient checks perturb inputs by ~1e-5.
                 let ((x, xs), (w, ws)) = (get(0), get(1));
                 let bias = (node.inputs.len() > 2).then(|| get(2).0.as_slice());
                 crate::reference::train::conv2d(x, dims4(xs), w, dims4(ws), bias, p)
@@ -259,30 +271,44 @@ pub fn eval_all(graph: &Graph, inputs: &[Vec<f64>]) -> Vec<Vec<f64>> {
                 crate::reference::gather::pad(x, xs, begin, end, m)
             }
             Op::Pool2d(p) => {
-                use crate::ops::pool::PoolKind;
+                // f64 throughout (finite-difference gradient checks); the output extent
+                // (ceil mode included) is the node's shape.
                 let (x, xs) = get(0);
-                let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-                crate::reference::conv::pool2d_ceil(
-                    &xf,
-                    [xs[0], xs[1], xs[2], xs[3]],
-                    p.kernel,
-                    p.stride,
-                    p.padding,
-                    p.dilation,
-                    p.kind == PoolKind::Max,
-                    p.kind == PoolKind::AvgCountPad,
-                    p.ceil_mode,
-                )
-                .0
+                crate::reference::train::pool2d(x, dims4(xs), [shape[2], shape[3]], &pool_ref(p))
             }
             Op::GlobalAvgPool => {
-                // In f64 (not through the f32 pooling reference): gradient checks take
-                // finite differences of it.
+                // f64 throughout (finite-difference gradient checks).
                 let (x, xs) = get(0);
-                let plane = xs[2] * xs[3];
-                x.chunks(plane.max(1))
-                    .map(|p| p.iter().sum::<f64>() / plane as f64)
+                let hw = xs[2] * xs[3];
+                x.chunks(hw.max(1))
+                    .map(|p| p.iter().sum::<f64>() / hw as f64)
                     .collect()
+            }
+            Op::ConvTranspose2d(p) if p.activation == crate::ops::Activation::None => {
+                // f64 throughout (finite-difference gradient checks): a transposed conv is the
+                // input gradient of the conv with the same weight.
+                let ((x, _), (w, ws)) = (get(0), get(1));
+                let a = crate::graph::Conv2dAttrs {
+                    stride: p.stride,
+                    padding: p.padding,
+                    dilation: p.dilation,
+                    groups: p.groups,
+                };
+                let mut y = crate::reference::train::conv2d_backward_input(
+                    x,
+                    w,
+                    dims4(shape),
+                    dims4(ws),
+                    &a,
+                );
+                if node.inputs.len() > 2 {
+                    let b = get(2).0;
+                    let plane = shape[2] * shape[3];
+                    for (i, v) in y.iter_mut().enumerate() {
+                        *v += b[(i / plane) % shape[1]];
+                    }
+                }
+                y
             }
             Op::ConvTranspose2d(p) => {
                 let ((x, xs), (w, ws)) = (get(0), get(1));
@@ -316,6 +342,7 @@ pub fn eval_all(graph: &Graph, inputs: &[Vec<f64>]) -> Vec<Vec<f64>> {
                     *mode == crate::ops::resize::ResizeMode::Linear,
                 )
             }
+            // Training ops (autodiff).
             Op::Conv2dBackwardInput(p) => {
                 let ((dy, _), (w, ws)) = (get(0), get(1));
                 crate::reference::train::conv2d_backward_input(dy, w, dims4(shape), dims4(ws), p)
@@ -323,6 +350,16 @@ pub fn eval_all(graph: &Graph, inputs: &[Vec<f64>]) -> Vec<Vec<f64>> {
             Op::Conv2dBackwardWeight(p) => {
                 let ((x, xs), (dy, _)) = (get(0), get(1));
                 crate::reference::train::conv2d_backward_weight(x, dy, dims4(xs), dims4(shape), p)
+            }
+            Op::Pool2dBackward(p) => {
+                let ((x, xs), (dy, ys)) = (get(0), get(1));
+                crate::reference::train::pool2d_backward(
+                    x,
+                    dy,
+                    dims4(xs),
+                    [ys[2], ys[3]],
+                    &pool_ref(p),
+                )
             }
         };
         vals.push(out);

@@ -186,3 +186,102 @@ impl OptimRef {
         }
     }
 }
+
+/// Pooling attributes for the f64 pooling reference (mirrors `ops::pool::Pool2dParams`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PoolRef {
+    /// Max (else average).
+    pub max: bool,
+    /// Average divides by the positions inside the padded frame (else inside the input).
+    pub count_pad: bool,
+    /// Window.
+    pub k: [usize; 2],
+    /// Stride.
+    pub stride: [usize; 2],
+    /// Padding: top, left, bottom, right.
+    pub pad: [usize; 4],
+    /// Dilation.
+    pub dil: [usize; 2],
+}
+
+/// Visits every pooling window of a plane-major [N*C, H, W] input with output extent
+/// (oh, ow): the output index, the in-input positions (scan order) and the count of positions
+/// inside the padded frame.
+fn windows(xs: [usize; 4], o: [usize; 2], p: &PoolRef, mut f: impl FnMut(usize, &[usize], usize)) {
+    let [n, c, h, wd] = xs;
+    let mut pos = Vec::with_capacity(p.k[0] * p.k[1]);
+    for pl in 0..n * c {
+        for oy in 0..o[0] {
+            for ox in 0..o[1] {
+                pos.clear();
+                let mut cnt_pad = 0;
+                for ky in 0..p.k[0] {
+                    for kx in 0..p.k[1] {
+                        let iy = (oy * p.stride[0] + ky * p.dil[0]) as isize - p.pad[0] as isize;
+                        let ix = (ox * p.stride[1] + kx * p.dil[1]) as isize - p.pad[1] as isize;
+                        if iy < (h + p.pad[2]) as isize && ix < (wd + p.pad[3]) as isize {
+                            cnt_pad += 1;
+                        }
+                        if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                            continue;
+                        }
+                        pos.push((pl * h + iy as usize) * wd + ix as usize);
+                    }
+                }
+                f((pl * o[0] + oy) * o[1] + ox, &pos, cnt_pad);
+            }
+        }
+    }
+}
+
+/// 2-D pooling in f64 with output extent `o` (the caller's shape rule, ceil mode included).
+pub fn pool2d(x: &[f64], xs: [usize; 4], o: [usize; 2], p: &PoolRef) -> Vec<f64> {
+    let mut y = vec![0.0; xs[0] * xs[1] * o[0] * o[1]];
+    windows(xs, o, p, |yi, pos, cnt_pad| {
+        y[yi] = if p.max {
+            pos.iter().map(|&i| x[i]).fold(f64::NEG_INFINITY, f64::max)
+        } else {
+            let s: f64 = pos.iter().map(|&i| x[i]).sum();
+            let d = if p.count_pad { cnt_pad } else { pos.len() };
+            if d == 0 {
+                0.0
+            } else {
+                s / d as f64
+            }
+        };
+    });
+    y
+}
+
+/// The gradient of [`pool2d`] with respect to its input: max sends each output's gradient
+/// to the first maximum of its window (scan order), average spreads it over the divisor.
+pub fn pool2d_backward(
+    x: &[f64],
+    dy: &[f64],
+    xs: [usize; 4],
+    o: [usize; 2],
+    p: &PoolRef,
+) -> Vec<f64> {
+    let mut dx = vec![0.0; x.len()];
+    windows(xs, o, p, |yi, pos, cnt_pad| {
+        if p.max {
+            let mut best: Option<usize> = None;
+            for &i in pos {
+                if best.is_none_or(|b| x[i] > x[b]) {
+                    best = Some(i);
+                }
+            }
+            if let Some(b) = best {
+                dx[b] += dy[yi];
+            }
+        } else {
+            let d = if p.count_pad { cnt_pad } else { pos.len() };
+            if d > 0 {
+                for &i in pos {
+                    dx[i] += dy[yi] / d as f64;
+                }
+            }
+        }
+    });
+    dx
+}
