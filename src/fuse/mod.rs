@@ -12,8 +12,8 @@
 //!   (with fusion off they are materialised by a copy kernel).
 //!
 //! - [`prologue`]: softmax(x * s + mask) -> the softmax kernel's prologue;
-//! - [`horizontal`]: matmuls sharing A (q/k/v projections) -> one product over weights
-//!   concatenated at compile time.
+//! - [`horizontal`]: matmuls sharing A (q/k/v projections) -> one batched product over
+//!   weights stacked at compile time.
 
 pub mod attention;
 pub mod elementwise;
@@ -104,18 +104,19 @@ pub enum Kernel {
         /// Whether a mask input follows x.
         mask: bool,
     },
-    /// Several matmuls that read one A, as one product with their B (and biases)
-    /// concatenated along N at compile time; each output is a column slice (a view) of the
-    /// product. Inputs: a, then every b, then every bias when `bias`.
-    MatMulConcat {
+    /// Several matmuls that read one A and have B of one shape, as one batched product
+    /// over their B stacked at compile time ([P, K, N]; A broadcast over P). Each output is
+    /// one slice of the product's leading axis (a view). Inputs: a, then every b, then every
+    /// bias when `bias` (stacked into a [P, 1, N] residual: only without an activation).
+    MatMulStack {
         /// Scale of the products.
         alpha: f32,
         /// Whether biases follow the b inputs (one per product).
         bias: bool,
-        /// Activation after scale and bias.
+        /// Activation after the scale (never with `bias`).
         activation: Activation,
-        /// N of each product, in output order (`Step::output` then `Step::extra_outputs`).
-        widths: Vec<usize>,
+        /// Number of products (`Step::output` then `Step::extra_outputs`).
+        parts: usize,
     },
 }
 
@@ -183,13 +184,13 @@ impl Kernel {
                     parts.join(",")
                 )
             }
-            Kernel::MatMulConcat {
-                widths,
+            Kernel::MatMulStack {
+                parts,
                 bias,
                 activation,
                 ..
             } => {
-                let mut s = format!("matmul x{} concat", widths.len());
+                let mut s = format!("matmul x{parts} stacked");
                 if *bias {
                     s += "+bias";
                 }
@@ -217,7 +218,7 @@ pub struct Step {
     /// Graph nodes (ids) it covers, in topological order.
     pub covers: Vec<usize>,
     /// Further values the step defines (views of its one buffer), e.g. the column slices of
-    /// [`Kernel::MatMulConcat`]; empty for most steps.
+    /// [`Kernel::MatMulStack`]; empty for most steps.
     pub extra_outputs: Vec<ValueId>,
 }
 
@@ -408,14 +409,8 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
             } => {
                 // Stored [b, l, h, d]; the step's value is its transpose: dense.
             }
-            Kernel::MatMulConcat { widths, .. } => {
-                let total: usize = widths.iter().sum();
-                for v in std::iter::once(step.output).chain(step.extra_outputs.iter().copied()) {
-                    let sh = graph.shape(v);
-                    let mut full = sh.to_vec();
-                    *full.last_mut().expect("matmul rank >= 2") = total;
-                    strides[v.0] = contiguous_strides(&full);
-                }
+            Kernel::MatMulStack { .. } => {
+                // Each output is a dense slice of the stacked product.
             }
             _ => {}
         }

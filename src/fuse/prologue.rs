@@ -76,8 +76,8 @@ fn softmax(ctx: &Ctx, sm: usize) -> Option<Step> {
         };
         // The data operand has the full shape; prefer the scaled one when both do.
         let is_scaled = |v: ValueId| feeds(v, x.0) && scaled(ctx, v).is_some();
-        let pick = if full(ins[0]) && maskable(ins[1]) && !(is_scaled(ins[1]) && !is_scaled(ins[0]))
-        {
+        let prefer_first = is_scaled(ins[0]) || !is_scaled(ins[1]);
+        let pick = if full(ins[0]) && maskable(ins[1]) && prefer_first {
             Some((ins[0], ins[1]))
         } else if full(ins[1]) && maskable(ins[0]) {
             Some((ins[1], ins[0]))
