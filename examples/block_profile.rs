@@ -1,5 +1,6 @@
-//! Per-dispatch GPU time of the transformer-block workload, fused and unfused, as medians of
-//! interleaved profiled runs (so background load hits both alike).
+//! Per-dispatch GPU time of the transformer-block workload, fused (with and without the
+//! stacked q/k/v matmul) and unfused, as medians of interleaved profiled runs (so background
+//! load hits all alike).
 //!
 //! `cargo run --release --example block_profile [reps]`
 
@@ -19,22 +20,25 @@ fn main() -> flopwatt::Result<()> {
     let dev = Device::new()?;
     let (g, data) = transformer_block(512, 8, 256, 4)?;
     let x = Tensor::from_f32(&dev, &data[0], &[256, 512])?;
-    let exes = [true, false].map(|fusion| {
-        g.compile_with(
+    let modes = ["fused", "fused, no stacked matmul", "unfused"];
+    let mut exes = Vec::new();
+    for (fusion, horizontal) in [(true, true), (true, false), (false, false)] {
+        flopwatt::fuse::set_horizontal(Some(horizontal));
+        exes.push(g.compile_with(
             &dev,
             CompileOptions {
                 fusion,
                 memory_planning: fusion,
             },
-        )
-    });
-    let exes: Vec<_> = exes.into_iter().collect::<flopwatt::Result<_>>()?;
+        )?);
+    }
+    flopwatt::fuse::set_horizontal(None);
     for e in &exes {
         e.run(&[&x])?;
     }
-    let mut per: Vec<Vec<Vec<f64>>> = vec![Vec::new(); 2];
-    let mut totals: Vec<Vec<f64>> = vec![Vec::new(); 2];
-    let mut names: Vec<Vec<String>> = vec![Vec::new(); 2];
+    let mut per: Vec<Vec<Vec<f64>>> = vec![Vec::new(); 3];
+    let mut totals: Vec<Vec<f64>> = vec![Vec::new(); 3];
+    let mut names: Vec<Vec<String>> = vec![Vec::new(); 3];
     for _ in 0..reps {
         for (i, e) in exes.iter().enumerate() {
             let (_, p) = e.run_profiled(&[&x])?;
@@ -52,7 +56,7 @@ fn main() -> flopwatt::Result<()> {
             totals[i].push(p.gpu_ns() / 1e6);
         }
     }
-    for (i, mode) in ["fused", "unfused"].iter().enumerate() {
+    for (i, mode) in modes.iter().enumerate() {
         println!(
             "{mode}: median GPU total {:.2} ms",
             median(totals[i].clone())
@@ -61,7 +65,13 @@ fn main() -> flopwatt::Result<()> {
             println!("  {:8.3} ms  {}", median(v.clone()), names[i][k]);
         }
     }
-    let (f, u) = (median(totals[0].clone()), median(totals[1].clone()));
-    println!("speedup (GPU time medians): {:.2}x", u / f);
+    let u = median(totals[2].clone());
+    for (i, mode) in modes[..2].iter().enumerate() {
+        let f = median(totals[i].clone());
+        println!(
+            "{mode}: speedup over unfused (GPU time medians) {:.2}x",
+            u / f
+        );
+    }
     Ok(())
 }

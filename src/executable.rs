@@ -174,6 +174,7 @@ impl Executable {
             graph,
             FuseOptions {
                 fusion: options.fusion,
+                horizontal: fuse::horizontal_for(device.class()),
             },
         );
         let plan = plan::plan(graph, &steps, options.memory_planning);

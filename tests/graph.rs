@@ -502,11 +502,17 @@ fn transformer_block_fused_equals_unfused_and_reference() {
     let dev = device_or_skip!();
     let (g, data) = flopwatt::graph::models::transformer_block(32, 4, 17, 4).unwrap();
     let want = reference_of(&g, &data);
-    let (fused, nf) = run(&dev, &g, FUSED, &data);
     let (unfused, nu) = run(&dev, &g, UNFUSED, &data);
-    check_nmse("block fused", &fused[0], &want[0], NMSE_F32).unwrap();
     check_nmse("block unfused", &unfused[0], &want[0], NMSE_F32).unwrap();
-    assert!(nf * 2 <= nu, "fused {nf} dispatches, unfused {nu}");
+    // q/k/v as one stacked matmul (GPUs) or three (CPU adapters); no layout copies either way.
+    for (stacked, dispatches) in [(true, 7), (false, 9)] {
+        flopwatt::fuse::set_horizontal(Some(stacked));
+        let (fused, nf) = run(&dev, &g, FUSED, &data);
+        check_nmse("block fused", &fused[0], &want[0], NMSE_F32).unwrap();
+        assert_eq!(nf, dispatches, "stacked {stacked}");
+        assert!(nf * 2 <= nu, "fused {nf} dispatches, unfused {nu}");
+    }
+    flopwatt::fuse::set_horizontal(None);
     assert!(g.compile(&dev).unwrap().explain().contains("attention"));
     let exe = g.compile(&dev).unwrap();
     let p = exe.plan();
@@ -616,6 +622,8 @@ fn shared_a_graph(seed: u64, batch: Option<usize>, m: usize, k: usize) -> (Graph
 #[test]
 fn shared_a_matmuls_merge_into_one_and_equal_unfused_and_reference() {
     let dev = device_or_skip!();
+    // On by default only on GPUs; forced here so every adapter tests it.
+    flopwatt::fuse::set_horizontal(Some(true));
     for seed in 0..8u64 {
         let batch = (seed % 3 == 1).then_some(3);
         let (m, k) = [(1, 5), (33, 17), (127, 64), (8, 1)][seed as usize % 4];
