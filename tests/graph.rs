@@ -829,3 +829,128 @@ fn softmax_prologue_kernels_direct_and_tree() {
     let e = encode_softmax_prologue(&mut rec, &x, 1.0, Some(&m), 0, false, Strategy::Auto);
     assert!(matches!(e, Err(Error::InvalidArgument { .. })), "{e:?}");
 }
+
+/// Random layered graphs over [rows, width] activations: matmuls with constant weights and
+/// random epilogues, head split/merge views, scaled and masked softmax, layer norms,
+/// elementwise ops, shared values and extra outputs. Fused with planning (and with stacked
+/// matmuls forced on and off) must equal unfused without planning and the f64 reference, and
+/// a run must allocate no more than the plan beyond constants, inputs and the dry run.
+#[test]
+fn random_layered_graphs_fused_planned_equal_unfused_and_reference() {
+    let dev = device_or_skip!();
+    for seed in 0..10u64 {
+        let mut rng = fastrand::Rng::with_seed(seed + 500);
+        let rows = [1usize, 7, 33, 127][rng.usize(..4)];
+        let heads = [1usize, 2, 4][rng.usize(..3)];
+        let dh = [3usize, 8, 16][rng.usize(..3)];
+        let w = heads * dh;
+        let mut g = Graph::new();
+        let x = g.input("x", &[rows, w]).unwrap();
+        let mut vals = vec![x];
+        let mut cst = 0u64;
+        let mut constant = |g: &mut Graph, shape: &[usize]| {
+            cst += 1;
+            let n = flopwatt::tensor::numel(shape);
+            let scale = 1.0 / (shape[0] as f32).sqrt();
+            let data = random(n, seed * 1000 + cst)
+                .into_iter()
+                .map(|v| v * scale)
+                .collect();
+            g.constant(&format!("c{cst}"), data, shape).unwrap()
+        };
+        for _ in 0..4 + rng.usize(..6) {
+            let a = if rng.bool() {
+                *vals.last().unwrap()
+            } else {
+                vals[rng.usize(..vals.len())]
+            };
+            let v = match rng.usize(..6) {
+                0 | 1 => {
+                    // One to three projections of `a`, sometimes sharing it.
+                    let k = 1 + rng.usize(..3);
+                    let mut last = a;
+                    for _ in 0..k {
+                        let wm = constant(&mut g, &[w, w]);
+                        let mut y = g.matmul(a, wm).unwrap();
+                        if rng.bool() {
+                            let b = constant(&mut g, &[w]);
+                            y = g.add(y, b).unwrap();
+                        }
+                        if rng.usize(..3) == 0 {
+                            y = g.gelu(y).unwrap();
+                        }
+                        vals.push(y);
+                        last = y;
+                    }
+                    last
+                }
+                2 => {
+                    // Self-attention-like block over heads, with a head merge.
+                    let q = g.reshape(a, &[1, rows, heads, dh]).unwrap();
+                    let q = g.transpose(q, 1, 2).unwrap();
+                    let kt = g.transpose(q, 2, 3).unwrap();
+                    let s = g.matmul(q, kt).unwrap();
+                    let s = g.scale(s, 1.0 / (dh as f32).sqrt()).unwrap();
+                    let s = if rng.bool() {
+                        let m = constant(&mut g, &[rows, rows]);
+                        g.add(s, m).unwrap()
+                    } else {
+                        s
+                    };
+                    let p = g.softmax(s, -1).unwrap();
+                    let o = g.matmul(p, q).unwrap();
+                    let o = g.transpose(o, 1, 2).unwrap();
+                    g.reshape(o, &[rows, w]).unwrap()
+                }
+                3 => {
+                    let gm = constant(&mut g, &[w]);
+                    g.layer_norm(a, 1, Some(gm), None, 1e-5).unwrap()
+                }
+                4 => {
+                    let s = g.scale(a, 0.7).unwrap();
+                    g.log_softmax(s, -1).unwrap()
+                }
+                _ => {
+                    let b = vals[rng.usize(..vals.len())];
+                    let y = g.add(a, b).unwrap();
+                    g.unary(y, UnaryOp::Act(Activation::Tanh)).unwrap()
+                }
+            };
+            vals.push(v);
+        }
+        g.output(*vals.last().unwrap()).unwrap();
+        if rng.bool() {
+            g.output(vals[1 + rng.usize(..vals.len() - 1)]).unwrap();
+        }
+        for stacked in [false, true] {
+            flopwatt::fuse::set_horizontal(Some(stacked));
+            check_both(
+                &dev,
+                &g,
+                seed,
+                &format!("layered graph {seed} (stacked {stacked})"),
+                Check::Nmse(NMSE_F32),
+            );
+        }
+        flopwatt::fuse::set_horizontal(None);
+        // The pool of a fresh device grows by no more than the plan promises.
+        let fresh = Device::new().unwrap();
+        let data = inputs_for(&g, seed);
+        let xt = Tensor::from_f32(&fresh, &data[0], &[rows, w]).unwrap();
+        let base = fresh.allocated_bytes();
+        let exe = g.compile(&fresh).unwrap();
+        drop(exe.run(&[&xt]).unwrap());
+        let after = fresh.allocated_bytes();
+        let dummy = flopwatt::pool::size_class((rows * w * 4) as u64);
+        // Small placeholders bound for absent optional operands, and kernels' own temporaries
+        // (e.g. contiguous copies), are outside the plan: allow 4 KiB plus one copy per step.
+        let slack = 4096 + exe.plan().step_bytes.iter().max().copied().unwrap_or(0);
+        assert!(
+            after - base <= exe.constant_bytes() + exe.plan().peak_planned + dummy + slack,
+            "seed {seed}: pool grew {} bytes, plan {}\n{}",
+            after - base,
+            exe.plan().peak_planned,
+            exe.explain()
+        );
+    }
+}

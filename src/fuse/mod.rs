@@ -260,12 +260,14 @@ impl<'g> Ctx<'g> {
         }
     }
 
-    /// The only consumer of `v` when `v` is used exactly once and is not an output: the
-    /// condition for folding `v` into its consumer without recomputation or a lost value.
+    /// The only consumer of `v` when `v` is used exactly once and is not an output, and
+    /// neither is claimed by a step yet: the condition for folding `v` into its consumer
+    /// without recomputation, a lost value, or two steps defining one value.
     pub fn sole_consumer(&self, v: usize) -> Option<usize> {
         (self.uses[v] == 1 && !self.is_output[v] && !self.claimed[v])
             .then(|| self.consumers[v].first().copied())
             .flatten()
+            .filter(|&c| !self.claimed[c])
     }
 
     /// The scalar value of node `v`, if it is a scalar constant.
