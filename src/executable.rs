@@ -139,10 +139,31 @@ impl Graph {
     }
 }
 
-/// A contiguous copy of `t` when it is a strided view (one elementwise copy kernel).
+/// A contiguous copy of `t` when it is a strided view (one copy kernel: the elementwise one
+/// for f32, the raw strided copy for i32 so that integers above 2^24 stay exact).
 fn contiguous(rec: &mut Recorder, t: &Tensor) -> Result<Tensor> {
     if t.is_contiguous() {
         Ok(t.clone())
+    } else {
+        copy(rec, t)
+    }
+}
+
+/// `t` itself when its last axis is dense (what the attention kernels need: they read q, k
+/// and v through their other strides, so head-split transposes cost no copy), else a copy.
+fn dense_rows(rec: &mut Recorder, t: &Tensor) -> Result<Tensor> {
+    let last = t.rank().saturating_sub(1);
+    if t.rank() == 0 || t.strides()[last] == 1 || t.shape()[last] <= 1 {
+        Ok(t.clone())
+    } else {
+        copy(rec, t)
+    }
+}
+
+/// A fresh contiguous copy of `t` (see [`contiguous`]).
+fn copy(rec: &mut Recorder, t: &Tensor) -> Result<Tensor> {
+    if t.dtype() == crate::tensor::DType::I32 {
+        crate::ops::gather::encode_contiguous(rec, t)
     } else {
         encode_fused(rec, &[t], &Expr::Input(0))
     }
@@ -158,6 +179,10 @@ fn view(rec: &mut Recorder, t: &Tensor, op: &Op, shape: &[usize]) -> Result<Tens
             Err(_) => contiguous(rec, t)?.reshape(shape),
         },
         Op::BroadcastTo => t.broadcast_to(shape),
+        Op::Slice { starts, steps } => {
+            let steps: Vec<usize> = steps.iter().map(|&s| s as usize).collect();
+            t.slice_view(starts, &steps, shape)
+        }
         _ => Err(Error::invalid(
             "graph",
             format!("{} is not a layout op", op.name()),
@@ -194,6 +219,9 @@ impl Executable {
                 // host.
                 Op::Constant { data } if read_as_tensor[i] => {
                     constants[i] = Some(Tensor::from_f32(device, data, &node.shape)?);
+                }
+                Op::ConstantI32 { data } => {
+                    constants[i] = Some(Tensor::from_i32(device, data, &node.shape)?);
                 }
                 Op::Scalar(s) if read_as_tensor[i] => {
                     constants[i] = Some(Tensor::from_f32(device, &[*s], &[])?);
@@ -424,7 +452,7 @@ impl Executable {
                 }
                 // A reshape of a contiguous input is already a view: copy it anyway so the
                 // unfused path materialises every layout op, as an op-by-op runtime would.
-                encode_fused(rec, &[&v], &Expr::Input(0))
+                copy(rec, &v)
             }
             Kernel::MatMul {
                 alpha,
@@ -514,6 +542,19 @@ impl Executable {
                     .collect::<Result<_>>()?;
                 crate::ops::norm::encode_rms_norm(rec, &x, *norm_dims, p.first(), *eps)
             }
+            Kernel::Single(op) => encode_single(rec, op, ins, &out_node.shape),
+            Kernel::MaskedAttention { scale } => {
+                use crate::ops::attention::{encode_attention, AttentionMask, AttentionParams};
+                let q = dense_rows(rec, ins[0])?;
+                let k = dense_rows(rec, ins[1])?;
+                let v = dense_rows(rec, ins[2])?;
+                let p = AttentionParams {
+                    scale: Some(*scale),
+                    mask: Some(AttentionMask::Additive(ins[3].clone())),
+                    ..Default::default()
+                };
+                encode_attention(rec, &q, &k, &v, &p)
+            }
             Kernel::Attention {
                 causal,
                 scale,
@@ -523,16 +564,9 @@ impl Executable {
                     encode_attention, encode_attention_heads_last, AttentionParams,
                 };
                 // The kernel reads strided rows (head_dim dense): head-split views need no copy.
-                let rows = |rec: &mut Recorder, t: &Tensor| -> Result<Tensor> {
-                    if t.rank() == 4 && (t.strides()[3] == 1 || t.shape()[3] == 1) {
-                        Ok(t.clone())
-                    } else {
-                        contiguous(rec, t)
-                    }
-                };
-                let q = rows(rec, ins[0])?;
-                let k = rows(rec, ins[1])?;
-                let v = rows(rec, ins[2])?;
+                let q = dense_rows(rec, ins[0])?;
+                let k = dense_rows(rec, ins[1])?;
+                let v = dense_rows(rec, ins[2])?;
                 let p = AttentionParams {
                     causal: *causal,
                     scale: *scale,
@@ -558,6 +592,24 @@ impl Executable {
                     residual: consts.get(1),
                 };
                 encode_matmul(rec, &a, &consts[0], &epi, None)
+            }
+            Kernel::Conv2dBackwardInput(a) => {
+                crate::ops::conv_backward::encode_conv2d_backward_input(
+                    rec,
+                    ins[0],
+                    ins[1],
+                    &out_node.shape,
+                    a,
+                )
+            }
+            Kernel::Conv2dBackwardWeight(a) => {
+                crate::ops::conv_backward::encode_conv2d_backward_weight(
+                    rec,
+                    ins[0],
+                    ins[1],
+                    &out_node.shape,
+                    a,
+                )
             }
         }
     }
@@ -625,6 +677,40 @@ impl Executable {
             ),
         );
         s
+    }
+}
+
+/// The ops of the ONNX-import block, one kernel each (inputs made contiguous where the kernel
+/// needs it).
+fn encode_single(rec: &mut Recorder, op: &Op, ins: &[&Tensor], shape: &[usize]) -> Result<Tensor> {
+    use crate::ops::{conv, gather, pool, resize};
+    match op {
+        Op::Gather { axis } => gather::encode_gather(rec, ins[0], ins[1], *axis),
+        Op::Concat { axis } => gather::encode_concat(rec, ins, *axis),
+        Op::Slice { starts, steps } => gather::encode_slice(rec, ins[0], starts, steps, shape),
+        Op::Pad { begin, end, mode } => gather::encode_pad(rec, ins[0], begin, end, *mode),
+        Op::Pool2d(p) => {
+            let x = contiguous(rec, ins[0])?;
+            pool::encode_pool2d(rec, &x, p)
+        }
+        Op::GlobalAvgPool => {
+            let x = contiguous(rec, ins[0])?;
+            pool::encode_global_avg_pool(rec, &x)
+        }
+        Op::ConvTranspose2d(p) => {
+            let x = contiguous(rec, ins[0])?;
+            let w = contiguous(rec, ins[1])?;
+            let b = ins.get(2).map(|b| contiguous(rec, b)).transpose()?;
+            conv::encode_conv_transpose2d(rec, &x, &w, b.as_ref(), p)
+        }
+        Op::Resize2d { size, mode } => {
+            let x = contiguous(rec, ins[0])?;
+            resize::encode_resize2d(rec, &x, *size, *mode)
+        }
+        other => Err(Error::invalid(
+            "graph",
+            format!("{} has no single-kernel lowering", other.name()),
+        )),
     }
 }
 

@@ -10,6 +10,7 @@
 //! See `ARCHITECTURE.md` for the data flow and the invariants.
 #![warn(missing_docs)]
 
+pub mod autodiff;
 pub mod bench;
 pub mod device;
 pub mod energy;
@@ -20,6 +21,7 @@ pub mod fuse;
 pub mod graph;
 pub mod onnx;
 pub mod ops;
+pub mod optim;
 pub mod peak;
 pub mod plan;
 pub mod pool;
@@ -27,6 +29,7 @@ pub mod profile;
 pub mod reference;
 pub mod shaders;
 pub mod tensor;
+pub mod tune;
 
 pub use device::{AdapterClass, AdapterSummary, Device, DeviceOptions, TimingTier};
 pub use error::{Error, Result};

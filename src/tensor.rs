@@ -280,6 +280,42 @@ impl Tensor {
         Ok(t)
     }
 
+    /// A view of elements `starts[d] + i * steps[d]` (`i < counts[d]`) along each axis (no
+    /// copy; positive steps only, since strides are unsigned).
+    pub fn slice_view(
+        &self,
+        starts: &[usize],
+        steps: &[usize],
+        counts: &[usize],
+    ) -> Result<Tensor> {
+        let r = self.rank();
+        let ok = starts.len() == r
+            && steps.len() == r
+            && counts.len() == r
+            && (0..r).all(|d| {
+                steps[d] > 0
+                    && (counts[d] == 0 || starts[d] + steps[d] * (counts[d] - 1) < self.shape[d])
+            });
+        if !ok {
+            return Err(Error::shape(
+                "slice",
+                format!(
+                    "starts {starts:?}, steps {steps:?}, counts {counts:?} do not fit {:?}",
+                    self.shape
+                ),
+            ));
+        }
+        let mut t = self.clone();
+        for d in 0..r {
+            if counts[d] > 0 {
+                t.offset += starts[d] * self.strides[d];
+            }
+            t.strides[d] = self.strides[d] * steps[d];
+        }
+        t.shape = counts.to_vec();
+        Ok(t)
+    }
+
     /// A view broadcast to `shape` by numpy rules (no copy).
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
         let strides = broadcast_strides(&self.shape, &self.strides, shape).ok_or_else(|| {

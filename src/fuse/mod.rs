@@ -3,7 +3,8 @@
 //! Each pattern is a small fuser in its own module that claims graph nodes; whatever no fuser
 //! claims is lowered one op per step (the unfused path, also used when fusion is off), so
 //! every fused pattern has an unfused twin that computes the same thing:
-//! - [`attention`]: matmul(q, kᵀ) -> [scale] -> softmax(-1) -> matmul(·, v) -> one attention kernel;
+//! - [`attention`]: matmul(q, kᵀ) -> \[scale\] -> \[+ mask\] -> softmax(-1) -> matmul(·, v) -> one
+//!   attention kernel;
 //! - [`epilogue`]: matmul -> [* scalar] -> [+ bias\[N\]] -> [activation] -> [+ residual] and
 //!   conv2d -> [activation] -> the kernel's epilogue slot;
 //! - [`elementwise`]: chains and trees of elementwise ops (with broadcasting) -> one generated
@@ -91,6 +92,11 @@ pub enum Kernel {
     },
     /// A layout op as a view of its input (no dispatch unless a reshape needs a copy).
     View(Op),
+    // --- training (autodiff) kernels: keep this block contiguous ---
+    /// conv2d input gradient (a transposed convolution); inputs dy, w.
+    Conv2dBackwardInput(Conv2dAttrs),
+    /// conv2d weight gradient; inputs x, dy.
+    Conv2dBackwardWeight(Conv2dAttrs),
     /// A layout op materialised by a copy kernel (the unfused path of layout folding).
     Copy(Op),
     /// `softmax(x * scale + mask)` in the softmax kernel; inputs x[, mask].
@@ -117,6 +123,14 @@ pub enum Kernel {
         activation: Activation,
         /// Number of products (`Step::output` then `Step::extra_outputs`).
         parts: usize,
+    },
+    /// An op of the ONNX-import block (gather, concat, slice, pad, pooling, conv-transpose,
+    /// resize) run as its own kernel(s); inputs are the node's.
+    Single(Op),
+    /// Fused attention with an additive f32 mask; inputs q, k, v, mask.
+    MaskedAttention {
+        /// Scale of the scores (before the mask is added).
+        scale: f32,
     },
 }
 
@@ -201,6 +215,10 @@ impl Kernel {
             }
             Kernel::View(op) => format!("view({})", op.name()),
             Kernel::Copy(op) => format!("copy({})", op.name()),
+            Kernel::Single(op) => op.name().into(),
+            Kernel::MaskedAttention { .. } => "attention(mask)".into(),
+            Kernel::Conv2dBackwardInput(_) => "conv2d_backward_input".into(),
+            Kernel::Conv2dBackwardWeight(_) => "conv2d_backward_weight".into(),
         }
     }
 }
@@ -344,7 +362,9 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
             continue;
         }
         let kernel = match &node.op {
-            Op::Input { .. } | Op::Constant { .. } | Op::Scalar(_) => continue,
+            Op::Input { .. } | Op::Constant { .. } | Op::Scalar(_) | Op::ConstantI32 { .. } => {
+                continue
+            }
             Op::Unary(_) | Op::Binary(_) | Op::Where => {
                 unreachable!("elementwise fuser lowers every elementwise node")
             }
@@ -384,8 +404,20 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
                 scale: *scale,
                 heads_last: false,
             },
+            op @ Op::Slice { .. } if slice_is_view(op, opts.fusion) => Kernel::View(op.clone()),
+            Op::Cast(_) => unreachable!("elementwise fuser lowers every elementwise node"),
+            op @ (Op::Gather { .. }
+            | Op::Concat { .. }
+            | Op::Slice { .. }
+            | Op::Pad { .. }
+            | Op::Pool2d(_)
+            | Op::GlobalAvgPool
+            | Op::ConvTranspose2d(_)
+            | Op::Resize2d { .. }) => Kernel::Single(op.clone()),
             // View or copy is decided below, once the input's layout is known.
             op @ (Op::Transpose(..) | Op::Reshape | Op::BroadcastTo) => Kernel::View(op.clone()),
+            Op::Conv2dBackwardInput(a) => Kernel::Conv2dBackwardInput(*a),
+            Op::Conv2dBackwardWeight(a) => Kernel::Conv2dBackwardWeight(*a),
         };
         slots[i] = Some(Step {
             kernel,
@@ -424,6 +456,13 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
                     }
                     Op::Reshape => reshape_strides(xs, &strides[x], shape),
                     Op::BroadcastTo => broadcast_strides(xs, &strides[x], shape),
+                    Op::Slice { steps, .. } => Some(
+                        strides[x]
+                            .iter()
+                            .zip(steps)
+                            .map(|(&st, &k)| st * k as usize)
+                            .collect(),
+                    ),
                     _ => None,
                 };
                 match view {
@@ -444,4 +483,10 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
         steps.push(step);
     }
     steps
+}
+
+/// A slice with positive steps is a strided view of its input when fusion is on (no copy);
+/// otherwise (or with a negative step, which strides cannot express) a copy kernel.
+fn slice_is_view(op: &Op, fusion: bool) -> bool {
+    fusion && matches!(op, Op::Slice { steps, .. } if steps.iter().all(|&s| s > 0))
 }

@@ -92,7 +92,7 @@ pub fn plan(graph: &Graph, steps: &[Step], enabled: bool) -> Plan {
         defined_at[v] != usize::MAX
             && !matches!(
                 graph.nodes()[v].op,
-                Op::Input { .. } | Op::Constant { .. } | Op::Scalar(_)
+                Op::Input { .. } | Op::Constant { .. } | Op::Scalar(_) | Op::ConstantI32 { .. }
             )
     };
     // Last reading step of each value (ns = "end of run" for outputs).
