@@ -58,3 +58,42 @@ PY
     fi
     export FLOPWATT_MINILM="$model"
 }
+
+# The device tests shared with the browser (gpu_test!), run in headless Chromium.
+BROWSER_TEST_BINARIES=(reduce matmul norm elementwise conv pool attention graph)
+
+# Browser tests: installs Chromium + chromedriver (Debian packages), the wasm32 target and
+# wasm-bindgen-cli at the exact version of the wasm-bindgen crate in Cargo.lock, then runs
+# the shared kernel and graph tests in headless Chromium (Dawn on SwiftShader) and the web
+# page test. Sets BROWSER_PASSED / BROWSER_FAILED.
+browser_tests() {
+    local sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+    if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+        echo ">> installing chromium and chromium-driver"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+    fi
+    rustup target add wasm32-unknown-unknown >/dev/null 2>&1
+    local want have
+    want=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')
+    have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+    if [ "$have" != "$want" ]; then
+        echo ">> cargo install wasm-bindgen-cli $want (about 3 minutes; cached in ~/.cargo/bin)"
+        # --locked first; some registry mirrors lack a locked dependency, then resolve anew.
+        cargo install wasm-bindgen-cli --version "$want" --locked >/dev/null 2>&1 ||
+            cargo install wasm-bindgen-cli --version "$want"
+    fi
+    export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
+    export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-3000}"
+    local log args=() t
+    log="$(mktemp)"
+    for t in "${BROWSER_TEST_BINARIES[@]}"; do args+=(--test "$t"); done
+    echo ">> browser tests: cargo test --target wasm32-unknown-unknown ${args[*]} (headless Chromium)"
+    cargo test --target wasm32-unknown-unknown --no-fail-fast "${args[@]}" 2>&1 | tee "$log"
+    BROWSER_PASSED=$(grep -E '^test result:' "$log" | grep -Eo '[0-9]+ passed' | awk '{s += $1} END {print s + 0}')
+    BROWSER_FAILED=$(grep -E '^test result:' "$log" | grep -Eo '[0-9]+ failed' | awk '{s += $1} END {print s + 0}')
+    echo ">> web page: build (web/build.sh) and test (web/test_page.py, WebDriver)"
+    web/build.sh
+    python3 web/test_page.py --filter "${PAGE_FILTER:-}" --min-ms "${PAGE_MIN_MS:-0}"
+}

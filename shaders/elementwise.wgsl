@@ -17,6 +17,50 @@ fn ew_nan_like(x: f32) -> f32 {
     return bitcast<f32>(bitcast<u32>(x) | 0x7fc00000u);
 }
 
+// exp/log/sqrt/inverseSqrt outside their WGSL domain (NaN, negatives, zero, infinity) are
+// left to the implementation: SwiftShader (Chromium's software adapter) gives log(-1) finite
+// and exp(NaN) = inf. The IEEE answers, spelled out:
+fn ew_exp(x: f32) -> f32 {
+    return select(exp(x), x, ew_isnan(x));
+}
+
+fn ew_log(x: f32) -> f32 {
+    if (ew_isnan(x) || x < 0.0) {
+        return ew_nan_like(x);
+    }
+    if (x == 0.0) {
+        return -ew_inf_like(x);
+    }
+    if (x > bitcast<f32>(0x7f7fffffu)) {
+        return x;
+    }
+    return log(x);
+}
+
+fn ew_sqrt(x: f32) -> f32 {
+    if (ew_isnan(x) || x < 0.0) {
+        return ew_nan_like(x);
+    }
+    if (x == 0.0 || x > bitcast<f32>(0x7f7fffffu)) {
+        return x;
+    }
+    return sqrt(x);
+}
+
+fn ew_rsqrt(x: f32) -> f32 {
+    if (ew_isnan(x) || x < 0.0) {
+        return ew_nan_like(x);
+    }
+    if (x == 0.0) {
+        // 1 / sqrt(+-0) = +-inf: the sign bit of x on an infinity.
+        return bitcast<f32>((bitcast<u32>(x) & 0x80000000u) | 0x7f800000u);
+    }
+    if (x > bitcast<f32>(0x7f7fffffu)) {
+        return 0.0;
+    }
+    return inverseSqrt(x);
+}
+
 // WGSL max/min with a NaN operand may return either operand; IEEE 754-2019 maximum returns NaN.
 fn ew_max(a: f32, b: f32) -> f32 {
     return select(max(a, b), a + b, ew_isnan(a) || ew_isnan(b));
@@ -47,7 +91,8 @@ fn ew_inf_like(x: f32) -> f32 {
 // |a|^b for a >= 0, b != 0, a != 1, neither NaN. Zeros and infinities are spelled out:
 // drivers compute pow as exp2(b * log2(a)) and lavapipe gives pow(0, -1) = 0.
 fn ew_pow_abs(a: f32, b: f32) -> f32 {
-    let big = 3.4028235e38;
+    // f32::MAX exactly: the decimal 3.4028235e38 lies above it and Tint rejects it.
+    let big = bitcast<f32>(0x7f7fffffu);
     let inf = ew_inf_like(a);
     if (a == 0.0) {
         return select(0.0, inf, b < 0.0);
@@ -63,7 +108,8 @@ fn ew_pow_abs(a: f32, b: f32) -> f32 {
 
 // C pow semantics: WGSL pow(x, y) is only defined for x > 0 (it is exp2(y * log2(x))).
 fn ew_pow(a: f32, b: f32) -> f32 {
-    let big = 3.4028235e38;
+    // f32::MAX exactly: the decimal 3.4028235e38 lies above it and Tint rejects it.
+    let big = bitcast<f32>(0x7f7fffffu);
     if (b == 0.0 || a == 1.0 || (a == -1.0 && abs(b) > big)) {
         return 1.0;
     }

@@ -30,6 +30,13 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
 
+// Infinities built at run time: Tint (Chromium's WGSL compiler) rejects a constant
+// infinity such as `bitcast<f32>(0xff800000u)` ("value -inf cannot be represented").
+fn pool_inf_bits(bits: u32) -> f32 {
+    var b = bits;
+    return bitcast<f32>(b);
+}
+
 @compute @workgroup_size(WG)
 fn pool2d(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -44,7 +51,7 @@ fn pool2d(
     let oy = (idx / p.ow) % p.oh;
     let pl = idx / (p.ow * p.oh);
     let base = pl * p.h * p.w;
-    var mx = bitcast<f32>(0xff800000u);
+    var mx = pool_inf_bits(0xff800000u);
     var sum = 0.0;
     var cnt = 0u;
     var cnt_pad = 0u;

@@ -88,6 +88,13 @@ fn px4(base: u32, k: u32, mrow: u32) -> vec4<f32> {
     return v;
 }
 
+// Infinities built at run time: Tint (Chromium's WGSL compiler) rejects a constant
+// infinity such as `bitcast<f32>(0xff800000u)` ("value -inf cannot be represented").
+fn sm_inf_bits(bits: u32) -> f32 {
+    var b = bits;
+    return bitcast<f32>(b);
+}
+
 fn linear_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.y * nwg.x + wid.x) * WG + lid;
 }
@@ -105,7 +112,7 @@ fn direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     if MASK {
         mrow = mask_row(o);
     }
-    var m = bitcast<f32>(0xff800000u);
+    var m = sm_inf_bits(0xff800000u);
     for (var r = 0u; r < p.red; r++) {
         m = max(m, px(base + r * p.inner, mrow, r));
     }
@@ -142,7 +149,7 @@ fn direct4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     if MASK {
         mrow = mask_row(row);
     }
-    var m4 = vec4<f32>(bitcast<f32>(0xff800000u));
+    var m4 = vec4<f32>(sm_inf_bits(0xff800000u));
     for (var k = 0u; k < n4; k++) {
         m4 = max(m4, px4(base, k, mrow));
     }
@@ -217,7 +224,7 @@ fn tree(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if MASK {
         mrow = mask_row(row);
     }
-    var m = bitcast<f32>(0xff800000u);
+    var m = sm_inf_bits(0xff800000u);
     for (var r = lid; r < p.red; r += WG) {
         m = max(m, px(base + r, mrow, r));
     }

@@ -20,6 +20,11 @@ pub struct DeviceOptions {
     pub backends: Option<String>,
     /// Case-insensitive substring of the adapter name (`WGPU_ADAPTER_NAME`).
     pub adapter_name: Option<String>,
+    /// Request WebGPU's default limits (256 invocations per workgroup, 16 KiB of workgroup
+    /// memory, 128 MiB storage bindings) instead of the adapter's own
+    /// (`FLOPWATT_LIMITS=webgpu`): native CI then picks the kernel variants a browser
+    /// adapter such as SwiftShader gets.
+    pub webgpu_limits: bool,
 }
 
 impl DeviceOptions {
@@ -29,6 +34,7 @@ impl DeviceOptions {
         DeviceOptions {
             backends: get("WGPU_BACKEND"),
             adapter_name: get("WGPU_ADAPTER_NAME"),
+            webgpu_limits: get("FLOPWATT_LIMITS").is_some_and(|v| v.eq_ignore_ascii_case("webgpu")),
         }
     }
 }
@@ -239,15 +245,17 @@ fn instance_for(opts: &DeviceOptions) -> Result<(wgpu::Instance, wgpu::Backends)
 }
 
 /// Lists every adapter the options allow, in preference order.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn enumerate_adapters(opts: &DeviceOptions) -> Result<Vec<AdapterSummary>> {
     let (instance, backends) = instance_for(opts)?;
-    let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+    let adapters = crate::wait::block_on(instance.enumerate_adapters(backends));
     Ok(sorted_matching(adapters, opts)
         .iter()
         .map(AdapterSummary::new)
         .collect())
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn rank(t: wgpu::DeviceType) -> u8 {
     match t {
         wgpu::DeviceType::DiscreteGpu => 0,
@@ -258,6 +266,7 @@ fn rank(t: wgpu::DeviceType) -> u8 {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn backend_rank(b: wgpu::Backend) -> u8 {
     // GL is the last resort: it lacks timestamps inside passes and has the weakest compute.
     match b {
@@ -266,6 +275,7 @@ fn backend_rank(b: wgpu::Backend) -> u8 {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn sorted_matching(mut adapters: Vec<wgpu::Adapter>, opts: &DeviceOptions) -> Vec<wgpu::Adapter> {
     if let Some(want) = &opts.adapter_name {
         let want = want.to_ascii_lowercase();
@@ -278,6 +288,7 @@ fn sorted_matching(mut adapters: Vec<wgpu::Adapter>, opts: &DeviceOptions) -> Ve
     adapters
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn no_adapter(opts: &DeviceOptions) -> Error {
     let mut hint = String::new();
     if let Some(name) = &opts.adapter_name {
@@ -345,27 +356,73 @@ impl std::fmt::Debug for Device {
 
 impl Device {
     /// Opens the best adapter allowed by `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new() -> Result<Self> {
         Self::with_options(&DeviceOptions::from_env())
     }
 
     /// Opens the best adapter allowed by `opts`.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn with_options(opts: &DeviceOptions) -> Result<Self> {
-        let (instance, backends) = instance_for(opts)?;
-        let adapters = pollster::block_on(instance.enumerate_adapters(backends));
-        let adapter = sorted_matching(adapters, opts)
-            .into_iter()
-            .next()
-            .ok_or_else(|| no_adapter(opts))?;
-        Self::from_adapter(adapter)
+        crate::wait::block_on(Self::with_options_async(opts))
     }
 
     /// Opens a device on a given adapter with every useful feature and the adapter's own limits.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn from_adapter(adapter: wgpu::Adapter) -> Result<Self> {
-        let summary = AdapterSummary::new(&adapter);
+        crate::wait::block_on(Self::from_adapter_async(adapter, false))
+    }
+
+    /// [`Device::new`] without blocking: the only way to open a device in the browser.
+    pub async fn new_async() -> Result<Self> {
+        Self::with_options_async(&DeviceOptions::from_env()).await
+    }
+
+    /// Opens the best adapter allowed by `opts` without blocking. In the browser there is
+    /// one WebGPU adapter to ask for (no enumeration); the high-performance one is requested.
+    pub async fn with_options_async(opts: &DeviceOptions) -> Result<Self> {
+        let (instance, backends) = instance_for(opts)?;
+        #[cfg(not(target_arch = "wasm32"))]
+        let adapter = {
+            let adapters = instance.enumerate_adapters(backends).await;
+            sorted_matching(adapters, opts)
+                .into_iter()
+                .next()
+                .ok_or_else(|| no_adapter(opts))?
+        };
+        #[cfg(target_arch = "wasm32")]
+        let adapter = {
+            let _ = backends;
+            instance
+                .request_adapter(&wgpu::RequestAdapterOptions {
+                    power_preference: wgpu::PowerPreference::HighPerformance,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| Error::NoAdapter {
+                    backends: Some("webgpu".into()),
+                    hint: format!(
+                        "the browser gave no WebGPU adapter ({e}); Chromium needs \
+                         --enable-unsafe-webgpu where WebGPU is not on by default"
+                    ),
+                })?
+        };
+        Self::from_adapter_async(adapter, opts.webgpu_limits).await
+    }
+
+    /// Opens a device on a given adapter without blocking. `webgpu_limits`: request
+    /// WebGPU's default limits instead of the adapter's own (see [`DeviceOptions`]).
+    pub async fn from_adapter_async(adapter: wgpu::Adapter, webgpu_limits: bool) -> Result<Self> {
+        let mut summary = AdapterSummary::new(&adapter);
         let features = adapter.features() & wanted_features();
-        // The adapter's real limits, not WebGPU's defaults (128 MiB storage bindings etc.).
-        let limits = adapter.limits();
+        // The adapter's real limits, not WebGPU's defaults (128 MiB storage bindings etc.),
+        // unless asked to behave like a browser adapter.
+        let limits = if webgpu_limits {
+            wgpu::Limits::defaults()
+        } else {
+            adapter.limits()
+        };
+        summary.limits = LimitSummary::new(&limits, &adapter.get_info());
         let desc = wgpu::DeviceDescriptor {
             label: Some("flopwatt"),
             required_features: features,
@@ -374,12 +431,14 @@ impl Device {
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| {
-            Error::RequestDevice {
-                adapter: summary.name.clone(),
-                reason: e.to_string(),
-            }
-        })?;
+        let (device, queue) =
+            adapter
+                .request_device(&desc)
+                .await
+                .map_err(|e| Error::RequestDevice {
+                    adapter: summary.name.clone(),
+                    reason: e.to_string(),
+                })?;
         // wgpu's default handler panics on errors nobody captured; keep them as values instead.
         let uncaptured = Arc::new(Mutex::new(Vec::new()));
         let sink = uncaptured.clone();
@@ -473,6 +532,9 @@ impl Device {
         // Validate with naga first: its messages name the line, wgpu's scopes only say "invalid".
         crate::shaders::validate(name, source)?;
         let dev = &self.inner.device;
+        // The browser cannot wait for a scope here: its errors reach the uncaptured-error
+        // sink instead and surface at the next submit or readback.
+        #[cfg(not(target_arch = "wasm32"))]
         let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(name),
@@ -490,7 +552,8 @@ impl Device {
             },
             cache: None,
         });
-        if let Some(e) = pollster::block_on(scope.pop()) {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(e) = crate::wait::block_on(scope.pop()) {
             return Err(Error::Shader {
                 name: name.to_string(),
                 message: e.to_string(),

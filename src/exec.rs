@@ -6,8 +6,8 @@
 //! timestamp queries, one submit per dispatch timed by the wall clock). With timing off
 //! nothing extra is encoded.
 
+use crate::time::Instant;
 use std::sync::Arc;
-use std::time::Instant;
 
 use wgpu::util::DeviceExt;
 
@@ -197,13 +197,17 @@ impl Recorder {
                 resource: u.as_entire_binding(),
             });
         }
+        // The browser cannot wait for a scope here: its errors reach the uncaptured-error sink
+        // and surface at the next submit or readback.
+        #[cfg(not(target_arch = "wasm32"))]
         let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
         let bind_group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(kernel),
             layout: &pipeline.get_bind_group_layout(0),
             entries: &entries,
         });
-        if let Some(e) = pollster::block_on(scope.pop()) {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(e) = crate::wait::block_on(scope.pop()) {
             return Err(Error::Gpu {
                 context: format!("binding buffers for {kernel}"),
                 message: e.to_string(),
@@ -229,15 +233,39 @@ impl Recorder {
 
     /// Encodes and submits everything; waits for completion. Returns the profile when
     /// `timed`, with per-dispatch GPU times from the best tier available.
+    ///
+    /// In the browser nothing may block: an untimed run is submitted without waiting (queue
+    /// order puts any later readback or submit after it, and errors surface there); a timed
+    /// run needs [`Recorder::submit_async`].
     pub fn submit(self, timed: bool) -> Result<Option<RunProfile>> {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            crate::wait::block_on(self.submit_async(timed))
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            if timed {
+                return Err(Error::invalid(
+                    "Recorder::submit",
+                    "a timed run must be awaited in the browser: use Recorder::submit_async",
+                ));
+            }
+            let enc = self.encode_untimed();
+            self.device.queue().submit([enc.finish()]);
+            Ok(None)
+        }
+    }
+
+    /// [`Recorder::submit`] without blocking: resolves when the GPU has finished the run.
+    pub async fn submit_async(self, timed: bool) -> Result<Option<RunProfile>> {
         if !timed {
-            self.submit_untimed()?;
+            self.submit_untimed().await?;
             return Ok(None);
         }
         let tier = self.device.timing_tier();
         match tier {
-            TimingTier::WallClock => self.submit_wall_clock().map(Some),
-            _ => self.submit_timestamps(tier).map(Some),
+            TimingTier::WallClock => self.submit_wall_clock().await.map(Some),
+            _ => self.submit_timestamps(tier).await.map(Some),
         }
     }
 
@@ -255,12 +283,13 @@ impl Recorder {
         pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
     }
 
-    fn finish_and_wait(&self, enc: wgpu::CommandEncoder) -> Result<()> {
+    async fn finish_and_wait(&self, enc: wgpu::CommandEncoder) -> Result<()> {
         let dev = self.device.wgpu_device();
         let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
         self.device.queue().submit([enc.finish()]);
-        let err = pollster::block_on(scope.pop());
-        self.device.wait()?;
+        // Popping takes effect at once; only the answer is awaited.
+        let err = scope.pop().await;
+        crate::wait::queue_done(&self.device).await?;
         if let Some(e) = err {
             return Err(Error::Gpu {
                 context: "submitting dispatches".into(),
@@ -276,7 +305,7 @@ impl Recorder {
         Ok(())
     }
 
-    fn submit_untimed(self) -> Result<()> {
+    fn encode_untimed(&self) -> wgpu::CommandEncoder {
         let mut enc = self.encoder();
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -287,10 +316,15 @@ impl Recorder {
                 Self::record(&mut pass, d);
             }
         }
-        self.finish_and_wait(enc)
+        enc
     }
 
-    fn submit_wall_clock(self) -> Result<RunProfile> {
+    async fn submit_untimed(self) -> Result<()> {
+        let enc = self.encode_untimed();
+        self.finish_and_wait(enc).await
+    }
+
+    async fn submit_wall_clock(self) -> Result<RunProfile> {
         let start = Instant::now();
         let mut records = Vec::with_capacity(self.dispatches.len());
         for d in &self.dispatches {
@@ -303,7 +337,7 @@ impl Recorder {
                 Self::record(&mut pass, d);
             }
             let t = Instant::now();
-            self.finish_and_wait(enc)?;
+            self.finish_and_wait(enc).await?;
             records.push(DispatchRecord::new(
                 d,
                 t.elapsed().as_nanos() as f64,
@@ -317,7 +351,7 @@ impl Recorder {
         ))
     }
 
-    fn submit_timestamps(self, tier: TimingTier) -> Result<RunProfile> {
+    async fn submit_timestamps(self, tier: TimingTier) -> Result<RunProfile> {
         // wgpu caps a query set at 4096 queries; two per dispatch.
         const PER_SET: usize = 2048;
         let dev = self.device.wgpu_device();
@@ -378,24 +412,10 @@ impl Recorder {
             enc.resolve_query_set(qs, 0..count, &resolve, (si * PER_SET * 16) as u64);
         }
         enc.copy_buffer_to_buffer(&resolve, 0, &readback, 0, (n.max(1) * 16) as u64);
-        self.finish_and_wait(enc)?;
+        self.finish_and_wait(enc).await?;
         let wall = start.elapsed().as_nanos() as f64;
-        let (tx, rx) = std::sync::mpsc::channel();
-        readback.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        self.device.wait()?;
-        rx.recv()
-            .map_err(|e| Error::Readback(e.to_string()))?
-            .map_err(|e| Error::Readback(e.to_string()))?;
-        let ticks: Vec<u64> = {
-            let view = readback
-                .slice(..)
-                .get_mapped_range()
-                .map_err(|e| Error::Readback(e.to_string()))?;
-            bytemuck::cast_slice::<u8, u64>(&view).to_vec()
-        };
-        readback.unmap();
+        let raw = crate::wait::read_buffer(&self.device, &readback).await?;
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec::<u8, u64>(&raw);
         let period = self.device.queue().get_timestamp_period() as f64;
         let records = self
             .dispatches

@@ -301,6 +301,29 @@ impl Executable {
         Ok(outs)
     }
 
+    /// [`Executable::run`] without blocking: resolves once the GPU has finished the run (in
+    /// the browser, `run` itself only submits).
+    pub async fn run_async(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        let mut rec = Recorder::new(&self.device);
+        let outs = self.record(&mut rec, inputs, None)?;
+        rec.submit_async(false).await?;
+        Ok(outs)
+    }
+
+    /// [`Executable::run_profiled`] without blocking (the browser's way to time a graph).
+    pub async fn run_profiled_async(
+        &self,
+        inputs: &[&Tensor],
+    ) -> Result<(Vec<Tensor>, RunProfile)> {
+        let mut rec = Recorder::new(&self.device);
+        let outs = self.record(&mut rec, inputs, None)?;
+        let profile = rec
+            .submit_async(true)
+            .await?
+            .ok_or_else(|| Error::invalid("run_profiled", "recorder returned no profile"))?;
+        Ok((outs, profile))
+    }
+
     /// Records one run into `rec` without submitting (for callers that batch several runs or
     /// time them their own way); the outputs are valid once `rec` has been submitted.
     pub fn encode(&self, rec: &mut Recorder, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {

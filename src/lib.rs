@@ -29,7 +29,11 @@ pub mod profile;
 pub mod reference;
 pub mod shaders;
 pub mod tensor;
+pub mod time;
 pub mod tune;
+pub(crate) mod wait;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 pub use device::{AdapterClass, AdapterSummary, Device, DeviceOptions, TimingTier};
 pub use error::{Error, Result};

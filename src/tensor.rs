@@ -331,8 +331,25 @@ impl Tensor {
     }
 
     /// Downloads as f32 in row-major order of the logical shape (f16 and i32 are converted).
+    ///
+    /// Blocks until the GPU is done; in the browser use [`Tensor::to_f32_vec_async`].
     pub fn to_f32_vec(&self) -> Result<Vec<f32>> {
-        let raw = self.read_raw()?;
+        self.f32_from_raw(self.read_raw()?)
+    }
+
+    /// [`Tensor::to_f32_vec`] without blocking (the browser's way to read results).
+    pub async fn to_f32_vec_async(&self) -> Result<Vec<f32>> {
+        self.f32_from_raw(self.read_raw_async().await?)
+    }
+
+    /// [`Tensor::to_i32_vec`] without blocking.
+    pub async fn to_i32_vec_async(&self) -> Result<Vec<i32>> {
+        self.expect_i32()?;
+        let raw = self.read_raw_async().await?;
+        Ok(self.gather(&bytemuck::pod_collect_to_vec::<u8, i32>(&raw)))
+    }
+
+    fn f32_from_raw(&self, raw: Vec<u8>) -> Result<Vec<f32>> {
         Ok(match self.dtype {
             DType::F32 => self.gather(bytemuck::cast_slice::<u8, f32>(&raw)),
             DType::I32 => self
@@ -349,7 +366,15 @@ impl Tensor {
     }
 
     /// Downloads an i32 tensor.
+    ///
+    /// Blocks until the GPU is done; in the browser use [`Tensor::to_i32_vec_async`].
     pub fn to_i32_vec(&self) -> Result<Vec<i32>> {
+        self.expect_i32()?;
+        let raw = self.read_raw()?;
+        Ok(self.gather(bytemuck::cast_slice::<u8, i32>(&raw)))
+    }
+
+    fn expect_i32(&self) -> Result<()> {
         if self.dtype != DType::I32 {
             return Err(Error::UnsupportedDType {
                 op: "to_i32_vec",
@@ -357,8 +382,7 @@ impl Tensor {
                 hint: "use to_f32_vec".into(),
             });
         }
-        let raw = self.read_raw()?;
-        Ok(self.gather(bytemuck::cast_slice::<u8, i32>(&raw)))
+        Ok(())
     }
 
     /// Bytes the view can touch in its buffer.
@@ -378,6 +402,20 @@ impl Tensor {
     }
 
     fn read_raw(&self) -> Result<Vec<u8>> {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            crate::wait::block_on(self.read_raw_async())
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            Err(Error::invalid(
+                "Tensor::to_f32_vec",
+                "the browser cannot block on a readback: use to_f32_vec_async / to_i32_vec_async",
+            ))
+        }
+    }
+
+    async fn read_raw_async(&self) -> Result<Vec<u8>> {
         let size = self.span_bytes().max(4);
         let dev = &self.device;
         let staging = dev.wgpu_device().create_buffer(&wgpu::BufferDescriptor {
@@ -391,23 +429,9 @@ impl Tensor {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         enc.copy_buffer_to_buffer(self.buffer(), 0, &staging, 0, size);
         dev.queue().submit([enc.finish()]);
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        dev.wait()?;
-        rx.recv()
-            .map_err(|e| Error::Readback(e.to_string()))?
-            .map_err(|e| Error::Readback(e.to_string()))?;
-        let data = {
-            let view = staging
-                .slice(..)
-                .get_mapped_range()
-                .map_err(|e| Error::Readback(e.to_string()))?;
-            view.to_vec()
-        };
-        staging.unmap();
+        let data = crate::wait::read_buffer(dev, &staging).await;
         staging.destroy();
+        let data = data?;
         let errs = dev.take_uncaptured_errors();
         if let Some(e) = errs.into_iter().next() {
             return Err(Error::Gpu {

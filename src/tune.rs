@@ -336,7 +336,7 @@ fn time_matmul(
     let flops = 2.0 * (m * n * k) as f64;
     let mut rates = Vec::with_capacity(reps);
     for round in 0..=reps {
-        let wall = std::time::Instant::now();
+        let wall = crate::time::Instant::now();
         let mut rec = Recorder::new(device);
         encode_matmul_config(&mut rec, a, b, &Epilogue::default(), v, c)?;
         rec.submit(false)?;

@@ -15,7 +15,14 @@ enum M {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn check(dev: &Device, seed: u64, dims: [usize; 6], causal: bool, scale: Option<f32>, mask: M) {
+async fn check(
+    dev: &Device,
+    seed: u64,
+    dims: [usize; 6],
+    causal: bool,
+    scale: Option<f32>,
+    mask: M,
+) {
     let [b, hq, hkv, lq, lk, d] = dims;
     let qd = reference::random(b * hq * lq * d, seed);
     let kd = reference::random(b * hkv * lk * d, seed + 1);
@@ -79,7 +86,7 @@ fn check(dev: &Device, seed: u64, dims: [usize; 6], causal: bool, scale: Option<
         };
         let got = attention::attention(&q, &k, &v, &p).unwrap();
         assert_eq!(got.shape(), &[b, hq, lq, d]);
-        let g = got.to_f32_vec().unwrap();
+        let g = got.to_f32_vec_async().await.unwrap();
         assert!(
             g.iter().all(|x| x.is_finite()),
             "{kernel:?} {dims:?}: non-finite output"
@@ -94,37 +101,36 @@ fn check(dev: &Device, seed: u64, dims: [usize; 6], causal: bool, scale: Option<
     }
 }
 
-#[test]
-fn attention_plain_at_awkward_shapes() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn attention_plain_at_awkward_shapes(dev) {
     // [b, hq, hkv, lq, lk, d]
-    check(&dev, 1, [1, 1, 1, 1, 1, 8], false, None, M::None);
-    check(&dev, 2, [2, 3, 3, 37, 37, 24], false, None, M::None);
-    check(&dev, 3, [1, 2, 2, 1000, 1000, 64], false, None, M::None);
-    check(&dev, 4, [1, 2, 2, 65, 129, 128], false, Some(0.3), M::None);
-    check(&dev, 5, [2, 1, 1, 37, 1, 5], false, None, M::None);
-    check(&dev, 6, [1, 1, 1, 3, 17, 200], false, None, M::None);
+    check(&dev, 1, [1, 1, 1, 1, 1, 8], false, None, M::None).await;
+    check(&dev, 2, [2, 3, 3, 37, 37, 24], false, None, M::None).await;
+    check(&dev, 3, [1, 2, 2, 1000, 1000, 64], false, None, M::None).await;
+    check(&dev, 4, [1, 2, 2, 65, 129, 128], false, Some(0.3), M::None).await;
+    check(&dev, 5, [2, 1, 1, 37, 1, 5], false, None, M::None).await;
+    check(&dev, 6, [1, 1, 1, 3, 17, 200], false, None, M::None).await;
+}
 }
 
-#[test]
-fn attention_grouped_query_heads() {
-    let dev = device_or_skip!();
-    check(&dev, 10, [2, 8, 2, 37, 53, 64], false, None, M::None);
-    check(&dev, 11, [1, 6, 1, 1, 257, 24], true, None, M::None);
+gpu_test! {
+async fn attention_grouped_query_heads(dev) {
+    check(&dev, 10, [2, 8, 2, 37, 53, 64], false, None, M::None).await;
+    check(&dev, 11, [1, 6, 1, 1, 257, 24], true, None, M::None).await;
+}
 }
 
-#[test]
-fn attention_causal_with_different_lengths() {
-    let dev = device_or_skip!();
-    check(&dev, 20, [1, 2, 2, 1000, 1000, 64], true, None, M::None);
-    check(&dev, 21, [1, 2, 2, 37, 100, 8], true, None, M::None);
+gpu_test! {
+async fn attention_causal_with_different_lengths(dev) {
+    check(&dev, 20, [1, 2, 2, 1000, 1000, 64], true, None, M::None).await;
+    check(&dev, 21, [1, 2, 2, 37, 100, 8], true, None, M::None).await;
     // More queries than keys: rows past the last key attend to every key.
-    check(&dev, 22, [2, 1, 1, 100, 37, 24], true, Some(2.0), M::None);
+    check(&dev, 22, [2, 1, 1, 100, 37, 24], true, Some(2.0), M::None).await;
+}
 }
 
-#[test]
-fn attention_additive_and_boolean_masks() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn attention_additive_and_boolean_masks(dev) {
     let (lq, lk) = (37, 70);
     // Additive [lq, lk] broadcast over batch and heads, with some -inf.
     let mut add = reference::random_range(lq * lk, 30, -3.0, 1.0);
@@ -140,7 +146,7 @@ fn attention_additive_and_boolean_masks() {
         false,
         None,
         M::Add(add.clone(), vec![lq, lk]),
-    );
+    ).await;
     check(
         &dev,
         32,
@@ -148,7 +154,7 @@ fn attention_additive_and_boolean_masks() {
         true,
         None,
         M::Add(add, vec![lq, lk]),
-    );
+    ).await;
     // Key padding mask [b, 1, 1, lk]: batch 1 masks every key, so its rows must be zeros.
     let mut keep = vec![0i32; 2 * lk];
     for (j, x) in keep[..lk].iter_mut().enumerate() {
@@ -161,7 +167,7 @@ fn attention_additive_and_boolean_masks() {
         false,
         None,
         M::Bool(keep.clone(), vec![2, 1, 1, lk]),
-    );
+    ).await;
     check(
         &dev,
         34,
@@ -169,12 +175,12 @@ fn attention_additive_and_boolean_masks() {
         true,
         None,
         M::Bool(keep, vec![2, 1, 1, lk]),
-    );
+    ).await;
+}
 }
 
-#[test]
-fn fully_masked_rows_are_zero_not_nan() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn fully_masked_rows_are_zero_not_nan(dev) {
     let (lq, lk, d) = (5, 9, 8);
     let q = Tensor::from_f32(&dev, &reference::random(lq * d, 1), &[1, 1, lq, d]).unwrap();
     let k = Tensor::from_f32(&dev, &reference::random(lk * d, 2), &[1, 1, lk, d]).unwrap();
@@ -191,15 +197,15 @@ fn fully_masked_rows_are_zero_not_nan() {
         };
         let o = attention::attention(&q, &k, &k, &p)
             .unwrap()
-            .to_f32_vec()
+            .to_f32_vec_async().await
             .unwrap();
         assert!(o.iter().all(|&x| x == 0.0), "{kernel:?}: {o:?}");
     }
 }
+}
 
-#[test]
-fn attention_rejects_bad_inputs() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn attention_rejects_bad_inputs(dev) {
     let t =
         |s: &[usize]| Tensor::from_f32(&dev, &reference::random(s.iter().product(), 3), s).unwrap();
     let p = AttentionParams::default();
@@ -235,17 +241,18 @@ fn attention_rejects_bad_inputs() {
     .unwrap_err();
     assert!(matches!(e, Error::Shape { .. }), "{e}");
 }
-
-#[test]
-fn composed_attention_agrees_with_the_reference() {
-    let dev = device_or_skip!();
-    // 1000 rows: the first size where the earlier private-array kernel came out wrong.
-    for (b, h, l, d) in [(1, 2, 77, 64), (1, 2, 1000, 64), (1, 1, 33, 24)] {
-        composed_case(&dev, b, h, l, d);
-    }
 }
 
-fn composed_case(dev: &Device, b: usize, h: usize, l: usize, d: usize) {
+gpu_test! {
+async fn composed_attention_agrees_with_the_reference(dev) {
+    // 1000 rows: the first size where the earlier private-array kernel came out wrong.
+    for (b, h, l, d) in [(1, 2, 77, 64), (1, 2, 1000, 64), (1, 1, 33, 24)] {
+        composed_case(&dev, b, h, l, d).await;
+    }
+}
+}
+
+async fn composed_case(dev: &Device, b: usize, h: usize, l: usize, d: usize) {
     let dev = dev.clone();
     let qd = reference::random(b * h * l * d, 40);
     let kd = reference::random(b * h * l * d, 41);
@@ -270,7 +277,7 @@ fn composed_case(dev: &Device, b: usize, h: usize, l: usize, d: usize) {
         );
         reference::check_nmse(
             &format!("composed attention [{b}, {h}, {l}, {d}] causal={causal}"),
-            &o.to_f32_vec().unwrap(),
+            &o.to_f32_vec_async().await.unwrap(),
             &want,
             reference::NMSE_F32,
         )

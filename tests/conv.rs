@@ -14,7 +14,7 @@ struct Case {
     bias: bool,
 }
 
-fn run_case(dev: &flopwatt::Device, i: usize, c: &Case) {
+async fn run_case(dev: &flopwatt::Device, i: usize, c: &Case) {
     let cin_g = c.x[1] / c.p.groups;
     let ws = [c.cout, cin_g, c.k[0], c.k[1]];
     let xd = reference::random(c.x.iter().product(), 100 + i as u64);
@@ -39,7 +39,7 @@ fn run_case(dev: &flopwatt::Device, i: usize, c: &Case) {
     assert_eq!(y.shape(), &shape, "case {i}");
     reference::check_nmse(
         &format!("conv2d case {i} {:?}", c.x),
-        &y.to_f32_vec().unwrap(),
+        &y.to_f32_vec_async().await.unwrap(),
         &want,
         reference::NMSE_F32,
     )
@@ -62,9 +62,8 @@ fn p(
     }
 }
 
-#[test]
-fn conv2d_matches_reference_at_awkward_shapes() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn conv2d_matches_reference_at_awkward_shapes(dev) {
     let none = Activation::None;
     let cases = [
         // 3x3 same padding, odd image, channel count not a multiple of the block.
@@ -179,13 +178,13 @@ fn conv2d_matches_reference_at_awkward_shapes() {
         },
     ];
     for (i, c) in cases.iter().enumerate() {
-        run_case(&dev, i, c);
+        run_case(&dev, i, c).await;
     }
 }
+}
 
-#[test]
-fn conv1d_runs_through_conv2d() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn conv1d_runs_through_conv2d(dev) {
     let (n, c, l, co, k) = (2, 6, 37, 5, 4);
     let xd = reference::random(n * c * l, 1);
     let wd = reference::random(co * (c / 2) * k, 2);
@@ -223,16 +222,16 @@ fn conv1d_runs_through_conv2d() {
     assert_eq!(y.shape(), &[s[0], s[1], s[3]]);
     reference::check_nmse(
         "conv1d",
-        &y.to_f32_vec().unwrap(),
+        &y.to_f32_vec_async().await.unwrap(),
         &want,
         reference::NMSE_F32,
     )
     .unwrap();
 }
+}
 
-#[test]
-fn conv_transpose2d_matches_reference() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn conv_transpose2d_matches_reference(dev) {
     // (input shape, output channels per group, kernel, params, bias)
     type TCase = ([usize; 4], usize, [usize; 2], ConvTranspose2dParams, bool);
     let cases: [TCase; 4] = [
@@ -307,17 +306,17 @@ fn conv_transpose2d_matches_reference() {
         assert_eq!(y.shape(), &s);
         reference::check_nmse(
             &format!("conv_transpose2d case {i}"),
-            &y.to_f32_vec().unwrap(),
+            &y.to_f32_vec_async().await.unwrap(),
             &want,
             reference::NMSE_F32,
         )
         .unwrap();
     }
 }
+}
 
-#[test]
-fn conv_rejects_bad_shapes_with_typed_errors() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn conv_rejects_bad_shapes_with_typed_errors(dev) {
     let x = Tensor::from_f32(&dev, &reference::random(2 * 4 * 5 * 5, 1), &[2, 4, 5, 5]).unwrap();
     let w = Tensor::from_f32(&dev, &reference::random(3 * 4 * 3 * 3, 2), &[3, 4, 3, 3]).unwrap();
     let p = Conv2dParams::default;
@@ -353,4 +352,5 @@ fn conv_rejects_bad_shapes_with_typed_errors() {
         conv::conv2d(&x3, &w, None, &p()),
         Err(Error::Shape { .. })
     ));
+}
 }

@@ -20,23 +20,22 @@ fn as_f32(v: Vec<f64>) -> Vec<f64> {
     v.into_iter().map(|x| x as f32 as f64).collect()
 }
 
-#[test]
-fn every_unary_op_at_awkward_sizes() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn every_unary_op_at_awkward_sizes(dev) {
     for (s, &n) in SIZES.iter().enumerate() {
         let x = random_range(n, 100 + s as u64, -3.0, 3.0);
         let t = up(&dev, &x, &[n]);
         for op in UnaryOp::samples() {
-            let got = ew::unary(&t, op).unwrap().to_f32_vec().unwrap();
+            let got = ew::unary(&t, op).unwrap().to_f32_vec_async().await.unwrap();
             let want = as_f32(x.iter().map(|&v| unary_f64(op, v as f64)).collect());
             check_close(&format!("{op:?} n={n}"), &got, &want, unary_tolerance(op)).unwrap();
         }
     }
 }
+}
 
-#[test]
-fn named_unary_functions_match_their_ops() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn named_unary_functions_match_their_ops(dev) {
     let x = random_range(257, 9, -4.0, 4.0);
     let t = up(&dev, &x, &[257]);
     type Named = fn(&Tensor) -> flopwatt::Result<Tensor>;
@@ -49,17 +48,17 @@ fn named_unary_functions_match_their_ops() {
         (ew::erf, UnaryOp::Erf),
     ];
     for (f, op) in cases {
-        let got = f(&t).unwrap().to_f32_vec().unwrap();
+        let got = f(&t).unwrap().to_f32_vec_async().await.unwrap();
         let want = as_f32(x.iter().map(|&v| unary_f64(op, v as f64)).collect());
         check_close(&format!("{op:?}"), &got, &want, unary_tolerance(op)).unwrap();
     }
-    let got = ew::leaky_relu(&t, 0.01).unwrap().to_f32_vec().unwrap();
+    let got = ew::leaky_relu(&t, 0.01).unwrap().to_f32_vec_async().await.unwrap();
     let op = UnaryOp::Act(Activation::LeakyRelu(0.01));
     let want = as_f32(x.iter().map(|&v| unary_f64(op, v as f64)).collect());
     check_close("leaky_relu", &got, &want, unary_tolerance(op)).unwrap();
     let got = ew::hard_sigmoid(&t, 0.2, 0.5)
         .unwrap()
-        .to_f32_vec()
+        .to_f32_vec_async().await
         .unwrap();
     let op = UnaryOp::HardSigmoid {
         alpha: 0.2,
@@ -67,7 +66,7 @@ fn named_unary_functions_match_their_ops() {
     };
     let want = as_f32(x.iter().map(|&v| unary_f64(op, v as f64)).collect());
     check_close("hard_sigmoid", &got, &want, unary_tolerance(op)).unwrap();
-    let got = ew::clip(&t, -1.5, 2.0).unwrap().to_f32_vec().unwrap();
+    let got = ew::clip(&t, -1.5, 2.0).unwrap().to_f32_vec_async().await.unwrap();
     let want: Vec<f64> = x.iter().map(|&v| (v as f64).clamp(-1.5, 2.0)).collect();
     check_close(
         "clip",
@@ -79,6 +78,7 @@ fn named_unary_functions_match_their_ops() {
         }),
     )
     .unwrap();
+}
 }
 
 fn binary_inputs(op: BinaryOp, n: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
@@ -107,14 +107,13 @@ fn binary_inputs(op: BinaryOp, n: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
     }
 }
 
-#[test]
-fn every_binary_op_same_shape_at_awkward_sizes() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn every_binary_op_same_shape_at_awkward_sizes(dev) {
     for (s, &n) in SIZES.iter().enumerate() {
         for op in BinaryOp::ALL {
             let (a, b) = binary_inputs(op, n, 200 + s as u64);
             let (ta, tb) = (up(&dev, &a, &[n]), up(&dev, &b, &[n]));
-            let got = ew::binary(&ta, &tb, op).unwrap().to_f32_vec().unwrap();
+            let got = ew::binary(&ta, &tb, op).unwrap().to_f32_vec_async().await.unwrap();
             let want = as_f32(
                 a.iter()
                     .zip(&b)
@@ -125,10 +124,10 @@ fn every_binary_op_same_shape_at_awkward_sizes() {
         }
     }
 }
+}
 
-#[test]
-fn every_binary_op_broadcasts() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn every_binary_op_broadcasts(dev) {
     // [3,1,5] with [4,1] -> [3,4,5]; and a scalar-like [1] with [127].
     for (sa, sb) in [
         (vec![3usize, 1, 5], vec![4usize, 1]),
@@ -147,7 +146,7 @@ fn every_binary_op_broadcasts() {
             )
             .unwrap();
             assert_eq!(got_t.shape(), &shape[..]);
-            let got = got_t.to_f32_vec().unwrap();
+            let got = got_t.to_f32_vec_async().await.unwrap();
             check_close(
                 &format!("{op:?} {sa:?} with {sb:?}"),
                 &got,
@@ -169,10 +168,10 @@ fn every_binary_op_broadcasts() {
         other => panic!("expected a shape error, got {other:?}"),
     }
 }
+}
 
-#[test]
-fn transposed_and_broadcast_views_are_read_in_place() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn transposed_and_broadcast_views_are_read_in_place(dev) {
     // a: [7, 13] stored, viewed as [13, 7]; b: [13, 7] contiguous; c: [7] broadcast.
     let a = random_range(91, 1, -2.0, 2.0);
     let b = random_range(91, 2, -2.0, 2.0);
@@ -184,7 +183,7 @@ fn transposed_and_broadcast_views_are_read_in_place() {
         (Expr::input(0) * Expr::input(1) - Expr::input(2)).unary(UnaryOp::Act(Activation::Relu));
     let got = ew::fused(&[&ta, &tb, &tc], &expr).unwrap();
     assert!(got.is_contiguous());
-    let a_logical = to_f64(&ta.to_f32_vec().unwrap());
+    let a_logical = to_f64(&ta.to_f32_vec_async().await.unwrap());
     let (_, want) = reference::elementwise::eval_broadcast(
         &expr,
         &[
@@ -197,7 +196,7 @@ fn transposed_and_broadcast_views_are_read_in_place() {
     // Two roundings (mul, sub), then an exact relu.
     check_close(
         "transposed",
-        &got.to_f32_vec().unwrap(),
+        &got.to_f32_vec_async().await.unwrap(),
         &want,
         reference::Tolerance {
             rel: 5e-7,
@@ -219,16 +218,16 @@ fn transposed_and_broadcast_views_are_read_in_place() {
     .unwrap();
     check_close(
         "transposed+broadcast",
-        &got.to_f32_vec().unwrap(),
+        &got.to_f32_vec_async().await.unwrap(),
         &want,
         reference::EXACT_F32,
     )
     .unwrap();
 }
+}
 
-#[test]
-fn nan_and_inf_propagate() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn nan_and_inf_propagate(dev) {
     let specials = [
         f32::NAN,
         f32::INFINITY,
@@ -246,7 +245,7 @@ fn nan_and_inf_propagate() {
     let col = up(&dev, &specials, &[m, 1]);
     let row = up(&dev, &specials, &[m]);
     for op in BinaryOp::ALL {
-        let got = ew::binary(&col, &row, op).unwrap().to_f32_vec().unwrap();
+        let got = ew::binary(&col, &row, op).unwrap().to_f32_vec_async().await.unwrap();
         for i in 0..m {
             for j in 0..m {
                 let (a, b) = (specials[i] as f64, specials[j] as f64);
@@ -262,7 +261,7 @@ fn nan_and_inf_propagate() {
     // Includes gelu/silu at -inf, whose limit 0 the kernels return explicitly.
     let t = up(&dev, &specials, &[m]);
     for op in UnaryOp::samples() {
-        let got = ew::unary(&t, op).unwrap().to_f32_vec().unwrap();
+        let got = ew::unary(&t, op).unwrap().to_f32_vec_async().await.unwrap();
         for (i, &x) in specials.iter().enumerate() {
             let want = unary_f64(op, x as f64) as f32 as f64;
             assert!(
@@ -273,18 +272,18 @@ fn nan_and_inf_propagate() {
         }
     }
 }
+}
 
-#[test]
-fn domain_edges() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn domain_edges(dev) {
     let x = [-1.0f32, -0.0, 0.0, f32::INFINITY, 1e-30, -1e-30];
     let t = up(&dev, &x, &[6]);
-    let log = ew::log(&t).unwrap().to_f32_vec().unwrap();
+    let log = ew::log(&t).unwrap().to_f32_vec_async().await.unwrap();
     assert!(log[0].is_nan(), "log(-1) = {}", log[0]);
     assert_eq!(log[1], f32::NEG_INFINITY, "log(-0)");
     assert_eq!(log[2], f32::NEG_INFINITY, "log(0)");
     assert_eq!(log[3], f32::INFINITY, "log(inf)");
-    let sqrt = ew::sqrt(&t).unwrap().to_f32_vec().unwrap();
+    let sqrt = ew::sqrt(&t).unwrap().to_f32_vec_async().await.unwrap();
     assert!(sqrt[0].is_nan(), "sqrt(-1)");
     assert_eq!(
         sqrt[1].to_bits(),
@@ -294,17 +293,17 @@ fn domain_edges() {
     );
     assert_eq!(sqrt[2], 0.0);
     assert_eq!(sqrt[3], f32::INFINITY);
-    let r = ew::rsqrt(&t).unwrap().to_f32_vec().unwrap();
+    let r = ew::rsqrt(&t).unwrap().to_f32_vec_async().await.unwrap();
     assert!(
         r[0].is_nan() && r[2] == f32::INFINITY && r[3] == 0.0,
         "rsqrt {r:?}"
     );
-    let rec = ew::reciprocal(&t).unwrap().to_f32_vec().unwrap();
+    let rec = ew::reciprocal(&t).unwrap().to_f32_vec_async().await.unwrap();
     assert_eq!(rec[1], f32::NEG_INFINITY, "1/-0");
     assert_eq!(rec[2], f32::INFINITY, "1/0");
     let e = ew::exp(&up(&dev, &[100.0, -100.0, f32::NEG_INFINITY], &[3]))
         .unwrap()
-        .to_f32_vec()
+        .to_f32_vec_async().await
         .unwrap();
     assert_eq!(e, vec![f32::INFINITY, 0.0, 0.0]);
     // pow edges follow C.
@@ -318,7 +317,7 @@ fn domain_edges() {
         &[3.0, 0.5, -1.0, -1.0, f32::INFINITY, 0.0, f32::NAN, 2.0],
         &[8],
     );
-    let p = ew::pow(&base, &expo).unwrap().to_f32_vec().unwrap();
+    let p = ew::pow(&base, &expo).unwrap().to_f32_vec_async().await.unwrap();
     assert_eq!(p[0], -8.0);
     assert!(p[1].is_nan());
     assert_eq!(p[2], f32::NEG_INFINITY);
@@ -326,10 +325,10 @@ fn domain_edges() {
     assert_eq!(&p[4..7], &[1.0, 1.0, 1.0]);
     assert!((p[7] - 64.0).abs() < 64.0 * 2e-5, "(-8)^2 = {}", p[7]);
 }
+}
 
-#[test]
-fn comparisons_feed_where_as_f32_and_i32_masks() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn comparisons_feed_where_as_f32_and_i32_masks(dev) {
     let n = 4099;
     let a = random_range(n, 11, -1.0, 1.0);
     let b = random_range(n, 12, -5.0, 5.0);
@@ -337,7 +336,7 @@ fn comparisons_feed_where_as_f32_and_i32_masks() {
     let zero = up(&dev, &[0.0], &[1]);
     let mask = ew::gt(&ta, &zero).unwrap();
     assert_eq!(mask.dtype(), DType::F32);
-    let got = ew::where_(&mask, &ta, &tb).unwrap().to_f32_vec().unwrap();
+    let got = ew::where_(&mask, &ta, &tb).unwrap().to_f32_vec_async().await.unwrap();
     let want: Vec<f64> = a
         .iter()
         .zip(&b)
@@ -349,7 +348,7 @@ fn comparisons_feed_where_as_f32_and_i32_masks() {
         .map(|i| (i % 3 == 0) as i32 * (i % 7 - 3))
         .collect();
     let tm = Tensor::from_i32(&dev, &imask, &[n]).unwrap();
-    let got = ew::where_(&tm, &ta, &tb).unwrap().to_f32_vec().unwrap();
+    let got = ew::where_(&tm, &ta, &tb).unwrap().to_f32_vec_async().await.unwrap();
     let want: Vec<f64> = (0..n)
         .map(|i| {
             if imask[i] != 0 {
@@ -363,7 +362,7 @@ fn comparisons_feed_where_as_f32_and_i32_masks() {
     // A NaN cond counts as true (NaN != 0), -0 as false.
     let c = up(&dev, &[f32::NAN, -0.0, f32::INFINITY], &[3]);
     let got = ew::where_(&c, &up(&dev, &[1.0], &[1]), &up(&dev, &[2.0], &[1])).unwrap();
-    assert_eq!(got.to_f32_vec().unwrap(), vec![1.0, 2.0, 1.0]);
+    assert_eq!(got.to_f32_vec_async().await.unwrap(), vec![1.0, 2.0, 1.0]);
     // Comparison casts to an i32 mask.
     let m32 = ew::fused(
         &[&ta, &zero],
@@ -372,12 +371,12 @@ fn comparisons_feed_where_as_f32_and_i32_masks() {
     .unwrap();
     assert_eq!(m32.dtype(), DType::I32);
     let want: Vec<i32> = a.iter().map(|&x| (x <= 0.0) as i32).collect();
-    assert_eq!(m32.to_i32_vec().unwrap(), want);
+    assert_eq!(m32.to_i32_vec_async().await.unwrap(), want);
+}
 }
 
-#[test]
-fn casts_between_dtypes() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn casts_between_dtypes(dev) {
     let x = [
         2.7f32,
         -2.7,
@@ -399,16 +398,16 @@ fn casts_between_dtypes() {
         let i = ew::cast(&t, DType::I32).unwrap();
         assert_eq!(i.dtype(), DType::I32);
         let want: Vec<i32> = v.iter().map(|&f| f as i32).collect();
-        assert_eq!(i.to_i32_vec().unwrap(), want);
+        assert_eq!(i.to_i32_vec_async().await.unwrap(), want);
         let back = ew::cast(&i, DType::F32).unwrap();
         assert_eq!(back.dtype(), DType::F32);
         let want: Vec<f32> = want.iter().map(|&k| k as f32).collect();
-        assert_eq!(back.to_f32_vec().unwrap(), want);
+        assert_eq!(back.to_f32_vec_async().await.unwrap(), want);
     }
     let r = random_range(4099, 5, -70000.0, 70000.0);
     let ints: Vec<i32> = r.iter().map(|&v| v as i32).collect();
     let ti = Tensor::from_i32(&dev, &ints, &[4099]).unwrap();
-    let got = ew::cast(&ti, DType::F32).unwrap().to_f32_vec().unwrap();
+    let got = ew::cast(&ti, DType::F32).unwrap().to_f32_vec_async().await.unwrap();
     assert_eq!(got, ints.iter().map(|&k| k as f32).collect::<Vec<_>>());
 
     if !dev.has_f16() {
@@ -427,20 +426,20 @@ fn casts_between_dtypes() {
         assert_eq!(h.dtype(), DType::F16);
         let want: Vec<f32> = v.iter().map(|&f| half::f16::from_f32(f).to_f32()).collect();
         assert_eq!(
-            h.to_f32_vec().unwrap(),
+            h.to_f32_vec_async().await.unwrap(),
             want,
             "f32 -> f16 rounds to nearest"
         );
-        let back = ew::cast(&h, DType::F32).unwrap().to_f32_vec().unwrap();
+        let back = ew::cast(&h, DType::F32).unwrap().to_f32_vec_async().await.unwrap();
         assert_eq!(back, want);
-        let hi = ew::cast(&h, DType::I32).unwrap().to_i32_vec().unwrap();
+        let hi = ew::cast(&h, DType::I32).unwrap().to_i32_vec_async().await.unwrap();
         assert_eq!(hi, want.iter().map(|&f| f as i32).collect::<Vec<_>>());
         let ih = ew::cast(&Tensor::from_i32(&dev, &hi, &[n]).unwrap(), DType::F16).unwrap();
         let want_ih: Vec<f32> = hi
             .iter()
             .map(|&k| half::f16::from_f32(k as f32).to_f32())
             .collect();
-        assert_eq!(ih.to_f32_vec().unwrap(), want_ih);
+        assert_eq!(ih.to_f32_vec_async().await.unwrap(), want_ih);
         // f16 arithmetic keeps f16 storage, computes in f32.
         let sum = ew::add(&h, &h).unwrap();
         assert_eq!(sum.dtype(), DType::F16);
@@ -450,17 +449,17 @@ fn casts_between_dtypes() {
             .collect();
         check_close(
             "f16 add",
-            &sum.to_f32_vec().unwrap(),
+            &sum.to_f32_vec_async().await.unwrap(),
             &want_sum,
             F16_STORAGE,
         )
         .unwrap();
     }
 }
+}
 
-#[test]
-fn fused_matches_unfused_in_one_recorder() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn fused_matches_unfused_in_one_recorder(dev) {
     for n in [127usize, 4096, 100_003] {
         let x = random_range(n, 31, -3.0, 3.0);
         let t = up(&dev, &x, &[n]);
@@ -484,17 +483,17 @@ fn fused_matches_unfused_in_one_recorder() {
             .iter()
             .all(|d| d.kernel == "elementwise.vec4"));
         rec.submit(false).unwrap();
-        let (f, u) = (fused.to_f32_vec().unwrap(), r.to_f32_vec().unwrap());
+        let (f, u) = (fused.to_f32_vec_async().await.unwrap(), r.to_f32_vec_async().await.unwrap());
         // x * 2 is exact, so a contracted fma gives the same single rounding as mul + add.
         assert_eq!(f, u, "fused and unfused must agree");
         let want: Vec<f64> = x.iter().map(|&v| eval_f64(&chain, &[v as f64])).collect();
         check_close("chain", &f, &want, reference::EXACT_F32).unwrap();
     }
 }
+}
 
-#[test]
-fn grids_over_65535_workgroups_split() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn grids_over_65535_workgroups_split(dev) {
     // The scalar layout, forced: 65537 workgroups of 256 (the vec4 path moves 4096
     // elements per workgroup, so no f32 tensor under the 128 MiB binding limit needs a split).
     let n = 65_536 * 256 + 1;
@@ -505,14 +504,14 @@ fn grids_over_65535_workgroups_split() {
         ew::encode_fused_with(&mut rec, &[&t], &-Expr::input(0), Some(ew::Layout::Linear)).unwrap();
     assert_eq!(rec.dispatches()[0].kernel, "elementwise.linear");
     rec.submit(false).unwrap();
-    let got = y.to_f32_vec().unwrap();
+    let got = y.to_f32_vec_async().await.unwrap();
     let wrong = got.iter().zip(&x).position(|(g, v)| *g != -v);
     assert_eq!(wrong, None, "element {wrong:?} of {n}");
 }
+}
 
-#[test]
-fn user_errors_are_typed() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn user_errors_are_typed(dev) {
     let t = up(&dev, &[1.0, 2.0], &[2]);
     assert!(matches!(
         ew::fused(&[&t], &Expr::input(1).unary(UnaryOp::Exp)),
@@ -520,7 +519,7 @@ fn user_errors_are_typed() {
     ));
     // A tree that reads no input still takes the inputs' shape.
     let c = ew::fused(&[&t], &Expr::Const(1.5)).unwrap();
-    assert_eq!(c.to_f32_vec().unwrap(), vec![1.5, 1.5]);
+    assert_eq!(c.to_f32_vec_async().await.unwrap(), vec![1.5, 1.5]);
     assert!(matches!(
         ew::fused(&[], &Expr::input(0)),
         Err(Error::InvalidArgument { .. })
@@ -539,6 +538,7 @@ fn user_errors_are_typed() {
         Err(Error::Shape { message, .. }) => assert!(message.contains("9 dims"), "{message}"),
         other => panic!("expected a shape error, got {other:?}"),
     }
+}
 }
 
 /// A random tree of depth <= `depth` over `k` inputs.
@@ -579,9 +579,8 @@ fn random_tree(rng: &mut fastrand::Rng, depth: usize, k: usize, f16: bool) -> Ex
     }
 }
 
-#[test]
-fn random_trees_match_eval_f64() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn random_trees_match_eval_f64(dev) {
     let mut rng = fastrand::Rng::with_seed(0xe1e);
     let (mut checked, mut skipped) = (0usize, 0usize);
     for tree_i in 0..150 {
@@ -628,7 +627,7 @@ fn random_trees_match_eval_f64() {
             } else {
                 upload(&shape)
             };
-            logical.push(to_f64(&t.to_f32_vec().unwrap()));
+            logical.push(to_f64(&t.to_f32_vec_async().await.unwrap()));
             shapes.push(shape);
             tensors.push(t);
         }
@@ -637,7 +636,7 @@ fn random_trees_match_eval_f64() {
             Ok(t) => t,
             Err(e) => panic!("tree {tree_i} {expr:?}: {e}"),
         };
-        let got = got_t.to_f32_vec().unwrap();
+        let got = got_t.to_f32_vec_async().await.unwrap();
         let ins: Vec<(&[f64], &[usize])> = logical
             .iter()
             .map(|v| &v[..])
@@ -675,11 +674,11 @@ fn random_trees_match_eval_f64() {
         "too many ill-conditioned elements: {checked} checked, {skipped} skipped"
     );
 }
+}
 
-#[test]
-fn every_layout_gives_the_same_answer() {
+gpu_test! {
+async fn every_layout_gives_the_same_answer(dev) {
     use flopwatt::ops::elementwise::Layout;
-    let dev = device_or_skip!();
     let n = 4099;
     let x = random_range(n, 41, -3.0, 3.0);
     let y = random_range(n, 42, -3.0, 3.0);
@@ -695,7 +694,7 @@ fn every_layout_gives_the_same_answer() {
         let t = ew::encode_fused_with(&mut rec, &[&tx, &ty], &expr, Some(layout)).unwrap();
         let name = rec.dispatches()[0].kernel.clone();
         rec.submit(false).unwrap();
-        outs.push((name, t.to_f32_vec().unwrap()));
+        outs.push((name, t.to_f32_vec_async().await.unwrap()));
     }
     assert_eq!(outs[0].0, "elementwise.linear");
     assert_eq!(outs[1].0, "elementwise.vec4");
@@ -718,4 +717,5 @@ fn every_layout_gives_the_same_answer() {
         Some(Layout::Vec4),
     );
     assert!(matches!(r, Err(Error::InvalidArgument { .. })));
+}
 }

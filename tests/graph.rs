@@ -27,7 +27,12 @@ fn inputs_for(g: &Graph, seed: u64) -> Vec<Vec<f32>> {
 }
 
 /// Runs `g` with `opts`; returns the outputs as f32 vectors and the dispatch count.
-fn run(dev: &Device, g: &Graph, opts: CompileOptions, data: &[Vec<f32>]) -> (Vec<Vec<f32>>, usize) {
+async fn run(
+    dev: &Device,
+    g: &Graph,
+    opts: CompileOptions,
+    data: &[Vec<f32>],
+) -> (Vec<Vec<f32>>, usize) {
     let exe = g.compile_with(dev, opts).expect("compile");
     let ts: Vec<Tensor> = g
         .inputs()
@@ -36,11 +41,12 @@ fn run(dev: &Device, g: &Graph, opts: CompileOptions, data: &[Vec<f32>]) -> (Vec
         .map(|(v, d)| Tensor::from_f32(dev, d, g.shape(*v)).unwrap())
         .collect();
     let refs: Vec<&Tensor> = ts.iter().collect();
-    let outs = exe.run(&refs).expect("run");
-    (
-        outs.iter().map(|t| t.to_f32_vec().unwrap()).collect(),
-        exe.dispatch_count(),
-    )
+    let outs = exe.run_async(&refs).await.expect("run");
+    let mut host = Vec::new();
+    for t in &outs {
+        host.push(t.to_f32_vec_async().await.unwrap());
+    }
+    (host, exe.dispatch_count())
 }
 
 fn reference_of(g: &Graph, data: &[Vec<f32>]) -> Vec<Vec<f64>> {
@@ -54,11 +60,17 @@ enum Check {
 }
 
 /// Fused and unfused both match the reference; returns (fused, unfused) dispatch counts.
-fn check_both(dev: &Device, g: &Graph, seed: u64, what: &str, check: Check) -> (usize, usize) {
+async fn check_both(
+    dev: &Device,
+    g: &Graph,
+    seed: u64,
+    what: &str,
+    check: Check,
+) -> (usize, usize) {
     let data = inputs_for(g, seed);
     let want = reference_of(g, &data);
-    let (fused, nf) = run(dev, g, FUSED, &data);
-    let (unfused, nu) = run(dev, g, UNFUSED, &data);
+    let (fused, nf) = run(dev, g, FUSED, &data).await;
+    let (unfused, nu) = run(dev, g, UNFUSED, &data).await;
     for (k, w) in want.iter().enumerate() {
         for (mode, got) in [("fused", &fused[k]), ("unfused", &unfused[k])] {
             let name = format!("{what} ({mode}, output {k})");
@@ -104,9 +116,8 @@ fn build_errors_name_op_and_shapes() {
     assert!(e.starts_with("conv2d"), "{e}");
 }
 
-#[test]
-fn run_rejects_wrong_inputs() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn run_rejects_wrong_inputs(dev) {
     let mut g = Graph::new();
     let x = g.input("x", &[4]).unwrap();
     let y = g.relu(x).unwrap();
@@ -116,6 +127,7 @@ fn run_rejects_wrong_inputs() {
     let e = exe.run(&[&bad]).unwrap_err().to_string();
     assert!(e.contains("[4]") && e.contains("[5]"), "{e}");
     assert!(exe.run(&[]).is_err());
+}
 }
 
 /// A random elementwise DAG over broadcast-compatible inputs; values are reused so some
@@ -194,9 +206,8 @@ fn random_elementwise_graph(seed: u64) -> Graph {
     g
 }
 
-#[test]
-fn random_elementwise_graphs_fused_equal_unfused_and_reference() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn random_elementwise_graphs_fused_equal_unfused_and_reference(dev) {
     let mut fewer = 0;
     for seed in 0..24 {
         let g = random_elementwise_graph(seed);
@@ -206,7 +217,7 @@ fn random_elementwise_graphs_fused_equal_unfused_and_reference() {
             seed,
             &format!("random elementwise graph {seed}"),
             Check::Close(TRANSCENDENTAL_F32),
-        );
+        ).await;
         assert!(
             nf <= nu,
             "seed {seed}: fused {nf} > unfused {nu} dispatches"
@@ -218,10 +229,10 @@ fn random_elementwise_graphs_fused_equal_unfused_and_reference() {
         "fusion reduced dispatches in only {fewer} of 24 graphs"
     );
 }
+}
 
-#[test]
-fn elementwise_chain_is_one_kernel() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn elementwise_chain_is_one_kernel(dev) {
     let mut g = Graph::new();
     let x = g.input("x", &[257, 127]).unwrap();
     let b = g.input("b", &[127]).unwrap();
@@ -230,8 +241,9 @@ fn elementwise_chain_is_one_kernel() {
     let y = g.relu(y).unwrap();
     let y = g.mul(y, x).unwrap();
     g.output(y).unwrap();
-    let (nf, nu) = check_both(&dev, &g, 7, "chain", Check::Close(TRANSCENDENTAL_F32));
+    let (nf, nu) = check_both(&dev, &g, 7, "chain", Check::Close(TRANSCENDENTAL_F32)).await;
     assert_eq!((nf, nu), (1, 4));
+}
 }
 
 /// relu(x W * s + bias) + residual, with each stage present or not.
@@ -258,9 +270,8 @@ fn mlp_graph(m: usize, k: usize, n: usize, stages: u8, act: Activation) -> Graph
     g
 }
 
-#[test]
-fn matmul_epilogues_fused_equal_unfused_and_reference() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn matmul_epilogues_fused_equal_unfused_and_reference(dev) {
     let acts = [
         Activation::Relu,
         Activation::Gelu,
@@ -287,16 +298,16 @@ fn matmul_epilogues_fused_equal_unfused_and_reference() {
                 i as u64,
                 &format!("matmul {m}x{k}x{n} stages {stages:04b} {act:?}"),
                 Check::Nmse(NMSE_F32),
-            );
+            ).await;
             assert_eq!(nf, 1, "epilogue {stages:04b} not fused into the matmul");
             assert_eq!(nu, 1 + stages.count_ones() as usize);
         }
     }
 }
+}
 
-#[test]
-fn layout_ops_fold_into_consumers() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn layout_ops_fold_into_consumers(dev) {
     let mut g = Graph::new();
     let a = g.input("a", &[65, 33]).unwrap();
     let b = g.input("b", &[17, 65]).unwrap();
@@ -310,14 +321,14 @@ fn layout_ops_fold_into_consumers() {
     let r = g.reshape(st, &[17 * 33]).unwrap(); // needs a copy of the strided view
     let y = g.unary(r, UnaryOp::Act(Activation::Tanh)).unwrap();
     g.output(y).unwrap();
-    let (nf, nu) = check_both(&dev, &g, 3, "layout", Check::Nmse(NMSE_F32));
+    let (nf, nu) = check_both(&dev, &g, 3, "layout", Check::Nmse(NMSE_F32)).await;
     // fused: matmul+residual, reshape copy, tanh; unfused: 4 layout copies + 3 op kernels.
     assert!(nf <= 3 && nu >= 7, "fused {nf}, unfused {nu}");
 }
+}
 
-#[test]
-fn conv_activation_epilogue() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn conv_activation_epilogue(dev) {
     let mut g = Graph::new();
     let x = g.input("x", &[2, 3, 13, 11]).unwrap();
     let w = g
@@ -332,7 +343,7 @@ fn conv_activation_epilogue() {
     let y = g.conv2d(x, w, Some(b), attrs).unwrap();
     let y = g.relu(y).unwrap();
     g.output(y).unwrap();
-    let (nf, nu) = check_both(&dev, &g, 11, "conv+relu", Check::Nmse(NMSE_F32));
+    let (nf, nu) = check_both(&dev, &g, 11, "conv+relu", Check::Nmse(NMSE_F32)).await;
     // Constant weights are repacked (to vec4 taps) once at compile time, so conv2d is one
     // dispatch per run; fused, the relu rides in its epilogue instead of a kernel of its own.
     assert_eq!((nf, nu), (1, 2));
@@ -354,13 +365,13 @@ fn conv_activation_epilogue() {
         12,
         "conv, run-time weights",
         Check::Nmse(NMSE_F32),
-    );
+    ).await;
     assert_eq!((nf, nu), (2, 3));
 }
+}
 
-#[test]
-fn memory_planning_shares_buffers_and_keeps_outputs() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn memory_planning_shares_buffers_and_keeps_outputs(dev) {
     let mut g = Graph::new();
     let x = g.input("x", &[64, 64]).unwrap();
     let w = g.constant("w", random(64 * 64, 1), &[64, 64]).unwrap();
@@ -406,15 +417,15 @@ fn memory_planning_shares_buffers_and_keeps_outputs() {
         for exe in [&planned, &unplanned] {
             let outs = exe.run(&[&xt]).unwrap();
             for (o, w) in outs.iter().zip(&want) {
-                check_nmse("planned chain", &o.to_f32_vec().unwrap(), w, NMSE_F32).unwrap();
+                check_nmse("planned chain", &o.to_f32_vec_async().await.unwrap(), w, NMSE_F32).unwrap();
             }
         }
     }
 }
+}
 
-#[test]
-fn explain_and_profile_name_fused_ops() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn explain_and_profile_name_fused_ops(dev) {
     let g = mlp_graph(33, 64, 17, 0b0110, Activation::Relu);
     let exe = g.compile(&dev).unwrap();
     let text = exe.explain();
@@ -422,14 +433,16 @@ fn explain_and_profile_name_fused_ops() {
     assert!(text.contains("matmul+epilogue(bias,relu)"), "{text}");
     assert!(text.contains("peak"), "{text}");
     let x = Tensor::from_f32(&dev, &random(33 * 64, 1), &[33, 64]).unwrap();
-    let (outs, prof) = exe.run_profiled(&[&x]).unwrap();
+    let (outs, prof) = exe.run_profiled_async(&[&x]).await.unwrap();
     assert_eq!(outs.len(), 1);
     assert_eq!(prof.dispatches.len(), 1);
     let covers = &prof.dispatches[0].covers;
     assert_eq!(covers.len(), 3, "{covers:?}");
     assert!(covers[0].starts_with("matmul"), "{covers:?}");
 }
+}
 
+#[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn many_runs_do_not_grow_device_memory() {
     // Its own device: tests run in parallel and the shared device's pool sees their buffers.
@@ -464,6 +477,7 @@ fn many_runs_do_not_grow_device_memory() {
     );
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn two_threads_two_executables_one_device() {
     let dev = device_or_skip!();
@@ -471,8 +485,8 @@ fn two_threads_two_executables_one_device() {
     let g2 = random_elementwise_graph(3);
     let d1 = inputs_for(&g1, 1);
     let d2 = inputs_for(&g2, 2);
-    let (want1, _) = run(&dev, &g1, FUSED, &d1);
-    let (want2, _) = run(&dev, &g2, FUSED, &d2);
+    let (want1, _) = common::block_on(run(&dev, &g1, FUSED, &d1));
+    let (want2, _) = common::block_on(run(&dev, &g2, FUSED, &d2));
     let e1 = g1.compile(&dev).unwrap();
     let e2 = g2.compile(&dev).unwrap();
     std::thread::scope(|s| {
@@ -497,17 +511,16 @@ fn two_threads_two_executables_one_device() {
     });
 }
 
-#[test]
-fn transformer_block_fused_equals_unfused_and_reference() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn transformer_block_fused_equals_unfused_and_reference(dev) {
     let (g, data) = flopwatt::graph::models::transformer_block(32, 4, 17, 4).unwrap();
     let want = reference_of(&g, &data);
-    let (unfused, nu) = run(&dev, &g, UNFUSED, &data);
+    let (unfused, nu) = run(&dev, &g, UNFUSED, &data).await;
     check_nmse("block unfused", &unfused[0], &want[0], NMSE_F32).unwrap();
     // q/k/v as one stacked matmul (GPUs) or three (CPU adapters); no layout copies either way.
     for (stacked, dispatches) in [(true, 7), (false, 9)] {
         flopwatt::fuse::set_horizontal(Some(stacked));
-        let (fused, nf) = run(&dev, &g, FUSED, &data);
+        let (fused, nf) = run(&dev, &g, FUSED, &data).await;
         check_nmse("block fused", &fused[0], &want[0], NMSE_F32).unwrap();
         assert_eq!(nf, dispatches, "stacked {stacked}");
         assert!(nf * 2 <= nu, "fused {nf} dispatches, unfused {nu}");
@@ -518,10 +531,10 @@ fn transformer_block_fused_equals_unfused_and_reference() {
     let p = exe.plan();
     assert!(p.peak_planned < p.peak_unplanned, "{p:?}");
 }
+}
 
-#[test]
-fn reductions_and_norms_in_graphs() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn reductions_and_norms_in_graphs(dev) {
     let mut g = Graph::new();
     let x = g.input("x", &[3, 127, 5]).unwrap();
     let gm = g.input("g", &[5]).unwrap();
@@ -539,12 +552,12 @@ fn reductions_and_norms_in_graphs() {
     g.output(r).unwrap();
     g.output(m).unwrap();
     g.output(l).unwrap();
-    check_both(&dev, &g, 21, "reduce/norm", Check::Nmse(NMSE_F32));
+    check_both(&dev, &g, 21, "reduce/norm", Check::Nmse(NMSE_F32)).await;
+}
 }
 
-#[test]
-fn attention_op_and_pattern() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn attention_op_and_pattern(dev) {
     for causal in [false, true] {
         let mut g = Graph::new();
         let q = g.input("q", &[1, 2, 37, 24]).unwrap();
@@ -552,9 +565,10 @@ fn attention_op_and_pattern() {
         let v = g.input("v", &[1, 2, 29, 24]).unwrap();
         let y = g.attention(q, k, v, causal, None).unwrap();
         g.output(y).unwrap();
-        let (nf, nu) = check_both(&dev, &g, 31, "attention op", Check::Nmse(NMSE_F32));
+        let (nf, nu) = check_both(&dev, &g, 31, "attention op", Check::Nmse(NMSE_F32)).await;
         assert_eq!((nf, nu), (1, 1));
     }
+}
 }
 
 /// Matmuls that share A and B's shape with random epilogues, their outputs read through views
@@ -619,16 +633,15 @@ fn shared_a_graph(seed: u64, batch: Option<usize>, m: usize, k: usize) -> (Graph
     (g, if merges { parts } else { 0 })
 }
 
-#[test]
-fn shared_a_matmuls_merge_into_one_and_equal_unfused_and_reference() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn shared_a_matmuls_merge_into_one_and_equal_unfused_and_reference(dev) {
     // On by default only on GPUs; forced here so every adapter tests it.
     flopwatt::fuse::set_horizontal(Some(true));
     for seed in 0..8u64 {
         let batch = (seed % 3 == 1).then_some(3);
         let (m, k) = [(1, 5), (33, 17), (127, 64), (8, 1)][seed as usize % 4];
         let (g, parts) = shared_a_graph(seed + 1, batch, m, k);
-        let (nf, nu) = check_both(&dev, &g, seed, "shared-A matmuls", Check::Nmse(NMSE_F32));
+        let (nf, nu) = check_both(&dev, &g, seed, "shared-A matmuls", Check::Nmse(NMSE_F32)).await;
         let text = g.compile(&dev).unwrap().explain();
         assert_eq!(
             text.contains(&format!("matmul x{parts} stacked")),
@@ -638,10 +651,10 @@ fn shared_a_matmuls_merge_into_one_and_equal_unfused_and_reference() {
         assert!(nf <= nu, "fused {nf}, unfused {nu}");
     }
 }
+}
 
-#[test]
-fn attention_op_then_head_merge_is_one_kernel() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn attention_op_then_head_merge_is_one_kernel(dev) {
     for (causal, d) in [(false, 24), (true, 7)] {
         let mut g = Graph::new();
         let q = g.input("q", &[2, 3, 37, d]).unwrap();
@@ -651,16 +664,19 @@ fn attention_op_then_head_merge_is_one_kernel() {
         let y = g.transpose(y, 1, 2).unwrap();
         let y = g.reshape(y, &[2, 37, 3 * d]).unwrap();
         g.output(y).unwrap();
-        let (nf, nu) = check_both(&dev, &g, 41, "attention + merge", Check::Nmse(NMSE_F32));
+        let (nf, nu) = check_both(&dev, &g, 41, "attention + merge", Check::Nmse(NMSE_F32)).await;
         assert_eq!((nf, nu), (1, 3));
     }
+}
 }
 
 /// The planner's promise holds on the device: a fresh device's pool creates no more
 /// intermediate bytes than `peak_planned`, and the transformer block plans to <= 60% of the
 /// same graph without planning (issue 5's memory goal).
+#[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn planned_peak_bounds_the_pool_and_meets_the_goal() {
+    // Its own device: the pool's growth is measured.
     let _shared = device_or_skip!();
     let (g, data) = flopwatt::graph::models::transformer_block(512, 8, 256, 4).unwrap();
     let dev = Device::new().unwrap();
@@ -704,12 +720,11 @@ fn planned_peak_bounds_the_pool_and_meets_the_goal() {
     check_nmse("planned block", &got, &want[0], NMSE_F32).unwrap();
 }
 
+gpu_test! {
 /// softmax(x * s + mask) with masks of every broadcast form (constant or run-time input),
 /// log and plain, at awkward row lengths: one dispatch fused, and the same answer as the
 /// unfused elementwise + softmax and the f64 reference.
-#[test]
-fn softmax_prologue_fuses_scale_and_mask() {
-    let dev = device_or_skip!();
+async fn softmax_prologue_fuses_scale_and_mask(dev) {
     let cases: [(&[usize], &[usize], bool, bool); 7] = [
         (&[2, 3, 37, 37], &[37, 37], false, false),
         (&[2, 3, 37, 37], &[1, 1, 37, 37], true, true),
@@ -746,7 +761,7 @@ fn softmax_prologue_fuses_scale_and_mask() {
         };
         g.output(y).unwrap();
         let what = format!("softmax prologue {shape:?} mask {mshape:?} log {log}");
-        let (nf, nu) = check_both(&dev, &g, 50 + i as u64, &what, Check::Nmse(NMSE_F32));
+        let (nf, nu) = check_both(&dev, &g, 50 + i as u64, &what, Check::Nmse(NMSE_F32)).await;
         assert_eq!((nf, nu), (1, 3), "{what}");
         let text = g.compile(&dev).unwrap().explain();
         assert!(text.contains("+prologue(scale=0.37,mask)"), "{text}");
@@ -761,12 +776,14 @@ fn softmax_prologue_fuses_scale_and_mask() {
     let z = g.log_softmax(xm, -1).unwrap();
     g.output(y).unwrap();
     g.output(z).unwrap();
-    let (nf, nu) = check_both(&dev, &g, 60, "softmax prologues", Check::Nmse(NMSE_F32));
+    let (nf, nu) = check_both(&dev, &g, 60, "softmax prologues", Check::Nmse(NMSE_F32)).await;
     assert_eq!((nf, nu), (2, 4));
+}
 }
 
 /// The softmax kernel's prologue on its own, every kernel family (direct, direct4, tree),
 /// against the f64 softmax of `x * s + mask` computed on the host.
+#[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn softmax_prologue_kernels_direct_and_tree() {
     use flopwatt::ops::norm::encode_softmax_prologue;
@@ -924,13 +941,13 @@ fn random_layered_graphs_fused_planned_equal_unfused_and_reference() {
         }
         for stacked in [false, true] {
             flopwatt::fuse::set_horizontal(Some(stacked));
-            check_both(
+            common::block_on(check_both(
                 &dev,
                 &g,
                 seed,
                 &format!("layered graph {seed} (stacked {stacked})"),
                 Check::Nmse(NMSE_F32),
-            );
+            ));
         }
         flopwatt::fuse::set_horizontal(None);
         // The pool of a fresh device grows by no more than the plan promises.

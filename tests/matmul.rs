@@ -75,7 +75,7 @@ struct Case<'a> {
     residual: Option<&'a [usize]>,
 }
 
-fn run(dev: &Device, case: Case, variant: Option<MatmulVariant>, seed: u64) {
+async fn run(dev: &Device, case: Case<'_>, variant: Option<MatmulVariant>, seed: u64) {
     let dtype = if case.f16 { DType::F16 } else { DType::F32 };
     let a = upload(dev, case.a, seed, case.ta, dtype);
     let b = upload(dev, case.b, seed + 1, case.tb, dtype);
@@ -110,7 +110,7 @@ fn run(dev: &Device, case: Case, variant: Option<MatmulVariant>, seed: u64) {
     let out = matmul_with(&a.tensor, &b.tensor, &epi, variant).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.shape(), &shape[..]);
     assert_eq!(out.dtype(), dtype);
-    let got = out.to_f32_vec().unwrap();
+    let got = out.to_f32_vec_async().await.unwrap();
     let tol = if case.f16 { NMSE_F16 } else { NMSE_F32 };
     let what = format!(
         "matmul {:?}{} x {:?}{} {:?} f16={} bias={} act={:?} res={:?} alpha={alpha}",
@@ -154,9 +154,8 @@ const SHAPES: &[(usize, usize, usize)] = &[
     (256, 256, 256),
 ];
 
-#[test]
-fn awkward_sizes_every_variant() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn awkward_sizes_every_variant(dev) {
     for (i, &(m, n, k)) in SHAPES.iter().enumerate() {
         for v in variants(m, n) {
             let case = Case {
@@ -164,14 +163,14 @@ fn awkward_sizes_every_variant() {
                 b: &[k, n],
                 ..Default::default()
             };
-            run(&dev, case, v, 100 + i as u64);
+            run(&dev, case, v, 100 + i as u64).await;
         }
     }
 }
+}
 
-#[test]
-fn large_1024ish() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn large_1024ish(dev) {
     for v in [
         None,
         Some(MatmulVariant::CpuRegister),
@@ -182,7 +181,7 @@ fn large_1024ish() {
             b: &[1027, 1000],
             ..Default::default()
         };
-        run(&dev, case, v, 7);
+        run(&dev, case, v, 7).await;
     }
     // A large skinny product through the GEMV kernel.
     let case = Case {
@@ -190,12 +189,12 @@ fn large_1024ish() {
         b: &[4099, 1031],
         ..Default::default()
     };
-    run(&dev, case, Some(MatmulVariant::Gemv), 8);
+    run(&dev, case, Some(MatmulVariant::Gemv), 8).await;
+}
 }
 
-#[test]
-fn broadcast_batches() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn broadcast_batches(dev) {
     let cases: &[(&[usize], &[usize])] = &[
         (&[3, 1, 33, 17], &[4, 17, 65]),
         (&[2, 5, 8, 16], &[2, 5, 16, 12]),
@@ -216,14 +215,14 @@ fn broadcast_batches() {
                 },
                 v,
                 200 + i as u64,
-            );
+            ).await;
         }
     }
 }
+}
 
-#[test]
-fn transposed_views() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn transposed_views(dev) {
     let shapes: &[(usize, usize, usize)] = &[
         (33, 65, 17),
         (64, 32, 48),
@@ -241,7 +240,7 @@ fn transposed_views() {
                     tb,
                     ..Default::default()
                 };
-                run(&dev, case, v, 300 + i as u64);
+                run(&dev, case, v, 300 + i as u64).await;
             }
         }
     }
@@ -254,13 +253,13 @@ fn transposed_views() {
             tb: true,
             ..Default::default()
         };
-        run(&dev, case, v, 399);
+        run(&dev, case, v, 399).await;
     }
 }
+}
 
-#[test]
-fn epilogues() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn epilogues(dev) {
     let acts = [
         Activation::None,
         Activation::Relu,
@@ -280,7 +279,7 @@ fn epilogues() {
             ..Default::default()
         };
         for v in variants(33, 65) {
-            run(&dev, case, v, 400 + i as u64);
+            run(&dev, case, v, 400 + i as u64).await;
         }
     }
     let residuals: &[&[usize]] = &[&[2, 33, 65], &[33, 65], &[65], &[33, 1], &[2, 1, 1]];
@@ -295,7 +294,7 @@ fn epilogues() {
             ..Default::default()
         };
         for v in variants(33, 65) {
-            run(&dev, case, v, 450 + i as u64);
+            run(&dev, case, v, 450 + i as u64).await;
         }
     }
     // Skinny products get the epilogue too.
@@ -310,14 +309,14 @@ fn epilogues() {
             ..Default::default()
         };
         for v in variants(m, n) {
-            run(&dev, case, v, 470 + m as u64);
+            run(&dev, case, v, 470 + m as u64).await;
         }
     }
 }
+}
 
-#[test]
-fn f16_storage() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn f16_storage(dev) {
     if !dev.has_f16() {
         eprintln!("SKIPPED: adapter has no SHADER_F16");
         return;
@@ -339,7 +338,7 @@ fn f16_storage() {
                 f16: true,
                 ..Default::default()
             };
-            run(&dev, case, v, 500 + i as u64);
+            run(&dev, case, v, 500 + i as u64).await;
         }
     }
     let case = Case {
@@ -353,13 +352,13 @@ fn f16_storage() {
         ..Default::default()
     };
     for v in variants(33, 64) {
-        run(&dev, case, v, 550);
+        run(&dev, case, v, 550).await;
     }
 }
+}
 
-#[test]
-fn recorder_batches_several_products() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn recorder_batches_several_products(dev) {
     let a = upload(&dev, &[20, 30], 1, false, DType::F32);
     let b = upload(&dev, &[30, 40], 2, false, DType::F32);
     let mut rec = Recorder::new(&dev);
@@ -375,17 +374,17 @@ fn recorder_batches_several_products() {
     assert_eq!(rec.dispatches()[1].cost.flops, want_flops + 20 * 40);
     rec.submit(false).unwrap();
     let (want, _) = refm::matmul(&a.logical, &[20, 30], &b.logical, &[30, 40]);
-    reference::check_nmse("c1", &c1.to_f32_vec().unwrap(), &want, NMSE_F32).unwrap();
+    reference::check_nmse("c1", &c1.to_f32_vec_async().await.unwrap(), &want, NMSE_F32).unwrap();
     let want2: Vec<f64> = want.iter().map(|x| 2.0 * x).collect();
-    reference::check_nmse("c2", &c2.to_f32_vec().unwrap(), &want2, NMSE_F32).unwrap();
+    reference::check_nmse("c2", &c2.to_f32_vec_async().await.unwrap(), &want2, NMSE_F32).unwrap();
     // The convenience form agrees.
     let c3 = matmul::matmul(&a.tensor, &b.tensor).unwrap();
-    reference::check_nmse("c3", &c3.to_f32_vec().unwrap(), &want, NMSE_F32).unwrap();
+    reference::check_nmse("c3", &c3.to_f32_vec_async().await.unwrap(), &want, NMSE_F32).unwrap();
+}
 }
 
-#[test]
-fn typed_errors() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn typed_errors(dev) {
     let t =
         |s: &[usize]| Tensor::from_f32(&dev, &reference::random(s.iter().product(), 9), s).unwrap();
     let shape_err = |r: flopwatt::Result<Tensor>| match r {
@@ -436,4 +435,5 @@ fn typed_errors() {
         matmul_with(&a, &b, &Epilogue::default(), Some(MatmulVariant::Gemv)),
         Err(Error::InvalidArgument { op: "matmul", .. })
     ));
+}
 }

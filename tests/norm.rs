@@ -12,21 +12,21 @@ use flopwatt::{Device, Error, Recorder, Tensor};
 
 const STRATEGIES: [Strategy; 3] = [Strategy::Auto, Strategy::Direct, Strategy::Tree];
 
-fn run_softmax(dev: &Device, x: &Tensor, axis: isize, log: bool, s: Strategy) -> Vec<f32> {
+async fn run_softmax(dev: &Device, x: &Tensor, axis: isize, log: bool, s: Strategy) -> Vec<f32> {
     let mut rec = Recorder::new(dev);
     let y = encode_softmax_with(&mut rec, x, axis, log, s).unwrap();
     rec.submit(false).unwrap();
     assert_eq!(y.shape(), x.shape());
-    y.to_f32_vec().unwrap()
+    y.to_f32_vec_async().await.unwrap()
 }
 
-fn softmax_case(dev: &Device, shape: &[usize], data: &[f32]) {
+async fn softmax_case(dev: &Device, shape: &[usize], data: &[f32]) {
     let x = Tensor::from_f32(dev, data, shape).unwrap();
     for axis in 0..shape.len() {
         for log in [false, true] {
             let want = refn::softmax(data, shape, axis, log);
             for s in STRATEGIES {
-                let got = run_softmax(dev, &x, axis as isize - shape.len() as isize, log, s);
+                let got = run_softmax(dev, &x, axis as isize - shape.len() as isize, log, s).await;
                 check_close(
                     &format!("softmax log={log} {shape:?} axis {axis} {s:?}"),
                     &got,
@@ -39,9 +39,8 @@ fn softmax_case(dev: &Device, shape: &[usize], data: &[f32]) {
     }
 }
 
-#[test]
-fn softmax_every_axis_awkward_sizes() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn softmax_every_axis_awkward_sizes(dev) {
     let shapes: &[&[usize]] = &[
         &[1],
         &[127],
@@ -60,13 +59,13 @@ fn softmax_every_axis_awkward_sizes() {
             &dev,
             shape,
             &reference::random_range(n, i as u64, -8.0, 8.0),
-        );
+        ).await;
     }
 }
+}
 
-#[test]
-fn softmax_huge_and_infinite_inputs() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn softmax_huge_and_infinite_inputs(dev) {
     let ninf = f32::NEG_INFINITY;
     let data = [
         1e38, -1e38, 1.0, ninf, //
@@ -74,27 +73,28 @@ fn softmax_huge_and_infinite_inputs() {
         1e30, 1e30, -1e30, 88.0, //
         1e4, 9999.0, 9998.5, -1e4, //
     ];
-    softmax_case(&dev, &[4, 4], &data);
+    softmax_case(&dev, &[4, 4], &data).await;
     // Long rows with huge values (vec4 path and tree path over 4096 wide rows).
     let mut long = reference::random_range(2 * 4096, 3, -1.0, 1.0);
     for v in long.iter_mut().step_by(97) {
         *v = 1e20;
     }
     long[5] = ninf;
-    softmax_case(&dev, &[2, 4096], &long);
+    softmax_case(&dev, &[2, 4096], &long).await;
     let y = softmax(&Tensor::from_f32(&dev, &data, &[4, 4]).unwrap(), -1)
         .unwrap()
-        .to_f32_vec()
+        .to_f32_vec_async().await
         .unwrap();
     assert!(y.iter().all(|v| v.is_finite()), "{y:?}");
     let y = log_softmax(&Tensor::from_f32(&dev, &data, &[4, 4]).unwrap(), 1)
         .unwrap()
-        .to_f32_vec()
+        .to_f32_vec_async().await
         .unwrap();
     assert_eq!(y[3], ninf);
 }
+}
 
-fn norm_case(dev: &Device, shape: &[usize], norm_dims: usize, seed: u64, offset: f32) {
+async fn norm_case(dev: &Device, shape: &[usize], norm_dims: usize, seed: u64, offset: f32) {
     let n: usize = shape.iter().product();
     let len: usize = shape[shape.len() - norm_dims..].iter().product();
     let tail = &shape[shape.len() - norm_dims..];
@@ -124,7 +124,7 @@ fn norm_case(dev: &Device, shape: &[usize], norm_dims: usize, seed: u64, offset:
             let want = refn::layer_norm(&data, len, gs, bs, eps);
             check_close(
                 &format!("layer_norm {what}"),
-                &ln.to_f32_vec().unwrap(),
+                &ln.to_f32_vec_async().await.unwrap(),
                 &want,
                 TRANSCENDENTAL_F32,
             )
@@ -132,7 +132,7 @@ fn norm_case(dev: &Device, shape: &[usize], norm_dims: usize, seed: u64, offset:
             let want = refn::rms_norm(&data, len, gs, eps);
             check_close(
                 &format!("rms_norm {what}"),
-                &rms.to_f32_vec().unwrap(),
+                &rms.to_f32_vec_async().await.unwrap(),
                 &want,
                 TRANSCENDENTAL_F32,
             )
@@ -141,9 +141,8 @@ fn norm_case(dev: &Device, shape: &[usize], norm_dims: usize, seed: u64, offset:
     }
 }
 
-#[test]
-fn norms_at_awkward_sizes() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn norms_at_awkward_sizes(dev) {
     let cases: &[(&[usize], usize)] = &[
         (&[7], 1),
         (&[1, 127], 1),
@@ -158,21 +157,21 @@ fn norms_at_awkward_sizes() {
         (&[260, 44], 1),
     ];
     for (i, (shape, nd)) in cases.iter().enumerate() {
-        norm_case(&dev, shape, *nd, 10 * i as u64, 0.0);
+        norm_case(&dev, shape, *nd, 10 * i as u64, 0.0).await;
     }
 }
-
-/// A mean far from zero against the spread: the shifted one-pass sums must not cancel.
-#[test]
-fn layer_norm_with_large_mean() {
-    let dev = device_or_skip!();
-    norm_case(&dev, &[300, 256], 1, 77, 100.0);
-    norm_case(&dev, &[3, 1001], 1, 78, -100.0);
 }
 
-#[test]
-fn bad_arguments_are_typed_errors() {
-    let dev = device_or_skip!();
+gpu_test! {
+/// A mean far from zero against the spread: the shifted one-pass sums must not cancel.
+async fn layer_norm_with_large_mean(dev) {
+    norm_case(&dev, &[300, 256], 1, 77, 100.0).await;
+    norm_case(&dev, &[3, 1001], 1, 78, -100.0).await;
+}
+}
+
+gpu_test! {
+async fn bad_arguments_are_typed_errors(dev) {
     let x = Tensor::from_f32(&dev, &reference::random(24, 1), &[2, 3, 4]).unwrap();
     for axis in [3isize, -4] {
         assert!(matches!(
@@ -236,11 +235,11 @@ fn bad_arguments_are_typed_errors() {
     let xt = x.transpose(0, 2).unwrap();
     assert!(matches!(softmax(&xt, 0), Err(Error::Shape { .. })));
 }
+}
 
+gpu_test! {
 /// The direct softmax's other last-sweep form (store exp, then rescale) stays correct too.
-#[test]
-fn softmax_store_variant() {
-    let dev = device_or_skip!();
+async fn softmax_store_variant(dev) {
     flopwatt::ops::norm::set_softmax_recompute(false);
     for (i, shape) in [[3usize, 4096], [300, 64]].iter().enumerate() {
         let n = shape.iter().product();
@@ -248,17 +247,18 @@ fn softmax_store_variant() {
             &dev,
             shape,
             &reference::random_range(n, 50 + i as u64, -8.0, 8.0),
-        );
+        ).await;
     }
     flopwatt::ops::norm::set_softmax_recompute(true);
 }
+}
 
+gpu_test! {
 /// Layer norm's other block form (each block read twice) stays correct too.
-#[test]
-fn layer_norm_reread_variant() {
-    let dev = device_or_skip!();
+async fn layer_norm_reread_variant(dev) {
     flopwatt::ops::norm::set_layer_norm_one_read(false);
-    norm_case(&dev, &[260, 44], 1, 90, 0.0);
-    norm_case(&dev, &[300, 256], 1, 91, 100.0);
+    norm_case(&dev, &[260, 44], 1, 90, 0.0).await;
+    norm_case(&dev, &[300, 256], 1, 91, 100.0).await;
     flopwatt::ops::norm::set_layer_norm_one_read(true);
+}
 }

@@ -6,9 +6,8 @@ use flopwatt::ops::resize::{self, PadMode, ResizeMode};
 use flopwatt::reference::{self, conv as r};
 use flopwatt::{Error, Tensor};
 
-#[test]
-fn pooling_matches_reference() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn pooling_matches_reference(dev) {
     let cases: [([usize; 4], Pool2dParams); 5] = [
         ([2, 3, 13, 11], Pool2dParams::default()),
         (
@@ -68,7 +67,7 @@ fn pooling_matches_reference() {
             // A window sums at most 20 values: a short f32 chain.
             reference::check_close(
                 &format!("pool {kind:?} case {i}"),
-                &y.to_f32_vec().unwrap(),
+                &y.to_f32_vec_async().await.unwrap(),
                 &want,
                 reference::TRANSCENDENTAL_F32,
             )
@@ -76,10 +75,10 @@ fn pooling_matches_reference() {
         }
     }
 }
+}
 
-#[test]
-fn global_average_matches_reference() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn global_average_matches_reference(dev) {
     for (i, xs) in [[2, 3, 7, 7], [1, 1, 1, 1], [2, 257, 3, 5], [1, 2, 127, 129]]
         .into_iter()
         .enumerate()
@@ -90,17 +89,17 @@ fn global_average_matches_reference() {
         assert_eq!(y.shape(), &[xs[0], xs[1], 1, 1]);
         reference::check_nmse(
             "global_avg_pool",
-            &y.to_f32_vec().unwrap(),
+            &y.to_f32_vec_async().await.unwrap(),
             &r::global_avg_pool(&xd, xs),
             reference::NMSE_F32,
         )
         .unwrap();
     }
 }
+}
 
-#[test]
-fn resize_matches_reference() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn resize_matches_reference(dev) {
     for (i, (xs, size)) in [
         ([2, 3, 5, 7], [11, 13]),
         ([1, 2, 13, 9], [4, 5]),
@@ -118,7 +117,7 @@ fn resize_matches_reference() {
             let want = r::resize2d(&xd, xs, size[0], size[1], mode == ResizeMode::Linear);
             reference::check_close(
                 &format!("resize {mode:?} case {i}"),
-                &y.to_f32_vec().unwrap(),
+                &y.to_f32_vec_async().await.unwrap(),
                 &want,
                 reference::TRANSCENDENTAL_F32,
             )
@@ -126,10 +125,10 @@ fn resize_matches_reference() {
         }
     }
 }
+}
 
-#[test]
-fn pad_matches_reference() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn pad_matches_reference(dev) {
     for (i, (xs, pd)) in [
         ([2, 3, 5, 7], [1, 2, 3, 4]),
         ([1, 1, 1, 1], [0, 2, 1, 0]),
@@ -149,7 +148,7 @@ fn pad_matches_reference() {
             let want = r::pad2d(&xd, xs, pd, rm);
             reference::check_close(
                 &format!("pad {mode:?} case {i}"),
-                &y.to_f32_vec().unwrap(),
+                &y.to_f32_vec_async().await.unwrap(),
                 &want,
                 reference::EXACT_F32,
             )
@@ -157,10 +156,10 @@ fn pad_matches_reference() {
         }
     }
 }
+}
 
-#[test]
-fn pool_and_layout_reject_bad_arguments() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn pool_and_layout_reject_bad_arguments(dev) {
     let x = Tensor::from_f32(&dev, &reference::random(2 * 3 * 4 * 4, 1), &[2, 3, 4, 4]).unwrap();
     let e = pool::pool2d(
         &x,
@@ -200,4 +199,5 @@ fn pool_and_layout_reject_bad_arguments() {
         resize::pad2d(&x3, [1; 4], PadMode::Edge),
         Err(Error::Shape { .. })
     ));
+}
 }

@@ -68,15 +68,15 @@ fn run(
     out
 }
 
-fn check_op(what: &str, out: &Tensor, op: ReduceOp, want: &[f64]) {
+async fn check_op(what: &str, out: &Tensor, op: ReduceOp, want: &[f64]) {
     let r = if op.is_arg() {
         assert_eq!(out.dtype(), DType::I32, "{what}");
-        let got = out.to_i32_vec().unwrap();
+        let got = out.to_i32_vec_async().await.unwrap();
         let want_i: Vec<i32> = want.iter().map(|&w| w as i32).collect();
         assert_eq!(got, want_i, "{what}");
         Ok(())
     } else {
-        let got = out.to_f32_vec().unwrap();
+        let got = out.to_f32_vec_async().await.unwrap();
         match op {
             ReduceOp::Max | ReduceOp::Min => check_close(what, &got, want, EXACT_F32),
             _ => check_nmse(what, &got, want, NMSE_F32),
@@ -85,7 +85,7 @@ fn check_op(what: &str, out: &Tensor, op: ReduceOp, want: &[f64]) {
     r.unwrap_or_else(|e| panic!("{e}"));
 }
 
-fn case(dev: &Device, shape: &[usize], axes: Option<&[isize]>, seed: u64) {
+async fn case(dev: &Device, shape: &[usize], axes: Option<&[isize]>, seed: u64) {
     let n: usize = shape.iter().product();
     let m = mask(shape.len(), axes);
     for (op, kind) in OPS {
@@ -97,27 +97,26 @@ fn case(dev: &Device, shape: &[usize], axes: Option<&[isize]>, seed: u64) {
                 let what = format!("{op:?} {shape:?} axes {axes:?} keepdims {keepdims} {s:?}");
                 let out = run(dev, &x, op, axes, keepdims, s);
                 assert_eq!(out.shape(), expected_shape(shape, &m, keepdims), "{what}");
-                check_op(&what, &out, op, &want);
+                check_op(&what, &out, op, &want).await;
             }
         }
     }
 }
 
-#[test]
-fn rank1_awkward_sizes() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn rank1_awkward_sizes(dev) {
     for (i, n) in [1usize, 2, 3, 127, 257, 4096, 4099, 100_003]
         .into_iter()
         .enumerate()
     {
-        case(&dev, &[n], None, i as u64);
-        case(&dev, &[n], Some(&[-1]), 100 + i as u64);
+        case(&dev, &[n], None, i as u64).await;
+        case(&dev, &[n], Some(&[-1]), 100 + i as u64).await;
     }
 }
+}
 
-#[test]
-fn rank2_every_axis() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn rank2_every_axis(dev) {
     for (i, shape) in [
         [1usize, 1],
         [3, 257],
@@ -136,14 +135,14 @@ fn rank2_every_axis() {
             Some(&[0, 1]),
             None,
         ] {
-            case(&dev, &shape, axes, 10 + i as u64);
+            case(&dev, &shape, axes, 10 + i as u64).await;
         }
     }
 }
+}
 
-#[test]
-fn rank3_and_rank4_axis_sets() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn rank3_and_rank4_axis_sets(dev) {
     let cases: &[(&[usize], &[&[isize]])] = &[
         (
             &[5, 7, 129],
@@ -171,45 +170,45 @@ fn rank3_and_rank4_axis_sets() {
     ];
     for (i, (shape, axes_list)) in cases.iter().enumerate() {
         for (j, axes) in axes_list.iter().enumerate() {
-            case(&dev, shape, Some(axes), (i * 100 + j) as u64);
+            case(&dev, shape, Some(axes), (i * 100 + j) as u64).await;
         }
     }
 }
+}
 
-#[test]
-fn strided_views() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn strided_views(dev) {
     let shape = [37usize, 65];
     let data = reference::random(37 * 65, 5);
     let x = Tensor::from_f32(&dev, &data, &shape).unwrap();
     let xt = x.transpose(0, 1).unwrap(); // [65, 37]
-    let dense: Vec<f32> = xt.to_f32_vec().unwrap();
+    let dense: Vec<f32> = xt.to_f32_vec_async().await.unwrap();
     for axes in [Some(&[0isize][..]), Some(&[1]), None] {
         let m = mask(2, axes);
         for (op, kind) in OPS {
             let want = reference(&dense, &[65, 37], &m, kind);
             let out = reduce(&xt, op, axes, false).unwrap();
-            check_op(&format!("transposed {op:?} {axes:?}"), &out, op, &want);
+            check_op(&format!("transposed {op:?} {axes:?}"), &out, op, &want).await;
         }
     }
     let b = Tensor::from_f32(&dev, &data[..65], &[1, 65])
         .unwrap()
         .broadcast_to(&[7, 65])
         .unwrap();
-    let dense = b.to_f32_vec().unwrap();
+    let dense = b.to_f32_vec_async().await.unwrap();
     for (op, kind) in OPS {
         let want = reference(&dense, &[7, 65], &[true, false], kind);
         let out = reduce(&b, op, Some(&[0]), true).unwrap();
         assert_eq!(out.shape(), &[1, 65]);
-        check_op(&format!("broadcast {op:?}"), &out, op, &want);
+        check_op(&format!("broadcast {op:?}"), &out, op, &want).await;
     }
 }
+}
 
+gpu_test! {
 /// Full sums of up to 2^24 random elements: NMSE and a tight bound on the scalar relative to
 /// sum |x| (the condition of the sum), and exact sums of ones (the peer bug: wrong totals).
-#[test]
-fn large_full_sums() {
-    let dev = device_or_skip!();
+async fn large_full_sums(dev) {
     for (i, n) in [1usize, (1 << 18) + 1, 1 << 22, 1 << 24]
         .into_iter()
         .enumerate()
@@ -221,7 +220,7 @@ fn large_full_sums() {
             let x = Tensor::from_f32(&dev, &data, &[n]).unwrap();
             for s in [Strategy::Direct, Strategy::Tree] {
                 let got = run(&dev, &x, ReduceOp::Sum, None, false, s)
-                    .to_f32_vec()
+                    .to_f32_vec_async().await
                     .unwrap()[0] as f64;
                 check_nmse(
                     &format!("sum n={n} {s:?}"),
@@ -237,7 +236,7 @@ fn large_full_sums() {
                     "sum n={n} [{lo},{hi}) {s:?}: got {got} want {want} (sum|x| {abs})"
                 );
                 let mean = run(&dev, &x, ReduceOp::Mean, None, false, s)
-                    .to_f32_vec()
+                    .to_f32_vec_async().await
                     .unwrap()[0] as f64;
                 assert!(
                     (mean - want / n as f64).abs() <= 1e-6 * abs / n as f64,
@@ -248,25 +247,25 @@ fn large_full_sums() {
         let ones = Tensor::from_f32(&dev, &vec![1.0f32; n], &[n]).unwrap();
         for s in [Strategy::Direct, Strategy::Tree] {
             let got = run(&dev, &ones, ReduceOp::Sum, None, false, s)
-                .to_f32_vec()
+                .to_f32_vec_async().await
                 .unwrap();
             assert_eq!(got, vec![n as f32], "sum of {n} ones {s:?}");
         }
     }
 }
+}
 
-#[test]
-fn ties_nan_and_infinities() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn ties_nan_and_infinities(dev) {
     let x = Tensor::from_f32(&dev, &[f32::NAN, 1.0, 5.0, f32::NAN, 5.0, -3.0, -3.0], &[7]).unwrap();
     for s in [Strategy::Direct, Strategy::Tree] {
-        let i = |op| run(&dev, &x, op, None, false, s).to_i32_vec().unwrap()[0];
-        let v = |op| run(&dev, &x, op, None, false, s).to_f32_vec().unwrap()[0];
-        assert_eq!(i(ReduceOp::ArgMax), 2, "{s:?}");
-        assert_eq!(i(ReduceOp::ArgMin), 5, "{s:?}");
-        assert_eq!(v(ReduceOp::Max), 5.0, "{s:?}");
-        assert_eq!(v(ReduceOp::Min), -3.0, "{s:?}");
-        assert!(v(ReduceOp::Sum).is_nan(), "{s:?}");
+        let i = async |op| run(&dev, &x, op, None, false, s).to_i32_vec_async().await.unwrap()[0];
+        let v = async |op| run(&dev, &x, op, None, false, s).to_f32_vec_async().await.unwrap()[0];
+        assert_eq!(i(ReduceOp::ArgMax).await, 2, "{s:?}");
+        assert_eq!(i(ReduceOp::ArgMin).await, 5, "{s:?}");
+        assert_eq!(v(ReduceOp::Max).await, 5.0, "{s:?}");
+        assert_eq!(v(ReduceOp::Min).await, -3.0, "{s:?}");
+        assert!(v(ReduceOp::Sum).await.is_nan(), "{s:?}");
     }
     let inf = Tensor::from_f32(
         &dev,
@@ -281,15 +280,15 @@ fn ties_nan_and_infinities() {
     .unwrap();
     for s in [Strategy::Direct, Strategy::Tree] {
         let got = run(&dev, &inf, ReduceOp::ArgMax, Some(&[1]), false, s)
-            .to_i32_vec()
+            .to_i32_vec_async().await
             .unwrap();
         assert_eq!(got, vec![0, 0], "{s:?}");
         let got = run(&dev, &inf, ReduceOp::ArgMin, Some(&[0]), false, s)
-            .to_i32_vec()
+            .to_i32_vec_async().await
             .unwrap();
         assert_eq!(got, vec![0, 0], "{s:?}");
         let got = run(&dev, &inf, ReduceOp::Max, Some(&[1]), false, s)
-            .to_f32_vec()
+            .to_f32_vec_async().await
             .unwrap();
         assert_eq!(got, vec![f32::NEG_INFINITY, f32::INFINITY], "{s:?}");
     }
@@ -303,16 +302,16 @@ fn ties_nan_and_infinities() {
     for s in [Strategy::Direct, Strategy::Tree] {
         assert_eq!(
             run(&dev, &x, ReduceOp::ArgMax, None, false, s)
-                .to_i32_vec()
+                .to_i32_vec_async().await
                 .unwrap(),
             vec![70_000]
         );
     }
 }
+}
 
-#[test]
-fn bad_arguments_are_typed_errors() {
-    let dev = device_or_skip!();
+gpu_test! {
+async fn bad_arguments_are_typed_errors(dev) {
     let x = Tensor::from_f32(&dev, &reference::random(6, 1), &[2, 3]).unwrap();
     for axes in [&[2isize][..], &[-3], &[0, 0], &[1, -1]] {
         match reduce(&x, ReduceOp::Sum, Some(axes), false) {
@@ -333,4 +332,5 @@ fn bad_arguments_are_typed_errors() {
         reduce(&empty, ReduceOp::Max, None, false),
         Err(Error::InvalidArgument { .. })
     ));
+}
 }

@@ -6,14 +6,17 @@ pub mod report;
 pub mod roofline;
 pub mod workloads;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::time::Instant;
 
 use serde::Serialize;
 
 use crate::device::Device;
-use crate::energy::{self, EnergyConfig, PowerSource};
+use crate::energy::{self, EnergyConfig};
 use crate::error::{Error, Result};
 use crate::exec::Recorder;
+use crate::tensor::Tensor;
 
 /// Which set of workloads to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -45,8 +48,19 @@ impl std::str::FromStr for Suite {
 pub trait Prepared {
     /// Records one run's dispatches.
     fn encode(&self, rec: &mut Recorder) -> Result<()>;
-    /// Runs once and compares with the f64 reference; a mismatch is an error.
-    fn verify(&self, dev: &Device) -> Result<()>;
+    /// Runs once for the check; returns the output tensors (submitted, to be downloaded).
+    fn outputs(&self, dev: &Device) -> Result<Vec<Tensor>>;
+    /// Compares the downloaded outputs with the f64 reference; a mismatch is an error.
+    fn check(&self, got: &[Vec<f32>]) -> Result<()>;
+    /// Runs once and compares with the f64 reference (blocking; see [`verify_async`]).
+    fn verify(&self, dev: &Device) -> Result<()> {
+        let got = self
+            .outputs(dev)?
+            .iter()
+            .map(Tensor::to_f32_vec)
+            .collect::<Result<Vec<_>>>()?;
+        self.check(&got)
+    }
     /// FLOPs of one run, as design.md section 7 counts them.
     fn flops(&self) -> u64;
     /// Minimum bytes one run moves (inputs read once, outputs written once).
@@ -158,12 +172,69 @@ pub fn select(opts: &BenchOptions) -> Vec<Workload> {
         .collect()
 }
 
+/// [`Prepared::verify`] without blocking (the browser's way).
+pub async fn verify_async(p: &dyn Prepared, dev: &Device) -> Result<()> {
+    let mut got = Vec::new();
+    for t in p.outputs(dev)? {
+        got.push(t.to_f32_vec_async().await?);
+    }
+    p.check(&got)
+}
+
+/// Whether the timing loop has enough runs: at least 3, then until `min_time` is filled
+/// (at most 1000).
+fn more_runs(runs: usize, start: Instant, opts: &BenchOptions) -> bool {
+    runs < 3 || (start.elapsed() < opts.min_time && runs < 1000)
+}
+
+/// Runs one workload in the browser: verify, warm up, time; awaits the GPU instead of
+/// blocking. No energy figures: a page cannot read a power sensor (the fields stay empty
+/// and [`BROWSER_ENERGY`] says why).
+pub async fn run_workload_async(
+    dev: &Device,
+    w: &Workload,
+    opts: &BenchOptions,
+    peak_gflops: Option<f64>,
+) -> Result<BenchResult> {
+    let p = (w.prepare)(dev)?;
+    verify_async(p.as_ref(), dev).await?;
+    let mut gpu = Vec::new();
+    let mut wall = Vec::new();
+    let mut dispatches = 0;
+    let start = Instant::now();
+    while more_runs(gpu.len(), start, opts) {
+        let mut rec = Recorder::new(dev);
+        p.encode(&mut rec)?;
+        dispatches = rec.len() as u64;
+        let t = Instant::now();
+        let prof = rec
+            .submit_async(true)
+            .await?
+            .ok_or_else(|| Error::invalid("bench", "timed run returned no profile"))?;
+        wall.push(t.elapsed().as_secs_f64() * 1e3);
+        gpu.push(prof.gpu_ns() / 1e6);
+    }
+    Ok(summarize(
+        w,
+        p.as_ref(),
+        gpu,
+        wall,
+        dispatches,
+        peak_gflops,
+        None,
+    ))
+}
+
+/// Why browser results carry no energy: shown by the page and the report.
+pub const BROWSER_ENERGY: &str = "no sensor in the browser: energy is not measured";
+
 /// Runs one workload: verify, warm up, time, measure energy.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn run_workload(
     dev: &Device,
     w: &Workload,
     opts: &BenchOptions,
-    power: &mut dyn PowerSource,
+    power: &mut dyn energy::PowerSource,
     peak_gflops: Option<f64>,
 ) -> Result<BenchResult> {
     let p = (w.prepare)(dev)?;
@@ -173,7 +244,7 @@ pub fn run_workload(
     let mut wall = Vec::new();
     let mut dispatches = 0;
     let start = Instant::now();
-    while gpu.len() < 3 || (start.elapsed() < opts.min_time && gpu.len() < 1000) {
+    while more_runs(gpu.len(), start, opts) {
         let mut rec = Recorder::new(dev);
         p.encode(&mut rec)?;
         dispatches = rec.len() as u64;
@@ -182,6 +253,32 @@ pub fn run_workload(
         wall.push(t.elapsed().as_secs_f64() * 1e3);
         gpu.push(prof.gpu_ns() / 1e6);
     }
+    let energy = energy::measure(power, &opts.energy, || {
+        let mut rec = Recorder::new(dev);
+        p.encode(&mut rec)?;
+        rec.submit(false).map(|_| ())
+    })?;
+    Ok(summarize(
+        w,
+        p.as_ref(),
+        gpu,
+        wall,
+        dispatches,
+        peak_gflops,
+        energy,
+    ))
+}
+
+/// One result row from the timed runs (ms) and the energy window, if any.
+fn summarize(
+    w: &Workload,
+    p: &dyn Prepared,
+    mut gpu: Vec<f64>,
+    mut wall: Vec<f64>,
+    dispatches: u64,
+    peak_gflops: Option<f64>,
+    energy: Option<energy::EnergyResult>,
+) -> BenchResult {
     let runs = gpu.len() as u64;
     let min_ms = gpu.iter().cloned().fold(f64::INFINITY, f64::min);
     let max_ms = gpu.iter().cloned().fold(0.0, f64::max);
@@ -190,11 +287,6 @@ pub fn run_workload(
     let (flops, bytes) = (p.flops(), p.bytes());
     let gflops = flops as f64 / (median_ms * 1e6);
     let gbps = bytes as f64 / (median_ms * 1e6);
-    let energy = energy::measure(power, &opts.energy, || {
-        let mut rec = Recorder::new(dev);
-        p.encode(&mut rec)?;
-        rec.submit(false).map(|_| ())
-    })?;
     let (avg_watts, joules_per_run, gpw, measured, idle_watts) = match energy {
         Some(e) => (
             Some(e.avg_watts),
@@ -205,7 +297,7 @@ pub fn run_workload(
         ),
         None => (None, None, None, None, None),
     };
-    Ok(BenchResult {
+    BenchResult {
         id: w.id.clone(),
         variant: w.variant.map(str::to_string),
         runs,
@@ -226,5 +318,5 @@ pub fn run_workload(
         gflops_per_watt: gpw,
         energy_measured: measured,
         idle_watts,
-    })
+    }
 }

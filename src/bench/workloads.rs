@@ -20,23 +20,28 @@ use crate::reference::{check_close, check_nmse, random, EXACT_F32, NMSE_F32, TRA
 use crate::tensor::Tensor;
 
 /// A [`Prepared`] made of closures.
-struct Closures<E, V> {
+struct Closures<E, O, C> {
     encode: E,
-    verify: V,
+    outputs: O,
+    check: C,
     flops: u64,
     bytes: u64,
 }
 
-impl<E, V> Prepared for Closures<E, V>
+impl<E, O, C> Prepared for Closures<E, O, C>
 where
     E: Fn(&mut Recorder) -> Result<()>,
-    V: Fn(&Device) -> Result<()>,
+    O: Fn(&Device) -> Result<Vec<Tensor>>,
+    C: Fn(&[Vec<f32>]) -> Result<()>,
 {
     fn encode(&self, rec: &mut Recorder) -> Result<()> {
         (self.encode)(rec)
     }
-    fn verify(&self, dev: &Device) -> Result<()> {
-        (self.verify)(dev)
+    fn outputs(&self, dev: &Device) -> Result<Vec<Tensor>> {
+        (self.outputs)(dev)
+    }
+    fn check(&self, got: &[Vec<f32>]) -> Result<()> {
+        (self.check)(got)
     }
     fn flops(&self) -> u64 {
         self.flops
@@ -46,14 +51,18 @@ where
     }
 }
 
-fn prepared<E, V>(flops: u64, bytes: u64, encode: E, verify: V) -> Box<dyn Prepared>
+/// A workload's run (`encode`), its checked run (`outputs`) and the f64 comparison of the
+/// downloaded outputs (`check`): apart, so that the browser can await the download between.
+fn prepared<E, O, C>(flops: u64, bytes: u64, encode: E, outputs: O, check: C) -> Box<dyn Prepared>
 where
     E: Fn(&mut Recorder) -> Result<()> + 'static,
-    V: Fn(&Device) -> Result<()> + 'static,
+    O: Fn(&Device) -> Result<Vec<Tensor>> + 'static,
+    C: Fn(&[Vec<f32>]) -> Result<()> + 'static,
 {
     Box::new(Closures {
         encode,
-        verify,
+        outputs,
+        check,
         flops,
         bytes,
     })
@@ -73,15 +82,15 @@ fn workload(
     }
 }
 
-/// Runs `encode` once on its own submit and downloads the tensor it returns.
-fn run_and_read(
+/// Runs `encode` once on its own submit and returns the tensor it wrote, to be downloaded.
+fn run_for_check(
     dev: &Device,
     encode: impl FnOnce(&mut Recorder) -> Result<Tensor>,
-) -> Result<Vec<f32>> {
+) -> Result<Vec<Tensor>> {
     let mut rec = Recorder::new(dev);
     let out = encode(&mut rec)?;
     rec.submit(false)?;
-    out.to_f32_vec()
+    Ok(vec![out])
 }
 
 /// Rows checked against the reference for large outputs: every row depends on its own
@@ -117,9 +126,12 @@ fn matmul_square(n: usize, suite: Suite) -> Workload {
                 Ok(())
             },
             move |dev| {
-                let got = run_and_read(dev, |rec| {
+                run_for_check(dev, |rec| {
                     encode_matmul(rec, &va, &vb, &Epilogue::default(), None)
-                })?;
+                })
+            },
+            move |got: &[Vec<f32>]| {
+                let got = &got[0];
                 let rows = sample_rows(n);
                 let mut g = Vec::with_capacity(rows.len() * n);
                 let mut want = Vec::with_capacity(rows.len() * n);
@@ -156,14 +168,17 @@ fn sum_4096() -> Workload {
                 Ok(())
             },
             move |dev| {
-                let got = run_and_read(dev, |rec| {
+                run_for_check(dev, |rec| {
                     encode_reduce(rec, &tv, ReduceOp::Sum, Some(&[-1]), false)
-                })?;
+                })
+            },
+            move |got: &[Vec<f32>]| {
+                let got = &got[0];
                 let want: Vec<f64> = x
                     .chunks(c)
                     .map(|row| row.iter().map(|&v| v as f64).sum())
                     .collect();
-                check_nmse("sum-4096", &got, &want, NMSE_F32)
+                check_nmse("sum-4096", got, &want, NMSE_F32)
             },
         ))
     })
@@ -205,10 +220,11 @@ fn chain_16m(fused: bool) -> Workload {
                 rec.keep_alive(y);
                 Ok(())
             },
-            move |dev| {
-                let got = run_and_read(dev, |rec| enc2(rec, &tv))?;
+            move |dev| run_for_check(dev, |rec| enc2(rec, &tv)),
+            move |got: &[Vec<f32>]| {
+                let got = &got[0];
                 let want: Vec<f64> = x.iter().map(|&v| (v as f64 * 2.0 + 1.0).max(0.0)).collect();
-                check_close("chain-16m", &got, &want, EXACT_F32)
+                check_close("chain-16m", got, &want, EXACT_F32)
             },
         ))
     })
@@ -247,14 +263,15 @@ fn norm_4096(layernorm: bool) -> Workload {
                 rec.keep_alive(y);
                 Ok(())
             },
-            move |dev| {
-                let got = run_and_read(dev, |rec| enc2(rec))?;
+            move |dev| run_for_check(dev, |rec| enc2(rec)),
+            move |got: &[Vec<f32>]| {
+                let got = &got[0];
                 let want = if layernorm {
                     crate::reference::norm::layer_norm(&x, c, Some(&g), Some(&b), 1e-5)
                 } else {
                     crate::reference::norm::softmax(&x, &[r, c], 1, false)
                 };
-                check_close(id, &got, &want, TRANSCENDENTAL_F32)
+                check_close(id, got, &want, TRANSCENDENTAL_F32)
             },
         ))
     })
@@ -285,8 +302,9 @@ fn conv2d_resnet() -> Workload {
                 rec.keep_alive(y);
                 Ok(())
             },
-            move |dev| {
-                let got = run_and_read(dev, |rec| encode_conv2d(rec, &vx, &vw, None, &p))?;
+            move |dev| run_for_check(dev, |rec| encode_conv2d(rec, &vx, &vw, None, &p)),
+            move |got: &[Vec<f32>]| {
+                let got = &got[0];
                 let (want, _) = crate::reference::conv::conv2d(
                     &x,
                     xs,
@@ -299,7 +317,7 @@ fn conv2d_resnet() -> Workload {
                     1,
                     Activation::None,
                 );
-                check_nmse("conv2d-resnet", &got, &want, NMSE_F32)
+                check_nmse("conv2d-resnet", got, &want, NMSE_F32)
             },
         ))
     })
@@ -346,8 +364,9 @@ fn attention(seq: usize, causal: bool, variant: Option<&'static str>, suite: Sui
                 rec.keep_alive(o);
                 Ok(())
             },
-            move |dev| {
-                let got = run_and_read(dev, |rec| enc2(rec))?;
+            move |dev| run_for_check(dev, |rec| enc2(rec)),
+            move |got: &[Vec<f32>]| {
+                let got = &got[0];
                 let want = crate::reference::attention::attention(
                     &q,
                     &k,
@@ -357,7 +376,7 @@ fn attention(seq: usize, causal: bool, variant: Option<&'static str>, suite: Sui
                     causal,
                     &|_, _, _, _| Some(0.0),
                 );
-                check_nmse(&label, &got, &want, NMSE_F32)
+                check_nmse(&label, got, &want, NMSE_F32)
             },
         ))
     })
@@ -431,12 +450,14 @@ fn graph_workload(
             },
             move |_dev| {
                 let refs: Vec<&Tensor> = inputs.iter().collect();
-                let got = exe.run(&refs)?;
+                exe.run(&refs)
+            },
+            move |got: &[Vec<f32>]| {
                 let data64: Vec<Vec<f64>> =
                     data.iter().map(|d| crate::reference::to_f64(d)).collect();
                 let want = crate::reference::graph::eval(&graph, &data64);
                 for (g, w) in got.iter().zip(&want) {
-                    check_nmse(id, &g.to_f32_vec()?, w, NMSE_F32)?;
+                    check_nmse(id, g, w, NMSE_F32)?;
                 }
                 Ok(())
             },
@@ -568,18 +589,25 @@ fn train_step(id: &'static str, suite: Suite, build: fn() -> Result<TrainSetup>)
                 rec.keep_alive(loss);
                 Ok(())
             },
-            move |dev| {
-                // A fresh trainer: one step from the initial parameters.
-                let mut tr = Trainer::new(
-                    dev,
-                    &model.graph,
-                    model.loss,
-                    &model.params,
-                    opt,
-                    CompileOptions::default(),
-                )?;
-                let refs: Vec<&Tensor> = tensors.iter().collect();
-                let loss = tr.step_loss(&refs)?;
+            {
+                let model = model.clone();
+                move |dev| {
+                    // A fresh trainer: one step from the initial parameters.
+                    let mut tr = Trainer::new(
+                        dev,
+                        &model.graph,
+                        model.loss,
+                        &model.params,
+                        opt,
+                        CompileOptions::default(),
+                    )?;
+                    let refs: Vec<&Tensor> = tensors.iter().collect();
+                    let mut out = vec![tr.step(&refs)?];
+                    out.extend(tr.params().iter().cloned());
+                    Ok(out)
+                }
+            },
+            move |got| {
                 let wrt: Vec<_> = model.params.iter().map(|p| p.0).collect();
                 let gg = crate::autodiff::grad(&model.graph, model.loss, &wrt)?;
                 let mut batch_it = batch.iter();
@@ -593,13 +621,13 @@ fn train_step(id: &'static str, suite: Suite, build: fn() -> Result<TrainSetup>)
                     })
                     .collect();
                 let want = crate::reference::graph::eval(&gg, &inputs64);
-                check_close(&format!("{id} loss"), &[loss], &want[0], TRANSCENDENTAL_F32)?;
+                check_close(&format!("{id} loss"), &got[0], &want[0], TRANSCENDENTAL_F32)?;
                 let r = crate::reference::train::OptimRef::from(opt);
-                for (i, (p, got)) in model.params.iter().zip(tr.param_values()?).enumerate() {
+                for (i, (p, got)) in model.params.iter().zip(&got[1..]).enumerate() {
                     let mut w = crate::reference::to_f64(&p.1);
                     let mut st = vec![vec![0.0; w.len()]; opt.state_tensors()];
                     r.step(&mut w, &want[i + 1], &mut st, 1);
-                    check_nmse(&format!("{id} parameter {i}"), &got, &w, NMSE_F32)?;
+                    check_nmse(&format!("{id} parameter {i}"), got, &w, NMSE_F32)?;
                 }
                 Ok(())
             },

@@ -1,4 +1,7 @@
 //! The `flopwatt` command line: `info`, `bench`, `peak`.
+// Native only: the browser build's entry points are in `flopwatt::web`.
+#![cfg_attr(target_arch = "wasm32", no_main)]
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::process::ExitCode;
 use std::time::Duration;

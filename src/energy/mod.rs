@@ -60,6 +60,7 @@ use crate::error::{Error, Result};
 pub mod fixed;
 pub mod hwmon;
 pub mod meter;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod nvml;
 pub mod rapl;
 pub mod sampler;
@@ -69,6 +70,7 @@ pub use hwmon::HwmonSource;
 pub use meter::{
     measure, measure_status, measure_with_clock, EnergyConfig, EnergyResult, EnergyStatus,
 };
+#[cfg(not(target_arch = "wasm32"))]
 pub use nvml::NvmlSource;
 pub use rapl::{RaplSource, WrapCounter};
 pub use sampler::Integrator;
@@ -228,7 +230,10 @@ impl Probe {
     pub fn system() -> Self {
         Probe {
             sysfs: SysRoot::from_env(),
+            #[cfg(not(target_arch = "wasm32"))]
             nvml_libs: nvml::default_library_names(),
+            #[cfg(target_arch = "wasm32")]
+            nvml_libs: Vec::new(),
             clock: system_clock(),
         }
     }
@@ -346,6 +351,9 @@ fn open_sensor(
             HwmonSource::open_intel(&probe.sysfs, &adapter.pci_bus_id, probe.clock.clone())
                 .map_err(|e| reason(&e))?,
         ),
+        #[cfg(target_arch = "wasm32")]
+        Sensor::Nvml => return Err("nvml cannot be loaded in the browser".into()),
+        #[cfg(not(target_arch = "wasm32"))]
         Sensor::Nvml => Box::new(
             NvmlSource::open(
                 &probe.nvml_libs,

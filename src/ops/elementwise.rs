@@ -222,10 +222,11 @@ impl UnaryOp {
         match self {
             UnaryOp::Neg => format!("-({x})"),
             UnaryOp::Abs => format!("abs({x})"),
-            UnaryOp::Exp => format!("exp({x})"),
-            UnaryOp::Log => format!("log({x})"),
-            UnaryOp::Sqrt => format!("sqrt({x})"),
-            UnaryOp::Rsqrt => format!("inverseSqrt({x})"),
+            // Domain edges made explicit (see elementwise.wgsl): adapters differ there.
+            UnaryOp::Exp => format!("ew_exp({x})"),
+            UnaryOp::Log => format!("ew_log({x})"),
+            UnaryOp::Sqrt => format!("ew_sqrt({x})"),
+            UnaryOp::Rsqrt => format!("ew_rsqrt({x})"),
             UnaryOp::Reciprocal => format!("1.0 / {x}"),
             UnaryOp::Erf => format!("act_erf({x})"),
             // The shared Activation::Relu is `max(x, 0)`, whose NaN result WGSL leaves open.

@@ -144,6 +144,7 @@ pub fn synthetic_regression(
 
 /// A model graph ready for [`super::Trainer`]: the scalar loss, the parameter inputs with
 /// initial values, and the batch inputs in declaration order.
+#[derive(Clone, Debug)]
 pub struct Model {
     /// The forward graph with the loss marked as output 0.
     pub graph: Graph,

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds the page's wasm module into web/pkg (not committed): the library as a cdylib for
+# wasm32-unknown-unknown, then wasm-bindgen's `--target web` glue. No wasm-opt/binaryen.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profile="${PROFILE:-release}"
+flag=""
+if [ "$profile" = release ]; then flag="--release"; fi
+cargo rustc --lib $flag --target wasm32-unknown-unknown --crate-type cdylib
+wasm-bindgen --target web --no-typescript --out-dir web/pkg \
+    "target/wasm32-unknown-unknown/$profile/flopwatt.wasm"
+echo "built web/pkg; serve web/ (python3 -m http.server -d web) and open index.html"
