@@ -9,12 +9,11 @@
 //!   conv2d -> [activation] -> the kernel's epilogue slot;
 //! - [`elementwise`]: chains and trees of elementwise ops (with broadcasting) -> one generated
 //!   kernel;
-//! - layout ops (transpose, reshape, broadcast) become strided views read by the consumer
-//!   (with fusion off they are materialised by a copy kernel).
-//!
 //! - [`prologue`]: softmax(x * s + mask) -> the softmax kernel's prologue;
 //! - [`horizontal`]: matmuls sharing A (q/k/v projections) -> one batched product over
-//!   weights stacked at compile time.
+//!   weights stacked at compile time (GPUs; see [`horizontal_for`]);
+//! - layout ops (transpose, reshape, broadcast) become strided views read by the consumer
+//!   (with fusion off they are materialised by a copy kernel).
 
 pub mod attention;
 pub mod elementwise;
