@@ -852,6 +852,7 @@ fn softmax_prologue_kernels_direct_and_tree() {
 /// elementwise ops, shared values and extra outputs. Fused with planning (and with stacked
 /// matmuls forced on and off) must equal unfused without planning and the f64 reference, and
 /// a run must allocate no more than the plan beyond constants, inputs and the dry run.
+#[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn random_layered_graphs_fused_planned_equal_unfused_and_reference() {
     let dev = device_or_skip!();
