@@ -41,24 +41,18 @@ fn inputs(dev: &Device, g: &Graph, data: &[Vec<f32>]) -> Vec<Tensor> {
         .collect()
 }
 
-/// Pool bytes a compiled graph adds beyond its constants and inputs, on a fresh device.
+/// Pool bytes a compiled graph adds beyond its constants (and compile-time prepared
+/// weights), its inputs and the dummy inputs of the compile-time dry run, on a fresh device.
 fn measured_peak(g: &Graph, data: &[Vec<f32>], opts: CompileOptions) -> u64 {
     let dev = Device::new().expect("device");
     let ins = inputs(&dev, g, data);
     let refs: Vec<&Tensor> = ins.iter().collect();
+    let base = dev.allocated_bytes();
     let exe = g.compile_with(&dev, opts).expect("compile");
     drop(exe.run(&refs).expect("run"));
-    let fixed: u64 = g
-        .nodes()
-        .iter()
-        .filter(|n| matches!(n.op, flopwatt::graph::Op::Constant { .. }))
-        .map(|n| size_class((flopwatt::tensor::numel(&n.shape) * 4) as u64))
-        .sum::<u64>()
-        + ins
-            .iter()
-            .map(|t| size_class((t.numel() * 4) as u64))
-            .sum::<u64>();
-    dev.allocated_bytes() - fixed
+    // The dry run's dummy inputs stay in the pool (a run's outputs may reuse them).
+    let dummies: u64 = ins.iter().map(|t| size_class((t.numel() * 4) as u64)).sum();
+    (dev.allocated_bytes() - base).saturating_sub(exe.constant_bytes() + dummies)
 }
 
 fn mib(b: u64) -> f64 {

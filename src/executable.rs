@@ -49,36 +49,28 @@ pub struct Executable {
     /// Kernel names each step recorded in the dry run.
     step_kernels: Vec<Vec<String>>,
     /// Device tensors a step reads in place of graph constants, prepared once at compile
-    /// time (the concatenated weights and biases of [`Kernel::MatMulConcat`]).
+    /// time: the stacked weights and biases of [`Kernel::MatMulStack`], repacked conv weights.
     step_consts: Vec<Vec<Tensor>>,
 }
 
-/// The values a step reads as device tensors (a concatenated matmul reads its prepared
-/// weights instead of the graph's constants).
+/// The values a step reads as device tensors (a stacked matmul reads its prepared weights
+/// instead of the graph's constants).
 fn tensor_inputs(step: &Step) -> &[ValueId] {
     match step.kernel {
-        Kernel::MatMulConcat { .. } => &step.inputs[..1],
+        Kernel::MatMulStack { .. } => &step.inputs[..1],
         _ => &step.inputs,
     }
 }
 
-/// Row-major [K, sum N] from [K, N_i] blocks, and the biases end to end.
-fn concat_columns(graph: &Graph, parts: &[ValueId]) -> (Vec<f32>, usize, usize) {
-    let k = graph.shape(parts[0])[0];
-    let total: usize = parts.iter().map(|p| graph.shape(*p)[1]).sum();
-    let mut out = vec![0.0f32; k * total];
-    let mut col = 0;
+/// The data of constants `parts`, end to end.
+fn stack_constants(graph: &Graph, parts: &[ValueId]) -> Vec<f32> {
+    let mut out = Vec::new();
     for p in parts {
-        let n = graph.shape(*p)[1];
         if let Op::Constant { data } = &graph.node(*p).op {
-            for r in 0..k {
-                out[r * total + col..r * total + col + n]
-                    .copy_from_slice(&data[r * n..(r + 1) * n]);
-            }
+            out.extend_from_slice(data);
         }
-        col += n;
     }
-    (out, k, total)
+    out
 }
 
 /// conv2d parameters of a graph conv step.
@@ -115,20 +107,22 @@ fn prepare_step_consts(device: &Device, graph: &Graph, step: &Step) -> Result<Ve
         rec.submit(false)?;
         return Ok(vec![packed]);
     }
-    let Kernel::MatMulConcat { widths, bias, .. } = &step.kernel else {
+    let Kernel::MatMulStack { parts, bias, .. } = &step.kernel else {
         return Ok(Vec::new());
     };
-    let parts = widths.len();
-    let (w, k, total) = concat_columns(graph, &step.inputs[1..1 + parts]);
-    let mut out = vec![Tensor::from_f32(device, &w, &[k, total])?];
+    // [P, 1.., K, N] weights and [P, 1.., 1, N] biases against the output [P, batch.., M, N].
+    let batch = graph.shape(step.inputs[0]).len() - 2;
+    let bs = graph.shape(step.inputs[1]);
+    let mut wshape = vec![*parts];
+    wshape.extend(std::iter::repeat_n(1, batch));
+    let mut bshape = wshape.clone();
+    wshape.extend_from_slice(bs);
+    bshape.extend([1, bs[1]]);
+    let w = stack_constants(graph, &step.inputs[1..1 + parts]);
+    let mut out = vec![Tensor::from_f32(device, &w, &wshape)?];
     if *bias {
-        let mut b = Vec::with_capacity(total);
-        for v in &step.inputs[1 + parts..1 + 2 * parts] {
-            if let Op::Constant { data } = &graph.node(*v).op {
-                b.extend_from_slice(data);
-            }
-        }
-        out.push(Tensor::from_f32(device, &b, &[total])?);
+        let b = stack_constants(graph, &step.inputs[1 + parts..1 + 2 * parts]);
+        out.push(Tensor::from_f32(device, &b, &bshape)?);
     }
     Ok(out)
 }
@@ -205,6 +199,7 @@ impl Executable {
             graph,
             FuseOptions {
                 fusion: options.fusion,
+                horizontal: fuse::horizontal_for(device.class()),
             },
         );
         let plan = plan::plan(graph, &steps, options.memory_planning);
@@ -220,8 +215,8 @@ impl Executable {
         }
         for (i, node) in graph.nodes().iter().enumerate() {
             match &node.op {
-                // Constants only a compile-time rewrite reads (concatenated weights) stay
-                // on the host.
+                // Constants only a compile-time rewrite reads (stacked weights) stay on the
+                // host.
                 Op::Constant { data } if read_as_tensor[i] => {
                     constants[i] = Some(Tensor::from_f32(device, data, &node.shape)?);
                 }
@@ -434,15 +429,13 @@ impl Executable {
                         .collect(),
                 );
             }
-            if let Kernel::MatMulConcat { widths, .. } = &step.kernel {
-                let axis = out.rank() - 1;
-                let mut col = 0;
-                for (v, w) in std::iter::once(&step.output)
+            if let Kernel::MatMulStack { .. } = &step.kernel {
+                let rest = out.shape()[1..].to_vec();
+                for (p, v) in std::iter::once(&step.output)
                     .chain(&step.extra_outputs)
-                    .zip(widths)
+                    .enumerate()
                 {
-                    vals[v.0] = Some(out.narrow(axis, col, *w)?);
-                    col += w;
+                    vals[v.0] = Some(out.narrow(0, p, 1)?.reshape_view(&rest)?);
                 }
             } else {
                 vals[step.output.0] = Some(out);
@@ -608,17 +601,20 @@ impl Executable {
                     encode_attention(rec, &q, &k, &v, &p)
                 }
             }
-            Kernel::MatMulConcat {
+            Kernel::MatMulStack {
                 alpha, activation, ..
             } => {
                 use crate::ops::matmul::{encode_matmul, Epilogue};
+                let mut lead = vec![1];
+                lead.extend_from_slice(ins[0].shape());
+                let a = ins[0].reshape_view(&lead)?;
                 let epi = Epilogue {
                     alpha: *alpha,
-                    bias: consts.get(1),
+                    bias: None,
                     activation: *activation,
-                    residual: None,
+                    residual: consts.get(1),
                 };
-                encode_matmul(rec, ins[0], &consts[0], &epi, None)
+                encode_matmul(rec, &a, &consts[0], &epi, None)
             }
         }
     }

@@ -9,12 +9,11 @@
 //!   conv2d -> [activation] -> the kernel's epilogue slot;
 //! - [`elementwise`]: chains and trees of elementwise ops (with broadcasting) -> one generated
 //!   kernel;
+//! - [`prologue`]: softmax(x * s + mask) -> the softmax kernel's prologue;
+//! - [`horizontal`]: matmuls sharing A (q/k/v projections) -> one batched product over
+//!   weights stacked at compile time (GPUs; see [`horizontal_for`]);
 //! - layout ops (transpose, reshape, broadcast) become strided views read by the consumer
 //!   (with fusion off they are materialised by a copy kernel).
-//!
-//! - [`prologue`]: softmax(x * s + mask) -> the softmax kernel's prologue;
-//! - [`horizontal`]: matmuls sharing A (q/k/v projections) -> one product over weights
-//!   concatenated at compile time.
 
 pub mod attention;
 pub mod elementwise;
@@ -105,18 +104,19 @@ pub enum Kernel {
         /// Whether a mask input follows x.
         mask: bool,
     },
-    /// Several matmuls that read one A, as one product with their B (and biases)
-    /// concatenated along N at compile time; each output is a column slice (a view) of the
-    /// product. Inputs: a, then every b, then every bias when `bias`.
-    MatMulConcat {
+    /// Several matmuls that read one A and have B of one shape, as one batched product
+    /// over their B stacked at compile time ([P, K, N]; A broadcast over P). Each output is
+    /// one slice of the product's leading axis (a view). Inputs: a, then every b, then every
+    /// bias when `bias` (stacked into a [P, 1, N] residual: only without an activation).
+    MatMulStack {
         /// Scale of the products.
         alpha: f32,
         /// Whether biases follow the b inputs (one per product).
         bias: bool,
-        /// Activation after scale and bias.
+        /// Activation after the scale (never with `bias`).
         activation: Activation,
-        /// N of each product, in output order (`Step::output` then `Step::extra_outputs`).
-        widths: Vec<usize>,
+        /// Number of products (`Step::output` then `Step::extra_outputs`).
+        parts: usize,
     },
     /// An op of the ONNX-import block (gather, concat, slice, pad, pooling, conv-transpose,
     /// resize) run as its own kernel(s); inputs are the node's.
@@ -192,13 +192,13 @@ impl Kernel {
                     parts.join(",")
                 )
             }
-            Kernel::MatMulConcat {
-                widths,
+            Kernel::MatMulStack {
+                parts,
                 bias,
                 activation,
                 ..
             } => {
-                let mut s = format!("matmul x{} concat", widths.len());
+                let mut s = format!("matmul x{parts} stacked");
                 if *bias {
                     s += "+bias";
                 }
@@ -228,7 +228,7 @@ pub struct Step {
     /// Graph nodes (ids) it covers, in topological order.
     pub covers: Vec<usize>,
     /// Further values the step defines (views of its one buffer), e.g. the column slices of
-    /// [`Kernel::MatMulConcat`]; empty for most steps.
+    /// [`Kernel::MatMulStack`]; empty for most steps.
     pub extra_outputs: Vec<ValueId>,
 }
 
@@ -270,12 +270,14 @@ impl<'g> Ctx<'g> {
         }
     }
 
-    /// The only consumer of `v` when `v` is used exactly once and is not an output: the
-    /// condition for folding `v` into its consumer without recomputation or a lost value.
+    /// The only consumer of `v` when `v` is used exactly once and is not an output, and
+    /// neither is claimed by a step yet: the condition for folding `v` into its consumer
+    /// without recomputation, a lost value, or two steps defining one value.
     pub fn sole_consumer(&self, v: usize) -> Option<usize> {
         (self.uses[v] == 1 && !self.is_output[v] && !self.claimed[v])
             .then(|| self.consumers[v].first().copied())
             .flatten()
+            .filter(|&c| !self.claimed[c])
     }
 
     /// The scalar value of node `v`, if it is a scalar constant.
@@ -292,6 +294,31 @@ impl<'g> Ctx<'g> {
 pub struct FuseOptions {
     /// Run the fusers (else one step per op).
     pub fusion: bool,
+    /// Run the horizontal (stacked matmul) fuser too; the executable chooses it per adapter
+    /// class (see [`horizontal_for`]).
+    pub horizontal: bool,
+}
+
+thread_local! {
+    /// Override of [`horizontal_for`] for compiles on this thread (tests run in parallel).
+    static HORIZONTAL: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Test and benchmark hook: force horizontal matmul fusion on or off for later compiles on
+/// this thread (`None`: choose by adapter class).
+#[doc(hidden)]
+pub fn set_horizontal(on: Option<bool>) {
+    HORIZONTAL.with(|h| h.set(on));
+}
+
+/// Whether stacked matmuls pay on `class`: on GPUs one larger product fills the device
+/// better than several small ones; on CPU adapters (lavapipe) the stacked product measured
+/// slower than the separate ones (examples/block_profile.rs, examples/mm_probe.rs), so the
+/// fuser stays off there.
+pub fn horizontal_for(class: crate::device::AdapterClass) -> bool {
+    HORIZONTAL
+        .with(|h| h.get())
+        .unwrap_or(class == crate::device::AdapterClass::Gpu)
 }
 
 /// Lowers a graph to steps in a valid execution order.
@@ -393,7 +420,7 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
             extra_outputs: vec![],
         });
     }
-    if opts.fusion {
+    if opts.fusion && opts.horizontal {
         horizontal::fuse(graph, &mut slots);
     }
     // Static strides of each value, to tell a reshape that is a view from one that needs a
@@ -441,14 +468,8 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
             } => {
                 // Stored [b, l, h, d]; the step's value is its transpose: dense.
             }
-            Kernel::MatMulConcat { widths, .. } => {
-                let total: usize = widths.iter().sum();
-                for v in std::iter::once(step.output).chain(step.extra_outputs.iter().copied()) {
-                    let sh = graph.shape(v);
-                    let mut full = sh.to_vec();
-                    *full.last_mut().expect("matmul rank >= 2") = total;
-                    strides[v.0] = contiguous_strides(&full);
-                }
+            Kernel::MatMulStack { .. } => {
+                // Each output is a dense slice of the stacked product.
             }
             _ => {}
         }

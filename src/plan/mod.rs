@@ -64,9 +64,8 @@ pub fn allocates(step: &Step) -> bool {
 pub fn step_buffer_bytes(graph: &Graph, step: &Step) -> u64 {
     let node = graph.node(step.output);
     let mut elems = numel(&node.shape);
-    if let Kernel::MatMulConcat { widths, .. } = &step.kernel {
-        let n = *node.shape.last().unwrap_or(&1);
-        elems = elems / n.max(1) * widths.iter().sum::<usize>();
+    if let Kernel::MatMulStack { parts, .. } = &step.kernel {
+        elems *= parts;
     }
     (elems * node.dtype.size()) as u64
 }
