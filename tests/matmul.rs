@@ -437,3 +437,56 @@ async fn typed_errors(dev) {
     ));
 }
 }
+
+/// B packed once (as a compiled graph does with constant weights) gives the product of B
+/// itself, for plain and transposed B at awkward sizes, with an epilogue; a batch of B
+/// matrices is refused.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn prepacked_b() {
+    use flopwatt::ops::matmul::{encode_matmul_prepacked, pack_b};
+    let dev = device_or_skip!();
+    for (i, &(m, n, k, tb)) in [
+        (131, 67, 29, false),
+        (256, 5, 130, true),
+        (129, 257, 1, false),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let seed = 700 + i as u64;
+        let a = upload(&dev, &[m, k], seed, false, DType::F32);
+        let b = upload(&dev, &[k, n], seed + 1, tb, DType::F32);
+        let bias = upload(&dev, &[n], seed + 2, false, DType::F32);
+        let (mut want, shape) = refm::matmul(&a.logical, &[m, k], &b.logical, &[k, n]);
+        refm::epilogue(
+            &mut want,
+            &shape,
+            1.0,
+            Some(&bias.logical),
+            Activation::Gelu,
+            None,
+        );
+        let packed = pack_b(&b.tensor).unwrap();
+        let epi = Epilogue {
+            bias: Some(&bias.tensor),
+            activation: Activation::Gelu,
+            ..Default::default()
+        };
+        let mut rec = Recorder::new(&dev);
+        let out = encode_matmul_prepacked(&mut rec, &a.tensor, &b.tensor, &packed, &epi).unwrap();
+        // No pack dispatch in the run where the texture kernel is chosen.
+        assert!(rec.dispatches().iter().all(|d| d.kernel != "matmul.pack_b"));
+        rec.submit(false).unwrap();
+        let got = out.to_f32_vec().unwrap();
+        reference::check_nmse(
+            &format!("prepacked {m}x{n}x{k} tb={tb}"),
+            &got,
+            &want,
+            NMSE_F32,
+        )
+        .unwrap();
+    }
+    let batched = upload(&dev, &[2, 5, 7], 790, false, DType::F32);
+    assert!(pack_b(&batched.tensor).is_err());
+}

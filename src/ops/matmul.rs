@@ -597,6 +597,88 @@ pub fn encode_matmul_config(
     variant: Option<MatmulVariant>,
     forced: Option<KernelConfig>,
 ) -> Result<Tensor> {
+    encode_impl(rec, a, b, epi, variant, forced, None)
+}
+
+/// B packed once into the texture that [`MatmulVariant::CpuTexture`] reads (see [`pack_b`]):
+/// a compiled graph packs its constant weights at compile time instead of in every run.
+#[derive(Debug)]
+pub struct PackedB {
+    view: wgpu::TextureView,
+    k: usize,
+    n: usize,
+}
+
+/// Packs a `[K, N]` B (any strides; batch dims, if any, all 1) for the texture-fed CPU kernels,
+/// on its own submit.
+pub fn pack_b(b: &Tensor) -> Result<PackedB> {
+    let r = b.rank();
+    if r < 2 || b.shape()[..r - 2].iter().any(|&d| d != 1) {
+        return Err(Error::shape(
+            OP,
+            format!("pack_b takes one [K, N] matrix, got {:?}", b.shape()),
+        ));
+    }
+    let device = b.device().clone();
+    let (k, n) = (b.shape()[r - 2], b.shape()[r - 1]);
+    if !texture_fits(&device, n, k) {
+        return Err(Error::invalid(
+            OP,
+            format!(
+                "B {:?} exceeds the adapter's {} texels a side",
+                b.shape(),
+                device.limits().max_texture_dimension_2d
+            ),
+        ));
+    }
+    let key = KernelKey {
+        variant: MatmulVariant::CpuTexture,
+        cfg: config(&device, MatmulVariant::CpuTexture, 1, n),
+        f16: b.dtype() == DType::F16,
+        a_vec: false,
+        b_vec: false,
+        b_kvec: false,
+        has_bias: false,
+        has_res: false,
+        activation: Activation::None,
+        gemv_x_is_b: false,
+    };
+    let (src, _) = kernel_source(&key)?;
+    let params = Params {
+        n: u32_of(n, "N")?,
+        k: u32_of(k, "K")?,
+        b_off: u32_of(b.offset(), "offset")?,
+        b_rs: u32_of(b.strides()[r - 2], "stride")?,
+        b_cs: u32_of(b.strides()[r - 1], "stride")?,
+        ..Default::default()
+    };
+    let mut rec = Recorder::new(&device);
+    let view = encode_pack_b(&mut rec, &device, &src, b, &params, n, k)?;
+    rec.submit(false)?;
+    Ok(PackedB { view, k, n })
+}
+
+/// [`encode_matmul`] with B also available packed: the texture-fed kernel, where the rules
+/// (or a tuned choice) pick it, reads `packed` instead of packing B again.
+pub fn encode_matmul_prepacked(
+    rec: &mut Recorder,
+    a: &Tensor,
+    b: &Tensor,
+    packed: &PackedB,
+    epi: &Epilogue,
+) -> Result<Tensor> {
+    encode_impl(rec, a, b, epi, None, None, Some(packed))
+}
+
+fn encode_impl(
+    rec: &mut Recorder,
+    a: &Tensor,
+    b: &Tensor,
+    epi: &Epilogue,
+    variant: Option<MatmulVariant>,
+    forced: Option<KernelConfig>,
+    prepacked: Option<&PackedB>,
+) -> Result<Tensor> {
     let device = rec.device().clone();
     let mut all = vec![a, b];
     all.extend(epi.bias);
@@ -837,10 +919,14 @@ pub fn encode_matmul_config(
     let bias_buf = epi.bias.unwrap_or(a).buffer();
     let res_buf = epi.residual.unwrap_or(a).buffer();
     let epi_cost = EpilogueCost::of(epi, dtype);
-    let packed = if variant == MatmulVariant::CpuTexture {
-        Some(encode_pack_b(rec, &device, &src, b, &params, n, k)?)
-    } else {
-        None
+    let fresh;
+    let packed = match (variant, prepacked) {
+        (MatmulVariant::CpuTexture, Some(p)) if (p.k, p.n) == (k, n) => Some(&p.view),
+        (MatmulVariant::CpuTexture, _) => {
+            fresh = encode_pack_b(rec, &device, &src, b, &params, n, k)?;
+            Some(&fresh)
+        }
+        _ => None,
     };
     // Batches beyond the z limit go in further dispatches, each with its own batch_base.
     let mut base = 0usize;
@@ -850,7 +936,7 @@ pub fn encode_matmul_config(
         let c = cost(chunk, m, n, k, epi_cost);
         let grid = [grid_xy[0] as u32, grid_xy[1] as u32, chunk as u32];
         let params = bytemuck::bytes_of(&params);
-        match &packed {
+        match packed {
             Some(view) => rec.dispatch_with(
                 &name,
                 &pipeline,
