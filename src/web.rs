@@ -97,13 +97,8 @@ pub async fn run_quick_suite(
         "" => "WebGPU adapter",
         n => n,
     };
-    let svg = bench::roofline::svg(
-        name,
-        peak_gflops.max(1e-3),
-        peak_gbps.max(1e-3),
-        &results,
-    )
-    .unwrap_or_default();
+    let svg = bench::roofline::svg(name, peak_gflops.max(1e-3), peak_gbps.max(1e-3), &results)
+        .unwrap_or_default();
     Ok(serde_json::json!({
         "device": dev.summary(),
         "timing_tier": dev.timing_tier().label(),

@@ -158,7 +158,10 @@ fn webgpu_default_limits_fit_the_kernels() {
     let dev = Device::with_options(&opts).unwrap();
     assert_eq!(dev.limits().max_compute_invocations_per_workgroup, 256);
     assert_eq!(dev.limits().max_compute_workgroup_storage_size, 16384);
-    assert_eq!(dev.summary().limits.max_compute_invocations_per_workgroup, 256);
+    assert_eq!(
+        dev.summary().limits.max_compute_invocations_per_workgroup,
+        256
+    );
 
     let (m, k, n) = (67usize, 129usize, 131usize);
     let a = reference::random(m * k, 1);
@@ -168,9 +171,19 @@ fn webgpu_default_limits_fit_the_kernels() {
     let a64: Vec<f64> = a.iter().map(|&x| x as f64).collect();
     let b64: Vec<f64> = b.iter().map(|&x| x as f64).collect();
     let (want, _) = reference::matmul::matmul(&a64, &[m, k], &b64, &[k, n]);
-    for v in [None, Some(MatmulVariant::CpuRegister), Some(MatmulVariant::GpuTiled)] {
+    for v in [
+        None,
+        Some(MatmulVariant::CpuRegister),
+        Some(MatmulVariant::GpuTiled),
+    ] {
         let c = matmul_with(&ta, &tb, &Epilogue::default(), v).unwrap();
-        check_nmse(&format!("matmul {v:?}"), &c.to_f32_vec().unwrap(), &want, NMSE_F32).unwrap();
+        check_nmse(
+            &format!("matmul {v:?}"),
+            &c.to_f32_vec().unwrap(),
+            &want,
+            NMSE_F32,
+        )
+        .unwrap();
     }
 
     let (r, c) = (5usize, 4099usize);
@@ -181,5 +194,11 @@ fn webgpu_default_limits_fit_the_kernels() {
     check_nmse("sum", &s.to_f32_vec().unwrap(), &want, NMSE_F32).unwrap();
     let y = softmax(&tx, -1).unwrap();
     let want = reference::norm::softmax(&x, &[r, c], 1, false);
-    check_close("softmax", &y.to_f32_vec().unwrap(), &want, TRANSCENDENTAL_F32).unwrap();
+    check_close(
+        "softmax",
+        &y.to_f32_vec().unwrap(),
+        &want,
+        TRANSCENDENTAL_F32,
+    )
+    .unwrap();
 }

@@ -178,7 +178,7 @@ fn sum_4096() -> Workload {
                     .chunks(c)
                     .map(|row| row.iter().map(|&v| v as f64).sum())
                     .collect();
-                check_nmse("sum-4096", &got, &want, NMSE_F32)
+                check_nmse("sum-4096", got, &want, NMSE_F32)
             },
         ))
     })
@@ -224,7 +224,7 @@ fn chain_16m(fused: bool) -> Workload {
             move |got: &[Vec<f32>]| {
                 let got = &got[0];
                 let want: Vec<f64> = x.iter().map(|&v| (v as f64 * 2.0 + 1.0).max(0.0)).collect();
-                check_close("chain-16m", &got, &want, EXACT_F32)
+                check_close("chain-16m", got, &want, EXACT_F32)
             },
         ))
     })
@@ -271,7 +271,7 @@ fn norm_4096(layernorm: bool) -> Workload {
                 } else {
                     crate::reference::norm::softmax(&x, &[r, c], 1, false)
                 };
-                check_close(id, &got, &want, TRANSCENDENTAL_F32)
+                check_close(id, got, &want, TRANSCENDENTAL_F32)
             },
         ))
     })
@@ -317,7 +317,7 @@ fn conv2d_resnet() -> Workload {
                     1,
                     Activation::None,
                 );
-                check_nmse("conv2d-resnet", &got, &want, NMSE_F32)
+                check_nmse("conv2d-resnet", got, &want, NMSE_F32)
             },
         ))
     })
@@ -376,7 +376,7 @@ fn attention(seq: usize, causal: bool, variant: Option<&'static str>, suite: Sui
                     causal,
                     &|_, _, _, _| Some(0.0),
                 );
-                check_nmse(&label, &got, &want, NMSE_F32)
+                check_nmse(&label, got, &want, NMSE_F32)
             },
         ))
     })
