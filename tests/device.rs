@@ -1,4 +1,6 @@
 //! Device, tensor and pool behaviour on the real adapter.
+// Native only: blocking readbacks, threads, files (the browser runs the gpu_test! binaries).
+#![cfg(not(target_arch = "wasm32"))]
 mod common;
 
 use flopwatt::{reference, DType, Error, Tensor};

@@ -5,6 +5,8 @@
 //! Non-float inputs (shapes, axes) are bound as constants, as a run with those values would;
 //! float inputs are fed at run time. `FLOPWATT_ONNX_NODE_DIR` points the test at a whole
 //! unpacked `node/` folder instead (it then prints the failures rather than failing).
+// Native only: blocking readbacks, threads, files (the browser runs the gpu_test! binaries).
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
