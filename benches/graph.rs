@@ -13,6 +13,9 @@ use flopwatt::graph::Graph;
 use flopwatt::pool::size_class;
 use flopwatt::{CompileOptions, Device, Executable, Tensor};
 
+/// Interleaved repetitions per mode for the side-by-side medians.
+const REPS: usize = 11;
+
 const MODES: [(&str, CompileOptions); 2] = [
     (
         "fused",
@@ -89,7 +92,7 @@ fn report(id: &str, g: &Graph, data: &[Vec<f32>], exes: &[(&str, Executable)], r
         drop(exe.run(refs).expect("run"));
     }
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); exes.len()];
-    for _ in 0..7 {
+    for _ in 0..REPS {
         for (i, (_, exe)) in exes.iter().enumerate() {
             let t = Instant::now();
             drop(exe.run(refs).expect("run"));
@@ -104,7 +107,7 @@ fn report(id: &str, g: &Graph, data: &[Vec<f32>], exes: &[(&str, Executable)], r
         })
         .collect();
     eprintln!(
-        "{id}: interleaved medians of 7: fused {:.1} ms, unfused {:.1} ms, speedup {:.2}x",
+        "{id}: interleaved medians of {REPS}: fused {:.1} ms, unfused {:.1} ms, speedup {:.2}x",
         med[0],
         med[1],
         med[1] / med[0]

@@ -60,9 +60,11 @@ struct Params {
     m_sq: u32,
     m_sk: u32,
     m_off: u32,
-    _p2: u32,
-    _p3: u32,
-    _p4: u32,
+    // Output strides (batch, head, row), head_dim stride 1: [b, h, l, d] rows, or [b, l, h, d]
+    // when the caller merges heads next (the transpose folds into the store).
+    o_sb: u32,
+    o_sh: u32,
+    o_sl: u32,
 }
 
 // vec4 bindings: on lavapipe every load whose address is not a compile-time uniform runs a
@@ -150,7 +152,7 @@ fn key_end(q0: u32) -> u32 {
 fn store_row(b: u32, h: u32, qi: u32, acc: ptr<function, array<vec4<f32>, D4>>, l: f32) {
     // Fully masked rows (l == 0) return zeros, not NaN.
     let inv = select(0.0, 1.0 / l, l > 0.0);
-    let ob0 = ((b * p.hq + h) * p.lq + qi) * D;
+    let ob0 = b * p.o_sb + h * p.o_sh + qi * p.o_sl;
     for (var c = 0u; c < D4; c++) {
         let v = (*acc)[c] * inv;
         for (var e = 0u; e < 4u; e++) {
@@ -375,7 +377,7 @@ fn store_chunk(b: u32, h: u32, qi: u32, ch: u32, o: ptr<function, Chunk>, l: f32
     }
     // Fully masked rows (l == 0) return zeros, not NaN.
     let inv = select(0.0, 1.0 / l, l > 0.0);
-    let ob0 = ((b * p.hq + h) * p.lq + qi) * D;
+    let ob0 = b * p.o_sb + h * p.o_sh + qi * p.o_sl;
     for (var i = 0u; i < C; i++) {
         let c = ch * C + i;
         let v = (*o)[i] * inv;

@@ -65,6 +65,15 @@ pub fn grid_1d(device: &Device, workgroups: u64) -> Result<[u32; 3]> {
     Ok([x as u32, y as u32, 1])
 }
 
+/// A resource bound to one slot of a dispatch's bind group.
+#[derive(Clone, Copy, Debug)]
+pub enum Bind<'a> {
+    /// A storage buffer, bound whole (up to the adapter's binding limit).
+    Buffer(&'a wgpu::Buffer),
+    /// A texture view (sampled or storage, as the shader declares it).
+    Texture(&'a wgpu::TextureView),
+}
+
 /// Collects dispatches for one submit.
 pub struct Recorder {
     device: Device,
@@ -136,32 +145,55 @@ impl Recorder {
         workgroups: [u32; 3],
         cost: Cost,
     ) -> Result<()> {
+        let binds: Vec<(u32, Bind)> = storage
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (i as u32, Bind::Buffer(b)))
+            .collect();
+        let params = params.map(|p| (storage.len() as u32, p));
+        self.dispatch_with(kernel, pipeline, &binds, params, workgroups, cost)
+    }
+
+    /// Records a dispatch with resources at explicit bindings of group 0 (textures as well as
+    /// buffers) and `params` (if any) as a uniform at the binding given with it.
+    pub fn dispatch_with(
+        &mut self,
+        kernel: &str,
+        pipeline: &Arc<wgpu::ComputePipeline>,
+        binds: &[(u32, Bind)],
+        params: Option<(u32, &[u8])>,
+        workgroups: [u32; 3],
+        cost: Cost,
+    ) -> Result<()> {
         let dev = self.device.wgpu_device();
-        let uniform = params.map(|p| {
+        let uniform = params.map(|(slot, p)| {
             let mut padded = p.to_vec();
             padded.resize(p.len().next_multiple_of(16).max(16), 0);
-            dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            let buf = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("flopwatt-params"),
                 contents: &padded,
                 usage: wgpu::BufferUsages::UNIFORM,
-            })
+            });
+            (slot, buf)
         });
         let max_binding = self.device.limits().max_storage_buffer_binding_size;
-        let mut entries: Vec<wgpu::BindGroupEntry> = storage
+        let mut entries: Vec<wgpu::BindGroupEntry> = binds
             .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: b,
-                    offset: 0,
-                    size: wgpu::BufferSize::new(b.size().min(max_binding)),
-                }),
+            .map(|(slot, bind)| wgpu::BindGroupEntry {
+                binding: *slot,
+                resource: match bind {
+                    Bind::Buffer(b) => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: b,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(b.size().min(max_binding)),
+                    }),
+                    Bind::Texture(v) => wgpu::BindingResource::TextureView(v),
+                },
             })
             .collect();
-        if let Some(u) = &uniform {
+        if let Some((slot, u)) = &uniform {
             entries.push(wgpu::BindGroupEntry {
-                binding: storage.len() as u32,
+                binding: *slot,
                 resource: u.as_entire_binding(),
             });
         }

@@ -48,6 +48,89 @@ pub struct Executable {
     inputs: Vec<ValueId>,
     /// Kernel names each step recorded in the dry run.
     step_kernels: Vec<Vec<String>>,
+    /// Device tensors a step reads in place of graph constants, prepared once at compile
+    /// time (the concatenated weights and biases of [`Kernel::MatMulConcat`]).
+    step_consts: Vec<Vec<Tensor>>,
+}
+
+/// The values a step reads as device tensors (a concatenated matmul reads its prepared
+/// weights instead of the graph's constants).
+fn tensor_inputs(step: &Step) -> &[ValueId] {
+    match step.kernel {
+        Kernel::MatMulConcat { .. } => &step.inputs[..1],
+        _ => &step.inputs,
+    }
+}
+
+/// Row-major [K, sum N] from [K, N_i] blocks, and the biases end to end.
+fn concat_columns(graph: &Graph, parts: &[ValueId]) -> (Vec<f32>, usize, usize) {
+    let k = graph.shape(parts[0])[0];
+    let total: usize = parts.iter().map(|p| graph.shape(*p)[1]).sum();
+    let mut out = vec![0.0f32; k * total];
+    let mut col = 0;
+    for p in parts {
+        let n = graph.shape(*p)[1];
+        if let Op::Constant { data } = &graph.node(*p).op {
+            for r in 0..k {
+                out[r * total + col..r * total + col + n]
+                    .copy_from_slice(&data[r * n..(r + 1) * n]);
+            }
+        }
+        col += n;
+    }
+    (out, k, total)
+}
+
+/// conv2d parameters of a graph conv step.
+fn conv_params(
+    attrs: &crate::graph::Conv2dAttrs,
+    activation: crate::ops::Activation,
+) -> crate::ops::conv::Conv2dParams {
+    crate::ops::conv::Conv2dParams {
+        stride: attrs.stride,
+        padding: attrs.padding,
+        dilation: attrs.dilation,
+        groups: attrs.groups,
+        activation,
+    }
+}
+
+fn prepare_step_consts(device: &Device, graph: &Graph, step: &Step) -> Result<Vec<Tensor>> {
+    if let Kernel::Conv2d { attrs, activation } = &step.kernel {
+        // Constant weights: repack them once here instead of in every run.
+        let w = step.inputs[1];
+        let Op::Constant { data } = &graph.node(w).op else {
+            return Ok(Vec::new());
+        };
+        let wt = Tensor::from_f32(device, data, graph.shape(w))?;
+        let x = step.inputs[0];
+        let xt = Tensor::empty(device, graph.shape(x), graph.node(x).dtype)?;
+        let mut rec = Recorder::new(device);
+        let packed = crate::ops::conv::pack_conv2d_weights(
+            &mut rec,
+            &xt,
+            &wt,
+            &conv_params(attrs, *activation),
+        )?;
+        rec.submit(false)?;
+        return Ok(vec![packed]);
+    }
+    let Kernel::MatMulConcat { widths, bias, .. } = &step.kernel else {
+        return Ok(Vec::new());
+    };
+    let parts = widths.len();
+    let (w, k, total) = concat_columns(graph, &step.inputs[1..1 + parts]);
+    let mut out = vec![Tensor::from_f32(device, &w, &[k, total])?];
+    if *bias {
+        let mut b = Vec::with_capacity(total);
+        for v in &step.inputs[1 + parts..1 + 2 * parts] {
+            if let Op::Constant { data } = &graph.node(*v).op {
+                b.extend_from_slice(data);
+            }
+        }
+        out.push(Tensor::from_f32(device, &b, &[total])?);
+    }
+    Ok(out)
 }
 
 impl Graph {
@@ -62,10 +145,31 @@ impl Graph {
     }
 }
 
-/// A contiguous copy of `t` when it is a strided view (one elementwise copy kernel).
+/// A contiguous copy of `t` when it is a strided view (one copy kernel: the elementwise one
+/// for f32, the raw strided copy for i32 so that integers above 2^24 stay exact).
 fn contiguous(rec: &mut Recorder, t: &Tensor) -> Result<Tensor> {
     if t.is_contiguous() {
         Ok(t.clone())
+    } else {
+        copy(rec, t)
+    }
+}
+
+/// `t` itself when its last axis is dense (what the attention kernels need: they read q, k
+/// and v through their other strides, so head-split transposes cost no copy), else a copy.
+fn dense_rows(rec: &mut Recorder, t: &Tensor) -> Result<Tensor> {
+    let last = t.rank().saturating_sub(1);
+    if t.rank() == 0 || t.strides()[last] == 1 || t.shape()[last] <= 1 {
+        Ok(t.clone())
+    } else {
+        copy(rec, t)
+    }
+}
+
+/// A fresh contiguous copy of `t` (see [`contiguous`]).
+fn copy(rec: &mut Recorder, t: &Tensor) -> Result<Tensor> {
+    if t.dtype() == crate::tensor::DType::I32 {
+        crate::ops::gather::encode_contiguous(rec, t)
     } else {
         encode_fused(rec, &[t], &Expr::Input(0))
     }
@@ -75,8 +179,16 @@ fn contiguous(rec: &mut Recorder, t: &Tensor) -> Result<Tensor> {
 fn view(rec: &mut Recorder, t: &Tensor, op: &Op, shape: &[usize]) -> Result<Tensor> {
     match op {
         Op::Transpose(a, b) => t.transpose(*a, *b),
-        Op::Reshape => contiguous(rec, t)?.reshape(shape),
+        // The same rule as `fuse::lower`: a view where strides allow, else a copy.
+        Op::Reshape => match t.reshape_view(shape) {
+            Ok(v) => Ok(v),
+            Err(_) => contiguous(rec, t)?.reshape(shape),
+        },
         Op::BroadcastTo => t.broadcast_to(shape),
+        Op::Slice { starts, steps } => {
+            let steps: Vec<usize> = steps.iter().map(|&s| s as usize).collect();
+            t.slice_view(starts, &steps, shape)
+        }
         _ => Err(Error::invalid(
             "graph",
             format!("{} is not a layout op", op.name()),
@@ -99,7 +211,7 @@ impl Executable {
         let mut constants: Vec<Option<Tensor>> = vec![None; graph.nodes().len()];
         let mut read_as_tensor = vec![false; graph.nodes().len()];
         for s in &steps {
-            for v in &s.inputs {
+            for v in tensor_inputs(s) {
                 read_as_tensor[v.0] = true;
             }
         }
@@ -108,8 +220,13 @@ impl Executable {
         }
         for (i, node) in graph.nodes().iter().enumerate() {
             match &node.op {
-                Op::Constant { data } => {
+                // Constants only a compile-time rewrite reads (concatenated weights) stay
+                // on the host.
+                Op::Constant { data } if read_as_tensor[i] => {
                     constants[i] = Some(Tensor::from_f32(device, data, &node.shape)?);
+                }
+                Op::ConstantI32 { data } => {
+                    constants[i] = Some(Tensor::from_i32(device, data, &node.shape)?);
                 }
                 Op::Scalar(s) if read_as_tensor[i] => {
                     constants[i] = Some(Tensor::from_f32(device, &[*s], &[])?);
@@ -117,6 +234,10 @@ impl Executable {
                 _ => {}
             }
         }
+        let step_consts = steps
+            .iter()
+            .map(|s| prepare_step_consts(device, graph, s))
+            .collect::<Result<_>>()?;
         let mut exe = Executable {
             device: device.clone(),
             graph: graph.clone(),
@@ -126,6 +247,7 @@ impl Executable {
             constants,
             inputs: graph.inputs(),
             step_kernels: Vec::new(),
+            step_consts,
         };
         // Dry run: builds every pipeline now (not in the first timed run) and names kernels.
         let dummies: Vec<Tensor> = exe
@@ -171,6 +293,7 @@ impl Executable {
         self.constants
             .iter()
             .flatten()
+            .chain(self.step_consts.iter().flatten())
             .map(|t| (t.numel() * t.dtype().size()) as u64)
             .sum()
     }
@@ -269,8 +392,7 @@ impl Executable {
         for (si, step) in self.steps.iter().enumerate() {
             let start = rec.len();
             let out = {
-                let ins: Vec<&Tensor> = step
-                    .inputs
+                let ins: Vec<&Tensor> = tensor_inputs(step)
                     .iter()
                     .map(|v| {
                         vals[v.0].as_ref().ok_or_else(|| {
@@ -284,7 +406,17 @@ impl Executable {
                         })
                     })
                     .collect::<Result<_>>()?;
-                self.encode_step(rec, step, &ins)?
+                let (natural, planned) = (self.plan.step_bytes[si], self.plan.step_class[si]);
+                let upgrade = self.plan.enabled && planned > natural;
+                let pool = &self.device.inner.pool;
+                if upgrade {
+                    pool.set_upgrade(Some((natural, planned)));
+                }
+                let out = self.encode_step(rec, step, &ins, &self.step_consts[si]);
+                if upgrade {
+                    pool.set_upgrade(None);
+                }
+                out?
             };
             if rec.len() > start {
                 let covers = step
@@ -302,7 +434,19 @@ impl Executable {
                         .collect(),
                 );
             }
-            vals[step.output.0] = Some(out);
+            if let Kernel::MatMulConcat { widths, .. } = &step.kernel {
+                let axis = out.rank() - 1;
+                let mut col = 0;
+                for (v, w) in std::iter::once(&step.output)
+                    .chain(&step.extra_outputs)
+                    .zip(widths)
+                {
+                    vals[v.0] = Some(out.narrow(axis, col, *w)?);
+                    col += w;
+                }
+            } else {
+                vals[step.output.0] = Some(out);
+            }
             for v in &self.plan.free_after[si] {
                 vals[v.0] = None;
             }
@@ -318,19 +462,27 @@ impl Executable {
             .collect()
     }
 
-    fn encode_step(&self, rec: &mut Recorder, step: &Step, ins: &[&Tensor]) -> Result<Tensor> {
+    fn encode_step(
+        &self,
+        rec: &mut Recorder,
+        step: &Step,
+        ins: &[&Tensor],
+        consts: &[Tensor],
+    ) -> Result<Tensor> {
         let out_node = self.graph.node(step.output);
         match &step.kernel {
             Kernel::Elementwise(expr) => encode_fused(rec, ins, expr),
             Kernel::View(op) => view(rec, ins[0], op, &out_node.shape),
             Kernel::Copy(op) => {
+                let copies =
+                    matches!(op, Op::Reshape) && ins[0].reshape_view(&out_node.shape).is_err();
                 let v = view(rec, ins[0], op, &out_node.shape)?;
-                if matches!(op, Op::Reshape) && !ins[0].is_contiguous() {
+                if copies {
                     return Ok(v); // `view` already copied the strided input
                 }
                 // A reshape of a contiguous input is already a view: copy it anyway so the
                 // unfused path materialises every layout op, as an op-by-op runtime would.
-                encode_fused(rec, &[&v], &Expr::Input(0))
+                copy(rec, &v)
             }
             Kernel::MatMul {
                 alpha,
@@ -355,18 +507,15 @@ impl Executable {
                 encode_matmul(rec, ins[0], ins[1], &epi, None)
             }
             Kernel::Conv2d { attrs, activation } => {
-                use crate::ops::conv::{encode_conv2d, Conv2dParams};
+                use crate::ops::conv::{encode_conv2d, encode_conv2d_prepacked};
                 let x = contiguous(rec, ins[0])?;
                 let w = contiguous(rec, ins[1])?;
                 let b = ins.get(2).map(|b| contiguous(rec, b)).transpose()?;
-                let p = Conv2dParams {
-                    stride: attrs.stride,
-                    padding: attrs.padding,
-                    dilation: attrs.dilation,
-                    groups: attrs.groups,
-                    activation: *activation,
-                };
-                encode_conv2d(rec, &x, &w, b.as_ref(), &p)
+                let p = conv_params(attrs, *activation);
+                match consts.first() {
+                    Some(packed) => encode_conv2d_prepacked(rec, &x, &w, packed, b.as_ref(), &p),
+                    None => encode_conv2d(rec, &x, &w, b.as_ref(), &p),
+                }
             }
             Kernel::Reduce {
                 kind,
@@ -384,6 +533,24 @@ impl Executable {
                 let x = contiguous(rec, ins[0])?;
                 let axes: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
                 encode_reduce(rec, &x, op, Some(&axes), *keepdims)
+            }
+            Kernel::SoftmaxPrologue {
+                axis,
+                log,
+                scale,
+                mask,
+            } => {
+                let x = contiguous(rec, ins[0])?;
+                let m = if *mask { ins.get(1).copied() } else { None };
+                crate::ops::norm::encode_softmax_prologue(
+                    rec,
+                    &x,
+                    *scale,
+                    m,
+                    *axis as isize,
+                    *log,
+                    crate::ops::reduce::Strategy::Auto,
+                )
             }
             Kernel::Softmax { axis, log } => {
                 let x = contiguous(rec, ins[0])?;
@@ -405,17 +572,71 @@ impl Executable {
                     .collect::<Result<_>>()?;
                 crate::ops::norm::encode_rms_norm(rec, &x, *norm_dims, p.first(), *eps)
             }
-            Kernel::Attention { causal, scale } => {
-                use crate::ops::attention::{encode_attention, AttentionParams};
-                let q = contiguous(rec, ins[0])?;
-                let k = contiguous(rec, ins[1])?;
-                let v = contiguous(rec, ins[2])?;
+            Kernel::Single(op) => encode_single(rec, op, ins, &out_node.shape),
+            Kernel::MaskedAttention { scale } => {
+                use crate::ops::attention::{encode_attention, AttentionMask, AttentionParams};
+                let q = dense_rows(rec, ins[0])?;
+                let k = dense_rows(rec, ins[1])?;
+                let v = dense_rows(rec, ins[2])?;
+                let p = AttentionParams {
+                    scale: Some(*scale),
+                    mask: Some(AttentionMask::Additive(ins[3].clone())),
+                    ..Default::default()
+                };
+                encode_attention(rec, &q, &k, &v, &p)
+            }
+            Kernel::Attention {
+                causal,
+                scale,
+                heads_last,
+            } => {
+                use crate::ops::attention::{
+                    encode_attention, encode_attention_heads_last, AttentionParams,
+                };
+                // The kernel reads strided rows (head_dim dense): head-split views need no copy.
+                let q = dense_rows(rec, ins[0])?;
+                let k = dense_rows(rec, ins[1])?;
+                let v = dense_rows(rec, ins[2])?;
                 let p = AttentionParams {
                     causal: *causal,
                     scale: *scale,
                     ..Default::default()
                 };
-                encode_attention(rec, &q, &k, &v, &p)
+                if *heads_last {
+                    encode_attention_heads_last(rec, &q, &k, &v, &p)?.transpose(1, 2)
+                } else {
+                    encode_attention(rec, &q, &k, &v, &p)
+                }
+            }
+            Kernel::MatMulConcat {
+                alpha, activation, ..
+            } => {
+                use crate::ops::matmul::{encode_matmul, Epilogue};
+                let epi = Epilogue {
+                    alpha: *alpha,
+                    bias: consts.get(1),
+                    activation: *activation,
+                    residual: None,
+                };
+                encode_matmul(rec, ins[0], &consts[0], &epi, None)
+            }
+            Kernel::Conv2dBackwardInput(a) => {
+                crate::ops::conv_backward::encode_conv2d_backward_input(
+                    rec,
+                    ins[0],
+                    ins[1],
+                    &out_node.shape,
+                    a,
+                )
+            }
+            Kernel::Conv2dBackwardWeight(a) => {
+                crate::ops::conv_backward::encode_conv2d_backward_weight(
+                    rec,
+                    ins[0],
+                    ins[1],
+                    &out_node.shape,
+                    a,
+                )
             }
         }
     }
@@ -451,14 +672,16 @@ impl Executable {
                     }
                 })
                 .unwrap_or_default();
-            let buf = if self.plan.step_bytes[i] == 0 {
-                "view".to_string()
-            } else {
-                human(self.plan.step_bytes[i])
+            let buf = match self.plan.step_buffer[i] {
+                None => "view".to_string(),
+                Some(b) if self.options.memory_planning => {
+                    format!("{} @buf{b}", human(self.plan.step_bytes[i]))
+                }
+                Some(_) => human(self.plan.step_bytes[i]),
             };
             let _ = writeln!(
                 s,
-                "  [{i:>3}] {:<34} {:<28} -> {:?} {buf:>10}  covers {}",
+                "  [{i:>3}] {:<34} {:<28} -> {:?} {buf:>17}  covers {}",
                 step.kernel.describe(),
                 kernels,
                 node.shape,
@@ -467,8 +690,9 @@ impl Executable {
         }
         let _ = writeln!(
             s,
-            "  intermediate+output peak: {} planned, {} unplanned ({:.0}%); constants {}; inputs {}",
+            "  intermediate+output peak: {} planned in {} buffers, {} unplanned ({:.0}%); constants {}; inputs {}",
             human(self.plan.peak_planned),
+            self.plan.buffers.len(),
             human(self.plan.peak_unplanned),
             100.0 * self.plan.peak_planned as f64 / self.plan.peak_unplanned.max(1) as f64,
             human(self.constant_bytes()),
@@ -480,6 +704,40 @@ impl Executable {
             ),
         );
         s
+    }
+}
+
+/// The ops of the ONNX-import block, one kernel each (inputs made contiguous where the kernel
+/// needs it).
+fn encode_single(rec: &mut Recorder, op: &Op, ins: &[&Tensor], shape: &[usize]) -> Result<Tensor> {
+    use crate::ops::{conv, gather, pool, resize};
+    match op {
+        Op::Gather { axis } => gather::encode_gather(rec, ins[0], ins[1], *axis),
+        Op::Concat { axis } => gather::encode_concat(rec, ins, *axis),
+        Op::Slice { starts, steps } => gather::encode_slice(rec, ins[0], starts, steps, shape),
+        Op::Pad { begin, end, mode } => gather::encode_pad(rec, ins[0], begin, end, *mode),
+        Op::Pool2d(p) => {
+            let x = contiguous(rec, ins[0])?;
+            pool::encode_pool2d(rec, &x, p)
+        }
+        Op::GlobalAvgPool => {
+            let x = contiguous(rec, ins[0])?;
+            pool::encode_global_avg_pool(rec, &x)
+        }
+        Op::ConvTranspose2d(p) => {
+            let x = contiguous(rec, ins[0])?;
+            let w = contiguous(rec, ins[1])?;
+            let b = ins.get(2).map(|b| contiguous(rec, b)).transpose()?;
+            conv::encode_conv_transpose2d(rec, &x, &w, b.as_ref(), p)
+        }
+        Op::Resize2d { size, mode } => {
+            let x = contiguous(rec, ins[0])?;
+            resize::encode_resize2d(rec, &x, *size, *mode)
+        }
+        other => Err(Error::invalid(
+            "graph",
+            format!("{} has no single-kernel lowering", other.name()),
+        )),
     }
 }
 

@@ -10,6 +10,7 @@
 //! See `ARCHITECTURE.md` for the data flow and the invariants.
 #![warn(missing_docs)]
 
+pub mod autodiff;
 pub mod bench;
 pub mod device;
 pub mod energy;
@@ -20,6 +21,7 @@ pub mod fuse;
 pub mod graph;
 pub mod onnx;
 pub mod ops;
+pub mod optim;
 pub mod peak;
 pub mod plan;
 pub mod pool;
@@ -28,6 +30,7 @@ pub mod reference;
 pub mod shaders;
 pub mod tensor;
 pub mod time;
+pub mod tune;
 pub(crate) mod wait;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -39,6 +39,10 @@ pub fn size_class(bytes: u64) -> u64 {
 struct Scope {
     depth: usize,
     free: HashMap<u64, Vec<wgpu::Buffer>>,
+    /// Kernel-output requests of class `.0` take class `.1` instead (set by an executable's
+    /// memory plan, which may give a value a larger buffer so that it shares one with a
+    /// larger value later in the run).
+    upgrade: Option<(u64, u64)>,
 }
 
 #[derive(Default)]
@@ -69,11 +73,16 @@ impl BufferPool {
     /// the buffer is written only by recorded dispatches (not by a host upload), so it may
     /// reuse a buffer freed in this thread's open recording scope.
     pub(crate) fn take(&self, device: &wgpu::Device, bytes: u64, for_kernel: bool) -> PooledBuffer {
-        let class = size_class(bytes);
+        let mut class = size_class(bytes);
         if for_kernel {
             let scoped = self.shared.scopes.lock().ok().and_then(|mut m| {
-                m.get_mut(&std::thread::current().id())
-                    .and_then(|s| s.free.get_mut(&class).and_then(|v| v.pop()))
+                let s = m.get_mut(&std::thread::current().id())?;
+                if let Some((from, to)) = s.upgrade {
+                    if from == class {
+                        class = to;
+                    }
+                }
+                s.free.get_mut(&class).and_then(|v| v.pop())
             });
             if let Some(buffer) = scoped {
                 return self.wrap(buffer, class);
@@ -118,6 +127,17 @@ impl BufferPool {
     pub(crate) fn begin_scope(&self) {
         if let Ok(mut m) = self.shared.scopes.lock() {
             m.entry(std::thread::current().id()).or_default().depth += 1;
+        }
+    }
+
+    /// Within this thread's open recording scope, makes kernel-output requests of class
+    /// `from` take class `to` (>= `from`) until changed; `None` ends it. No effect outside a
+    /// scope.
+    pub(crate) fn set_upgrade(&self, upgrade: Option<(u64, u64)>) {
+        if let Ok(mut m) = self.shared.scopes.lock() {
+            if let Some(s) = m.get_mut(&std::thread::current().id()) {
+                s.upgrade = upgrade.filter(|(from, to)| to > from);
+            }
         }
     }
 

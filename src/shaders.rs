@@ -20,6 +20,10 @@ pub const NORM: &str = include_str!("../shaders/norm.wgsl");
 pub const ELEMENTWISE: &str = include_str!("../shaders/elementwise.wgsl");
 /// Convolution kernels (direct register-blocked conv2d, conv-transpose 2d).
 pub const CONV2D: &str = include_str!("../shaders/conv2d.wgsl");
+/// conv2d backward: the weight gradient (the input gradient is conv-transpose 2d).
+pub const CONV2D_BACKWARD: &str = include_str!("../shaders/conv2d_backward.wgsl");
+/// Optimiser updates (SGD with momentum / Nesterov / weight decay, Adam, AdamW), in place.
+pub const OPTIM: &str = include_str!("../shaders/optim.wgsl");
 /// Pooling kernels (max, average, global average).
 pub const POOL: &str = include_str!("../shaders/pool.wgsl");
 /// Layout kernels: resize (nearest, linear) and pad (constant, reflect, edge).
@@ -28,6 +32,8 @@ pub const RESIZE: &str = include_str!("../shaders/resize.wgsl");
 pub const ATTENTION: &str = include_str!("../shaders/attention.wgsl");
 /// Composed attention baseline (scores matmul, row softmax, PV matmul) for comparison.
 pub const ATTENTION_COMPOSED: &str = include_str!("../shaders/attention_composed.wgsl");
+/// Index kernels: gather, strided copy (slice, concat, i32 copies), N-d pad.
+pub const GATHER: &str = include_str!("../shaders/gather.wgsl");
 /// Peak-throughput probes (FMA loops, copy).
 pub const PEAK: &str = include_str!("../shaders/peak.wgsl");
 
@@ -37,11 +43,14 @@ pub const FILES: &[(&str, &str)] = &[
     ("elementwise.wgsl", ELEMENTWISE),
     ("matmul.wgsl", MATMUL),
     ("conv2d.wgsl", CONV2D),
+    ("conv2d_backward.wgsl", CONV2D_BACKWARD),
+    ("optim.wgsl", OPTIM),
     ("pool.wgsl", POOL),
     ("resize.wgsl", RESIZE),
     ("attention.wgsl", ATTENTION),
     ("attention_composed.wgsl", ATTENTION_COMPOSED),
     ("peak.wgsl", PEAK),
+    ("gather.wgsl", GATHER),
     ("reduce.wgsl", REDUCE),
     ("softmax.wgsl", SOFTMAX),
     ("norm.wgsl", NORM),

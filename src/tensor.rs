@@ -227,6 +227,44 @@ impl Tensor {
         Ok(t)
     }
 
+    /// A view with another shape of the same number of elements, also for strided views
+    /// where the new shape only splits or merges dims that are dense with each other (numpy's
+    /// no-copy reshape); an error where that needs a copy. Unlike [`Tensor::reshape`] the
+    /// result may be strided, so only pass it to kernels that read strides.
+    pub fn reshape_view(&self, shape: &[usize]) -> Result<Tensor> {
+        let strides = reshape_strides(&self.shape, &self.strides, shape).ok_or_else(|| {
+            Error::shape(
+                "reshape",
+                format!(
+                    "cannot view {:?} (strides {:?}) as {:?} without a copy",
+                    self.shape, self.strides, shape
+                ),
+            )
+        })?;
+        let mut t = self.clone();
+        t.shape = shape.to_vec();
+        t.strides = strides;
+        Ok(t)
+    }
+
+    /// A view of `len` entries of `axis` starting at `start` (no copy; offset and shape change).
+    pub fn narrow(&self, axis: usize, start: usize, len: usize) -> Result<Tensor> {
+        if axis >= self.rank() || start + len > self.shape[axis] {
+            return Err(Error::invalid(
+                "narrow",
+                format!(
+                    "entries {start}..{} of axis {axis} are outside {:?}",
+                    start + len,
+                    self.shape
+                ),
+            ));
+        }
+        let mut t = self.clone();
+        t.offset += start * self.strides[axis];
+        t.shape[axis] = len;
+        Ok(t)
+    }
+
     /// A view with two axes swapped (no copy).
     pub fn transpose(&self, a: usize, b: usize) -> Result<Tensor> {
         let r = self.rank();
@@ -239,6 +277,42 @@ impl Tensor {
         let mut t = self.clone();
         t.shape.swap(a, b);
         t.strides.swap(a, b);
+        Ok(t)
+    }
+
+    /// A view of elements `starts[d] + i * steps[d]` (`i < counts[d]`) along each axis (no
+    /// copy; positive steps only, since strides are unsigned).
+    pub fn slice_view(
+        &self,
+        starts: &[usize],
+        steps: &[usize],
+        counts: &[usize],
+    ) -> Result<Tensor> {
+        let r = self.rank();
+        let ok = starts.len() == r
+            && steps.len() == r
+            && counts.len() == r
+            && (0..r).all(|d| {
+                steps[d] > 0
+                    && (counts[d] == 0 || starts[d] + steps[d] * (counts[d] - 1) < self.shape[d])
+            });
+        if !ok {
+            return Err(Error::shape(
+                "slice",
+                format!(
+                    "starts {starts:?}, steps {steps:?}, counts {counts:?} do not fit {:?}",
+                    self.shape
+                ),
+            ));
+        }
+        let mut t = self.clone();
+        for d in 0..r {
+            if counts[d] > 0 {
+                t.offset += starts[d] * self.strides[d];
+            }
+            t.strides[d] = self.strides[d] * steps[d];
+        }
+        t.shape = counts.to_vec();
         Ok(t)
     }
 
@@ -420,6 +494,68 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     Some(out)
 }
 
+/// Strides that read a tensor of `shape`/`strides` as `new_shape` without moving data, when
+/// such strides exist (numpy's no-copy reshape): each group of old dims that maps onto a
+/// group of new dims must be dense with itself. `None` when a copy is needed or the element
+/// counts differ. Contiguous inputs always give contiguous strides.
+pub fn reshape_strides(
+    shape: &[usize],
+    strides: &[usize],
+    new_shape: &[usize],
+) -> Option<Vec<usize>> {
+    if numel(shape) != numel(new_shape) || shape.len() != strides.len() {
+        return None;
+    }
+    if numel(shape) == 0 {
+        return Some(contiguous_strides(new_shape));
+    }
+    let old: Vec<(usize, usize)> = shape
+        .iter()
+        .zip(strides)
+        .filter(|(&d, _)| d != 1)
+        .map(|(&d, &s)| (d, s))
+        .collect();
+    let new_idx: Vec<usize> = (0..new_shape.len())
+        .filter(|&i| new_shape[i] != 1)
+        .collect();
+    let mut out = vec![0; new_shape.len()];
+    let (mut oi, mut ni) = (0, 0);
+    while oi < old.len() && ni < new_idx.len() {
+        let (mut oj, mut nj) = (oi + 1, ni + 1);
+        let (mut op, mut np) = (old[oi].0, new_shape[new_idx[ni]]);
+        while op != np {
+            if op < np {
+                op *= old.get(oj)?.0;
+                oj += 1;
+            } else {
+                np *= new_shape[*new_idx.get(nj)?];
+                nj += 1;
+            }
+        }
+        if (oi..oj - 1).any(|k| old[k].1 != old[k + 1].0 * old[k + 1].1) {
+            return None;
+        }
+        let mut s = old[oj - 1].1;
+        for k in (ni..nj).rev() {
+            out[new_idx[k]] = s;
+            s *= new_shape[new_idx[k]];
+        }
+        oi = oj;
+        ni = nj;
+    }
+    // Size-1 dims take the stride a dense layout would give them (any value is valid).
+    for i in (0..new_shape.len()).rev() {
+        if new_shape[i] == 1 {
+            out[i] = if i + 1 < new_shape.len() {
+                out[i + 1] * new_shape[i + 1]
+            } else {
+                1
+            };
+        }
+    }
+    Some(out)
+}
+
 /// Strides that read a tensor of `shape`/`strides` as if broadcast to `target`.
 pub fn broadcast_strides(
     shape: &[usize],
@@ -456,6 +592,37 @@ mod tests {
         assert_eq!(
             broadcast_strides(&[3, 1], &[1, 1], &[2, 3, 4]),
             Some(vec![0, 1, 0])
+        );
+    }
+
+    #[test]
+    fn no_copy_reshape() {
+        // Contiguous: always, with dense strides.
+        assert_eq!(
+            reshape_strides(&[256, 512], &[512, 1], &[1, 256, 8, 64]),
+            Some(vec![131072, 512, 64, 1])
+        );
+        // A column slice of a wider matrix splits its last dim without a copy.
+        assert_eq!(
+            reshape_strides(&[256, 512], &[1536, 1], &[1, 256, 8, 64]),
+            Some(vec![393216, 1536, 64, 1])
+        );
+        // Heads-last storage viewed heads-first, transposed back, merges again.
+        assert_eq!(
+            reshape_strides(&[1, 256, 8, 64], &[131072, 512, 64, 1], &[256, 512]),
+            Some(vec![512, 1])
+        );
+        // A transpose cannot merge the swapped dims.
+        assert_eq!(reshape_strides(&[3, 4], &[1, 3], &[12]), None);
+        assert_eq!(
+            reshape_strides(&[3, 4], &[1, 3], &[3, 4, 1]),
+            Some(vec![1, 3, 1])
+        );
+        assert_eq!(reshape_strides(&[2, 3], &[3, 1], &[7]), None);
+        // Size-1 dims anywhere.
+        assert_eq!(
+            reshape_strides(&[1, 6, 1], &[6, 1, 1], &[2, 1, 3]),
+            Some(vec![3, 3, 1])
         );
     }
 }

@@ -284,3 +284,77 @@ async fn composed_case(dev: &Device, b: usize, h: usize, l: usize, d: usize) {
         .unwrap();
     }
 }
+
+/// Head-split views of one [b * l, 3 * h * d] buffer (as a concatenated q/k/v projection
+/// leaves them) in, heads-last rows out: no copies on either side, every kernel.
+#[test]
+fn attention_strided_heads_in_heads_last_out() {
+    let dev = device_or_skip!();
+    for (seed, b, h, l, d, causal) in [
+        (41u64, 1usize, 3usize, 37usize, 24usize, false),
+        (42, 2, 2, 19, 5, true),
+        (43, 1, 8, 130, 64, false),
+    ] {
+        let w = 3 * h * d;
+        let data = reference::random(b * l * w, seed);
+        let all = Tensor::from_f32(&dev, &data, &[b * l, w]).unwrap();
+        let split = |part: usize| {
+            all.narrow(1, part * h * d, h * d)
+                .unwrap()
+                .reshape_view(&[b, l, h, d])
+                .unwrap()
+                .transpose(1, 2)
+                .unwrap()
+        };
+        let (q, k, v) = (split(0), split(1), split(2));
+        // Host copies in [b, h, l, d] order for the reference.
+        let host = |part: usize| {
+            let mut out = Vec::with_capacity(b * h * l * d);
+            for bi in 0..b {
+                for hi in 0..h {
+                    for li in 0..l {
+                        let row = (bi * l + li) * w + part * h * d + hi * d;
+                        out.extend_from_slice(&data[row..row + d]);
+                    }
+                }
+            }
+            out
+        };
+        let (qd, kd, vd) = (host(0), host(1), host(2));
+        let sc = 1.0 / (d as f64).sqrt();
+        let want = rattn::attention(
+            &qd,
+            &kd,
+            &vd,
+            [b, h, h, l, l, d],
+            sc,
+            causal,
+            &|_, _, _, _| Some(0.0),
+        );
+        for kernel in [
+            AttentionKernel::Streaming,
+            AttentionKernel::StreamingSubgroup,
+            AttentionKernel::Tiled,
+        ] {
+            let p = AttentionParams {
+                causal,
+                kernel,
+                ..Default::default()
+            };
+            let mut rec = flopwatt::Recorder::new(&dev);
+            let got = attention::encode_attention_heads_last(&mut rec, &q, &k, &v, &p).unwrap();
+            rec.submit(false).unwrap();
+            assert_eq!(got.shape(), &[b, h, l, d]);
+            // Stored heads-last: the transpose back is dense [b, l, h, d].
+            let merged = got.transpose(1, 2).unwrap();
+            assert!(merged.is_contiguous(), "{:?}", merged.strides());
+            reference::check_nmse(
+                &format!("heads-last attention {kernel:?} b{b} h{h} l{l} d{d}"),
+                &got.to_f32_vec().unwrap(),
+                &want,
+                reference::NMSE_F32,
+            )
+            .unwrap();
+        }
+    }
+}

@@ -151,15 +151,26 @@ fn lowering_needs_fixed_float_inputs_and_names_unlowered_ops() {
         Err(e) => panic!("unexpected {e}"),
         Ok(_) => panic!("symbolic input lowered"),
     }
-    let mut g = model(&w, &b);
-    g.graph.as_mut().unwrap().node[1].op_type = Some("MaxPool".into());
-    let mut m = onnx::load_bytes(&g.encode_to_vec()).unwrap();
-    m.specialize(&[("x".to_string(), vec![2, 6])].into_iter().collect())
-        .unwrap();
-    let e = to_graph(&m).err().expect("MaxPool is not lowered");
+    let lower_as = |op: &str| {
+        let mut g = model(&w, &b);
+        g.graph.as_mut().unwrap().node[1].op_type = Some(op.into());
+        let mut m = onnx::load_bytes(&g.encode_to_vec()).unwrap();
+        m.specialize(&[("x".to_string(), vec![2, 6])].into_iter().collect())
+            .unwrap();
+        to_graph(&m).err().expect("lowering fails")
+    };
+    // MaxPool lowers, but not on a rank-2 value: the error names node, op and opset.
+    let e = lower_as("MaxPool");
     assert!(matches!(e, Error::Onnx { .. }), "{e:?}");
     assert!(
         e.to_string().contains("`Relu_r` (MaxPool, opset 17)")
+            && e.to_string().contains("only 2-D pooling"),
+        "{e}"
+    );
+    // Range on run-time values is folded when constant, never lowered.
+    let e = lower_as("Range");
+    assert!(
+        e.to_string().contains("`Relu_r` (Range, opset 17)")
             && e.to_string().contains("not lowered"),
         "{e}"
     );

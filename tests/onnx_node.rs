@@ -2,8 +2,10 @@
 //! `onnx/backend/test/data/node`): the cases flopwatt lowers, committed under
 //! `tests/data/onnx-node/<case>/` (model.onnx, test_data_set_0/{input,output}_N.pb).
 //!
-//! Non-float inputs (shapes, axes) are bound as constants, as a run with those values would;
-//! float inputs are fed at run time. `FLOPWATT_ONNX_NODE_DIR` points the test at a whole
+//! Non-float inputs (shapes, axes) are bound as constants, as a run with those values would,
+//! and so are float inputs in parameter slots (Resize's roi and scales, Pad's
+//! constant_value), which exported models carry as initializers; other float inputs are fed
+//! at run time. `FLOPWATT_ONNX_NODE_DIR` points the test at a whole
 //! unpacked `node/` folder instead (it then prints the failures rather than failing).
 // Native only: blocking readbacks, threads, files (the browser runs the gpu_test! binaries).
 #![cfg(not(target_arch = "wasm32"))]
@@ -29,9 +31,21 @@ fn run_case(dev: &Device, dir: &Path) -> Result<(), String> {
     let data = dir.join("test_data_set_0");
     let mut feeds = Vec::new();
     let names: Vec<String> = m.inputs.iter().map(|i| i.name.clone()).collect();
+    let param = |name: &str| {
+        m.nodes.iter().any(|n| {
+            let slots: &[usize] = match n.op_type.as_str() {
+                "Resize" => &[1, 2],
+                "Pad" => &[2],
+                _ => &[],
+            };
+            slots
+                .iter()
+                .any(|&i| n.inputs.get(i).map(String::as_str) == Some(name))
+        })
+    };
     for (k, name) in names.iter().enumerate() {
         let t = read_pb(&data.join(format!("input_{k}.pb")))?;
-        if t.dtype == ElemType::Float {
+        if t.dtype == ElemType::Float && !param(name) {
             feeds.push((name.clone(), t));
         } else {
             m.inputs.retain(|i| &i.name != name);

@@ -2,15 +2,19 @@
 """Writes the unrolled CPU matmul entry points between the GENERATED markers of
 shaders/matmul.wgsl. lavapipe keeps function-local arrays indexed in loops in memory (one
 gather/scatter per lane per access), so the register block is spelled out as named variables.
-Usage: tools/gen_matmul_cpu.py 8x16 4x16 ..."""
+A size prefixed with `tex:` makes the variant that reads B from the rgba32float texture
+`btex` (written by matmul_pack_b): lavapipe fetches texels for all lanes at once, while its
+storage loads go lane by lane.
+Usage: tools/gen_matmul_cpu.py 8x16 4x16 tex:32x16 ..."""
 import sys, re
 
-def gen(tm, tn):
+def gen(tm, tn, tex=False):
     tn4 = tn // 4
+    name = f"matmul_cpu_tex_{tm}x{tn}" if tex else f"matmul_cpu_{tm}x{tn}"
     L = []
     w = L.append
     w(f"@compute @workgroup_size(CPU_WG, 1, 1)")
-    w(f"fn matmul_cpu_{tm}x{tn}(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {{")
+    w(f"fn {name}(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {{")
     w(f"    let n0 = (wid.x * CPU_WG + lid.x) * {tn}u;")
     w(f"    let m0 = wid.y * {tm}u;")
     w(f"    // No early return for n0 >= N: lavapipe loads uniform addresses once only where no")
@@ -22,7 +26,10 @@ def gen(tm, tn):
     for i in range(tm):
         w(f"    let ra{i} = bs.a + min(m0 + {i}u, p.m - 1u) * p.a_rs;")
     for j in range(tn4):
-        w(f"    let cb{j} = b_cols(bs.b, n0 + {4*j}u);")
+        if tex:
+            w(f"    let cb{j} = tex_col(n0 + {4*j}u);")
+        else:
+            w(f"    let cb{j} = b_cols(bs.b, n0 + {4*j}u);")
     for i in range(tm):
         for j in range(tn4):
             w(f"    var c{i}_{j} = vec4<f32>(0.0);")
@@ -32,7 +39,10 @@ def gen(tm, tn):
     for i in range(tm):
         w(f"        let a{i} = load_a4(ra{i}, k);")
     for j in range(tn4):
-        w(f"        let b{j} = load_b4x4(cb{j}, k);")
+        if tex:
+            w(f"        let b{j} = load_btex4x4(cb{j}, k);")
+        else:
+            w(f"        let b{j} = load_b4x4(cb{j}, k);")
     # Each accumulator takes its 4 k-steps back to back: lavapipe spills the block, and this
     # spills and reloads each accumulator once per 4 k-steps instead of 4 times.
     for i in range(tm):
@@ -46,7 +56,10 @@ def gen(tm, tn):
     w(f"        let brow = k * p.b_rs;")
     w(f"        let acol = k * p.a_cs;")
     for j in range(tn4):
-        w(f"        let b{j} = load_b4(cb{j}, brow);")
+        if tex:
+            w(f"        let b{j} = textureLoad(btex, vec2<i32>(cb{j}, i32(k)), 0);")
+        else:
+            w(f"        let b{j} = load_b4(cb{j}, brow);")
     for i in range(tm):
         w(f"        let a{i} = vec4<f32>(lda(ra{i} + acol));")
         for j in range(tn4):
@@ -59,7 +72,12 @@ def gen(tm, tn):
     return "\n".join(L)
 
 sizes = sys.argv[1:] or ["8x16"]
-body = "\n\n".join(gen(*map(int, s.split("x"))) for s in sizes)
+def parse(s):
+    tex = s.startswith("tex:")
+    tm, tn = map(int, s.removeprefix("tex:").split("x"))
+    return gen(tm, tn, tex)
+
+body = "\n\n".join(parse(s) for s in sizes)
 path = "shaders/matmul.wgsl"
 src = open(path).read()
 start = "// GENERATED CPU KERNELS BEGIN (tools/gen_matmul_cpu.py)\n"

@@ -383,7 +383,7 @@ fn attention(seq: usize, causal: bool, variant: Option<&'static str>, suite: Sui
 }
 
 /// A graph and the data of its inputs.
-type GraphWithData = (Graph, Vec<Vec<f32>>);
+pub type GraphWithData = (Graph, Vec<Vec<f32>>);
 
 /// A graph workload compiled with fusion on (`fused`) or off (`unfused`), memory planning on.
 /// FLOPs are the sum over the graph's ops (the unfused dispatches' stated FLOPs, the same for
@@ -407,7 +407,14 @@ fn graph_workload(
             .inputs()
             .iter()
             .zip(&data)
-            .map(|(v, d)| Tensor::from_f32(dev, d, graph.shape(*v)))
+            .map(|(v, d)| match graph.dtype(*v) {
+                // Integer inputs (token ids, masks) are carried exactly in the f32 data.
+                crate::tensor::DType::I32 => {
+                    let ints: Vec<i32> = d.iter().map(|&x| x as i32).collect();
+                    Tensor::from_i32(dev, &ints, graph.shape(*v))
+                }
+                _ => Tensor::from_f32(dev, d, graph.shape(*v)),
+            })
             .collect::<Result<_>>()?;
         let ops_flops: u64 = {
             let unfused = graph.compile_with(
@@ -466,6 +473,182 @@ fn transformer_block_graph() -> Result<GraphWithData> {
     crate::graph::models::transformer_block(512, 8, 256, 4)
 }
 
+/// Batch and sequence length of the `minilm-l3` workload.
+pub const MINILM_SHAPE: [usize; 2] = [2, 16];
+
+/// The MiniLM-L3 encoder (see [`crate::onnx::minilm_path`]) lowered for [`MINILM_SHAPE`], with
+/// fixed token ids (`[CLS]` ... `[SEP]`, the second sentence padded and masked).
+pub fn minilm_graph() -> Result<GraphWithData> {
+    let path = crate::onnx::find_minilm().ok_or_else(|| {
+        crate::error::Error::invalid(
+            "minilm-l3",
+            format!(
+                "model not found at {}",
+                crate::onnx::minilm_path().display()
+            ),
+        )
+    })?;
+    let mut model = crate::onnx::load(&path)?;
+    let [b, s] = MINILM_SHAPE;
+    let shapes = ["input_ids", "attention_mask"]
+        .iter()
+        .map(|n| (n.to_string(), vec![b, s]))
+        .collect();
+    model.specialize(&shapes)?;
+    let low = crate::onnx::to_graph::to_graph(&model)?;
+    let mut ids = vec![0f32; b * s];
+    let mut mask = vec![0f32; b * s];
+    for r in 0..b {
+        let len = s - r * (s / 3);
+        for t in 0..len {
+            ids[r * s + t] = match t {
+                0 => 101.0,
+                _ if t + 1 == len => 102.0,
+                _ => (1000 + (r * 7919 + t * 104_729) % 28_000) as f32,
+            };
+            mask[r * s + t] = 1.0;
+        }
+    }
+    let data = low
+        .inputs
+        .iter()
+        .map(|n| {
+            if n == "attention_mask" {
+                mask.clone()
+            } else {
+                ids.clone()
+            }
+        })
+        .collect();
+    Ok((low.graph, data))
+}
+
+/// A model, one batch (the graph's non-parameter inputs, in order) and its optimiser.
+type TrainSetup = (
+    crate::optim::data::Model,
+    Vec<Vec<f32>>,
+    crate::optim::Optimizer,
+);
+
+/// One training step (forward, backward, optimiser update; one submit) of a model. FLOPs
+/// are the sum of the step's dispatches' stated FLOPs; bytes are the batch read once and
+/// the parameters and optimiser state read and written once. Verified against the f64
+/// reference: the loss, and the parameters after one step from the reference gradient graph
+/// and the reference optimiser.
+fn train_step(id: &'static str, suite: Suite, build: fn() -> Result<TrainSetup>) -> Workload {
+    use crate::optim::Trainer;
+    use std::cell::RefCell;
+    workload(id, None, suite, move |dev| {
+        let (model, batch, opt) = build()?;
+        let trainer = Trainer::new(
+            dev,
+            &model.graph,
+            model.loss,
+            &model.params,
+            opt,
+            CompileOptions::default(),
+        )?;
+        let data_vals: Vec<_> = model
+            .graph
+            .inputs()
+            .into_iter()
+            .filter(|v| !model.params.iter().any(|p| p.0 == *v))
+            .collect();
+        let tensors: Vec<Tensor> = data_vals
+            .iter()
+            .zip(&batch)
+            .map(|(v, d)| Tensor::from_f32(dev, d, model.graph.shape(*v)))
+            .collect::<Result<_>>()?;
+        let trainer = Rc::new(RefCell::new(trainer));
+        let flops: u64 = {
+            let mut rec = Recorder::new(dev);
+            let refs: Vec<&Tensor> = tensors.iter().collect();
+            let mut probe = Trainer::new(
+                dev,
+                &model.graph,
+                model.loss,
+                &model.params,
+                opt,
+                CompileOptions::default(),
+            )?;
+            probe.encode_step(&mut rec, &refs)?;
+            rec.dispatches().iter().map(|d| d.cost.flops).sum()
+        };
+        let param_elems: usize = model.params.iter().map(|p| p.1.len()).sum();
+        let bytes = 4
+            * (batch.iter().map(Vec::len).sum::<usize>()
+                + 2 * param_elems * (1 + opt.state_tensors())) as u64;
+        let t1 = trainer.clone();
+        let ts1 = tensors.clone();
+        Ok(prepared(
+            flops,
+            bytes,
+            move |rec| {
+                let refs: Vec<&Tensor> = ts1.iter().collect();
+                let loss = t1.borrow_mut().encode_step(rec, &refs)?;
+                rec.keep_alive(loss);
+                Ok(())
+            },
+            {
+                let model = model.clone();
+                move |dev| {
+                    // A fresh trainer: one step from the initial parameters.
+                    let mut tr = Trainer::new(
+                        dev,
+                        &model.graph,
+                        model.loss,
+                        &model.params,
+                        opt,
+                        CompileOptions::default(),
+                    )?;
+                    let refs: Vec<&Tensor> = tensors.iter().collect();
+                    let mut out = vec![tr.step(&refs)?];
+                    out.extend(tr.params().iter().cloned());
+                    Ok(out)
+                }
+            },
+            move |got| {
+                let wrt: Vec<_> = model.params.iter().map(|p| p.0).collect();
+                let gg = crate::autodiff::grad(&model.graph, model.loss, &wrt)?;
+                let mut batch_it = batch.iter();
+                let inputs64: Vec<Vec<f64>> = model
+                    .graph
+                    .inputs()
+                    .iter()
+                    .map(|v| match model.params.iter().find(|p| p.0 == *v) {
+                        Some(p) => crate::reference::to_f64(&p.1),
+                        None => crate::reference::to_f64(batch_it.next().expect("batch")),
+                    })
+                    .collect();
+                let want = crate::reference::graph::eval(&gg, &inputs64);
+                check_close(&format!("{id} loss"), &got[0], &want[0], TRANSCENDENTAL_F32)?;
+                let r = crate::reference::train::OptimRef::from(opt);
+                for (i, (p, got)) in model.params.iter().zip(&got[1..]).enumerate() {
+                    let mut w = crate::reference::to_f64(&p.1);
+                    let mut st = vec![vec![0.0; w.len()]; opt.state_tensors()];
+                    r.step(&mut w, &want[i + 1], &mut st, 1);
+                    check_nmse(&format!("{id} parameter {i}"), got, &w, NMSE_F32)?;
+                }
+                Ok(())
+            },
+        ))
+    })
+}
+
+fn train_mlp_setup() -> Result<TrainSetup> {
+    use crate::optim::data::{mlp_regression, synthetic_regression};
+    let (x, y) = synthetic_regression(64, 10, 20, 10, 0.05, 7);
+    let model = mlp_regression(64, 10, 20, 10, 3)?;
+    Ok((model, vec![x, y], crate::optim::Optimizer::sgd(0.01)))
+}
+
+fn train_cnn_setup() -> Result<TrainSetup> {
+    use crate::optim::data::{cnn_classifier, synthetic_images};
+    let (x, y) = synthetic_images(32, 3, 16, 10, 5);
+    let model = cnn_classifier(32, 3, 16, 16, 32, 10, 2)?;
+    Ok((model, vec![x, y], crate::optim::Optimizer::adam(1e-3)))
+}
+
 /// Every workload, in report order.
 pub fn all() -> Vec<Workload> {
     let mut v = vec![
@@ -497,6 +680,23 @@ pub fn all() -> Vec<Workload> {
             transformer_block_graph,
         ),
     ];
+    // Only where the model file is present (it is not part of the repository).
+    if crate::onnx::find_minilm().is_some() {
+        for fused in [true, false] {
+            v.push(graph_workload(
+                "minilm-l3",
+                fused,
+                Suite::Standard,
+                minilm_graph,
+            ));
+        }
+    }
+    v.push(train_step("train-mlp-step", Suite::Quick, train_mlp_setup));
+    v.push(train_step(
+        "train-cnn-step",
+        Suite::Standard,
+        train_cnn_setup,
+    ));
     for n in [128, 384, 768, 1536, 3072] {
         v.push(matmul_square(n, Suite::Full));
     }

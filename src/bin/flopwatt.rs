@@ -41,6 +41,28 @@ enum Command {
     },
     /// Run an ONNX model on .npy inputs; write each output to DIR/<name>.npy.
     Run(RunArgs),
+    /// Time the matmul kernel candidates on this adapter and store the fastest per shape
+    /// class in the tune file, which later runs consult before the built-in rules.
+    Tune(TuneArgs),
+}
+
+#[derive(clap::Args)]
+struct TuneArgs {
+    /// Shapes to tune as MxNxK (repeatable); default: squares 128-2048 and transformer shapes.
+    #[arg(long = "shape", value_name = "MxNxK")]
+    shapes: Vec<String>,
+    /// Leave out the 2048 products of the default set (about 4x faster).
+    #[arg(long)]
+    quick: bool,
+    /// Timed runs per candidate (median; after one warm-up run).
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    /// The tune file (default: FLOPWATT_TUNE_FILE, else the user's cache directory).
+    #[arg(long, value_name = "PATH")]
+    file: Option<String>,
+    /// Print the timings but write nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(clap::Args)]
@@ -107,6 +129,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => run_bench(args),
         Command::Peak { json } => peak(json),
         Command::Run(args) => run_model(args),
+        Command::Tune(args) => tune(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -205,6 +228,104 @@ fn peak(json: bool) -> flopwatt::Result<()> {
         }
         println!("  copy (r+w):     {:>10.2} GB/s", p.copy_gbps);
         println!("  timing:         {}", p.timing);
+    }
+    Ok(())
+}
+
+fn parse_shape(s: &str) -> flopwatt::Result<[usize; 3]> {
+    let dims: Vec<usize> = s
+        .split('x')
+        .map(|d| d.trim().parse::<usize>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| {
+            Error::invalid(
+                "tune",
+                format!("--shape `{s}`: expected MxNxK, e.g. 256x512x2048"),
+            )
+        })?;
+    match dims[..] {
+        [m, n, k] if m > 0 && n > 0 && k > 0 => Ok([m, n, k]),
+        _ => Err(Error::invalid(
+            "tune",
+            format!("--shape `{s}`: expected three positive sizes MxNxK"),
+        )),
+    }
+}
+
+fn tune(args: TuneArgs) -> flopwatt::Result<()> {
+    use flopwatt::tune;
+    let mut shapes: Vec<[usize; 3]> = args
+        .shapes
+        .iter()
+        .map(|s| parse_shape(s))
+        .collect::<flopwatt::Result<_>>()?;
+    if shapes.is_empty() {
+        shapes = vec![
+            [128, 128, 128],
+            [256, 256, 256],
+            [512, 512, 512],
+            [1024, 1024, 1024],
+            [256, 512, 512],
+            [256, 2048, 512],
+            [256, 512, 2048],
+            [1, 1024, 1024],
+            [1024, 1, 1024],
+        ];
+        if !args.quick {
+            shapes.push([2048, 2048, 2048]);
+        }
+    }
+    let path = match &args.file {
+        Some(p) => std::path::PathBuf::from(p),
+        None => tune::default_path().ok_or_else(|| {
+            Error::invalid(
+                "tune",
+                "no cache directory (set HOME, XDG_CACHE_HOME or --file)",
+            )
+        })?,
+    };
+    let mut file = tune::TuneFile::load(&path)?;
+    let dev = Device::new()?;
+    let key = tune::adapter_key(&dev);
+    println!("adapter: {key}");
+    println!("timing: {}", dev.timing_tier().label());
+    for [m, n, k] in shapes {
+        let t = tune::tune_matmul(&dev, m, n, k, args.reps)?;
+        println!("matmul [{m}, {k}] x [{k}, {n}]:");
+        for (v, c, r) in &t.timings {
+            let what = format!(
+                "{} {}x{} wg {}x{} k {}",
+                v.name(),
+                c.tm,
+                c.tn,
+                c.wg_x,
+                c.wg_y,
+                c.k_split
+            );
+            match r {
+                Ok(g) => println!("  {what:<36} {g:>9.2} GFLOP/s"),
+                Err(e) => println!("  {what:<36} failed: {e}"),
+            }
+        }
+        let b = &t.best;
+        println!(
+            "  -> {} {}x{} wg {}x{}: {:.2} GFLOP/s (rules: {:.2}, {:.2}x)",
+            b.variant,
+            b.tm,
+            b.tn,
+            b.wg_x,
+            b.wg_y,
+            b.gflops,
+            b.rule_gflops,
+            b.gflops / b.rule_gflops
+        );
+        file.table_mut(&key).insert(t.best);
+    }
+    if args.dry_run {
+        println!("dry run: {} not written", path.display());
+    } else {
+        file.save(&path)?;
+        println!("wrote {}", path.display());
     }
     Ok(())
 }
@@ -374,8 +495,8 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
 
 /// `flopwatt run`: load, check the feeds, bind shapes, fold, lower, run, write .npy outputs.
 fn run_model(a: RunArgs) -> flopwatt::Result<()> {
+    use flopwatt::onnx as fonnx;
     use flopwatt::onnx::npy::{self, Array};
-    use flopwatt::onnx::{self as fonnx, Data};
     let mut model = fonnx::load(&a.model)?;
     model.check_supported()?;
     let mut feeds: Vec<(String, Array)> = Vec::new();
@@ -407,13 +528,7 @@ fn run_model(a: RunArgs) -> flopwatt::Result<()> {
             .iter()
             .find(|(n, _)| n == name)
             .expect("check_inputs saw every input");
-        let Data::F32(v) = &x.data else {
-            return Err(Error::invalid(
-                "run",
-                format!("input `{name}` must be float32"),
-            ));
-        };
-        tensors.push(flopwatt::Tensor::from_f32(&dev, v, &x.shape)?);
+        tensors.push(low.upload(&dev, name, x)?);
     }
     let trefs: Vec<&flopwatt::Tensor> = tensors.iter().collect();
     let (outs, profile) = if a.profile {
@@ -427,7 +542,7 @@ fn run_model(a: RunArgs) -> flopwatt::Result<()> {
         path: a.output_dir.clone(),
         source,
     })?;
-    for (name, t) in low.outputs.iter().zip(&outs) {
+    for (k, (name, t)) in low.outputs.iter().zip(&outs).enumerate() {
         let file: String = name
             .chars()
             .map(|c| {
@@ -438,10 +553,7 @@ fn run_model(a: RunArgs) -> flopwatt::Result<()> {
                 }
             })
             .collect();
-        let arr = Array {
-            shape: t.shape().to_vec(),
-            data: Data::F32(t.to_f32_vec()?),
-        };
+        let arr = low.download(k, t)?;
         npy::write(dir.join(format!("{file}.npy")), &arr)?;
     }
     if let Some(p) = profile {

@@ -51,6 +51,7 @@ impl Builder<'_, '_> {
                 let a = next();
                 Expr::Where(Box::new(c), Box::new(a), Box::new(next()))
             }
+            Op::Cast(d) => Expr::Cast(*d, Box::new(next())),
             _ => unreachable!("node_expr on a non-elementwise node"),
         }
     }
@@ -103,6 +104,7 @@ pub fn fuse(ctx: &mut Ctx, fusion: bool) -> Vec<Step> {
             inputs: leaves,
             output: ValueId(i),
             covers,
+            extra_outputs: vec![],
         });
     }
     steps

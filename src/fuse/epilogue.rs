@@ -59,6 +59,7 @@ pub fn fuse(ctx: &mut Ctx) -> Vec<Step> {
                     inputs: ctx.graph.nodes()[i].inputs.clone(),
                     output: ValueId(c),
                     covers: vec![i, c],
+                    extra_outputs: vec![],
                 });
             }
             _ => {}
@@ -141,5 +142,6 @@ fn matmul_chain(ctx: &mut Ctx, m: usize) -> Option<Step> {
         inputs,
         output: ValueId(cur),
         covers,
+        extra_outputs: vec![],
     })
 }

@@ -3,7 +3,8 @@
 //! Each pattern is a small fuser in its own module that claims graph nodes; whatever no fuser
 //! claims is lowered one op per step (the unfused path, also used when fusion is off), so
 //! every fused pattern has an unfused twin that computes the same thing:
-//! - [`attention`]: matmul(q, kᵀ) -> [scale] -> softmax(-1) -> matmul(·, v) -> one attention kernel;
+//! - [`attention`]: matmul(q, kᵀ) -> \[scale\] -> \[+ mask\] -> softmax(-1) -> matmul(·, v) -> one
+//!   attention kernel;
 //! - [`epilogue`]: matmul -> [* scalar] -> [+ bias\[N\]] -> [activation] -> [+ residual] and
 //!   conv2d -> [activation] -> the kernel's epilogue slot;
 //! - [`elementwise`]: chains and trees of elementwise ops (with broadcasting) -> one generated
@@ -11,16 +12,20 @@
 //! - layout ops (transpose, reshape, broadcast) become strided views read by the consumer
 //!   (with fusion off they are materialised by a copy kernel).
 //!
-//! Reduction prologues (e.g. softmax(x * s + mask)) are not fused into the reduction kernel:
-//! the softmax kernel has no prologue slot. The prologue becomes one fused elementwise kernel.
+//! - [`prologue`]: softmax(x * s + mask) -> the softmax kernel's prologue;
+//! - [`horizontal`]: matmuls sharing A (q/k/v projections) -> one product over weights
+//!   concatenated at compile time.
 
 pub mod attention;
 pub mod elementwise;
 pub mod epilogue;
+pub mod horizontal;
+pub mod prologue;
 
 use crate::graph::{Conv2dAttrs, Graph, Op, ReduceKind, ValueId};
 use crate::ops::elementwise::Expr;
 use crate::ops::Activation;
+use crate::tensor::{broadcast_strides, contiguous_strides, reshape_strides};
 
 /// What one step launches.
 #[derive(Clone, Debug, PartialEq)]
@@ -81,11 +86,51 @@ pub enum Kernel {
         causal: bool,
         /// Scale (None: 1/sqrt(d)).
         scale: Option<f32>,
+        /// The step's value is `transpose(attention, 1, 2)`: the kernel stores rows
+        /// heads-last, so the head merge that follows is a view, not a copy.
+        heads_last: bool,
     },
     /// A layout op as a view of its input (no dispatch unless a reshape needs a copy).
     View(Op),
+    // --- training (autodiff) kernels: keep this block contiguous ---
+    /// conv2d input gradient (a transposed convolution); inputs dy, w.
+    Conv2dBackwardInput(Conv2dAttrs),
+    /// conv2d weight gradient; inputs x, dy.
+    Conv2dBackwardWeight(Conv2dAttrs),
     /// A layout op materialised by a copy kernel (the unfused path of layout folding).
     Copy(Op),
+    /// `softmax(x * scale + mask)` in the softmax kernel; inputs x[, mask].
+    SoftmaxPrologue {
+        /// Axis.
+        axis: usize,
+        /// Log-softmax.
+        log: bool,
+        /// Scale applied first (1.0: none).
+        scale: f32,
+        /// Whether a mask input follows x.
+        mask: bool,
+    },
+    /// Several matmuls that read one A, as one product with their B (and biases)
+    /// concatenated along N at compile time; each output is a column slice (a view) of the
+    /// product. Inputs: a, then every b, then every bias when `bias`.
+    MatMulConcat {
+        /// Scale of the products.
+        alpha: f32,
+        /// Whether biases follow the b inputs (one per product).
+        bias: bool,
+        /// Activation after scale and bias.
+        activation: Activation,
+        /// N of each product, in output order (`Step::output` then `Step::extra_outputs`).
+        widths: Vec<usize>,
+    },
+    /// An op of the ONNX-import block (gather, concat, slice, pad, pooling, conv-transpose,
+    /// resize) run as its own kernel(s); inputs are the node's.
+    Single(Op),
+    /// Fused attention with an additive f32 mask; inputs q, k, v, mask.
+    MaskedAttention {
+        /// Scale of the scores (before the mask is added).
+        scale: f32,
+    },
 }
 
 impl Kernel {
@@ -129,11 +174,50 @@ impl Kernel {
                     format!("conv2d+{activation:?}").to_lowercase()
                 }
             }
-            Kernel::Attention { causal, .. } => {
-                format!("attention{}", if *causal { "(causal)" } else { "" })
+            Kernel::Attention {
+                causal, heads_last, ..
+            } => format!(
+                "attention{}{}",
+                if *causal { "(causal)" } else { "" },
+                if *heads_last { "+merge_heads" } else { "" }
+            ),
+            Kernel::SoftmaxPrologue {
+                log, scale, mask, ..
+            } => {
+                let mut parts = vec![];
+                if *scale != 1.0 {
+                    parts.push(format!("scale={scale}"));
+                }
+                if *mask {
+                    parts.push("mask".to_string());
+                }
+                format!(
+                    "{}+prologue({})",
+                    if *log { "log_softmax" } else { "softmax" },
+                    parts.join(",")
+                )
+            }
+            Kernel::MatMulConcat {
+                widths,
+                bias,
+                activation,
+                ..
+            } => {
+                let mut s = format!("matmul x{} concat", widths.len());
+                if *bias {
+                    s += "+bias";
+                }
+                if *activation != Activation::None {
+                    s += &format!("+{activation:?}").to_lowercase();
+                }
+                s
             }
             Kernel::View(op) => format!("view({})", op.name()),
             Kernel::Copy(op) => format!("copy({})", op.name()),
+            Kernel::Single(op) => op.name().into(),
+            Kernel::MaskedAttention { .. } => "attention(mask)".into(),
+            Kernel::Conv2dBackwardInput(_) => "conv2d_backward_input".into(),
+            Kernel::Conv2dBackwardWeight(_) => "conv2d_backward_weight".into(),
         }
     }
 }
@@ -150,6 +234,9 @@ pub struct Step {
     pub output: ValueId,
     /// Graph nodes (ids) it covers, in topological order.
     pub covers: Vec<usize>,
+    /// Further values the step defines (views of its one buffer), e.g. the column slices of
+    /// [`Kernel::MatMulConcat`]; empty for most steps.
+    pub extra_outputs: Vec<ValueId>,
 }
 
 /// Per-node facts the fusers share.
@@ -216,48 +303,40 @@ pub struct FuseOptions {
 
 /// Lowers a graph to steps in a valid execution order.
 pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
+    let n = graph.nodes().len();
     let mut ctx = Ctx::new(graph);
-    // Fused steps, keyed by the node whose value they define (their root).
-    let mut fused: Vec<Option<Step>> = vec![None; graph.nodes().len()];
+    // Steps keyed by the node whose value they define (their root); emitted in node order.
+    let mut slots: Vec<Option<Step>> = vec![None; n];
+    let put = |slots: &mut Vec<Option<Step>>, s: Step| {
+        let r = s.output.0;
+        slots[r] = Some(s);
+    };
     if opts.fusion && attention::KERNEL_AVAILABLE {
         for s in attention::fuse(&mut ctx) {
-            let r = s.output.0;
-            fused[r] = Some(s);
+            put(&mut slots, s);
         }
     }
     if opts.fusion {
         for s in epilogue::fuse(&mut ctx) {
-            let r = s.output.0;
-            fused[r] = Some(s);
+            put(&mut slots, s);
+        }
+    }
+    if opts.fusion {
+        for s in prologue::fuse(&mut ctx) {
+            put(&mut slots, s);
         }
     }
     for s in elementwise::fuse(&mut ctx, opts.fusion) {
-        let r = s.output.0;
-        fused[r] = Some(s);
+        put(&mut slots, s);
     }
-    // Static contiguity of each value: kernel outputs, inputs and constants are dense; a
-    // transpose or a real broadcast is a strided view, and a reshape of one needs a copy.
-    let mut contiguous = vec![true; graph.nodes().len()];
     for (i, node) in graph.nodes().iter().enumerate() {
-        contiguous[i] = match node.op {
-            Op::Transpose(a, b) => contiguous[node.inputs[0].0] && a == b,
-            Op::BroadcastTo => {
-                contiguous[node.inputs[0].0] && graph.shape(node.inputs[0]) == node.shape
-            }
-            _ => true,
-        };
-    }
-    let mut steps = Vec::new();
-    for (i, node) in graph.nodes().iter().enumerate() {
-        if let Some(s) = fused[i].take() {
-            steps.push(s);
-            continue;
-        }
-        if ctx.claimed[i] {
+        if slots[i].is_some() || ctx.claimed[i] {
             continue;
         }
         let kernel = match &node.op {
-            Op::Input { .. } | Op::Constant { .. } | Op::Scalar(_) => continue,
+            Op::Input { .. } | Op::Constant { .. } | Op::Scalar(_) | Op::ConstantI32 { .. } => {
+                continue
+            }
             Op::Unary(_) | Op::Binary(_) | Op::Where => {
                 unreachable!("elementwise fuser lowers every elementwise node")
             }
@@ -295,22 +374,97 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
             Op::Attention { causal, scale } => Kernel::Attention {
                 causal: *causal,
                 scale: *scale,
+                heads_last: false,
             },
-            op @ (Op::Transpose(..) | Op::Reshape | Op::BroadcastTo) => {
-                let strided_reshape = matches!(op, Op::Reshape) && !contiguous[node.inputs[0].0];
-                if opts.fusion && !strided_reshape {
-                    Kernel::View(op.clone())
-                } else {
-                    Kernel::Copy(op.clone())
-                }
-            }
+            op @ Op::Slice { .. } if slice_is_view(op, opts.fusion) => Kernel::View(op.clone()),
+            Op::Cast(_) => unreachable!("elementwise fuser lowers every elementwise node"),
+            op @ (Op::Gather { .. }
+            | Op::Concat { .. }
+            | Op::Slice { .. }
+            | Op::Pad { .. }
+            | Op::Pool2d(_)
+            | Op::GlobalAvgPool
+            | Op::ConvTranspose2d(_)
+            | Op::Resize2d { .. }) => Kernel::Single(op.clone()),
+            // View or copy is decided below, once the input's layout is known.
+            op @ (Op::Transpose(..) | Op::Reshape | Op::BroadcastTo) => Kernel::View(op.clone()),
+            Op::Conv2dBackwardInput(a) => Kernel::Conv2dBackwardInput(*a),
+            Op::Conv2dBackwardWeight(a) => Kernel::Conv2dBackwardWeight(*a),
         };
-        steps.push(Step {
+        slots[i] = Some(Step {
             kernel,
             inputs: node.inputs.clone(),
             output: ValueId(i),
             covers: vec![i],
+            extra_outputs: vec![],
         });
     }
+    if opts.fusion {
+        horizontal::fuse(graph, &mut slots);
+    }
+    // Static strides of each value, to tell a reshape that is a view from one that needs a
+    // copy (the executable applies the same rule at run time).
+    let mut strides: Vec<Vec<usize>> = graph
+        .nodes()
+        .iter()
+        .map(|nd| contiguous_strides(&nd.shape))
+        .collect();
+    let mut steps = Vec::new();
+    for slot in slots.iter_mut() {
+        let Some(mut step) = slot.take() else {
+            continue;
+        };
+        let out = step.output.0;
+        let shape = &graph.nodes()[out].shape;
+        match &step.kernel {
+            Kernel::View(op) => {
+                let x = step.inputs[0].0;
+                let xs = graph.shape(step.inputs[0]);
+                let view = match op {
+                    Op::Transpose(a, b) => {
+                        let mut st = strides[x].clone();
+                        st.swap(*a, *b);
+                        Some(st)
+                    }
+                    Op::Reshape => reshape_strides(xs, &strides[x], shape),
+                    Op::BroadcastTo => broadcast_strides(xs, &strides[x], shape),
+                    Op::Slice { steps, .. } => Some(
+                        strides[x]
+                            .iter()
+                            .zip(steps)
+                            .map(|(&st, &k)| st * k as usize)
+                            .collect(),
+                    ),
+                    _ => None,
+                };
+                match view {
+                    Some(st) if opts.fusion => strides[out] = st,
+                    _ => step.kernel = Kernel::Copy(op.clone()),
+                }
+            }
+            Kernel::Attention {
+                heads_last: true, ..
+            } => {
+                // Stored [b, l, h, d]; the step's value is its transpose: dense.
+            }
+            Kernel::MatMulConcat { widths, .. } => {
+                let total: usize = widths.iter().sum();
+                for v in std::iter::once(step.output).chain(step.extra_outputs.iter().copied()) {
+                    let sh = graph.shape(v);
+                    let mut full = sh.to_vec();
+                    *full.last_mut().expect("matmul rank >= 2") = total;
+                    strides[v.0] = contiguous_strides(&full);
+                }
+            }
+            _ => {}
+        }
+        steps.push(step);
+    }
     steps
+}
+
+/// A slice with positive steps is a strided view of its input when fusion is on (no copy);
+/// otherwise (or with a negative step, which strides cannot express) a copy kernel.
+fn slice_is_view(op: &Op, fusion: bool) -> bool {
+    fusion && matches!(op, Op::Slice { steps, .. } if steps.iter().all(|&s| s > 0))
 }

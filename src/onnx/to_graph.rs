@@ -1,18 +1,27 @@
 //! Lowering a loaded, specialised [`Model`] onto the graph builder ([`crate::graph::Graph`]).
 //!
-//! The graph computes in f32 with static shapes, so inputs must be float with fixed shapes
-//! (call [`Model::specialize`] with the run's shapes first). Ops of the supported list that
-//! the graph cannot express yet (Gather, Concat, Slice, Split, Pad, Resize, pooling,
-//! BatchNormalization, ConvTranspose, Attention) are an [`Error::Onnx`] naming the node.
+//! The graph computes in f32 with static shapes (call [`Model::specialize`] with the run's
+//! shapes first). Integer and bool inputs (token ids, attention masks) become i32 graph
+//! inputs: [`Lowered::upload`] converts int64 feeds and fails on a value outside i32; integer
+//! initializers that reach the GPU (gather indices) become i32 constants the same way.
+//! BatchNormalization after a Conv that feeds nothing else is folded into the conv's weights
+//! and bias at load time ([`super::lower_more::fold_batch_norm`]); elsewhere it is a per-channel scale and shift.
+//! Ops of the supported list whose attributes the graph cannot express are an
+//! [`Error::Onnx`] naming the node.
 
 use std::collections::HashMap;
 
 use super::fold::{infer_shape, reshape_target};
+use super::lower_more::fold_batch_norm;
+use super::npy::Array;
+use super::{Data, ElemType};
 use super::{Model, Node};
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::graph::{Conv2dAttrs, Graph, ReduceKind, ValueId};
 use crate::ops::elementwise::{BinaryOp, UnaryOp};
 use crate::ops::Activation;
+use crate::tensor::{DType, Tensor};
 
 /// A graph built from a model, with the model's input and output names in graph order.
 pub struct Lowered {
@@ -22,11 +31,75 @@ pub struct Lowered {
     pub inputs: Vec<String>,
     /// Model output names in the order `run` returns them.
     pub outputs: Vec<String>,
+    /// The ONNX element type of each output (i32 graph values go back as int64 or bool).
+    pub output_types: Vec<ElemType>,
+}
+
+impl Lowered {
+    /// Uploads the feed for input `name` in the graph's dtype: float32 as is; int64, int32
+    /// and bool as i32 (an int64 value outside i32 is an error naming the input).
+    pub fn upload(&self, device: &Device, name: &str, a: &Array) -> Result<Tensor> {
+        let op = "onnx input";
+        // By position: a node's label may have been renamed to an output it also is.
+        let v = self
+            .inputs
+            .iter()
+            .position(|i| i == name)
+            .and_then(|k| self.graph.inputs().get(k).copied())
+            .ok_or_else(|| Error::invalid(op, format!("the graph has no input `{name}`")))?;
+        match (self.graph.dtype(v), &a.data) {
+            (DType::F32, Data::F32(x)) => Tensor::from_f32(device, x, &a.shape),
+            (DType::I32, Data::I32(x)) => Tensor::from_i32(device, x, &a.shape),
+            (DType::I32, Data::Bool(x)) => {
+                let x: Vec<i32> = x.iter().map(|&b| b as i32).collect();
+                Tensor::from_i32(device, &x, &a.shape)
+            }
+            (DType::I32, Data::I64(x)) => {
+                let x = narrow_i64(x).map_err(|bad| {
+                    Error::invalid(
+                        op,
+                        format!("input `{name}` holds {bad}, which does not fit in i32"),
+                    )
+                })?;
+                Tensor::from_i32(device, &x, &a.shape)
+            }
+            (dt, _) => Err(Error::invalid(
+                op,
+                format!("input `{name}` cannot feed a {dt} graph input"),
+            )),
+        }
+    }
+
+    /// Downloads output `k` as the model declares it (float32, or int64/int32/bool from i32).
+    pub fn download(&self, k: usize, t: &Tensor) -> Result<Array> {
+        let shape = t.shape().to_vec();
+        let data = match (t.dtype(), self.output_types.get(k)) {
+            (DType::I32, Some(ElemType::Bool)) => {
+                Data::Bool(t.to_i32_vec()?.iter().map(|&v| v != 0).collect())
+            }
+            (DType::I32, Some(ElemType::Int32)) => Data::I32(t.to_i32_vec()?),
+            (DType::I32, _) => Data::I64(t.to_i32_vec()?.iter().map(|&v| v as i64).collect()),
+            _ => Data::F32(t.to_f32_vec()?),
+        };
+        Ok(Array { shape, data })
+    }
+}
+
+/// i64 values as i32, or the first value that does not fit.
+fn narrow_i64(v: &[i64]) -> std::result::Result<Vec<i32>, i64> {
+    v.iter().map(|&x| i32::try_from(x).map_err(|_| x)).collect()
+}
+
+/// Whether an ONNX element type is carried as i32 on the graph.
+fn is_int(t: ElemType) -> bool {
+    !t.is_float()
 }
 
 /// Builds the graph for `model`; see the module doc for what is required.
 pub fn to_graph(model: &Model) -> Result<Lowered> {
     model.check_supported()?;
+    let folded = fold_batch_norm(model);
+    let model = folded.as_ref().unwrap_or(model);
     let mut g = Graph::new();
     let mut vals: HashMap<String, ValueId> = HashMap::new();
     let mut inputs = Vec::new();
@@ -40,17 +113,21 @@ pub fn to_graph(model: &Model) -> Result<Lowered> {
                 i.name
             ),
         })?;
-        if i.dtype != super::ElemType::Float {
-            return Err(Error::Model {
-                path: "<model>".into(),
-                message: format!(
-                    "input `{}` is {}; the graph takes float inputs only for now",
-                    i.name,
-                    super::dtype_name(i.dtype.code())
-                ),
-            });
-        }
-        vals.insert(i.name.clone(), g.input(&i.name, &shape)?);
+        let dtype = match i.dtype {
+            ElemType::Float => DType::F32,
+            t if is_int(t) => DType::I32,
+            _ => {
+                return Err(Error::Model {
+                    path: "<model>".into(),
+                    message: format!(
+                        "input `{}` is {}; the graph takes float32 and integer inputs",
+                        i.name,
+                        super::dtype_name(i.dtype.code())
+                    ),
+                })
+            }
+        };
+        vals.insert(i.name.clone(), g.input_typed(&i.name, &shape, dtype)?);
         inputs.push(i.name.clone());
     }
     for n in &model.nodes {
@@ -78,7 +155,9 @@ pub fn to_graph(model: &Model) -> Result<Lowered> {
         }
     }
     let mut outputs = Vec::new();
+    let mut output_types = Vec::new();
     for o in &model.outputs {
+        output_types.push(o.dtype);
         if let Some((src, k)) = not_computed.get(&o.name) {
             return Err(src.error(
                 model.opset,
@@ -96,6 +175,7 @@ pub fn to_graph(model: &Model) -> Result<Lowered> {
         graph: g,
         inputs,
         outputs,
+        output_types,
     })
 }
 
@@ -113,7 +193,13 @@ fn value(
         path: "<model>".into(),
         message: format!("value `{name}` is not defined"),
     })?;
-    let v = if t.shape.is_empty() && t.numel() == 1 {
+    let v = if is_int(t.dtype) {
+        let data = narrow_i64(&t.to_i64_vec()).map_err(|bad| Error::Model {
+            path: "<model>".into(),
+            message: format!("constant `{name}` holds {bad}, which does not fit in i32"),
+        })?;
+        g.constant_i32(name, data, &t.shape)?
+    } else if t.shape.is_empty() && t.numel() == 1 {
         g.scalar(t.to_f32_vec()[0])
     } else {
         g.constant(name, t.to_f32_vec(), &t.shape)?
@@ -164,7 +250,21 @@ fn lower(
     let v = match n.op_type.as_str() {
         "Identity" | "Dropout" => input(0, g)?,
         "Cast" => match n.attr_int("to") {
-            Some(1) => input(0, g)?,
+            Some(1) => {
+                let x = input(0, g)?;
+                g.cast(x, DType::F32)?
+            }
+            Some(6 | 7) => {
+                let x = input(0, g)?;
+                g.cast(x, DType::I32)?
+            }
+            Some(9) => {
+                let x = input(0, g)?;
+                let x = g.cast(x, DType::F32)?;
+                let z = g.scalar(0.0);
+                let ne = g.binary(x, z, BinaryOp::Ne)?;
+                g.cast(ne, DType::I32)?
+            }
             t => {
                 return Err(err(format!(
                     "cast to {} is not supported on the graph",
@@ -493,6 +593,10 @@ fn lower(
                 };
                 g.reshape(x, &shape)?
             }
+        }
+        "Gather" | "Concat" | "Slice" | "Split" | "Pad" | "MaxPool" | "AveragePool"
+        | "GlobalAveragePool" | "ConvTranspose" | "BatchNormalization" | "Resize" | "Attention" => {
+            return super::lower_more::lower(model, n, g, &mut input)
         }
         other => return Err(err(format!("{other} is not lowered onto the graph yet"))),
     };

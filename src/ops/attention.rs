@@ -86,7 +86,7 @@ struct Params {
     k: [u32; 4],
     v: [u32; 4],
     m: [u32; 5],
-    _p1: [u32; 3],
+    o: [u32; 3],
 }
 
 fn source(d: usize, causal: bool, mask: u32, vec: bool, sg: bool) -> Result<String> {
@@ -128,6 +128,31 @@ pub fn encode_attention(
     k: &Tensor,
     v: &Tensor,
     p: &AttentionParams,
+) -> Result<Tensor> {
+    encode_attention_layout(rec, q, k, v, p, false)
+}
+
+/// [`encode_attention`] that stores the output rows heads-last: the buffer holds
+/// [B, Lq, Hq, D] (the layout a following head merge, `transpose(1, 2)` then reshape to
+/// [B, Lq, Hq * D], needs), returned as its [B, Hq, Lq, D] view. The merge is then a view,
+/// not a copy kernel.
+pub fn encode_attention_heads_last(
+    rec: &mut Recorder,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    p: &AttentionParams,
+) -> Result<Tensor> {
+    encode_attention_layout(rec, q, k, v, p, true)
+}
+
+fn encode_attention_layout(
+    rec: &mut Recorder,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    p: &AttentionParams,
+    heads_last: bool,
 ) -> Result<Tensor> {
     const OP: &str = "attention";
     let dev = rec.device().clone();
@@ -187,10 +212,19 @@ pub fn encode_attention(
     if lk == 0 && lq > 0 {
         return Err(Error::shape(OP, "keys and values have length 0"));
     }
-    let out = Tensor::empty(&dev, &[b, hq, lq, d], DType::F32)?;
+    let out = if heads_last {
+        Tensor::empty(&dev, &[b, lq, hq, d], DType::F32)?.transpose(1, 2)?
+    } else {
+        Tensor::empty(&dev, &[b, hq, lq, d], DType::F32)?
+    };
     if out.numel() == 0 {
         return Ok(out);
     }
+    let o_strides = [
+        out.strides()[0] as u32,
+        out.strides()[1] as u32,
+        out.strides()[2] as u32,
+    ];
     let scale = p.scale.unwrap_or(1.0 / (d as f32).sqrt());
     if !scale.is_finite() {
         return Err(Error::invalid(OP, format!("scale {scale} is not finite")));
@@ -285,7 +319,7 @@ pub fn encode_attention(
         k: st(k),
         v: st(v),
         m: mstr,
-        _p1: [0; 3],
+        o: o_strides,
     };
     // Key/query pairs that are computed: all of them, or the lower triangle when causal.
     let pairs: u64 = if p.causal {

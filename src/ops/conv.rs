@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::exec::{grid_1d, Cost, Recorder};
 use crate::ops::{run_once, same_device, Activation, ACTIVATION_WGSL};
 use crate::shaders::{specialize, CONV2D};
-use crate::tensor::{DType, Tensor};
+use crate::tensor::{numel, DType, Tensor};
 
 const WG: usize = 64;
 const ACT_LINE: &str = "fn act(v: f32) -> f32 { return v; }";
@@ -208,7 +208,8 @@ pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, p: &Conv2dParams) -
     run_once(x.device(), |rec| encode_conv2d(rec, x, w, bias, p))
 }
 
-/// Records [`conv2d`] into `rec` (one dispatch).
+/// Records [`conv2d`] into `rec`: a weight repack (each tap's output-channel block made
+/// contiguous for vec4 loads), then the convolution.
 pub fn encode_conv2d(
     rec: &mut Recorder,
     x: &Tensor,
@@ -216,6 +217,49 @@ pub fn encode_conv2d(
     bias: Option<&Tensor>,
     p: &Conv2dParams,
 ) -> Result<Tensor> {
+    encode_conv2d_impl(rec, x, w, bias, p, Packing::Both).map(|(y, _)| y)
+}
+
+/// Repacks constant weights once for [`encode_conv2d_prepacked`] with inputs of `x`'s shape
+/// (a compiled graph does this at compile time, so a run is one dispatch). `x` is only read
+/// for its shape and device.
+pub fn pack_conv2d_weights(
+    rec: &mut Recorder,
+    x: &Tensor,
+    w: &Tensor,
+    p: &Conv2dParams,
+) -> Result<Tensor> {
+    encode_conv2d_impl(rec, x, w, None, p, Packing::PackOnly).map(|(_, packed)| packed)
+}
+
+/// [`encode_conv2d`] with weights repacked earlier by [`pack_conv2d_weights`] for the same
+/// `x` shape, `w` and `p` (one dispatch). `w` is checked for shape, not read.
+pub fn encode_conv2d_prepacked(
+    rec: &mut Recorder,
+    x: &Tensor,
+    w: &Tensor,
+    packed: &Tensor,
+    bias: Option<&Tensor>,
+    p: &Conv2dParams,
+) -> Result<Tensor> {
+    encode_conv2d_impl(rec, x, w, bias, p, Packing::Prepacked(packed)).map(|(y, _)| y)
+}
+
+#[derive(Clone, Copy)]
+enum Packing<'a> {
+    Both,
+    PackOnly,
+    Prepacked(&'a Tensor),
+}
+
+fn encode_conv2d_impl(
+    rec: &mut Recorder,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    p: &Conv2dParams,
+    packing: Packing,
+) -> Result<(Tensor, Tensor)> {
     const OP: &str = "conv2d";
     let dev = rec.device().clone();
     same_device(OP, &dev, &[x, w])?;
@@ -277,9 +321,10 @@ pub fn encode_conv2d(
             ))
         }
     };
-    let y = Tensor::empty(&dev, &[n, cout, oh, ow], DType::F32)?;
-    if y.numel() == 0 {
-        return Ok(y);
+    let out_shape = [n, cout, oh, ow];
+    if numel(&out_shape) == 0 {
+        let y = Tensor::empty(&dev, &out_shape, DType::F32)?;
+        return Ok((y.clone(), y));
     }
     let cout_g = cout / g;
     let flat = kh == 1 && kw == 1 && p.stride == [1, 1] && pd == [0; 4];
@@ -355,29 +400,54 @@ pub fn encode_conv2d(
     };
     let mut grid = grid_1d(&dev, total_tiles.div_ceil(WG) as u64)?;
     grid[2] = (g * co_blocks) as u32;
+    let y_numel = numel(&out_shape);
     let flops = 2 * (n * cout * oh * ow * cin_g * kh * kw) as u64
-        + if bias.is_some() { y.numel() as u64 } else { 0 };
-    let bytes = 4 * (x.numel() + w.numel() + y.numel() + bias.map_or(0, |b| b.numel())) as u64;
+        + if bias.is_some() { y_numel as u64 } else { 0 };
+    let bytes = 4 * (x.numel() + w.numel() + y_numel + bias.map_or(0, |b| b.numel())) as u64;
     // Pack the weights so that each tap's channel block is contiguous (vec4 loads).
     let tcp = tc.max(4);
     let packed_len = g * co_blocks * cin_g * kh * kw * tcp;
-    let packed = Tensor::empty(&dev, &[packed_len], DType::F32)?;
-    let pack_pipe = dev.pipeline(&format!("{name}.pack"), &src, "pack_weights")?;
-    let pack_params = Params {
-        total_tiles: packed_len as u32,
-        ..params
+    let packed = match packing {
+        Packing::Prepacked(t) => {
+            same_device(OP, &dev, &[t])?;
+            if t.shape() != [packed_len] || t.dtype() != DType::F32 {
+                return Err(Error::shape(
+                    OP,
+                    format!(
+                        "prepacked weights {:?} do not match weight {:?} for input {:?} (need [{packed_len}])",
+                        t.shape(),
+                        w.shape(),
+                        x.shape()
+                    ),
+                ));
+            }
+            t.clone()
+        }
+        Packing::Both | Packing::PackOnly => {
+            let packed = Tensor::empty(&dev, &[packed_len], DType::F32)?;
+            let pack_pipe = dev.pipeline(&format!("{name}.pack"), &src, "pack_weights")?;
+            let pack_params = Params {
+                total_tiles: packed_len as u32,
+                ..params
+            };
+            rec.dispatch(
+                &format!("{name}.pack"),
+                &pack_pipe,
+                &[w.buffer(), w.buffer(), w.buffer(), packed.buffer()],
+                Some(bytemuck::bytes_of(&pack_params)),
+                grid_1d(&dev, packed_len.div_ceil(WG) as u64)?,
+                Cost {
+                    flops: 0,
+                    bytes: 4 * (w.numel() + packed_len) as u64,
+                },
+            )?;
+            packed
+        }
     };
-    rec.dispatch(
-        &format!("{name}.pack"),
-        &pack_pipe,
-        &[w.buffer(), w.buffer(), w.buffer(), packed.buffer()],
-        Some(bytemuck::bytes_of(&pack_params)),
-        grid_1d(&dev, packed_len.div_ceil(WG) as u64)?,
-        Cost {
-            flops: 0,
-            bytes: 4 * (w.numel() + packed_len) as u64,
-        },
-    )?;
+    if let Packing::PackOnly = packing {
+        return Ok((packed.clone(), packed));
+    }
+    let y = Tensor::empty(&dev, &out_shape, DType::F32)?;
     let b = bias.unwrap_or(x);
     rec.dispatch(
         &name,
@@ -387,7 +457,7 @@ pub fn encode_conv2d(
         grid,
         Cost { flops, bytes },
     )?;
-    Ok(y)
+    Ok((y, packed))
 }
 
 /// 1-D convolution of `x` [N, C, L] with `w` [Cout, C / groups, K]; runs as a conv2d with a

@@ -4,7 +4,9 @@
 
 pub mod attention;
 pub mod conv;
+pub mod conv_backward;
 pub mod elementwise;
+pub mod gather;
 pub mod matmul;
 pub mod norm;
 pub mod pool;

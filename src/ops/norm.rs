@@ -14,7 +14,7 @@ use crate::exec::{grid_1d, Cost, Recorder};
 use crate::ops::reduce::Strategy;
 use crate::ops::{run_once, same_device, wgsl_f32};
 use crate::shaders;
-use crate::tensor::{DType, Tensor};
+use crate::tensor::{broadcast_strides, DType, Tensor};
 
 const WG_DIRECT: u32 = 64;
 const WG_TREE: u32 = 256;
@@ -27,7 +27,12 @@ struct SoftmaxParams {
     outer: u32,
     red: u32,
     inner: u32,
-    _pad: u32,
+    m_red: u32,
+    scale: f32,
+    m_off: u32,
+    _pad: [u32; 2],
+    oshape: [u32; 4],
+    ostride: [u32; 4],
 }
 
 #[repr(C)]
@@ -40,12 +45,24 @@ struct NormParams {
 }
 
 fn softmax_source(log: bool, wg: u32, recompute: bool) -> Result<String> {
+    softmax_source_pro(log, wg, recompute, false, false)
+}
+
+fn softmax_source_pro(
+    log: bool,
+    wg: u32,
+    recompute: bool,
+    scaled: bool,
+    mask: bool,
+) -> Result<String> {
     shaders::specialize(
         shaders::SOFTMAX,
         &[
             ("LOG", log.to_string()),
             ("WG", format!("{wg}u")),
             ("RECOMPUTE", recompute.to_string()),
+            ("SCALED", scaled.to_string()),
+            ("MASK", mask.to_string()),
         ],
     )
 }
@@ -90,6 +107,14 @@ pub fn all_variants() -> Vec<(String, String)> {
                 let src =
                     softmax_source(log, wg, rc).expect("softmax.wgsl declares LOG, WG, RECOMPUTE");
                 v.push((format!("softmax.log{log}.wg{wg}.recompute{rc}"), src));
+            }
+            for (scaled, mask) in [(true, false), (false, true), (true, true)] {
+                let src = softmax_source_pro(log, wg, true, scaled, mask)
+                    .expect("softmax.wgsl declares SCALED and MASK");
+                v.push((
+                    format!("softmax.log{log}.wg{wg}.scaled{scaled}.mask{mask}"),
+                    src,
+                ));
             }
         }
         for affine in 0..3 {
@@ -161,6 +186,23 @@ pub fn encode_softmax_with(
     log: bool,
     strategy: Strategy,
 ) -> Result<Tensor> {
+    encode_softmax_prologue(rec, x, 1.0, None, axis, log, strategy)
+}
+
+/// `softmax(x * scale + mask)` (or log-softmax) over `axis` in one kernel: the prologue is
+/// applied as the row is read, so no elementwise kernel or intermediate precedes it.
+/// `mask` may be any view broadcastable to `x` (e.g. [1, 1, S, S] against [B, H, S, S]),
+/// read through its strides; a mask needs `axis` to be the last axis and at most four dims
+/// before it. `scale == 1.0` and no mask is plain softmax.
+pub fn encode_softmax_prologue(
+    rec: &mut Recorder,
+    x: &Tensor,
+    scale: f32,
+    mask: Option<&Tensor>,
+    axis: isize,
+    log: bool,
+    strategy: Strategy,
+) -> Result<Tensor> {
     let op = if log { "log_softmax" } else { "softmax" };
     check_input(op, rec, x)?;
     let shape = x.shape();
@@ -193,29 +235,79 @@ pub fn encode_softmax_with(
             grid_1d(&dev, items.div_ceil(WG_DIRECT as u64))?,
         )
     };
-    let src = softmax_source(
+    let scaled = scale != 1.0;
+    if !scale.is_finite() {
+        return Err(Error::invalid(
+            op,
+            format!("prologue scale {scale} is not finite"),
+        ));
+    }
+    let (mut oshape, mut ostride, mut m_red, mut m_off) = ([1u32; 4], [0u32; 4], 0u32, 0u32);
+    if let Some(m) = mask {
+        same_device(op, rec.device(), &[m])?;
+        if m.dtype() != DType::F32 {
+            return Err(Error::UnsupportedDType {
+                op,
+                dtype: m.dtype(),
+                hint: "the additive mask must be f32".into(),
+            });
+        }
+        if a + 1 != shape.len() || a > 4 {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "a mask needs the last axis and at most 4 dims before it; axis {axis} of {shape:?}"
+                ),
+            ));
+        }
+        let st = broadcast_strides(m.shape(), m.strides(), shape).ok_or_else(|| {
+            Error::shape(
+                op,
+                format!("mask {:?} does not broadcast to {shape:?}", m.shape()),
+            )
+        })?;
+        for k in 0..a {
+            oshape[4 - a + k] = shape[k] as u32;
+            ostride[4 - a + k] = st[k] as u32;
+        }
+        m_red = st[a] as u32;
+        m_off = m.offset() as u32;
+    }
+    let src = softmax_source_pro(
         log,
         wg,
         RECOMPUTE_EXP.load(std::sync::atomic::Ordering::Relaxed),
+        scaled,
+        mask.is_some(),
     )?;
-    let name = format!("{op}.{entry}");
+    let name = format!(
+        "{op}.{entry}{}{}",
+        if scaled { ".scaled" } else { "" },
+        if mask.is_some() { ".mask" } else { "" }
+    );
     let pipe = dev.pipeline(&name, &src, entry)?;
     let y = Tensor::empty(&dev, shape, DType::F32)?;
     let p = SoftmaxParams {
         outer: outer as u32,
         red: red as u32,
         inner: inner as u32,
-        _pad: 0,
+        m_red,
+        scale,
+        m_off,
+        _pad: [0; 2],
+        oshape,
+        ostride,
     };
     let n = x.numel() as u64;
     let cost = Cost {
-        flops: 5 * n,
-        bytes: 8 * n,
+        flops: (5 + u64::from(scaled) + u64::from(mask.is_some())) * n,
+        bytes: 8 * n + mask.map_or(0, |m| 4 * m.numel() as u64),
     };
+    let mbuf = mask.unwrap_or(x);
     rec.dispatch(
         &name,
         &pipe,
-        &[x.buffer(), y.buffer()],
+        &[x.buffer(), y.buffer(), mbuf.buffer()],
         Some(bytemuck::bytes_of(&p)),
         grid,
         cost,

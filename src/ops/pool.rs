@@ -37,6 +37,40 @@ pub struct Pool2dParams {
     pub padding: [usize; 4],
     /// Dilation (height, width).
     pub dilation: [usize; 2],
+    /// Round the output size up (ONNX/PyTorch `ceil_mode`): a last partial window is kept
+    /// when it starts inside the input or the leading padding.
+    pub ceil_mode: bool,
+}
+
+/// Output length of one pooled axis: input `i`, window `k`, stride `s`, padding `lo`/`hi`,
+/// dilation `d`; `None` when the window does not fit or a parameter is zero.
+pub fn pool_out_len(
+    i: usize,
+    k: usize,
+    s: usize,
+    lo: usize,
+    hi: usize,
+    d: usize,
+    ceil: bool,
+) -> Option<usize> {
+    if k == 0 || s == 0 || d == 0 {
+        return None;
+    }
+    let span = d * (k - 1) + 1;
+    let padded = i + lo + hi;
+    if padded < span {
+        return None;
+    }
+    let mut o = if ceil {
+        (padded - span).div_ceil(s) + 1
+    } else {
+        (padded - span) / s + 1
+    };
+    // PyTorch's rule: the last window must start inside the input or the leading padding.
+    if ceil && (o - 1) * s >= i + lo {
+        o -= 1;
+    }
+    Some(o)
 }
 
 impl Default for Pool2dParams {
@@ -47,6 +81,7 @@ impl Default for Pool2dParams {
             stride: [2, 2],
             padding: [0; 4],
             dilation: [1, 1],
+            ceil_mode: false,
         }
     }
 }
@@ -144,8 +179,19 @@ pub fn encode_pool2d(rec: &mut Recorder, x: &Tensor, p: &Pool2dParams) -> Result
             format!("padding {pd:?} must be smaller than the window extent"),
         ));
     }
-    let oh = (hp - span(0)) / p.stride[0] + 1;
-    let ow = (wp - span(1)) / p.stride[1] + 1;
+    let len = |a: usize, i: usize| {
+        pool_out_len(
+            i,
+            p.kernel[a],
+            p.stride[a],
+            pd[a],
+            pd[a + 2],
+            p.dilation[a],
+            p.ceil_mode,
+        )
+        .expect("window checked to fit")
+    };
+    let (oh, ow) = (len(0, h), len(1, w));
     let y = Tensor::empty(&dev, &[n, c, oh, ow], DType::F32)?;
     if y.numel() == 0 {
         return Ok(y);

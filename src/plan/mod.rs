@@ -5,8 +5,14 @@
 //! its views (graph outputs live to the end). With planning on, the executable drops a value
 //! right after its last reader is recorded, so the device pool hands the buffer to the next
 //! step that needs one of the same size class within the same command buffer (wgpu orders
-//! the dispatches of a pass, so reuse in recording order is safe). The planner simulates
-//! that pool to predict the peak intermediate bytes with and without planning.
+//! the dispatches of a pass, so reuse in recording order is safe).
+//!
+//! The planner assigns every allocating step to a planned buffer offline (it knows the whole
+//! run): values whose lives do not overlap share a buffer, sized by its largest user. At run
+//! time each step asks the pool for its buffer's size class (the pool's recording scope
+//! upgrades the request), so a small value may sit in a larger buffer that a larger value
+//! takes over later. For each size class, the buffers the pool creates never exceed the
+//! planned ones, so `peak_planned` bounds the intermediate memory of a run.
 
 use crate::fuse::{Kernel, Step};
 use crate::graph::{Graph, Op, ValueId};
@@ -20,6 +26,14 @@ pub struct Plan {
     pub free_after: Vec<Vec<ValueId>>,
     /// Bytes of each step's new buffer (size class), 0 for views.
     pub step_bytes: Vec<u64>,
+    /// The class each step's output asks the pool for: the size of the planned buffer it
+    /// shares (>= `step_bytes`; a value may get a larger buffer that a larger value reuses
+    /// later), 0 for views.
+    pub step_class: Vec<u64>,
+    /// The planned buffer of each allocating step (for EXPLAIN).
+    pub step_buffer: Vec<Option<usize>>,
+    /// Sizes of the planned buffers; their sum is `peak_planned`.
+    pub buffers: Vec<u64>,
     /// Predicted peak bytes of intermediate and output buffers with liveness planning.
     pub peak_planned: u64,
     /// The same without planning (every buffer alive to the end of the run).
@@ -46,6 +60,17 @@ pub fn allocates(step: &Step) -> bool {
     !matches!(step.kernel, Kernel::View(_))
 }
 
+/// Bytes of the buffer an allocating step writes (all its outputs live in it).
+pub fn step_buffer_bytes(graph: &Graph, step: &Step) -> u64 {
+    let node = graph.node(step.output);
+    let mut elems = numel(&node.shape);
+    if let Kernel::MatMulConcat { widths, .. } = &step.kernel {
+        let n = *node.shape.last().unwrap_or(&1);
+        elems = elems / n.max(1) * widths.iter().sum::<usize>();
+    }
+    (elems * node.dtype.size()) as u64
+}
+
 /// Plans buffers for `steps` of `graph`.
 pub fn plan(graph: &Graph, steps: &[Step], enabled: bool) -> Plan {
     let n = graph.nodes().len();
@@ -58,12 +83,17 @@ pub fn plan(graph: &Graph, steps: &[Step], enabled: bool) -> Plan {
         if !allocates(s) {
             root[s.output.0] = root[s.inputs[0].0];
         }
+        // Extra outputs are views of the step's one buffer.
+        for v in &s.extra_outputs {
+            defined_at[v.0] = si;
+            root[v.0] = root[s.output.0];
+        }
     }
     let is_planned = |v: usize| {
         defined_at[v] != usize::MAX
             && !matches!(
                 graph.nodes()[v].op,
-                Op::Input { .. } | Op::Constant { .. } | Op::Scalar(_)
+                Op::Input { .. } | Op::Constant { .. } | Op::Scalar(_) | Op::ConstantI32 { .. }
             )
     };
     // Last reading step of each value (ns = "end of run" for outputs).
@@ -93,42 +123,138 @@ pub fn plan(graph: &Graph, steps: &[Step], enabled: bool) -> Plan {
         .iter()
         .map(|s| {
             if allocates(s) {
-                let node = graph.node(s.output);
-                size_class((numel(&node.shape) * node.dtype.size()) as u64)
+                size_class(step_buffer_bytes(graph, s))
             } else {
                 0
             }
         })
         .collect();
-    // Simulate the pool: take by size class from idle buffers, else allocate.
-    let mut idle: std::collections::HashMap<u64, usize> = Default::default();
-    let mut allocated = 0u64;
-    let mut dying: Vec<Vec<u64>> = vec![Vec::new(); ns];
-    for (si, s) in steps.iter().enumerate() {
-        if step_bytes[si] > 0 {
-            let r = s.output.0;
-            if root_last[r] < ns {
-                dying[root_last[r].max(si)].push(step_bytes[si]);
-            }
-        }
-    }
-    for si in 0..ns {
-        let b = step_bytes[si];
-        if b > 0 {
-            match idle.get_mut(&b) {
-                Some(c) if *c > 0 => *c -= 1,
-                _ => allocated += b,
-            }
-        }
-        for &d in &dying[si] {
-            *idle.entry(d).or_default() += 1;
-        }
+    // Each allocating step's buffer is busy from its step to the last read of any view of
+    // it (to the end of the run for outputs).
+    let values: Vec<Interval> = (0..ns)
+        .filter(|&si| step_bytes[si] > 0)
+        .map(|si| Interval {
+            step: si,
+            first: si,
+            last: root_last[steps[si].output.0].max(si),
+            bytes: step_bytes[si],
+        })
+        .collect();
+    let assignment = assign(&values);
+    let mut step_buffer = vec![None; ns];
+    let mut step_class = vec![0u64; ns];
+    for (v, &b) in values.iter().zip(&assignment.of_value) {
+        step_buffer[v.step] = Some(b);
+        step_class[v.step] = assignment.buffers[b];
     }
     Plan {
         free_after,
-        peak_planned: allocated,
+        peak_planned: assignment.buffers.iter().sum(),
         peak_unplanned: step_bytes.iter().sum(),
         step_bytes,
+        step_class,
+        step_buffer,
+        buffers: assignment.buffers,
         enabled,
     }
+}
+
+/// One buffer's life: written by `step` (at `first`), read last at `last` (inclusive).
+#[derive(Clone, Copy, Debug)]
+struct Interval {
+    step: usize,
+    first: usize,
+    last: usize,
+    bytes: u64,
+}
+
+struct Assignment {
+    /// Size (a pool class) of each planned buffer.
+    buffers: Vec<u64>,
+    /// Buffer of each interval.
+    of_value: Vec<usize>,
+}
+
+/// Assigns intervals to as little memory as the heuristics find: greedy by size (largest
+/// first into the smallest buffer whose earlier users do not overlap it, as TFLite's arena
+/// planner does), and greedy in step order with a bound on waste and optional growth of a
+/// smaller free buffer. The smallest total wins. Two intervals overlap when they share a
+/// step (inclusive), so a kernel never writes the buffer it reads.
+fn assign(values: &[Interval]) -> Assignment {
+    let overlap = |a: &Interval, b: &Interval| a.first <= b.last && b.first <= a.last;
+    let mut best: Option<Assignment> = None;
+    let mut consider = |a: Assignment| {
+        let total: u64 = a.buffers.iter().sum();
+        if best
+            .as_ref()
+            .is_none_or(|b| total < b.buffers.iter().sum::<u64>())
+        {
+            best = Some(a);
+        }
+    };
+    // Greedy by size.
+    {
+        let mut order: Vec<usize> = (0..values.len()).collect();
+        order.sort_by_key(|&i| (std::cmp::Reverse(values[i].bytes), values[i].first));
+        let mut users: Vec<Vec<usize>> = Vec::new();
+        let mut buffers = Vec::new();
+        let mut of_value = vec![0; values.len()];
+        for i in order {
+            let fit = (0..buffers.len())
+                .filter(|&b| users[b].iter().all(|&u| !overlap(&values[u], &values[i])))
+                .min_by_key(|&b| buffers[b]);
+            let b = fit.unwrap_or_else(|| {
+                buffers.push(values[i].bytes);
+                users.push(Vec::new());
+                buffers.len() - 1
+            });
+            users[b].push(i);
+            of_value[i] = b;
+        }
+        consider(Assignment { buffers, of_value });
+    }
+    // Greedy in step order.
+    for waste in [1u64, 2, 4, u64::MAX] {
+        for grow in [false, true] {
+            let mut buffers: Vec<u64> = Vec::new();
+            let mut busy_until: Vec<usize> = Vec::new();
+            let mut of_value = vec![0; values.len()];
+            for (i, v) in values.iter().enumerate() {
+                let free: Vec<usize> = (0..buffers.len())
+                    .filter(|&b| busy_until[b] < v.first)
+                    .collect();
+                let fit = free
+                    .iter()
+                    .copied()
+                    .filter(|&b| buffers[b] >= v.bytes && buffers[b] / waste.max(1) <= v.bytes)
+                    .min_by_key(|&b| buffers[b]);
+                let grown = || {
+                    free.iter()
+                        .copied()
+                        .filter(|&b| buffers[b] < v.bytes)
+                        .max_by_key(|&b| buffers[b])
+                };
+                let b = match (fit, grow) {
+                    (Some(b), _) => b,
+                    (None, true) if grown().is_some() => {
+                        let b = grown().expect("checked");
+                        buffers[b] = v.bytes;
+                        b
+                    }
+                    _ => {
+                        buffers.push(v.bytes);
+                        busy_until.push(0);
+                        buffers.len() - 1
+                    }
+                };
+                busy_until[b] = v.last;
+                of_value[i] = b;
+            }
+            consider(Assignment { buffers, of_value });
+        }
+    }
+    best.unwrap_or(Assignment {
+        buffers: Vec::new(),
+        of_value: Vec::new(),
+    })
 }

@@ -129,9 +129,38 @@ pub fn pool2d(
     max: bool,
     count_pad: bool,
 ) -> (Vec<f64>, [usize; 4]) {
+    pool2d_ceil(x, xs, k, stride, pad, dil, max, count_pad, false)
+}
+
+/// [`pool2d`] with ONNX/PyTorch `ceil_mode` (output sizes rounded up; a last window must
+/// start inside the input or the leading padding).
+#[allow(clippy::too_many_arguments)]
+pub fn pool2d_ceil(
+    x: &[f32],
+    xs: [usize; 4],
+    k: [usize; 2],
+    stride: [usize; 2],
+    pad: [usize; 4],
+    dil: [usize; 2],
+    max: bool,
+    count_pad: bool,
+    ceil: bool,
+) -> (Vec<f64>, [usize; 4]) {
     let [n, c, h, wd] = xs;
-    let oh = (h + pad[0] + pad[2] - dil[0] * (k[0] - 1) - 1) / stride[0] + 1;
-    let ow = (wd + pad[1] + pad[3] - dil[1] * (k[1] - 1) - 1) / stride[1] + 1;
+    let len = |i: usize, a: usize| {
+        let span = dil[a] * (k[a] - 1) + 1;
+        let room = i + pad[a] + pad[a + 2] - span;
+        let mut o = if ceil {
+            room.div_ceil(stride[a]) + 1
+        } else {
+            room / stride[a] + 1
+        };
+        if ceil && (o - 1) * stride[a] >= i + pad[a] {
+            o -= 1;
+        }
+        o
+    };
+    let (oh, ow) = (len(h, 0), len(wd, 1));
     let mut y = vec![0.0; n * c * oh * ow];
     for p in 0..n * c {
         for oy in 0..oh {

@@ -18,6 +18,10 @@ fn bcast(shape: &[usize], idx: &[usize]) -> usize {
         .sum()
 }
 
+fn dims4(s: &[usize]) -> [usize; 4] {
+    [s[0], s[1], s[2], s[3]]
+}
+
 fn unravel(mut e: usize, shape: &[usize]) -> Vec<usize> {
     let mut idx = vec![0; shape.len()];
     for i in (0..shape.len()).rev() {
@@ -170,24 +174,10 @@ pub fn eval_all(graph: &Graph, inputs: &[Vec<f64>]) -> Vec<Vec<f64>> {
                 out
             }
             Op::Conv2d(p) => {
+                // f64 throughout: finite-difference gradient checks perturb inputs by ~1e-6.
                 let ((x, xs), (w, ws)) = (get(0), get(1));
-                let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-                let wf: Vec<f32> = w.iter().map(|&v| v as f32).collect();
-                let bf: Option<Vec<f32>> =
-                    (node.inputs.len() > 2).then(|| get(2).0.iter().map(|&v| v as f32).collect());
-                crate::reference::conv::conv2d(
-                    &xf,
-                    [xs[0], xs[1], xs[2], xs[3]],
-                    &wf,
-                    [ws[0], ws[1], ws[2], ws[3]],
-                    bf.as_deref(),
-                    p.stride,
-                    p.padding,
-                    p.dilation,
-                    p.groups,
-                    crate::ops::Activation::None,
-                )
-                .0
+                let bias = (node.inputs.len() > 2).then(|| get(2).0.as_slice());
+                crate::reference::train::conv2d(x, dims4(xs), w, dims4(ws), bias, p)
             }
             Op::Attention { causal, scale } => {
                 let ((q, qs), (k, ks), (v, _)) = (get(0), get(1), get(2));
@@ -219,6 +209,116 @@ pub fn eval_all(graph: &Graph, inputs: &[Vec<f64>]) -> Vec<Vec<f64>> {
                     }
                 }
                 out
+            }
+            // ---- ONNX import ops ----
+            Op::ConstantI32 { data } => data.iter().map(|&x| x as f64).collect(),
+            Op::Cast(d) => {
+                let (x, _) = get(0);
+                match d {
+                    crate::tensor::DType::I32 => x
+                        .iter()
+                        .map(|&v| {
+                            if v.is_nan() {
+                                0.0
+                            } else {
+                                v.trunc().clamp(i32::MIN as f64, i32::MAX as f64)
+                            }
+                        })
+                        .collect(),
+                    _ => x.iter().map(|&v| v as f32 as f64).collect(),
+                }
+            }
+            Op::Gather { axis } => {
+                let ((d, ds), (i, is)) = (get(0), get(1));
+                let idx: Vec<i64> = i.iter().map(|&v| v as i64).collect();
+                crate::reference::gather::gather(d, ds, &idx, is, *axis)
+            }
+            Op::Concat { axis } => {
+                let parts: Vec<(&[f64], &[usize])> = (0..node.inputs.len())
+                    .map(|k| {
+                        let (x, s) = get(k);
+                        (x.as_slice(), s)
+                    })
+                    .collect();
+                crate::reference::gather::concat(&parts, *axis)
+            }
+            Op::Slice { starts, steps } => {
+                let (x, xs) = get(0);
+                crate::reference::gather::slice(x, xs, starts, steps, shape)
+            }
+            Op::Pad { begin, end, mode } => {
+                use crate::ops::gather::PadMode;
+                use crate::reference::gather::Mode;
+                let (x, xs) = get(0);
+                let m = match mode {
+                    PadMode::Constant(v) => Mode::Constant(*v as f64),
+                    PadMode::Reflect => Mode::Reflect,
+                    PadMode::Edge => Mode::Edge,
+                    PadMode::Wrap => Mode::Wrap,
+                };
+                crate::reference::gather::pad(x, xs, begin, end, m)
+            }
+            Op::Pool2d(p) => {
+                use crate::ops::pool::PoolKind;
+                let (x, xs) = get(0);
+                let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+                crate::reference::conv::pool2d_ceil(
+                    &xf,
+                    [xs[0], xs[1], xs[2], xs[3]],
+                    p.kernel,
+                    p.stride,
+                    p.padding,
+                    p.dilation,
+                    p.kind == PoolKind::Max,
+                    p.kind == PoolKind::AvgCountPad,
+                    p.ceil_mode,
+                )
+                .0
+            }
+            Op::GlobalAvgPool => {
+                let (x, xs) = get(0);
+                let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+                crate::reference::conv::global_avg_pool(&xf, [xs[0], xs[1], xs[2], xs[3]])
+            }
+            Op::ConvTranspose2d(p) => {
+                let ((x, xs), (w, ws)) = (get(0), get(1));
+                let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+                let wf: Vec<f32> = w.iter().map(|&v| v as f32).collect();
+                let bf: Option<Vec<f32>> =
+                    (node.inputs.len() > 2).then(|| get(2).0.iter().map(|&v| v as f32).collect());
+                crate::reference::conv::conv_transpose2d(
+                    &xf,
+                    [xs[0], xs[1], xs[2], xs[3]],
+                    &wf,
+                    [ws[0], ws[1], ws[2], ws[3]],
+                    bf.as_deref(),
+                    p.stride,
+                    p.padding,
+                    p.output_padding,
+                    p.dilation,
+                    p.groups,
+                    p.activation,
+                )
+                .0
+            }
+            Op::Resize2d { size, mode } => {
+                let (x, xs) = get(0);
+                let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+                crate::reference::conv::resize2d(
+                    &xf,
+                    [xs[0], xs[1], xs[2], xs[3]],
+                    size[0],
+                    size[1],
+                    *mode == crate::ops::resize::ResizeMode::Linear,
+                )
+            }
+            Op::Conv2dBackwardInput(p) => {
+                let ((dy, _), (w, ws)) = (get(0), get(1));
+                crate::reference::train::conv2d_backward_input(dy, w, dims4(shape), dims4(ws), p)
+            }
+            Op::Conv2dBackwardWeight(p) => {
+                let ((x, xs), (dy, _)) = (get(0), get(1));
+                crate::reference::train::conv2d_backward_weight(x, dy, dims4(xs), dims4(shape), p)
             }
         };
         vals.push(out);

@@ -16,10 +16,12 @@
 pub mod attention;
 pub mod conv;
 pub mod elementwise;
+pub mod gather;
 pub mod graph;
 pub mod matmul;
 pub mod norm;
 pub mod reduce;
+pub mod train;
 
 use crate::error::Error;
 
@@ -68,6 +70,11 @@ pub fn random_range(n: usize, seed: u64, lo: f32, hi: f32) -> Vec<f32> {
 /// f32 data as f64.
 pub fn to_f64(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
+}
+
+/// Several f32 vectors as f64.
+pub fn to_f64_all(v: &[Vec<f32>]) -> Vec<Vec<f64>> {
+    v.iter().map(|x| to_f64(x)).collect()
 }
 
 /// Normalised mean squared error of `got` against `want`.

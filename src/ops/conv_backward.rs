@@ -1,0 +1,226 @@
+//! conv2d backward (NCHW, f32): the input gradient and the weight gradient.
+//!
+//! - Input gradient: a transposed convolution of `dy` with the forward weight
+//!   ([`crate::ops::conv::encode_conv_transpose2d`]; the weight layouts coincide), with the
+//!   output padding that restores the forward input's size when the stride dropped rows.
+//! - Weight gradient: `shaders/conv2d_backward.wgsl`, one invocation per weight element and
+//!   batch slice, then a sum over the slices (one reduce dispatch) when there is more than one.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::{Error, Result};
+use crate::exec::{grid_1d, Cost, Recorder};
+use crate::graph::{conv2d_shape, Conv2dAttrs};
+use crate::ops::conv::{encode_conv_transpose2d, ConvTranspose2dParams};
+use crate::ops::reduce::{encode_reduce, ReduceOp};
+use crate::ops::{run_once, same_device, Activation};
+use crate::shaders::CONV2D_BACKWARD;
+use crate::tensor::{DType, Tensor};
+
+const WG: usize = 64;
+/// Enough invocations to keep a GPU (or lavapipe's 8-wide lanes on every core) busy.
+const TARGET_INVOCATIONS: usize = 16384;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    n: u32,
+    cin: u32,
+    h: u32,
+    w: u32,
+    cout: u32,
+    oh: u32,
+    ow: u32,
+    cin_g: u32,
+    cout_g: u32,
+    kh: u32,
+    kw: u32,
+    sh: u32,
+    sw: u32,
+    dh: u32,
+    dw: u32,
+    pad_t: u32,
+    pad_l: u32,
+    wsize: u32,
+    split: u32,
+    per_split: u32,
+    _p: [u32; 4],
+}
+
+fn check(op: &'static str, what: &str, t: &Tensor) -> Result<()> {
+    if t.dtype() != DType::F32 {
+        return Err(Error::UnsupportedDType {
+            op,
+            dtype: t.dtype(),
+            hint: format!("{what} must be f32"),
+        });
+    }
+    if t.rank() != 4 {
+        return Err(Error::shape(
+            op,
+            format!("{what} must have rank 4, got shape {:?}", t.shape()),
+        ));
+    }
+    Ok(())
+}
+
+fn contiguous(rec: &mut Recorder, t: &Tensor) -> Result<Tensor> {
+    if t.is_contiguous() {
+        Ok(t.clone())
+    } else {
+        crate::ops::elementwise::encode_fused(rec, &[t], &crate::ops::elementwise::Expr::Input(0))
+    }
+}
+
+/// Checks that `dy` is the conv2d output of an input `xs` and weight `ws`.
+fn check_dy(
+    op: &'static str,
+    xs: &[usize],
+    ws: &[usize],
+    dy: &[usize],
+    a: &Conv2dAttrs,
+) -> Result<()> {
+    let y = conv2d_shape(xs, ws, None, a).map_err(|e| Error::shape(op, e.to_string()))?;
+    if y != dy {
+        return Err(Error::shape(
+            op,
+            format!("dy {dy:?} is not the conv2d output {y:?} of x {xs:?} and w {ws:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Gradient of conv2d with respect to its input `x` of shape `x_shape`, from `dy` and `w`.
+pub fn conv2d_backward_input(
+    dy: &Tensor,
+    w: &Tensor,
+    x_shape: &[usize],
+    a: &Conv2dAttrs,
+) -> Result<Tensor> {
+    run_once(dy.device(), |rec| {
+        encode_conv2d_backward_input(rec, dy, w, x_shape, a)
+    })
+}
+
+/// Records [`conv2d_backward_input`] (one dispatch, plus copies of strided operands).
+pub fn encode_conv2d_backward_input(
+    rec: &mut Recorder,
+    dy: &Tensor,
+    w: &Tensor,
+    x_shape: &[usize],
+    a: &Conv2dAttrs,
+) -> Result<Tensor> {
+    const OP: &str = "conv2d_backward_input";
+    same_device(OP, rec.device(), &[dy, w])?;
+    check(OP, "dy", dy)?;
+    check(OP, "weight", w)?;
+    check_dy(OP, x_shape, w.shape(), dy.shape(), a)?;
+    let eff = |k: usize, ax: usize| a.dilation[ax] * (k - 1) + 1;
+    // Rows the forward stride skipped at the bottom/right come back as output padding.
+    let rest = |ax: usize, k: usize| {
+        let (i, lo, hi) = (x_shape[2 + ax], a.padding[ax], a.padding[2 + ax]);
+        (i + lo + hi - eff(k, ax)) % a.stride[ax]
+    };
+    let p = ConvTranspose2dParams {
+        stride: a.stride,
+        padding: a.padding,
+        output_padding: [rest(0, w.shape()[2]), rest(1, w.shape()[3])],
+        dilation: a.dilation,
+        groups: a.groups,
+        activation: Activation::None,
+    };
+    let dy = contiguous(rec, dy)?;
+    let w = contiguous(rec, w)?;
+    let dx = encode_conv_transpose2d(rec, &dy, &w, None, &p)?;
+    debug_assert_eq!(dx.shape(), x_shape);
+    Ok(dx)
+}
+
+/// Gradient of conv2d with respect to its weight of shape `w_shape`, from `x` and `dy`.
+pub fn conv2d_backward_weight(
+    x: &Tensor,
+    dy: &Tensor,
+    w_shape: &[usize],
+    a: &Conv2dAttrs,
+) -> Result<Tensor> {
+    run_once(x.device(), |rec| {
+        encode_conv2d_backward_weight(rec, x, dy, w_shape, a)
+    })
+}
+
+/// Records [`conv2d_backward_weight`] (one dispatch, a second to sum batch slices).
+pub fn encode_conv2d_backward_weight(
+    rec: &mut Recorder,
+    x: &Tensor,
+    dy: &Tensor,
+    w_shape: &[usize],
+    a: &Conv2dAttrs,
+) -> Result<Tensor> {
+    const OP: &str = "conv2d_backward_weight";
+    let dev = rec.device().clone();
+    same_device(OP, &dev, &[x, dy])?;
+    check(OP, "input", x)?;
+    check(OP, "dy", dy)?;
+    check_dy(OP, x.shape(), w_shape, dy.shape(), a)?;
+    let x = contiguous(rec, x)?;
+    let dy = contiguous(rec, dy)?;
+    let (n, cin, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+    let (cout, oh, ow) = (dy.shape()[1], dy.shape()[2], dy.shape()[3]);
+    let (cin_g, kh, kw) = (w_shape[1], w_shape[2], w_shape[3]);
+    let wsize: usize = w_shape.iter().product();
+    if wsize == 0 {
+        return Tensor::empty(&dev, w_shape, DType::F32);
+    }
+    let split = TARGET_INVOCATIONS.div_ceil(wsize).clamp(1, n.max(1));
+    let per_split = n.max(1).div_ceil(split);
+    let split = n.max(1).div_ceil(per_split);
+    let partial = Tensor::empty(&dev, &[split, wsize], DType::F32)?;
+    let params = Params {
+        n: n as u32,
+        cin: cin as u32,
+        h: h as u32,
+        w: wd as u32,
+        cout: cout as u32,
+        oh: oh as u32,
+        ow: ow as u32,
+        cin_g: cin_g as u32,
+        cout_g: (cout / a.groups) as u32,
+        kh: kh as u32,
+        kw: kw as u32,
+        sh: a.stride[0] as u32,
+        sw: a.stride[1] as u32,
+        dh: a.dilation[0] as u32,
+        dw: a.dilation[1] as u32,
+        pad_t: a.padding[0] as u32,
+        pad_l: a.padding[1] as u32,
+        wsize: wsize as u32,
+        split: split as u32,
+        per_split: per_split as u32,
+        _p: [0; 4],
+    };
+    let pipe = dev.pipeline(
+        "conv2d_backward.weight",
+        CONV2D_BACKWARD,
+        "conv2d_backward_weight",
+    )?;
+    let flops = 2 * (n * cout * oh * ow * cin_g * kh * kw) as u64;
+    let bytes = 4 * (x.numel() + dy.numel() + split * wsize) as u64;
+    rec.dispatch(
+        "conv2d_backward.weight",
+        &pipe,
+        &[x.buffer(), dy.buffer(), partial.buffer()],
+        Some(bytemuck::bytes_of(&params)),
+        grid_1d(&dev, (split * wsize).div_ceil(WG) as u64)?,
+        Cost { flops, bytes },
+    )?;
+    rec.keep_alive(x);
+    rec.keep_alive(dy);
+    let dw = if split > 1 {
+        let s = encode_reduce(rec, &partial, ReduceOp::Sum, Some(&[0]), false)?;
+        rec.keep_alive(partial);
+        s
+    } else {
+        partial
+    };
+    dw.reshape(w_shape)
+}
