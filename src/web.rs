@@ -93,13 +93,12 @@ pub async fn run_quick_suite(
     // No peak run in the browser: the ceilings are the best compute and bandwidth measured.
     let peak_gflops = results.iter().map(|r| r.gflops).fold(0.0, f64::max);
     let peak_gbps = results.iter().map(|r| r.gbps).fold(0.0, f64::max);
-    let svg = bench::roofline::svg(
-        &dev.summary().name,
-        peak_gflops.max(1e-3),
-        peak_gbps.max(1e-3),
-        &results,
-    )
-    .unwrap_or_default();
+    let name = match dev.summary().name.as_str() {
+        "" => "WebGPU adapter",
+        n => n,
+    };
+    let svg = bench::roofline::svg(name, peak_gflops.max(1e-3), peak_gbps.max(1e-3), &results)
+        .unwrap_or_default();
     Ok(serde_json::json!({
         "device": dev.summary(),
         "timing_tier": dev.timing_tier().label(),

@@ -285,12 +285,10 @@ async fn composed_case(dev: &Device, b: usize, h: usize, l: usize, d: usize) {
     }
 }
 
+gpu_test! {
 /// Head-split views of one [b * l, 3 * h * d] buffer (as a concatenated q/k/v projection
 /// leaves them) in, heads-last rows out: no copies on either side, every kernel.
-#[cfg(not(target_arch = "wasm32"))]
-#[test]
-fn attention_strided_heads_in_heads_last_out() {
-    let dev = device_or_skip!();
+async fn attention_strided_heads_in_heads_last_out(dev) {
     for (seed, b, h, l, d, causal) in [
         (41u64, 1usize, 3usize, 37usize, 24usize, false),
         (42, 2, 2, 19, 5, true),
@@ -351,11 +349,12 @@ fn attention_strided_heads_in_heads_last_out() {
             assert!(merged.is_contiguous(), "{:?}", merged.strides());
             reference::check_nmse(
                 &format!("heads-last attention {kernel:?} b{b} h{h} l{l} d{d}"),
-                &got.to_f32_vec().unwrap(),
+                &got.to_f32_vec_async().await.unwrap(),
                 &want,
                 reference::NMSE_F32,
             )
             .unwrap();
         }
     }
+}
 }

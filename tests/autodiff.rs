@@ -4,6 +4,8 @@
 //! Each case builds y = f(inputs) and differentiates L = sum(y * R) for a fixed random R (so
 //! every output element carries a different weight), with respect to every input. Tolerance:
 //! [`GRAD_NMSE`] on the whole gradient of each input.
+// Native only (sync API); the browser runs the gpu_test! binaries.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! End to end: with a fake RAPL tree whose counter rises at a known wattage, the bench
 //! reports that wattage as a measurement. The only test in this binary, because it sets
 //! `FLOPWATT_SYSFS_ROOT` for the process.
+// Native only: blocking readbacks, threads, files (the browser runs the gpu_test! binaries).
+#![cfg(not(target_arch = "wasm32"))]
 mod common;
 
 use std::path::Path;

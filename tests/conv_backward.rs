@@ -1,4 +1,6 @@
 //! conv2d backward kernels (input gradient, weight gradient) against the f64 reference.
+// Native only (sync API); the browser runs the gpu_test! binaries.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

@@ -1,4 +1,6 @@
 //! Device, tensor and pool behaviour on the real adapter.
+// Native only: blocking readbacks, threads, files (the browser runs the gpu_test! binaries).
+#![cfg(not(target_arch = "wasm32"))]
 mod common;
 
 use flopwatt::{reference, DType, Error, Tensor};
@@ -138,4 +140,67 @@ fn buffers_freed_during_a_recording_stay_with_it_until_submit() {
     let after = dev.allocated_bytes();
     drop(Tensor::empty(&dev, &shape, DType::F32).unwrap());
     assert_eq!(dev.allocated_bytes(), after);
+}
+
+/// WebGPU's default limits (256 invocations per workgroup, 16 KiB of workgroup memory, 128 MiB
+/// bindings: what a browser adapter such as SwiftShader gives): the kernels choose variants
+/// that fit, and still agree with the reference.
+#[test]
+fn webgpu_default_limits_fit_the_kernels() {
+    use flopwatt::ops::matmul::{matmul_with, Epilogue, MatmulVariant};
+    use flopwatt::ops::norm::softmax;
+    use flopwatt::ops::reduce::{reduce, ReduceOp};
+    use flopwatt::reference::{check_close, check_nmse, NMSE_F32, TRANSCENDENTAL_F32};
+    use flopwatt::{Device, DeviceOptions};
+    let _shared = device_or_skip!();
+    let opts = DeviceOptions {
+        webgpu_limits: true,
+        ..DeviceOptions::from_env()
+    };
+    let dev = Device::with_options(&opts).unwrap();
+    assert_eq!(dev.limits().max_compute_invocations_per_workgroup, 256);
+    assert_eq!(dev.limits().max_compute_workgroup_storage_size, 16384);
+    assert_eq!(
+        dev.summary().limits.max_compute_invocations_per_workgroup,
+        256
+    );
+
+    let (m, k, n) = (67usize, 129usize, 131usize);
+    let a = reference::random(m * k, 1);
+    let b = reference::random(k * n, 2);
+    let ta = Tensor::from_f32(&dev, &a, &[m, k]).unwrap();
+    let tb = Tensor::from_f32(&dev, &b, &[k, n]).unwrap();
+    let a64: Vec<f64> = a.iter().map(|&x| x as f64).collect();
+    let b64: Vec<f64> = b.iter().map(|&x| x as f64).collect();
+    let (want, _) = reference::matmul::matmul(&a64, &[m, k], &b64, &[k, n]);
+    for v in [
+        None,
+        Some(MatmulVariant::CpuRegister),
+        Some(MatmulVariant::GpuTiled),
+    ] {
+        let c = matmul_with(&ta, &tb, &Epilogue::default(), v).unwrap();
+        check_nmse(
+            &format!("matmul {v:?}"),
+            &c.to_f32_vec().unwrap(),
+            &want,
+            NMSE_F32,
+        )
+        .unwrap();
+    }
+
+    let (r, c) = (5usize, 4099usize);
+    let x = reference::random(r * c, 3);
+    let tx = Tensor::from_f32(&dev, &x, &[r, c]).unwrap();
+    let s = reduce(&tx, ReduceOp::Sum, Some(&[-1]), false).unwrap();
+    let want = reference::reduce::reduce(&x, &[r, c], &[false, true], reference::reduce::Kind::Sum);
+    check_nmse("sum", &s.to_f32_vec().unwrap(), &want, NMSE_F32).unwrap();
+    let y = softmax(&tx, -1).unwrap();
+    let want = reference::norm::softmax(&x, &[r, c], 1, false);
+    check_close(
+        "softmax",
+        &y.to_f32_vec().unwrap(),
+        &want,
+        TRANSCENDENTAL_F32,
+    )
+    .unwrap();
 }

@@ -4,6 +4,8 @@
 //! fake RAPL counter holds (1 µJ per write), so they are checked to 1e-6 relative. The two
 //! tests on the real clock (hwmon sampling thread, a RAPL counter written by a thread) state
 //! their own tolerance where they are.
+// Native only: blocking readbacks, threads, files (the browser runs the gpu_test! binaries).
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

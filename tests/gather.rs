@@ -1,6 +1,8 @@
 //! Index kernels (gather, slice, concat, pad) and the ONNX-import graph ops (cast, gather,
 //! concat, slice views, pad, pooling with ceil_mode, conv-transpose, i32 inputs) against the
 //! f64 references, at awkward sizes, fused and unfused.
+// Native only (sync API); the browser runs the gpu_test! binaries.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

@@ -7,6 +7,8 @@
 //! and sets `FLOPWATT_MINILM`. Without the file the test skips with a message, except when
 //! `FLOPWATT_MINILM` names a missing file or `CI=true`: then CI was meant to fetch it, so it
 //! fails.
+// Native only (sync API); the browser runs the gpu_test! binaries.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! ONNX import: models built in code from the prost messages, encoded, loaded back; every
 //! error path; load-time folding; `.npy` I/O. No GPU needed.
+// Native only: blocking readbacks, threads, files (the browser runs the gpu_test! binaries).
+#![cfg(not(target_arch = "wasm32"))]
 
 use flopwatt::onnx::npy::{self, Array};
 use flopwatt::onnx::proto::*;

@@ -1,4 +1,6 @@
 //! ONNX -> graph lowering, run on the adapter and checked against hand-written f64 loops.
+// Native only: blocking readbacks, threads, files (the browser runs the gpu_test! binaries).
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

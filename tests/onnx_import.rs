@@ -1,5 +1,7 @@
 //! ONNX import of the second half of the op list: BatchNormalization folded into a Conv (and
 //! its scale+shift fallback), int64 token ids through Gather (and the i32 range check).
+// Native only (sync API); the browser runs the gpu_test! binaries.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

@@ -7,6 +7,8 @@
 //! constant_value), which exported models carry as initializers; other float inputs are fed
 //! at run time. `FLOPWATT_ONNX_NODE_DIR` points the test at a whole
 //! unpacked `node/` folder instead (it then prints the failures rather than failing).
+// Native only: blocking readbacks, threads, files (the browser runs the gpu_test! binaries).
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

@@ -1,4 +1,6 @@
 //! Optimiser kernels against the f64 reference over several steps, and the Trainer.
+// Native only (sync API); the browser runs the gpu_test! binaries.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! Training end to end: the MLP example shortened (its loss falls), the CNN example's model
 //! (its loss falls with Adam), and the step's dispatch and submit counts.
+// Native only (sync API); the browser runs the gpu_test! binaries.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

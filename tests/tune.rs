@@ -1,4 +1,6 @@
 //! The tune table steers matmul's choice (its own binary: the table is process-wide).
+// Native only (sync API); the browser runs the gpu_test! binaries.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

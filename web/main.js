@@ -34,7 +34,9 @@ async function main() {
   }
   try {
     const info = JSON.parse(await adapter_info());
-    $("adapter").textContent = `${info.name} (${info.class}, ${info.device_type})`;
+    // Browsers may hide the adapter's name; the driver string or the class still tells.
+    const name = info.name || info.driver || info.driver_info || "WebGPU adapter (name hidden by the browser)";
+    $("adapter").textContent = `${name} (${info.class} class, ${info.device_type})`;
     $("tier").textContent = info.features.timing_tier;
   } catch (e) {
     $("status").textContent = `no WebGPU adapter: ${e}`;
