@@ -285,7 +285,8 @@ pub fn matmul_candidates(
             out.push((MatmulVariant::CpuRegister, cfg(tm, tn, wg, 1, 1)));
         }
     }
-    out.push((MatmulVariant::CpuTexture, cfg(32, 16, 64, 1, 1)));
+    // Not the texture-fed kernel: using a texture breaks lavapipe's timestamps for the rest
+    // of the process (see `MatmulVariant::CpuTexture`).
     // Shared-memory tiles only where shared memory is cheap: on CPU adapters they run 10-30x
     // slower (design notes), and timing them would take minutes.
     if device.class() == AdapterClass::Gpu {

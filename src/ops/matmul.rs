@@ -29,9 +29,14 @@ pub enum MatmulVariant {
     /// barriers.
     CpuRegister,
     /// CPU adapters, large M: [`MatmulVariant::CpuRegister`]'s blocks with B first packed into
-    /// an rgba32float texture (one extra dispatch). lavapipe fetches a texel for all SIMD lanes
-    /// at once, where its storage loads go lane by lane: about 1.2x faster from M = 128 on.
-    /// Needs one B matrix (not a batch of them) within the adapter's 2-D texture size.
+    /// an rgba32float texture (one extra dispatch, or none with [`pack_b`]). lavapipe fetches a
+    /// texel for all SIMD lanes at once, where its storage loads go lane by lane: about 1.2x
+    /// faster at 1024 and 2048. Needs one B matrix (not a batch of them) within the adapter's
+    /// 2-D texture size.
+    ///
+    /// Opt-in only (forced, never chosen by the rules or the tuner): once a process has used a
+    /// texture, lavapipe (Mesa 22.3) reports wrong GPU timestamps for later dispatches (e.g.
+    /// 0.03 ms for a 20 ms one), and flopwatt's timings must stay right.
     CpuTexture,
     /// Real GPUs: shared-memory tiles plus register blocks.
     GpuTiled,
@@ -169,13 +174,12 @@ pub fn choose_variant(
     k: usize,
     dtype: DType,
 ) -> MatmulVariant {
-    let _ = dtype;
+    let _ = (k, dtype);
     if m == 1 || n == 1 {
         return MatmulVariant::Gemv;
     }
+    // Not CpuTexture: see its docs (it breaks lavapipe's timestamps).
     match device.class() {
-        // From 128 rows on, B is read often enough to repay packing it.
-        AdapterClass::Cpu if m >= 128 && texture_fits(device, n, k) => MatmulVariant::CpuTexture,
         AdapterClass::Cpu => MatmulVariant::CpuRegister,
         AdapterClass::Gpu => MatmulVariant::GpuTiled,
     }
@@ -658,8 +662,8 @@ pub fn pack_b(b: &Tensor) -> Result<PackedB> {
     Ok(PackedB { view, k, n })
 }
 
-/// [`encode_matmul`] with B also available packed: the texture-fed kernel, where the rules
-/// (or a tuned choice) pick it, reads `packed` instead of packing B again.
+/// [`encode_matmul`] on the texture-fed kernel ([`MatmulVariant::CpuTexture`]), reading
+/// `packed` (B packed by [`pack_b`]) instead of packing B again.
 pub fn encode_matmul_prepacked(
     rec: &mut Recorder,
     a: &Tensor,
@@ -667,7 +671,15 @@ pub fn encode_matmul_prepacked(
     packed: &PackedB,
     epi: &Epilogue,
 ) -> Result<Tensor> {
-    encode_impl(rec, a, b, epi, None, None, Some(packed))
+    encode_impl(
+        rec,
+        a,
+        b,
+        epi,
+        Some(MatmulVariant::CpuTexture),
+        None,
+        Some(packed),
+    )
 }
 
 fn encode_impl(
