@@ -623,6 +623,13 @@ pub fn pack_b(b: &Tensor) -> Result<PackedB> {
             format!("pack_b takes one [K, N] matrix, got {:?}", b.shape()),
         ));
     }
+    if b.dtype() == DType::I32 {
+        return Err(Error::UnsupportedDType {
+            op: OP,
+            dtype: b.dtype(),
+            hint: "matmul takes f32 or f16".into(),
+        });
+    }
     let device = b.device().clone();
     let (k, n) = (b.shape()[r - 2], b.shape()[r - 1]);
     if !texture_fits(&device, n, k) {
