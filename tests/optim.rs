@@ -12,37 +12,6 @@ use flopwatt::reference::train::OptimRef;
 use flopwatt::reference::{check_close, random, to_f64, TRANSCENDENTAL_F32};
 use flopwatt::{CompileOptions, Error, Tensor};
 
-fn to_ref(o: &Optimizer) -> OptimRef {
-    match *o {
-        Optimizer::Sgd {
-            lr,
-            momentum,
-            nesterov,
-            weight_decay,
-        } => OptimRef::Sgd {
-            lr: lr as f64,
-            momentum: momentum as f64,
-            nesterov,
-            weight_decay: weight_decay as f64,
-        },
-        Optimizer::Adam {
-            lr,
-            beta1,
-            beta2,
-            eps,
-            weight_decay,
-            decoupled,
-        } => OptimRef::Adam {
-            lr: lr as f64,
-            beta1: beta1 as f64,
-            beta2: beta2 as f64,
-            eps: eps as f64,
-            weight_decay: weight_decay as f64,
-            decoupled,
-        },
-    }
-}
-
 #[test]
 fn every_optimizer_matches_reference_over_steps() {
     let dev = device_or_skip!();
@@ -85,7 +54,7 @@ fn every_optimizer_matches_reference_over_steps() {
                 let mut rec = Recorder::new(&dev);
                 encode_update(&mut rec, opt, &param, &grad, &state, t).unwrap();
                 rec.submit(false).unwrap();
-                to_ref(opt).step(&mut want, &to_f64(&g), &mut st, t);
+                OptimRef::from(*opt).step(&mut want, &to_f64(&g), &mut st, t);
             }
             let got = param.to_f32_vec().unwrap();
             check_close(&format!("{opt:?} n={n}"), &got, &want, TRANSCENDENTAL_F32).unwrap();
@@ -150,7 +119,7 @@ fn trainer_steps_match_reference_and_use_one_submit() {
     let ty = Tensor::from_f32(&dev, &ys, &[n, o]).unwrap();
     let (mut wr, mut br) = (to_f64(&w0), to_f64(&b0));
     let (mut sw, mut sb) = (vec![vec![0.0; d * o]], vec![vec![0.0; o]]);
-    let r = to_ref(&opt);
+    let r = OptimRef::from(opt);
     for t in 1..=4u32 {
         // f64 forward and analytic gradient.
         let mut res = vec![0.0; n * o];
