@@ -1,5 +1,7 @@
 //! Normalisation speed: `softmax-4096` and `layernorm-4096` (last axis of [4096, 4096]),
 //! plus each kernel family forced, side by side. Wall time of record + submit + wait.
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use flopwatt::ops::norm::{encode_norm, encode_softmax_with};
 use flopwatt::ops::reduce::Strategy;
@@ -28,20 +30,8 @@ fn benches(c: &mut Criterion) {
         }
     };
     let n = 4096;
-    // Baseline in the same run (see benches/reduce.rs): the driver's copy of 64 MiB.
-    let src = Tensor::from_f32(&dev, &reference::random(n * n, 9), &[n, n]).expect("upload");
-    let dst = Tensor::empty(&dev, &[n, n], flopwatt::DType::F32).expect("alloc");
-    c.bench_function("copy-64m-baseline-norm", |b| {
-        b.iter(|| {
-            let mut enc = dev
-                .wgpu_device()
-                .create_command_encoder(&Default::default());
-            enc.copy_buffer_to_buffer(src.buffer(), 0, dst.buffer(), 0, (n * n * 4) as u64);
-            dev.queue().submit([enc.finish()]);
-            dev.wait().expect("wait");
-        })
-    });
-    drop((src, dst));
+    // Baseline in the same run: the driver's own copy of the 64 MiB.
+    common::copy_baseline(c, &dev, n, "copy-64m-baseline-norm");
     let x = Tensor::from_f32(&dev, &reference::random(n * n, 1), &[n, n]).expect("upload");
     let g = Tensor::from_f32(&dev, &reference::random_range(n, 2, 0.5, 1.5), &[n]).expect("upload");
     let b = Tensor::from_f32(&dev, &reference::random(n, 3), &[n]).expect("upload");

@@ -1,6 +1,8 @@
 //! Reduction speed: `sum-4096` (sum over the last axis of [4096, 4096]), plus the same with
 //! each kernel family forced (`-direct`, `-tree`) and a full reduction of 2^24 elements, so
 //! variants compare side by side in one run. Wall time of record + submit + wait.
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use flopwatt::ops::reduce::{encode_reduce_with, ReduceOp, Strategy};
 use flopwatt::{reference, Device, Recorder, Tensor};
@@ -21,20 +23,8 @@ fn benches(c: &mut Criterion) {
         }
     };
     let n = 4096;
-    // Baseline in the same run: the driver's own copy of the 64 MiB (read + write), so the
-    // reduction numbers can be read against what the machine gives under today's load.
-    let src = Tensor::from_f32(&dev, &reference::random(n * n, 9), &[n, n]).expect("upload");
-    let dst = Tensor::empty(&dev, &[n, n], flopwatt::DType::F32).expect("alloc");
-    c.bench_function("copy-64m-baseline", |b| {
-        b.iter(|| {
-            let mut enc = dev
-                .wgpu_device()
-                .create_command_encoder(&Default::default());
-            enc.copy_buffer_to_buffer(src.buffer(), 0, dst.buffer(), 0, (n * n * 4) as u64);
-            dev.queue().submit([enc.finish()]);
-            dev.wait().expect("wait");
-        })
-    });
+    // Baseline in the same run: the driver's own copy of the 64 MiB.
+    common::copy_baseline(c, &dev, n, "copy-64m-baseline");
     let x = Tensor::from_f32(&dev, &reference::random(n * n, 1), &[n, n]).expect("upload");
     for (id, s) in [
         ("sum-4096", Strategy::Auto),
