@@ -51,8 +51,6 @@ pub struct Executable {
     /// Device tensors a step reads in place of graph constants, prepared once at compile
     /// time: the stacked weights and biases of [`Kernel::MatMulStack`], repacked conv weights.
     step_consts: Vec<Vec<Tensor>>,
-    /// Constant matmul weights packed once for the texture-fed CPU kernel, by step.
-    step_packed: Vec<Option<crate::ops::matmul::PackedB>>,
 }
 
 /// The values a step reads as device tensors (a stacked matmul reads its prepared weights
@@ -127,39 +125,6 @@ fn prepare_step_consts(device: &Device, graph: &Graph, step: &Step) -> Result<Ve
         out.push(Tensor::from_f32(device, &b, &bshape)?);
     }
     Ok(out)
-}
-
-/// Packs a matmul step's constant B once when the texture-fed CPU kernel would read it
-/// (the rules or a tuned choice pick [`MatmulVariant::CpuTexture`] for its shape).
-///
-/// [`MatmulVariant::CpuTexture`]: crate::ops::matmul::MatmulVariant::CpuTexture
-fn prepare_packed_b(
-    device: &Device,
-    graph: &Graph,
-    constants: &[Option<Tensor>],
-    step: &Step,
-) -> Result<Option<crate::ops::matmul::PackedB>> {
-    use crate::ops::matmul::{choose_variant, pack_b, MatmulVariant};
-    if !matches!(step.kernel, Kernel::MatMul { .. }) {
-        return Ok(None);
-    }
-    let (a, b) = (step.inputs[0], step.inputs[1]);
-    let Some(bt) = constants[b.0].as_ref() else {
-        return Ok(None);
-    };
-    let (sa, sb) = (graph.shape(a), graph.shape(b));
-    let single = sb[..sb.len().saturating_sub(2)].iter().all(|&d| d == 1);
-    if sa.len() < 2 || sb.len() < 2 || !single || bt.dtype() != crate::tensor::DType::F32 {
-        return Ok(None);
-    }
-    let (m, k, n) = (sa[sa.len() - 2], sb[sb.len() - 2], sb[sb.len() - 1]);
-    let tuned = crate::tune::matmul_choice(device, m, n, k).map(|c| c.0);
-    let texture = tuned.unwrap_or_else(|| choose_variant(device, m, n, k, bt.dtype()))
-        == MatmulVariant::CpuTexture;
-    if !texture {
-        return Ok(None);
-    }
-    pack_b(bt).map(Some)
 }
 
 impl Graph {
@@ -268,10 +233,7 @@ impl Executable {
             .iter()
             .map(|s| prepare_step_consts(device, graph, s))
             .collect::<Result<_>>()?;
-        let step_packed = steps
-            .iter()
-            .map(|s| prepare_packed_b(device, graph, &constants, s))
-            .collect::<Result<_>>()?;
+
         let mut exe = Executable {
             device: device.clone(),
             graph: graph.clone(),
@@ -282,7 +244,6 @@ impl Executable {
             inputs: graph.inputs(),
             step_kernels: Vec::new(),
             step_consts,
-            step_packed,
         };
         // Dry run: builds every pipeline now (not in the first timed run) and names kernels.
         let dummies: Vec<Tensor> = exe
@@ -447,8 +408,7 @@ impl Executable {
                 if upgrade {
                     pool.set_upgrade(Some((natural, planned)));
                 }
-                let packed = self.step_packed[si].as_ref();
-                let out = self.encode_step(rec, step, &ins, &self.step_consts[si], packed);
+                let out = self.encode_step(rec, step, &ins, &self.step_consts[si]);
                 if upgrade {
                     pool.set_upgrade(None);
                 }
@@ -502,7 +462,6 @@ impl Executable {
         step: &Step,
         ins: &[&Tensor],
         consts: &[Tensor],
-        packed: Option<&crate::ops::matmul::PackedB>,
     ) -> Result<Tensor> {
         let out_node = self.graph.node(step.output);
         match &step.kernel {
@@ -525,7 +484,7 @@ impl Executable {
                 activation,
                 residual,
             } => {
-                use crate::ops::matmul::{encode_matmul, encode_matmul_prepacked, Epilogue};
+                use crate::ops::matmul::{encode_matmul, Epilogue};
                 let mut rest = ins[2..].iter();
                 let bias = if *bias { rest.next().copied() } else { None };
                 let residual = if *residual {
@@ -539,10 +498,7 @@ impl Executable {
                     activation: *activation,
                     residual,
                 };
-                match packed {
-                    Some(p) => encode_matmul_prepacked(rec, ins[0], ins[1], p, &epi),
-                    None => encode_matmul(rec, ins[0], ins[1], &epi, None),
-                }
+                encode_matmul(rec, ins[0], ins[1], &epi, None)
             }
             Kernel::Conv2d { attrs, activation } => {
                 use crate::ops::conv::{encode_conv2d, encode_conv2d_prepacked};

@@ -260,7 +260,8 @@ pub fn matmul_choice(
 }
 
 /// The matmul candidates worth timing on `device` for an `[m, k] x [k, n]` product: every
-/// variant that can compute it, in configurations that fit the adapter's workgroup limits.
+/// variant that may compute it unforced (`ops::matmul::usable`: within the adapter's limits,
+/// not the opt-in texture kernel).
 pub fn matmul_candidates(
     device: &Device,
     m: usize,
@@ -285,8 +286,6 @@ pub fn matmul_candidates(
             out.push((MatmulVariant::CpuRegister, cfg(tm, tn, wg, 1, 1)));
         }
     }
-    // Not the texture-fed kernel: using a texture breaks lavapipe's timestamps for the rest
-    // of the process (see `MatmulVariant::CpuTexture`).
     // Shared-memory tiles only where shared memory is cheap: on CPU adapters they run 10-30x
     // slower (design notes), and timing them would take minutes.
     if device.class() == AdapterClass::Gpu {
@@ -294,12 +293,7 @@ pub fn matmul_candidates(
             out.push((MatmulVariant::GpuTiled, cfg(tm, tn, wg, wg, bk)));
         }
     }
-    let lim = device.limits();
-    out.retain(|(_, c)| {
-        c.wg_x * c.wg_y <= lim.max_compute_invocations_per_workgroup
-            && c.wg_x <= lim.max_compute_workgroup_size_x
-            && c.wg_y <= lim.max_compute_workgroup_size_y
-    });
+    out.retain(|&(v, c)| crate::ops::matmul::usable(device, v, c, m, n));
     out
 }
 

@@ -185,16 +185,15 @@ pub fn choose_variant(
     }
 }
 
-/// Whether `variant` in configuration `c` can compute an `[m, k] x [k, n]` product on
-/// `device` (a tuned choice is only used where it can).
-fn usable(
+/// Whether `variant` in configuration `c` may compute an `[m, k] x [k, n]` product on `device`
+/// when nobody forced it: it can compute it within the adapter's limits, and it is not the
+/// opt-in [`MatmulVariant::CpuTexture`]. Tuning only times, and matmul only takes, such choices.
+pub(crate) fn usable(
     device: &Device,
     variant: MatmulVariant,
     c: KernelConfig,
     m: usize,
     n: usize,
-    k: usize,
-    b_batched: bool,
 ) -> bool {
     let has = |blocks: &[(u32, u32, &str)]| blocks.iter().any(|b| (b.0, b.1) == (c.tm, c.tn));
     let lim = device.limits();
@@ -207,9 +206,8 @@ fn usable(
     fits_wg
         && match variant {
             MatmulVariant::CpuRegister => has(CPU_BLOCKS),
-            MatmulVariant::CpuTexture => {
-                has(CPU_TEX_BLOCKS) && !b_batched && texture_fits(device, n, k)
-            }
+            // Opt-in only: see its docs (it breaks lavapipe's timestamps).
+            MatmulVariant::CpuTexture => false,
             MatmulVariant::GpuTiled => four(c.tm) && four(c.tn) && c.k_split > 0,
             MatmulVariant::Gemv => {
                 (m == 1 || n == 1) && c.k_split > 0 && c.wg_x.is_multiple_of(c.k_split)
@@ -604,8 +602,8 @@ pub fn encode_matmul_config(
     encode_impl(rec, a, b, epi, variant, forced, None)
 }
 
-/// B packed once into the texture that [`MatmulVariant::CpuTexture`] reads (see [`pack_b`]):
-/// a compiled graph packs its constant weights at compile time instead of in every run.
+/// B packed once into the texture that [`MatmulVariant::CpuTexture`] reads (see [`pack_b`]),
+/// so that constant weights are not packed again in every run.
 #[derive(Debug)]
 pub struct PackedB {
     view: wgpu::TextureView,
@@ -793,7 +791,7 @@ fn encode_impl(
     // this product; otherwise the rules below.
     let tuned = match (variant, forced, dtype) {
         (None, None, DType::F32) => crate::tune::matmul_choice(&device, m, n, k)
-            .filter(|&(v, c)| usable(&device, v, c, m, n, k, b_batched)),
+            .filter(|&(v, c)| usable(&device, v, c, m, n)),
         _ => None,
     };
     let variant = match (variant, tuned) {
@@ -814,10 +812,7 @@ fn encode_impl(
             ))
         }
         Some(v) => v,
-        None => match choose_variant(&device, m, n, k, dtype) {
-            MatmulVariant::CpuTexture if b_batched => MatmulVariant::CpuRegister,
-            v => v,
-        },
+        None => choose_variant(&device, m, n, k, dtype),
     };
     if variant == MatmulVariant::Gemv && m != 1 && n != 1 {
         return Err(Error::invalid(
