@@ -719,3 +719,105 @@ async fn every_layout_gives_the_same_answer(dev) {
     assert!(matches!(r, Err(Error::InvalidArgument { .. })));
 }
 }
+
+gpu_test! {
+async fn both_bounds_variants_at_awkward_sizes(dev) {
+    use flopwatt::ops::elementwise::{Bounds, ElementwiseKernel, Layout};
+    use flopwatt::AdapterClass;
+    // The variant really changes the source: a clamp with no branch, or a guard.
+    let chain =
+        (Expr::input(0) * Expr::Const(2.0) + Expr::Const(1.0)).unary(UnaryOp::Act(Activation::Relu));
+    let src = |c| {
+        ElementwiseKernel::generate_for(&chain, &[DType::F32], Layout::Vec4, &[], c)
+            .unwrap()
+            .source
+    };
+    let (cpu, gpu) = (src(AdapterClass::Cpu), src(AdapterClass::Gpu));
+    assert!(cpu.contains("min(base") && !cpu.contains("if (i < p.n)"));
+    assert!(gpu.contains("if (i < p.n)") && !gpu.contains("min(base"));
+    assert_eq!(Bounds::for_class(AdapterClass::Cpu), Bounds::Clamp);
+
+    let two_roundings = reference::Tolerance {
+        rel: 5e-7,
+        abs: 1e-6,
+    };
+    for class in [AdapterClass::Cpu, AdapterClass::Gpu] {
+        let run = |inputs: &[&Tensor], e: &Expr, layout: Option<Layout>| {
+            let mut rec = Recorder::new(&dev);
+            let t = ew::encode_fused_variant(&mut rec, inputs, e, layout, Some(class)).unwrap();
+            let name = rec.dispatches()[0].kernel.clone();
+            rec.submit(false).unwrap();
+            (name, t)
+        };
+        // 4099 and 4096 * 4 + 5: past one workgroup's vec4 block, not a multiple of 4.
+        for (s, &n) in [1usize, 3, 127, 4099, 16_389, 1_000_003].iter().enumerate() {
+            let x = random_range(n, 500 + s as u64, -3.0, 3.0);
+            let y = random_range(n, 600 + s as u64, -3.0, 3.0);
+            let (tx, ty) = (up(&dev, &x, &[n]), up(&dev, &y, &[n]));
+            let want: Vec<f64> = x.iter().map(|&v| eval_f64(&chain, &[v as f64])).collect();
+            for layout in [None, Some(Layout::Linear), Some(Layout::Strided { rank: 1 })] {
+                let (name, t) = run(&[&tx], &chain, layout);
+                let got = t.to_f32_vec_async().await.unwrap();
+                let what = format!("{class:?} {name} n={n}");
+                check_close(&what, &got, &want, reference::EXACT_F32).unwrap();
+            }
+            // A splatted scalar between two dense operands: x * s + y.
+            let sc = up(&dev, &[-1.5], &[1]);
+            let e = Expr::input(0) * Expr::input(1) + Expr::input(2);
+            let (name, t) = run(&[&tx, &sc, &ty], &e, None);
+            let want: Vec<f64> = x
+                .iter()
+                .zip(&y)
+                .map(|(&a, &b)| a as f64 * -1.5 + b as f64)
+                .collect();
+            let got = t.to_f32_vec_async().await.unwrap();
+            check_close(&format!("{class:?} {name} splat n={n}"), &got, &want, two_roundings)
+                .unwrap();
+            // i32 output (vec4<i32> stores).
+            let e = (Expr::input(0) * Expr::Const(100.0)).cast(DType::I32);
+            let (_, t) = run(&[&tx], &e, None);
+            let got = t.to_i32_vec_async().await.unwrap();
+            let want: Vec<i32> = x.iter().map(|&v| (v * 100.0) as i32).collect();
+            assert_eq!(got, want, "{class:?} i32 n={n}");
+            if dev.has_f16() {
+                let h: Vec<half::f16> = x.iter().map(|&v| half::f16::from_f32(v)).collect();
+                let th = Tensor::from_f16(&dev, &h, &[n]).unwrap();
+                let (name, t) = run(&[&th], &chain, None);
+                assert_eq!(t.dtype(), DType::F16);
+                let got = t.to_f32_vec_async().await.unwrap();
+                let want: Vec<f64> = h
+                    .iter()
+                    .map(|&v| eval_f64(&chain, &[v.to_f64()]))
+                    .collect();
+                check_close(&format!("{class:?} {name} f16 n={n}"), &got, &want, F16_STORAGE)
+                    .unwrap();
+            }
+        }
+        // Broadcast and a transposed view: the strided layout, rank 2 and 3.
+        let (r, c) = (127, 3);
+        let a = random_range(r * c, 70, -2.0, 2.0);
+        let b = random_range(r, 71, -2.0, 2.0);
+        let d = random_range(5, 72, -2.0, 2.0);
+        let ta = up(&dev, &a, &[c, r]).transpose(0, 1).unwrap();
+        let tb = up(&dev, &b, &[r, 1]);
+        let td = up(&dev, &d, &[5, 1, 1]);
+        let e = (Expr::input(0) - Expr::input(1) * Expr::input(2))
+            .unary(UnaryOp::Act(Activation::Relu));
+        let (name, t) = run(&[&ta, &tb, &td], &e, None);
+        assert!(name.starts_with("elementwise.strided"), "{name}");
+        assert_eq!(t.shape(), &[5, r, c]);
+        let a_logical = to_f64(&ta.to_f32_vec_async().await.unwrap());
+        let (_, want) = reference::elementwise::eval_broadcast(
+            &e,
+            &[
+                (&a_logical, &[r, c]),
+                (&to_f64(&b), &[r, 1]),
+                (&to_f64(&d), &[5, 1, 1]),
+            ],
+        )
+        .unwrap();
+        let got = t.to_f32_vec_async().await.unwrap();
+        check_close(&format!("{class:?} broadcast"), &got, &want, two_roundings).unwrap();
+    }
+}
+}
