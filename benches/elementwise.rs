@@ -4,12 +4,14 @@
 //! (three single-op kernels recorded into one submit). Each iteration records, submits and
 //! waits, so the time includes the ~50 us per-dispatch overhead that fusion saves.
 //! `chain-16m/fused-linear` and `chain-16m/fused-strided` force the other layouts of the same
-//! kernel, to show what the vec4 fast path buys.
+//! kernel, to show what the vec4 fast path buys; `chain-16m/fused-other-class` forces the
+//! kernel variant of the other adapter class (on lavapipe: the GPU's `if` guard instead of
+//! the clamped index, see `ops::elementwise::Bounds`).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use flopwatt::ops::elementwise::{self as ew, Expr, Layout, UnaryOp};
 use flopwatt::ops::Activation;
-use flopwatt::{reference, Device, Recorder, Tensor};
+use flopwatt::{reference, AdapterClass, Device, Recorder, Tensor};
 
 const N: usize = 16 * 1024 * 1024;
 
@@ -18,8 +20,18 @@ fn chain() -> Expr {
 }
 
 fn fused(dev: &Device, x: &Tensor, layout: Option<Layout>, timed: bool) -> Option<f64> {
+    fused_class(dev, x, layout, None, timed)
+}
+
+fn fused_class(
+    dev: &Device,
+    x: &Tensor,
+    layout: Option<Layout>,
+    class: Option<AdapterClass>,
+    timed: bool,
+) -> Option<f64> {
     let mut rec = Recorder::new(dev);
-    let y = ew::encode_fused_with(&mut rec, &[x], &chain(), layout).expect("fused");
+    let y = ew::encode_fused_variant(&mut rec, &[x], &chain(), layout, class).expect("fused");
     let p = rec.submit(timed).expect("submit");
     drop(y);
     p.map(|p| p.dispatches.iter().map(|r| r.gpu_ns).sum::<f64>() / 1e6)
@@ -61,22 +73,37 @@ fn bench(c: &mut Criterion) {
         drop(y);
         p.map(|p| p.dispatches.iter().map(|r| r.gpu_ns).sum::<f64>() / 1e6)
     };
+    let other = match dev.class() {
+        AdapterClass::Cpu => AdapterClass::Gpu,
+        AdapterClass::Gpu => AdapterClass::Cpu,
+    };
     fused(&dev, &x, None, false);
+    fused_class(&dev, &x, None, Some(other), false);
     unfused(&dev, &x, &two, &one, false);
     copy(false);
-    let (mut f, mut u, mut cp) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut f, mut o, mut u, mut cp) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..7 {
         f.extend(fused(&dev, &x, None, true));
+        o.extend(fused_class(&dev, &x, None, Some(other), true));
         u.extend(unfused(&dev, &x, &two, &one, true));
         cp.extend(copy(true));
     }
-    let (f, u, cp) = (median(f), median(u), median(cp));
+    let (f, o, u, cp) = (median(f), median(o), median(u), median(cp));
     eprintln!(
-        "chain-16m GPU time, interleaved medians of 7: fused {f:.1} ms, unfused {u:.1} ms \
-         ({:.2}x), copy-probe {cp:.1} ms (fused/copy {:.2})",
+        "chain-16m GPU time, interleaved medians of 7: fused {f:.1} ms, fused with the {other:?} \
+         variant {o:.1} ms, unfused {u:.1} ms ({:.2}x), copy-probe {cp:.1} ms (fused/copy {:.2})",
         u / f,
         f / cp
     );
+    // The device's copy ceiling as `flopwatt peak` measures it, against the fused chain's
+    // bytes (x read once, y written once).
+    if let Ok(peak) = flopwatt::peak::copy_gbps(&dev) {
+        let gbps = (2 * N * 4) as f64 / (f * 1e6);
+        eprintln!(
+            "chain-16m fused {gbps:.2} GB/s; peak WGSL copy {peak:.2} GB/s ({:.0}%)",
+            100.0 * gbps / peak
+        );
+    }
     for l in [Layout::Linear, Layout::Strided { rank: 1 }] {
         fused(&dev, &x, Some(l), false);
     }
@@ -88,6 +115,9 @@ fn bench(c: &mut Criterion) {
     g.bench_function("fused", |b| b.iter(|| fused(&dev, &x, None, false)));
     g.bench_function("unfused", |b| {
         b.iter(|| unfused(&dev, &x, &two, &one, false))
+    });
+    g.bench_function("fused-other-class", |b| {
+        b.iter(|| fused_class(&dev, &x, None, Some(other), false))
     });
     g.bench_function("fused-linear", |b| {
         b.iter(|| fused(&dev, &x, Some(Layout::Linear), false))
