@@ -3,7 +3,7 @@
 //! stays steady when other processes take a core): which access pattern streams fastest.
 //! `PROBE=op:mode:bounds:n:wg:items:vec,... cargo run --release --example ew_probe -- [reps]`
 //! - op: copy | chain (relu(x*2+1), relu as max + NaN test) | crelu2 (relu as one select) |
-//!   axpb | cmax | csel
+//!   crelu3 (crelu2 with the constants read once at the top) | axpb | cmax | csel
 //! - mode: blk (invocations of a workgroup on consecutive vec4s, `items` blocks of WG) |
 //!   con (each invocation on `items` consecutive vec4s)
 //! - bounds: ret (early return in a loop) | if (guard in a loop) | ifu (guard, unrolled) |
@@ -57,7 +57,9 @@ impl V {
         if self.uses_p() {
             s.push_str("@group(0) @binding(2) var<uniform> p: Params;\n");
         }
-        let body = if self.op == "crelu2" {
+        let body = if self.op == "crelu3" {
+            "let v = in0[i] * k0 + k1; out[i] = select(v, T(0.0), v < T(0.0));".to_string()
+        } else if self.op == "crelu2" {
             "let v = in0[i] * p.k.x + p.k.y; out[i] = select(v, T(0.0), v < T(0.0));".to_string()
         } else if self.op == "axpb" {
             "out[i] = in0[i] * p.k.x + p.k.y;".to_string()
@@ -80,6 +82,9 @@ impl V {
         let (wg, k) = (self.wg, self.items);
         s.push_str(&format!("@compute @workgroup_size({wg})\nfn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {{\n"));
         s.push_str(&format!("let n = {n};\nlet g = wid.y * nwg.x + wid.x;\n"));
+        if self.op == "crelu3" {
+            s.push_str("let k0 = p.k.x;\nlet k1 = p.k.y;\n");
+        }
         let (base, step) = if self.mode == "blk" {
             (format!("g * {}u + lid", wg * k), format!("{wg}u"))
         } else {

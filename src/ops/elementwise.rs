@@ -33,7 +33,8 @@
 //! Indexing: inputs are read through their strides and offsets (transposes and broadcasts
 //! need no copy). Dimensions are first coalesced (size-1 dims dropped, dims merged where every
 //! input is contiguous across them); when that leaves one dense dimension for every input the
-//! kernel is the fast path (plain linear index, four vec4s per invocation).
+//! kernel is the fast path (plain linear index, four vec4s per invocation). How a kernel stays
+//! inside `n` depends on the adapter class ([`Bounds`]): CPU adapters clamp, GPUs branch.
 
 use std::fmt::Write as _;
 
@@ -52,8 +53,12 @@ const WG: u32 = 256;
 /// vec4s per invocation on the vec4 path (`base + k * WG`, so a workgroup still touches
 /// one contiguous block). Measured on lavapipe, chain-16m, same run, medians: items 1 ->
 /// 235-255 ms, 2 -> 170-187 ms, 4 -> 153-159 ms, 8 -> 144-170 ms; workgroup 64 was slower
-/// than 256 at every count. The linear and strided layouts keep one element per invocation
-/// (they are the rare cases, and it keeps the 2-D grid split reachable in tests).
+/// than 256 at every count. Re-measured with the clamped bounds (`examples/ew_probe.rs`, CPU
+/// time of all threads, one run): 4 and 8 equal within noise, workgroups of 512 and 1024 no
+/// better than 256, 64 and 128 slower; one vec4 per invocation (4x the workgroups) costs
+/// about 1.4x, and each invocation on 4 consecutive vec4s (instead of 4 blocks of WG) 1.15x.
+/// The linear and strided layouts keep one element per invocation (they are the rare cases,
+/// and it keeps the 2-D grid split reachable in tests).
 const VEC4_ITEMS: u32 = 4;
 
 /// Unary elementwise ops.
