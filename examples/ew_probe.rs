@@ -12,9 +12,15 @@
 //! - n: uni (from the params uniform) | alen (`arrayLength`); wg: workgroup size;
 //!   items: vec4s (or f32s) per invocation; vec: 4 or 1.
 //!
+//! - `gen:cpu|gpu:chain|copy:...` times the library's generated kernel for relu(x*2+1) (or the
+//!   identity) in that adapter class's variant; the other fields are ignored.
+//!
 //! `NOBASE=1` drops the two default kernels (the peak copy and the old generated chain);
 //! `TRUSTED=1` builds the modules without naga's runtime checks.
 use flopwatt::exec::Cost;
+use flopwatt::ops::elementwise::{self as ew, Expr, UnaryOp};
+use flopwatt::ops::Activation;
+use flopwatt::AdapterClass;
 use flopwatt::{reference, Device, Recorder, Tensor};
 
 #[derive(Clone, Debug)]
@@ -187,6 +193,11 @@ fn main() {
     let pipes: Vec<_> = vs
         .iter()
         .map(|v| {
+            if v.op == "gen" {
+                return dev
+                    .pipeline("unused", "@compute @workgroup_size(1) fn main() {}", "main")
+                    .unwrap();
+            }
             if !trusted {
                 return dev.pipeline(&v.name(), &v.src(), "main").unwrap();
             }
@@ -220,19 +231,37 @@ fn main() {
             let groups = (items as u64).div_ceil((v.wg * v.items) as u64);
             let grid = flopwatt::exec::grid_1d(&dev, groups).unwrap();
             let mut rec = Recorder::new(&dev);
-            rec.dispatch(
-                "probe",
-                &pipes[k],
-                &[x.buffer(), y.buffer()],
-                if v.uses_p() {
-                    Some(bytemuck::cast_slice(&params))
+            if v.op == "gen" {
+                // The library's generated kernel for relu(x * 2 + 1), in one class's variant.
+                let class = if v.mode == "cpu" {
+                    AdapterClass::Cpu
                 } else {
-                    None
-                },
-                grid,
-                Cost { flops: 0, bytes: 0 },
-            )
-            .unwrap();
+                    AdapterClass::Gpu
+                };
+                let chain = (Expr::input(0) * Expr::Const(2.0) + Expr::Const(1.0))
+                    .unary(UnaryOp::Act(Activation::Relu));
+                let e = if v.bounds == "copy" {
+                    Expr::input(0)
+                } else {
+                    chain
+                };
+                let out = ew::encode_fused_variant(&mut rec, &[&x], &e, None, Some(class)).unwrap();
+                rec.keep_alive(out);
+            } else {
+                rec.dispatch(
+                    "probe",
+                    &pipes[k],
+                    &[x.buffer(), y.buffer()],
+                    if v.uses_p() {
+                        Some(bytemuck::cast_slice(&params))
+                    } else {
+                        None
+                    },
+                    grid,
+                    Cost { flops: 0, bytes: 0 },
+                )
+                .unwrap();
+            }
             let c0 = cpu_secs();
             let p = rec.submit(true).unwrap().unwrap();
             let c1 = cpu_secs();
