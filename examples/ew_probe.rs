@@ -13,7 +13,8 @@
 //!   items: vec4s (or f32s) per invocation; vec: 4 or 1.
 //!
 //! - `gen:cpu|gpu:chain|copy:...` times the library's generated kernel for relu(x*2+1) (or the
-//!   identity) in that adapter class's variant; the other fields are ignored.
+//!   identity) in that adapter class's variant, layout chosen (n field `uni`) or forced
+//!   (`strided`, `linear`); the other fields are ignored.
 //!
 //! `NOBASE=1` drops the two default kernels (the peak copy and the old generated chain);
 //! `TRUSTED=1` builds the modules without naga's runtime checks.
@@ -245,7 +246,13 @@ fn main() {
                 } else {
                     chain
                 };
-                let out = ew::encode_fused_variant(&mut rec, &[&x], &e, None, Some(class)).unwrap();
+                let layout = match v.nsrc {
+                    "strided" => Some(ew::Layout::Strided { rank: 1 }),
+                    "linear" => Some(ew::Layout::Linear),
+                    _ => None,
+                };
+                let out =
+                    ew::encode_fused_variant(&mut rec, &[&x], &e, layout, Some(class)).unwrap();
                 rec.keep_alive(out);
             } else {
                 rec.dispatch(
