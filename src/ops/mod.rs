@@ -126,3 +126,15 @@ pub fn wgsl_f32(v: f32) -> String {
 /// WGSL helpers behind [`Activation::wgsl`]; numerically careful forms (no overflow to NaN
 /// for large |x|).
 pub const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
+
+/// Whether kernels may hand values between the lanes of 8-invocation subgroups with
+/// `subgroupBroadcast`: the SUBGROUP feature with subgroups of exactly 8 consecutive
+/// invocations (lavapipe's 8-wide vectors), on a CPU adapter, where invocations are laid out
+/// lane by lane.
+pub(crate) fn cpu_subgroups_of_8(dev: &crate::Device) -> bool {
+    let lim = &dev.summary().limits;
+    dev.class() == crate::AdapterClass::Cpu
+        && dev.features().contains(wgpu::Features::SUBGROUP)
+        && lim.min_subgroup_size == 8
+        && lim.max_subgroup_size == 8
+}
