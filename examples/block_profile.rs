@@ -7,6 +7,23 @@
 use flopwatt::graph::models::transformer_block;
 use flopwatt::{CompileOptions, Device, Tensor};
 
+/// Process CPU seconds (user + system) from /proc/self/stat; 0 where there is none. On a
+/// shared, loaded machine lavapipe's CPU time per run ranks the modes more steadily than
+/// wall or GPU time.
+fn cpu_secs() -> f64 {
+    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let f: Vec<&str> = s
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let tick = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    (tick(11) + tick(12)) / 100.0
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -38,10 +55,13 @@ fn main() -> flopwatt::Result<()> {
     }
     let mut per: Vec<Vec<Vec<f64>>> = vec![Vec::new(); 3];
     let mut totals: Vec<Vec<f64>> = vec![Vec::new(); 3];
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); 3];
     let mut names: Vec<Vec<String>> = vec![Vec::new(); 3];
     for _ in 0..reps {
         for (i, e) in exes.iter().enumerate() {
+            let c0 = cpu_secs();
             let (_, p) = e.run_profiled(&[&x])?;
+            cpu[i].push((cpu_secs() - c0) * 1e3);
             if per[i].is_empty() {
                 per[i] = vec![Vec::new(); p.dispatches.len()];
                 names[i] = p
@@ -69,8 +89,11 @@ fn main() -> flopwatt::Result<()> {
     for (i, mode) in modes[..2].iter().enumerate() {
         let f = median(totals[i].clone());
         println!(
-            "{mode}: speedup over unfused (GPU time medians) {:.2}x",
-            u / f
+            "{mode}: speedup over unfused (GPU time medians) {:.2}x, (process CPU ms per run, medians: {:.0} vs {:.0}) {:.2}x",
+            u / f,
+            median(cpu[i].clone()),
+            median(cpu[2].clone()),
+            median(cpu[2].clone()) / median(cpu[i].clone())
         );
     }
     Ok(())

@@ -10,6 +10,22 @@ use flopwatt::ops::matmul::{cpu_blocks, encode_matmul_config, Epilogue, KernelCo
 use flopwatt::reference::random;
 use flopwatt::{Device, Recorder, Tensor};
 
+/// Process CPU seconds (user + system) from /proc/self/stat; 0 where there is none. On a
+/// loaded machine lavapipe's CPU time per product ranks kernels more steadily than GPU time.
+fn cpu_secs() -> f64 {
+    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let f: Vec<&str> = s
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let tick = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    (tick(11) + tick(12)) / 100.0
+}
+
 fn main() -> flopwatt::Result<()> {
     let reps: usize = std::env::args()
         .nth(1)
@@ -31,6 +47,7 @@ fn main() -> flopwatt::Result<()> {
         let a = Tensor::from_f32(&dev, &random(m * k, 1), &[m, k])?;
         let b = Tensor::from_f32(&dev, &random(k * n, 2), &[k, n])?;
         let mut times = vec![Vec::new(); kernels.len()];
+        let mut cpu = vec![Vec::new(); kernels.len()];
         for rep in 0..=reps {
             for (i, &(v, (tm, tn))) in kernels.iter().enumerate() {
                 // The rules' workgroup width: enough invocations along N to cover it.
@@ -52,22 +69,26 @@ fn main() -> flopwatt::Result<()> {
                     Some(cfg),
                 )?;
                 rec.keep_alive(y);
+                let c0 = cpu_secs();
                 let p = rec.submit(true)?.expect("timed submit returns a profile");
                 if rep > 0 {
                     times[i].push(p.gpu_ns() / 1e6);
+                    cpu[i].push((cpu_secs() - c0) * 1e3);
                 }
             }
         }
         println!("[{m}, {k}] x [{k}, {n}]");
         let flops = 2.0 * (m * n * k) as f64;
-        for ((v, (tm, tn)), mut t) in kernels.iter().zip(times) {
+        for (((v, (tm, tn)), mut t), mut c) in kernels.iter().zip(times).zip(cpu) {
             t.sort_by(|x, y| x.total_cmp(y));
+            c.sort_by(|x, y| x.total_cmp(y));
             let med = t[t.len() / 2];
             println!(
-                "  {:>13} {tm:>3}x{tn:<3} median {med:8.2} ms {:6.1} GFLOP/s  min {:8.2} ms",
+                "  {:>13} {tm:>3}x{tn:<3} median {med:8.2} ms {:6.1} GFLOP/s  min {:8.2} ms  CPU {:6.1} ms",
                 v.name(),
                 flops / med / 1e6,
-                t[0]
+                t[0],
+                c[c.len() / 2]
             );
         }
     }
