@@ -528,6 +528,12 @@ impl Executable {
                 let axes: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
                 encode_reduce(rec, &x, op, Some(&axes), *keepdims)
             }
+            Kernel::ReduceFused(spec) => crate::ops::reduce_fused::encode_reduce_fused(
+                rec,
+                ins,
+                spec,
+                crate::ops::reduce::Strategy::Auto,
+            ),
             Kernel::SoftmaxPrologue {
                 axis,
                 log,

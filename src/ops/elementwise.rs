@@ -476,13 +476,40 @@ pub struct ElementwiseKernel {
     pub consts: Vec<f32>,
 }
 
-/// Source up to the GENERATED marker of elementwise.wgsl: the helpers every kernel shares.
-fn helpers() -> &'static str {
+/// Source up to the GENERATED marker of elementwise.wgsl: the helpers every kernel shares
+/// (also the prelude of other generated kernels that evaluate an [`Expr`], e.g.
+/// `ops::reduce_fused`).
+pub(crate) fn helpers() -> &'static str {
     let src = crate::shaders::ELEMENTWISE;
     let marker = "// ---- GENERATED";
     &src[..src
         .find(marker)
         .expect("elementwise.wgsl has its GENERATED marker")]
+}
+
+/// WGSL `fn {name}({arg}{i}: f32, ...) -> f32` evaluating `expr`, one parameter per index in
+/// `args` (in that order; they must cover `expr.inputs_used()`). Constants are appended to
+/// `consts` and read from the kernel's `p.c` uniform array, as in the elementwise kernels, so
+/// other generated kernels (`ops::reduce_fused`) share this one expression compiler.
+pub(crate) fn expr_function(
+    expr: &Expr,
+    name: &str,
+    args: &[usize],
+    consts: &mut Vec<f32>,
+) -> String {
+    let mut body = String::new();
+    let mut next = 0;
+    let root = expr.emit(&mut body, &mut next, consts, &|i| format!("x{i}"));
+    let params: Vec<String> = args.iter().map(|i| format!("x{i}: f32")).collect();
+    format!(
+        "fn {name}({}) -> f32 {{\n{body}    return {root};\n}}\n",
+        params.join(", ")
+    )
+}
+
+/// Whether `expr` needs the f16 extension (an f16 cast anywhere in the tree).
+pub(crate) fn expr_uses_f16(expr: &Expr) -> bool {
+    expr.uses_f16_cast()
 }
 
 fn store_fn(d: DType) -> &'static str {
