@@ -340,7 +340,9 @@ fn kernel_direct_and_tree_on_views_and_long_runs() {
     let dev = device_or_skip!();
     // (shape of x before the transpose, transpose, axes)
     type Case<'a> = (&'a [usize], Option<(usize, usize)>, &'a [usize]);
-    let cases: [Case; 6] = [
+    let cases: [Case; 8] = [
+        (&[64, 3, 16], None, &[0, 2]),
+        (&[8, 1024], None, &[1]),
         (&[7, 13, 5], Some((0, 2)), &[0, 2]),
         (&[3, 5, 7, 11], None, &[0, 2]),
         (&[1 << 20], None, &[0]),

@@ -126,8 +126,19 @@ struct Source {
 }
 
 /// Generates the kernel for `spec` over `dtypes` inputs with `nr` coalesced reduced dims.
-fn generate(spec: &FusedReduce, dtypes: &[DType], nr: usize) -> Result<Source> {
+///
+/// `vec4` (direct entry only): the innermost reduced dim and every run are multiples of 4,
+/// inputs with `wide[i]` are read as vec4 (inner stride 1, offsets and other strides multiples
+/// of 4), the others are constant along the inner dim (stride 0) and read once per vec4; row
+/// mode stores vec4.
+fn generate(
+    spec: &FusedReduce,
+    dtypes: &[DType],
+    nr: usize,
+    vec4: Option<&[bool]>,
+) -> Result<Source> {
     let n_in = dtypes.len();
+    let wide = |i: usize| vec4.is_some_and(|w| w[i]);
     let pre_used = spec.pre.inputs_used();
     let post_used: Vec<usize> = spec
         .post
@@ -185,16 +196,25 @@ fn generate(spec: &FusedReduce, dtypes: &[DType], nr: usize) -> Result<Source> {
     s.push_str(helpers());
     s.push_str(&head);
     for (b, &i) in bound.iter().enumerate() {
+        let ty = if wide(i) {
+            format!("vec4<{}>", dtypes[i].wgsl())
+        } else {
+            dtypes[i].wgsl().to_string()
+        };
         let _ = writeln!(
             s,
-            "@group(0) @binding({b}) var<storage, read> in{i}: array<{}>;",
-            dtypes[i].wgsl()
+            "@group(0) @binding({b}) var<storage, read> in{i}: array<{ty}>;"
         );
     }
     let nb = bound.len();
+    let out_ty = if vec4.is_some() && spec.post.is_some() {
+        "vec4<f32>"
+    } else {
+        "f32"
+    };
     let _ = writeln!(
         s,
-        "@group(0) @binding({nb}) var<storage, read_write> out: array<f32>;"
+        "@group(0) @binding({nb}) var<storage, read_write> out: array<{out_ty}>;"
     );
     let mut consts = Vec::new();
     let pre_fn = expr_function(&spec.pre, "pre_expr", &pre_used, &mut consts);
@@ -243,6 +263,7 @@ fn generate(spec: &FusedReduce, dtypes: &[DType], nr: usize) -> Result<Source> {
     };
     // A pass over reduced positions [from, to) of the row `row`, walking offsets o{i} of
     // `used` with an odometer over the nr coalesced reduced dims; `body` uses them.
+    let step = if vec4.is_some() { 4 } else { 1 };
     let odometer_pass = |s: &mut String, used: &[usize], from: &str, to: &str, body: &str| {
         s.push_str("    {\n");
         for &i in used {
@@ -265,22 +286,23 @@ fn generate(spec: &FusedReduce, dtypes: &[DType], nr: usize) -> Result<Source> {
                 );
             }
         }
-        let _ = writeln!(s, "        for (var r = {from}; r < {to}; r++) {{");
+        let _ = writeln!(s, "        for (var r = {from}; r < {to}; r += {step}u) {{");
         let _ = writeln!(s, "            {body}");
         if nr > 0 {
             let last = nr - 1;
             let (q, m) = (last / 4, last % 4);
             for &i in used {
-                let _ = writeln!(s, "            o{i} += p.rs{i}[{q}][{m}];");
+                let _ = writeln!(s, "            o{i} += {step}u * p.rs{i}[{q}][{m}];");
             }
             // Carries, innermost first: nested so the common case costs one compare.
             let mut close = 0;
             for d in (1..nr).rev() {
                 let (q, m) = (d / 4, d % 4);
                 let (q1, m1) = ((d - 1) / 4, (d - 1) % 4);
+                let inc = if d == nr - 1 { step } else { 1 };
                 let _ = writeln!(
                     s,
-                    "            c{d} += 1u;\n            if (c{d} == p.rshape[{q}][{m}]) {{\n            c{d} = 0u;"
+                    "            c{d} += {inc}u;\n            if (c{d} == p.rshape[{q}][{m}]) {{\n            c{d} = 0u;"
                 );
                 for &i in used {
                     let _ = writeln!(
@@ -309,23 +331,87 @@ fn generate(spec: &FusedReduce, dtypes: &[DType], nr: usize) -> Result<Source> {
          \x20   let r0 = part * p.chunk;\n    let r1 = min(p.n_red, r0 + p.chunk);\n\
          \x20   var acc = rf_identity();\n",
     );
-    let pre_call = format!(
-        "acc = rf_comb(acc, pre_expr({}));",
-        args(&pre_used, &|i| format!("o{i}"))
-    );
-    odometer_pass(&mut s, &pre_used, "r0", "r1", &pre_call);
+    // vec4: per-iteration loads, then one call per lane with lane-wise arguments.
+    let loads = |used: &[usize]| -> String {
+        used.iter()
+            .map(|&i| {
+                if wide(i) {
+                    format!("let v{i} = vec4<f32>(in{i}[o{i} / 4u]); ")
+                } else {
+                    format!("let v{i} = vec4<f32>(f32(in{i}[o{i}])); ")
+                }
+            })
+            .collect()
+    };
+    let lane_args = |used: &[usize], c: &str| -> String {
+        used.iter()
+            .map(|&i| format!("v{i}.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    const LANES: [&str; 4] = ["x", "y", "z", "w"];
+    if vec4.is_some() {
+        s.push_str("    var a1 = acc;\n    var a2 = acc;\n    var a3 = acc;\n");
+        let mut call = loads(&pre_used);
+        for (k, c) in LANES.iter().enumerate() {
+            let acc = if k == 0 {
+                "acc".to_string()
+            } else {
+                format!("a{k}")
+            };
+            call += &format!(
+                "{acc} = rf_comb({acc}, pre_expr({})); ",
+                lane_args(&pre_used, c)
+            );
+        }
+        odometer_pass(&mut s, &pre_used, "r0", "r1", &call);
+        s.push_str("    acc = rf_comb(rf_comb(acc, a1), rf_comb(a2, a3));\n");
+    } else {
+        let pre_call = format!(
+            "acc = rf_comb(acc, pre_expr({}));",
+            args(&pre_used, &|i| format!("o{i}"))
+        );
+        odometer_pass(&mut s, &pre_used, "r0", "r1", &pre_call);
+    }
     s.push_str("    let red = rf_finish(acc);\n");
     if spec.post.is_some() {
-        let mut a = args(&post_used, &|i| format!("o{i}"));
-        if !a.is_empty() {
-            a.push_str(", ");
+        if vec4.is_some() {
+            let lanes: Vec<String> = LANES
+                .iter()
+                .map(|c| {
+                    let mut a = lane_args(&post_used, c);
+                    if !a.is_empty() {
+                        a.push_str(", ");
+                    }
+                    format!("post_expr({a}red)")
+                })
+                .collect();
+            let call = format!(
+                "{}out[(row * p.n_red + r) / 4u] = vec4<f32>({});",
+                loads(&post_used),
+                lanes.join(", ")
+            );
+            odometer_pass(&mut s, &post_used, "0u", "p.n_red", &call);
+        } else {
+            let mut a = args(&post_used, &|i| format!("o{i}"));
+            if !a.is_empty() {
+                a.push_str(", ");
+            }
+            let call = format!("out[row * p.n_red + r] = post_expr({a}red);");
+            odometer_pass(&mut s, &post_used, "0u", "p.n_red", &call);
         }
-        let call = format!("out[row * p.n_red + r] = post_expr({a}red);");
-        odometer_pass(&mut s, &post_used, "0u", "p.n_red", &call);
     } else {
         s.push_str("    out[t] = red;\n");
     }
     s.push_str("}\n");
+    if vec4.is_some() {
+        // The tree entry indexes elements; a vec4 kernel is direct only.
+        return Ok(Source {
+            text: s,
+            consts,
+            bound,
+        });
+    }
     // ---- tree ----
     s.push_str(
         "@compute @workgroup_size(WG_TREE)\nfn tree(@builtin(workgroup_id) wid: vec3<u32>, \
@@ -388,6 +474,45 @@ fn generate(spec: &FusedReduce, dtypes: &[DType], nr: usize) -> Result<Source> {
     })
 }
 
+/// Which inputs the direct kernel can read as vec4 (`Some(wide)`), or `None` when the vec4
+/// form does not apply: the innermost reduced dim must be a multiple of 4, and every input the
+/// expressions read must either run along it densely (stride 1, with its offset and every
+/// other stride a multiple of 4, so each vec4 is aligned) or be constant along it (stride 0).
+fn vec4_inputs(
+    spec: &FusedReduce,
+    inputs: &[&Tensor],
+    rshape: &[usize],
+    kst: &[Vec<usize>],
+    rst: &[Vec<usize>],
+) -> Option<Vec<bool>> {
+    let last = rshape.len().checked_sub(1)?;
+    if !rshape[last].is_multiple_of(4) {
+        return None;
+    }
+    let n_in = inputs.len();
+    let mut used = spec.pre.inputs_used();
+    if let Some(e) = &spec.post {
+        used.extend(e.inputs_used().into_iter().filter(|&i| i < n_in));
+    }
+    let mut wide = vec![false; n_in];
+    for &i in &used {
+        match rst[i][last] {
+            0 => {}
+            1 => {
+                let aligned = inputs[i].offset().is_multiple_of(4)
+                    && kst[i].iter().all(|s| s.is_multiple_of(4))
+                    && rst[i][..last].iter().all(|s| s.is_multiple_of(4));
+                if !aligned {
+                    return None;
+                }
+                wide[i] = true;
+            }
+            _ => return None,
+        }
+    }
+    wide.iter().any(|&w| w).then_some(wide)
+}
+
 /// Every variant shape the generator emits (prologue and row mode, 0..3 reduced dims, both
 /// entry points live in each), for the naga test.
 pub fn all_variants() -> Vec<(String, String)> {
@@ -437,8 +562,17 @@ pub fn all_variants() -> Vec<(String, String)> {
                 pre: pre.clone(),
                 post: post.clone(),
             };
-            let src = generate(&spec, &[DType::F32, DType::I32], nr).expect("variant generates");
+            let src =
+                generate(&spec, &[DType::F32, DType::I32], nr, None).expect("variant generates");
             v.push((format!("reduce_fused.{name}.nr{nr}"), src.text));
+            if nr > 0 {
+                let src = generate(&spec, &[DType::F32, DType::I32], nr, Some(&[true, false]))
+                    .expect("vec4 variant generates");
+                v.push((format!("reduce_fused.{name}.nr{nr}.vec4"), src.text));
+                let src = generate(&spec, &[DType::I32, DType::F32], nr, Some(&[true, true]))
+                    .expect("vec4 variant generates");
+                v.push((format!("reduce_fused.{name}.nr{nr}.vec4-i32"), src.text));
+            }
         }
     }
     v
@@ -514,17 +648,23 @@ pub fn encode_reduce_fused(
     }
     let n_out: usize = kshape.iter().product();
     let n_red: usize = rshape.iter().product();
-    let src = generate(spec, &dtypes, rshape.len())?;
     let tree = match strategy.resolve(dev.class()) {
         Strategy::Tree => true,
         _ => row_mode && strategy == Strategy::Auto && n_out < MIN_DIRECT_ROWS,
     };
+    let wide = if tree {
+        None
+    } else {
+        vec4_inputs(spec, inputs, &rshape, &kst, &rst)
+    };
+    let src = generate(spec, &dtypes, rshape.len(), wide.as_deref())?;
     let (parts, chunk) = if row_mode {
         (1, n_red)
     } else if tree {
         plan_parts(n_out, n_red, 2048, WG_TREE as usize * 8, 1)
     } else {
-        plan_parts(n_out, n_red, 1024, 4096, 1)
+        let align = if wide.is_some() { 4 } else { 1 };
+        plan_parts(n_out, n_red, 1024, 4096, align)
     };
     let scale = if spec.op == ReduceOp::Mean {
         1.0 / n_red as f32
@@ -553,10 +693,11 @@ pub fn encode_reduce_fused(
     params.extend(src.consts.iter().map(|c| c.to_bits()));
     let entry = if tree { "tree" } else { "direct" };
     let kname = format!(
-        "reduce_fused.{}{}.{}",
+        "reduce_fused.{}{}.{}{}",
         spec.op.name(),
         if row_mode { "+epilogue" } else { "+prologue" },
-        entry
+        entry,
+        if wide.is_some() { "4" } else { "" }
     );
     let pipe = dev.pipeline(&kname, &src.text, entry)?;
     let out_len = if row_mode { n } else { n_out * parts };
