@@ -340,7 +340,10 @@ fn kernel_direct_and_tree_on_views_and_long_runs() {
     let dev = device_or_skip!();
     // (shape of x before the transpose, transpose, axes)
     type Case<'a> = (&'a [usize], Option<(usize, usize)>, &'a [usize]);
-    let cases: [Case; 8] = [
+    let cases: [Case; 11] = [
+        (&[37, 2048], None, &[0]),
+        (&[5, 3, 4096], None, &[0, 1]),
+        (&[2048, 6], Some((0, 1)), &[1]),
         (&[64, 3, 16], None, &[0, 2]),
         (&[8, 1024], None, &[1]),
         (&[7, 13, 5], Some((0, 2)), &[0, 2]),

@@ -40,6 +40,8 @@ pub const MAX_DIMS: usize = 8;
 /// the output: the 8 storage bindings every adapter offers).
 pub const MAX_INPUTS: usize = 7;
 const WG_DIRECT: u32 = 64;
+/// vec4s of adjacent outputs per invocation in the kept-dim vec4 kernel (16 columns).
+const KW: usize = 4;
 const WG_TREE: u32 = 256;
 /// Row mode on CPU adapters uses the tree kernel below this many rows (as the norm kernels
 /// do): a handful of invocations cannot fill the cores.
@@ -131,11 +133,17 @@ struct Source {
 /// inputs with `wide[i]` are read as vec4 (inner stride 1, offsets and other strides multiples
 /// of 4), the others are constant along the inner dim (stride 0) and read once per vec4; row
 /// mode stores vec4.
+///
+/// `kept4` (with `vec4`, prologue mode, direct entry only): the vec4 runs along the innermost
+/// *kept* dim instead (a column reduction): each invocation owns [`KW`] vec4s of adjacent
+/// outputs and walks the reduced dims once for all of them, so a lane reads 16 * KW
+/// contiguous bytes per reduced step, as the plain `cols64` kernel does.
 fn generate(
     spec: &FusedReduce,
     dtypes: &[DType],
     nr: usize,
     vec4: Option<&[bool]>,
+    kept4: bool,
 ) -> Result<Source> {
     let n_in = dtypes.len();
     let wide = |i: usize| vec4.is_some_and(|w| w[i]);
@@ -207,7 +215,7 @@ fn generate(
         );
     }
     let nb = bound.len();
-    let out_ty = if vec4.is_some() && spec.post.is_some() {
+    let out_ty = if vec4.is_some() && (spec.post.is_some() || kept4) {
         "vec4<f32>"
     } else {
         "f32"
@@ -263,7 +271,7 @@ fn generate(
     };
     // A pass over reduced positions [from, to) of the row `row`, walking offsets o{i} of
     // `used` with an odometer over the nr coalesced reduced dims; `body` uses them.
-    let step = if vec4.is_some() { 4 } else { 1 };
+    let step = if vec4.is_some() && !kept4 { 4 } else { 1 };
     let odometer_pass = |s: &mut String, used: &[usize], from: &str, to: &str, body: &str| {
         s.push_str("    {\n");
         for &i in used {
@@ -321,6 +329,50 @@ fn generate(
         }
         s.push_str("        }\n    }\n");
     };
+    let lane_args = |used: &[usize], c: &str| -> String {
+        used.iter()
+            .map(|&i| format!("v{i}.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    const LANES: [&str; 4] = ["x", "y", "z", "w"];
+    if kept4 {
+        // ---- direct, vec4 along the kept dim: KW vec4s of adjacent outputs per invocation ----
+        let _ = writeln!(s, "const KW: u32 = {KW}u;");
+        s.push_str(
+            "@compute @workgroup_size(WG_DIRECT)\nfn direct(@builtin(workgroup_id) wid: vec3<u32>, \
+             @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {\n\
+             \x20   let t = (wid.y * nwg.x + wid.x) * WG_DIRECT + lid;\n\
+             \x20   if (t >= p.n_out / (4u * KW)) {\n        return;\n    }\n\
+             \x20   let row = t * 4u * KW;\n\
+             \x20   var acc: array<vec4<f32>, KW>;\n\
+             \x20   for (var c = 0u; c < KW; c++) {\n        acc[c] = vec4<f32>(rf_identity());\n    }\n",
+        );
+        let mut body = String::from("for (var c = 0u; c < KW; c++) { ");
+        for &i in &pre_used {
+            if wide(i) {
+                let _ = write!(body, "let v{i} = vec4<f32>(in{i}[o{i} / 4u + c]); ");
+            } else {
+                let _ = write!(body, "let v{i} = vec4<f32>(f32(in{i}[o{i}])); ");
+            }
+        }
+        let lanes: Vec<String> = LANES
+            .iter()
+            .map(|c| format!("rf_comb(acc[c].{c}, pre_expr({}))", lane_args(&pre_used, c)))
+            .collect();
+        let _ = write!(body, "acc[c] = vec4<f32>({}); }}", lanes.join(", "));
+        odometer_pass(&mut s, &pre_used, "0u", "p.n_red", &body);
+        s.push_str(
+            "    for (var c = 0u; c < KW; c++) {\n        let a = acc[c];\n\
+             \x20       out[row / 4u + c] = vec4<f32>(rf_finish(a.x), rf_finish(a.y), rf_finish(a.z), rf_finish(a.w));\n\
+             \x20   }\n}\n",
+        );
+        return Ok(Source {
+            text: s,
+            consts,
+            bound,
+        });
+    }
     // ---- direct ----
     s.push_str(
         "@compute @workgroup_size(WG_DIRECT)\nfn direct(@builtin(workgroup_id) wid: vec3<u32>, \
@@ -343,13 +395,6 @@ fn generate(
             })
             .collect()
     };
-    let lane_args = |used: &[usize], c: &str| -> String {
-        used.iter()
-            .map(|&i| format!("v{i}.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    const LANES: [&str; 4] = ["x", "y", "z", "w"];
     if vec4.is_some() {
         s.push_str("    var a1 = acc;\n    var a2 = acc;\n    var a3 = acc;\n");
         let mut call = loads(&pre_used);
@@ -513,6 +558,41 @@ fn vec4_inputs(
     wide.iter().any(|&w| w).then_some(wide)
 }
 
+/// The inputs to read as vec4 along the innermost kept dim (see `generate`'s `kept4`), or
+/// `None`: that dim must be a multiple of 4 * [`KW`] with enough blocks to fill the device,
+/// and every input the prologue reads must run along it densely and aligned (stride 1, offset
+/// and every other stride multiples of 4) or be constant along it.
+fn kept_vec4_inputs(
+    spec: &FusedReduce,
+    inputs: &[&Tensor],
+    kshape: &[usize],
+    kst: &[Vec<usize>],
+    rst: &[Vec<usize>],
+) -> Option<Vec<bool>> {
+    let last = kshape.len().checked_sub(1)?;
+    let n_out: usize = kshape.iter().product();
+    if !kshape[last].is_multiple_of(4 * KW) || n_out / (4 * KW) < 128 {
+        return None;
+    }
+    let mut wide = vec![false; inputs.len()];
+    for i in spec.pre.inputs_used() {
+        match kst[i][last] {
+            0 => {}
+            1 => {
+                let aligned = inputs[i].offset().is_multiple_of(4)
+                    && kst[i][..last].iter().all(|s| s.is_multiple_of(4))
+                    && rst[i].iter().all(|s| s.is_multiple_of(4));
+                if !aligned {
+                    return None;
+                }
+                wide[i] = true;
+            }
+            _ => return None,
+        }
+    }
+    wide.iter().any(|&w| w).then_some(wide)
+}
+
 /// Every variant shape the generator emits (prologue and row mode, 0..3 reduced dims, both
 /// entry points live in each), for the naga test.
 pub fn all_variants() -> Vec<(String, String)> {
@@ -562,15 +642,38 @@ pub fn all_variants() -> Vec<(String, String)> {
                 pre: pre.clone(),
                 post: post.clone(),
             };
-            let src =
-                generate(&spec, &[DType::F32, DType::I32], nr, None).expect("variant generates");
+            let src = generate(&spec, &[DType::F32, DType::I32], nr, None, false)
+                .expect("variant generates");
             v.push((format!("reduce_fused.{name}.nr{nr}"), src.text));
             if nr > 0 {
-                let src = generate(&spec, &[DType::F32, DType::I32], nr, Some(&[true, false]))
-                    .expect("vec4 variant generates");
+                let src = generate(
+                    &spec,
+                    &[DType::F32, DType::I32],
+                    nr,
+                    Some(&[true, false]),
+                    false,
+                )
+                .expect("vec4 variant generates");
                 v.push((format!("reduce_fused.{name}.nr{nr}.vec4"), src.text));
-                let src = generate(&spec, &[DType::I32, DType::F32], nr, Some(&[true, true]))
-                    .expect("vec4 variant generates");
+                if spec.post.is_none() {
+                    let src = generate(
+                        &spec,
+                        &[DType::F32, DType::I32],
+                        nr,
+                        Some(&[true, false]),
+                        true,
+                    )
+                    .expect("kept vec4 variant generates");
+                    v.push((format!("reduce_fused.{name}.nr{nr}.kept4"), src.text));
+                }
+                let src = generate(
+                    &spec,
+                    &[DType::I32, DType::F32],
+                    nr,
+                    Some(&[true, true]),
+                    false,
+                )
+                .expect("vec4 variant generates");
                 v.push((format!("reduce_fused.{name}.nr{nr}.vec4-i32"), src.text));
             }
         }
@@ -652,13 +755,29 @@ pub fn encode_reduce_fused(
         Strategy::Tree => true,
         _ => row_mode && strategy == Strategy::Auto && n_out < MIN_DIRECT_ROWS,
     };
-    let wide = if tree {
+    // A column reduction (the innermost kept dim dense) reads vec4 along the kept dim on
+    // every adapter: one invocation per output would stride down the columns.
+    let kept4 = if row_mode {
+        None
+    } else {
+        kept_vec4_inputs(spec, inputs, &kshape, &kst, &rst)
+    };
+    let tree = tree && kept4.is_none();
+    let wide = if kept4.is_some() {
+        kept4.clone()
+    } else if tree {
         None
     } else {
         vec4_inputs(spec, inputs, &rshape, &kst, &rst)
     };
-    let src = generate(spec, &dtypes, rshape.len(), wide.as_deref())?;
-    let (parts, chunk) = if row_mode {
+    let src = generate(
+        spec,
+        &dtypes,
+        rshape.len(),
+        wide.as_deref(),
+        kept4.is_some(),
+    )?;
+    let (parts, chunk) = if row_mode || kept4.is_some() {
         (1, n_red)
     } else if tree {
         plan_parts(n_out, n_red, 2048, WG_TREE as usize * 8, 1)
@@ -697,7 +816,11 @@ pub fn encode_reduce_fused(
         spec.op.name(),
         if row_mode { "+epilogue" } else { "+prologue" },
         entry,
-        if wide.is_some() { "4" } else { "" }
+        match (&kept4, &wide) {
+            (Some(_), _) => "-cols4",
+            (None, Some(_)) => "4",
+            _ => "",
+        }
     );
     let pipe = dev.pipeline(&kname, &src.text, entry)?;
     let out_len = if row_mode { n } else { n_out * parts };
@@ -730,6 +853,8 @@ pub fn encode_reduce_fused(
     };
     let groups = if tree {
         grid_1d(&dev, (n_out * parts) as u64)?
+    } else if kept4.is_some() {
+        grid_1d(&dev, ((n_out / (4 * KW)) as u64).div_ceil(WG_DIRECT as u64))?
     } else {
         grid_1d(&dev, ((n_out * parts) as u64).div_ceil(WG_DIRECT as u64))?
     };
