@@ -535,3 +535,41 @@ fn bad_specs_are_typed_errors() {
     assert!(matches!(e, Err(Error::Shape { .. })), "{e:?}");
     let _ = ValueId(0);
 }
+
+/// Column reductions large enough for the kept-dim vec4 kernel, with a broadcast operand, a
+/// transposed input (strided: the scalar kernel) and every kind, fused against unfused and
+/// the reference.
+#[test]
+fn column_reductions_in_graphs() {
+    let dev = device_or_skip!();
+    for (i, (shape, axes)) in [
+        (vec![37usize, 2048], vec![0isize]),
+        (vec![3, 5, 4096], vec![0, 1]),
+        (vec![2, 7, 2064], vec![1]),
+        (vec![2048, 3], vec![0]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for (k, kind) in KINDS.into_iter().enumerate() {
+            let mut g = Graph::new();
+            let x = g.input("x", &shape).unwrap();
+            let b = g.input("b", &shape[shape.len() - 1..]).unwrap();
+            let d = g.sub(x, b).unwrap();
+            let e = g.unary(d, UnaryOp::Act(Activation::Tanh)).unwrap();
+            let r = g.reduce(e, kind, Some(&axes), k % 2 == 0).unwrap();
+            // And the same over a transposed view of x (strided columns).
+            let xt = g.transpose(x, 0, 1).unwrap();
+            let s = g.mul(xt, xt).unwrap();
+            let q = g.reduce(s, kind, Some(&[1]), false).unwrap();
+            g.output(r).unwrap();
+            g.output(q).unwrap();
+            let what = format!("columns {shape:?} axes {axes:?} {kind:?}");
+            let (nf, nu, text) = check_both(&dev, &g, 80 + i as u64, &what);
+            assert!(nf < nu, "{what}\n{text}");
+            if i < 3 {
+                assert!(text.contains("direct-cols4"), "{what}\n{text}");
+            }
+        }
+    }
+}
