@@ -183,3 +183,76 @@ fn model_graphs_peak_with_in_place() {
         }
     }
 }
+
+/// Random graphs of norms, softmaxes, reductions and elementwise ops with shared values and
+/// extra outputs, compiled with planning on and fusion off (where in-place is taken most) and
+/// on: equal to the f64 reference, inputs untouched, over two runs.
+#[test]
+fn random_graphs_with_in_place_steps_match_reference() {
+    let dev = device_or_skip!();
+    let mut total = 0;
+    for seed in 0..16u64 {
+        let mut rng = fastrand::Rng::with_seed(seed + 900);
+        let rows = [1usize, 7, 33, 127][rng.usize(..4)];
+        let cols = [1usize, 5, 16, 257][rng.usize(..4)];
+        let mut g = Graph::new();
+        let x = g.input("x", &[rows, cols]).unwrap();
+        let mut vals = vec![x];
+        for _ in 0..3 + rng.usize(..8) {
+            let a = if rng.bool() {
+                *vals.last().unwrap()
+            } else {
+                vals[rng.usize(..vals.len())]
+            };
+            let v = match rng.usize(..6) {
+                0 => g.layer_norm(a, 1, None, None, 1e-5).unwrap(),
+                1 => g.softmax(a, -1).unwrap(),
+                2 => g
+                    .unary(a, UnaryOp::Act(flopwatt::ops::Activation::Tanh))
+                    .unwrap(),
+                3 => {
+                    let b = vals[rng.usize(..vals.len())];
+                    g.add(a, b).unwrap()
+                }
+                4 => {
+                    let m = g.reduce(a, ReduceKind::Mean, Some(&[1]), true).unwrap();
+                    g.sub(a, m).unwrap()
+                }
+                _ => g.scale(a, 0.5 + rng.f32()).unwrap(),
+            };
+            vals.push(v);
+        }
+        g.output(*vals.last().unwrap()).unwrap();
+        if rng.bool() {
+            g.output(vals[1 + rng.usize(..vals.len() - 1)]).unwrap();
+        }
+        for fusion in [false, true] {
+            let data = vec![random(rows * cols, seed)];
+            let d64: Vec<Vec<f64>> = data.iter().map(|d| reference::to_f64(d)).collect();
+            let want = reference::graph::eval(&g, &d64);
+            let exe = g
+                .compile_with(
+                    &dev,
+                    CompileOptions {
+                        fusion,
+                        memory_planning: true,
+                    },
+                )
+                .unwrap();
+            total += in_place_steps(&exe);
+            let xt = Tensor::from_f32(&dev, &data[0], &[rows, cols]).unwrap();
+            for round in 0..2 {
+                let outs = exe.run(&[&xt]).unwrap();
+                for (k, (o, w)) in outs.iter().zip(&want).enumerate() {
+                    let what = format!(
+                        "seed {seed} fusion {fusion} output {k} round {round}\n{}",
+                        exe.explain()
+                    );
+                    check_nmse(&what, &o.to_f32_vec().unwrap(), w, NMSE_F32).unwrap();
+                }
+                assert_eq!(xt.to_f32_vec().unwrap(), data[0], "input overwritten");
+            }
+        }
+    }
+    assert!(total >= 10, "only {total} in-place steps in 32 compiles");
+}
