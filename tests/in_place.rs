@@ -227,7 +227,7 @@ fn random_graphs_with_in_place_steps_match_reference() {
             g.output(vals[1 + rng.usize(..vals.len() - 1)]).unwrap();
         }
         for fusion in [false, true] {
-            let data = vec![random(rows * cols, seed)];
+            let data = [random(rows * cols, seed)];
             let d64: Vec<Vec<f64>> = data.iter().map(|d| reference::to_f64(d)).collect();
             let want = reference::graph::eval(&g, &d64);
             let exe = g
