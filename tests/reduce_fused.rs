@@ -573,3 +573,37 @@ fn column_reductions_in_graphs() {
         }
     }
 }
+
+/// Prod (a kernel op no graph reduction uses yet), both families, on values near 1 so the
+/// product stays in range.
+#[test]
+fn prod_kernel_direct_and_tree() {
+    let dev = device_or_skip!();
+    let (r, c) = (33usize, 257usize);
+    let xd = reference::random_range(r * c, 5, -0.1, 0.1);
+    let x = Tensor::from_f32(&dev, &xd, &[r, c]).unwrap();
+    let want: Vec<f64> = xd
+        .chunks(c)
+        .map(|row| row.iter().map(|&v| (v as f64).exp()).product())
+        .collect();
+    for strategy in [Strategy::Direct, Strategy::Tree] {
+        let spec = FusedReduce {
+            op: ReduceOp::Prod,
+            shape: vec![r, c],
+            axes: vec![1],
+            keepdims: false,
+            pre: Expr::input(0).unary(UnaryOp::Exp),
+            post: None,
+        };
+        let mut rec = Recorder::new(&dev);
+        let y = encode_reduce_fused(&mut rec, &[&x], &spec, strategy).unwrap();
+        rec.submit(false).unwrap();
+        check_nmse(
+            &format!("prod(exp(x)) {strategy:?}"),
+            &y.to_f32_vec().unwrap(),
+            &want,
+            NMSE_F32,
+        )
+        .unwrap();
+    }
+}
