@@ -120,7 +120,8 @@ fn arr8(v: &[usize]) -> [u32; 8] {
     a
 }
 
-/// Generated source: (expression functions, bound inputs) for one kernel shape.
+/// A generated kernel: its WGSL, the constants its params carry (after the strides), and the
+/// inputs it binds, in binding order.
 struct Source {
     text: String,
     consts: Vec<f32>,
