@@ -607,3 +607,44 @@ fn prod_kernel_direct_and_tree() {
         .unwrap();
     }
 }
+
+/// Layer norm and softmax written out op by op: each reduction takes its neighbours, so the
+/// layer norm is two dispatches (mean + centring; variance prologue + normalising epilogue)
+/// and the softmax two (max + exp(x - max); sum + division).
+#[test]
+fn hand_written_layer_norm_and_softmax() {
+    let dev = device_or_skip!();
+    for (i, shape) in [vec![257usize, 127], vec![4, 3, 64], vec![300, 1]]
+        .into_iter()
+        .enumerate()
+    {
+        let last = [shape.len() as isize - 1];
+        let mut g = Graph::new();
+        let x = g.input("x", &shape).unwrap();
+        let m = g.reduce(x, ReduceKind::Mean, Some(&last), true).unwrap();
+        let d = g.sub(x, m).unwrap();
+        let d2 = g.mul(d, d).unwrap();
+        let v = g.reduce(d2, ReduceKind::Mean, Some(&last), true).unwrap();
+        let v = g.add_scalar(v, 1e-5).unwrap();
+        let inv = g.unary(v, UnaryOp::Rsqrt).unwrap();
+        let y = g.mul(d, inv).unwrap();
+        g.output(y).unwrap();
+        let (nf, nu, text) = check_both(&dev, &g, 90 + i as u64, &format!("layer norm {shape:?}"));
+        assert!(nf == 2 && nu >= 7, "{nf} vs {nu}\n{text}");
+        assert!(
+            text.contains("reduce.mean+prologue[1 ops]+epilogue[3 ops]"),
+            "{text}"
+        );
+
+        let mut g = Graph::new();
+        let x = g.input("x", &shape).unwrap();
+        let m = g.reduce(x, ReduceKind::Max, Some(&last), true).unwrap();
+        let d = g.sub(x, m).unwrap();
+        let e = g.exp(d).unwrap();
+        let s = g.reduce(e, ReduceKind::Sum, Some(&last), true).unwrap();
+        let p = g.div(e, s).unwrap();
+        g.output(p).unwrap();
+        let (nf, nu, text) = check_both(&dev, &g, 95 + i as u64, &format!("softmax {shape:?}"));
+        assert!(nf == 2 && nu >= 5, "{nf} vs {nu}\n{text}");
+    }
+}
