@@ -863,6 +863,10 @@ pub fn encode_fused_with(
 /// dispatch; so it is taken only when the input is dense (contiguous, offset 0) with the
 /// output's shape and dtype, is read by the expression, and no other input shares its
 /// buffer. Otherwise this is plain [`encode_fused`] (a fresh output).
+///
+/// It also relies on every element being read and written by exactly one invocation: a bounds
+/// form that lets out-of-range invocations recompute a clamped element would re-read an
+/// element already overwritten, so in-place kernels must keep the `if (i < n)` guard.
 pub fn encode_fused_in_place(
     rec: &mut Recorder,
     inputs: &[&Tensor],
