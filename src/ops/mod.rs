@@ -11,6 +11,7 @@ pub mod matmul;
 pub mod norm;
 pub mod pool;
 pub mod reduce;
+pub mod reduce_fused;
 pub mod resize;
 
 use crate::device::Device;
