@@ -90,15 +90,11 @@ struct Params {
 }
 
 fn source(d: usize, causal: bool, mask: u32, vec: bool, sg: bool) -> Result<String> {
-    let mut src = ATTENTION.to_string();
-    if sg {
-        for i in 0..8 {
-            src = src.replace(
-                &format!("{{ return v; }} // lane {i}"),
-                &format!("{{ return subgroupBroadcast(v, {i}u); }} // lane {i}"),
-            );
-        }
-    }
+    let src = if sg {
+        super::with_subgroup_broadcasts(ATTENTION)
+    } else {
+        ATTENTION.to_string()
+    };
     specialize(
         &src,
         &[

@@ -434,12 +434,7 @@ fn kernel_source(key: &KernelKey) -> Result<(String, &'static str)> {
     };
     let mut src = specialize(MATMUL, &vals)?;
     if key.variant == MatmulVariant::CpuSubgroup {
-        for i in 0..8 {
-            src = src.replace(
-                &format!("{{ return v; }} // lane {i}"),
-                &format!("{{ return subgroupBroadcast(v, {i}u); }} // lane {i}"),
-            );
-        }
+        src = super::with_subgroup_broadcasts(&src);
     }
     if !src.contains(ACT_LINE) {
         return Err(Error::Shader {
