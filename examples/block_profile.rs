@@ -4,30 +4,12 @@
 //!
 //! `cargo run --release --example block_profile [reps]`
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{cpu_secs, median};
+
 use flopwatt::graph::models::transformer_block;
 use flopwatt::{CompileOptions, Device, Tensor};
-
-/// Process CPU seconds (user + system) from /proc/self/stat; 0 where there is none. On a
-/// shared, loaded machine lavapipe's CPU time per run ranks the modes more steadily than
-/// wall or GPU time.
-fn cpu_secs() -> f64 {
-    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    let f: Vec<&str> = s
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let tick = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
-    (tick(11) + tick(12)) / 100.0
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
 
 fn main() -> flopwatt::Result<()> {
     let reps: usize = std::env::args()

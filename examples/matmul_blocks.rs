@@ -5,26 +5,14 @@
 //!
 //! `cargo run --release --example matmul_blocks [reps]`
 
+#[path = "common/mod.rs"]
+mod common;
+use common::cpu_secs;
+
 use flopwatt::ops::matmul::MatmulVariant::{CpuRegister, CpuSubgroup};
 use flopwatt::ops::matmul::{cpu_blocks, encode_matmul_config, Epilogue, KernelConfig};
 use flopwatt::reference::random;
 use flopwatt::{Device, Recorder, Tensor};
-
-/// Process CPU seconds (user + system) from /proc/self/stat; 0 where there is none. On a
-/// loaded machine lavapipe's CPU time per product ranks kernels more steadily than GPU time.
-fn cpu_secs() -> f64 {
-    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    let f: Vec<&str> = s
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let tick = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
-    (tick(11) + tick(12)) / 100.0
-}
 
 fn main() -> flopwatt::Result<()> {
     let reps: usize = std::env::args()

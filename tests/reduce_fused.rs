@@ -14,22 +14,7 @@ use flopwatt::reference::{self, check_nmse, random, NMSE_F32};
 use flopwatt::tensor::numel;
 use flopwatt::{CompileOptions, Device, Error, Recorder, Tensor};
 
-const FUSED: CompileOptions = CompileOptions {
-    fusion: true,
-    memory_planning: true,
-};
-const UNFUSED: CompileOptions = CompileOptions {
-    fusion: false,
-    memory_planning: false,
-};
-
-fn inputs_for(g: &Graph, seed: u64) -> Vec<Vec<f32>> {
-    g.inputs()
-        .iter()
-        .enumerate()
-        .map(|(i, v)| random(numel(g.shape(*v)), seed * 100 + i as u64))
-        .collect()
-}
+use common::{inputs_for, FUSED, UNFUSED};
 
 /// Runs `g` with `opts`: outputs, dispatch count, EXPLAIN.
 fn run(

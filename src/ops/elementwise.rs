@@ -1028,20 +1028,7 @@ fn encode_fused_impl(
         .map(|&i| inputs[i].buffer())
         .chain(std::iter::once(out.buffer()))
         .collect();
-    let read_bytes: u64 = used
-        .iter()
-        .map(|&i| {
-            let t = inputs[i];
-            let distinct: usize = t
-                .shape()
-                .iter()
-                .zip(t.strides())
-                .filter(|(_, &s)| s != 0)
-                .map(|(&d, _)| d)
-                .product();
-            (distinct * t.dtype().size()) as u64
-        })
-        .sum();
+    let read_bytes: u64 = used.iter().map(|&i| inputs[i].distinct_bytes()).sum();
     let cost = Cost {
         flops: kernel.flops_per_element * n as u64,
         bytes: read_bytes + (n * out_dtype.size()) as u64,

@@ -832,21 +832,7 @@ pub fn encode_reduce_fused(
         .map(|&i| inputs[i].buffer())
         .chain(std::iter::once(out.buffer()))
         .collect();
-    let read: u64 = src
-        .bound
-        .iter()
-        .map(|&i| {
-            let t = inputs[i];
-            let distinct: usize = t
-                .shape()
-                .iter()
-                .zip(t.strides())
-                .filter(|(_, &s)| s != 0)
-                .map(|(&d, _)| d)
-                .product();
-            (distinct * t.dtype().size()) as u64
-        })
-        .sum();
+    let read: u64 = src.bound.iter().map(|&i| inputs[i].distinct_bytes()).sum();
     let post_ops = spec.post.as_ref().map_or(0, |e| e.op_count());
     let cost = Cost {
         flops: n as u64 * (spec.pre.op_count() + 1 + post_ops),
