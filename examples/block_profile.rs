@@ -4,13 +4,12 @@
 //!
 //! `cargo run --release --example block_profile [reps]`
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{cpu_secs, median};
+
 use flopwatt::graph::models::transformer_block;
 use flopwatt::{CompileOptions, Device, Tensor};
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
 
 fn main() -> flopwatt::Result<()> {
     let reps: usize = std::env::args()
@@ -38,10 +37,13 @@ fn main() -> flopwatt::Result<()> {
     }
     let mut per: Vec<Vec<Vec<f64>>> = vec![Vec::new(); 3];
     let mut totals: Vec<Vec<f64>> = vec![Vec::new(); 3];
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); 3];
     let mut names: Vec<Vec<String>> = vec![Vec::new(); 3];
     for _ in 0..reps {
         for (i, e) in exes.iter().enumerate() {
+            let c0 = cpu_secs();
             let (_, p) = e.run_profiled(&[&x])?;
+            cpu[i].push((cpu_secs() - c0) * 1e3);
             if per[i].is_empty() {
                 per[i] = vec![Vec::new(); p.dispatches.len()];
                 names[i] = p
@@ -69,8 +71,11 @@ fn main() -> flopwatt::Result<()> {
     for (i, mode) in modes[..2].iter().enumerate() {
         let f = median(totals[i].clone());
         println!(
-            "{mode}: speedup over unfused (GPU time medians) {:.2}x",
-            u / f
+            "{mode}: speedup over unfused (GPU time medians) {:.2}x, (process CPU ms per run, medians: {:.0} vs {:.0}) {:.2}x",
+            u / f,
+            median(cpu[i].clone()),
+            median(cpu[2].clone()),
+            median(cpu[2].clone()) / median(cpu[i].clone())
         );
     }
     Ok(())

@@ -3,15 +3,12 @@
 //!
 //! Besides wall-clock GFLOP/s it prints GFLOP per process CPU-second times 2 (the cores of the
 //! CI machine): on a shared, loaded machine that ranks kernels more steadily than wall time.
+
+#[path = "common/mod.rs"]
+mod common;
+use common::cpu_secs;
 use flopwatt::ops::matmul::{encode_matmul_config, Epilogue, KernelConfig, MatmulVariant};
 use flopwatt::{reference, Device, Recorder, Tensor};
-
-/// Process CPU seconds (user + system) from /proc/self/stat.
-fn cpu_secs() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let f: Vec<&str> = s.rsplit(')').next().unwrap().split_whitespace().collect();
-    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -408,7 +408,8 @@ impl Executable {
                 if upgrade {
                     pool.set_upgrade(Some((natural, planned)));
                 }
-                let out = self.encode_step(rec, step, &ins, &self.step_consts[si]);
+                let in_place = self.plan.in_place.get(si).copied().flatten();
+                let out = self.encode_step(rec, step, &ins, &self.step_consts[si], in_place);
                 if upgrade {
                     pool.set_upgrade(None);
                 }
@@ -462,10 +463,14 @@ impl Executable {
         step: &Step,
         ins: &[&Tensor],
         consts: &[Tensor],
+        in_place: Option<usize>,
     ) -> Result<Tensor> {
         let out_node = self.graph.node(step.output);
         match &step.kernel {
-            Kernel::Elementwise(expr) => encode_fused(rec, ins, expr),
+            Kernel::Elementwise(expr) => match in_place {
+                Some(k) => crate::ops::elementwise::encode_fused_in_place(rec, ins, expr, k),
+                None => encode_fused(rec, ins, expr),
+            },
             Kernel::View(op) => view(rec, ins[0], op, &out_node.shape),
             Kernel::Copy(op) => {
                 let copies =
@@ -528,6 +533,12 @@ impl Executable {
                 let axes: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
                 encode_reduce(rec, &x, op, Some(&axes), *keepdims)
             }
+            Kernel::ReduceFused(spec) => crate::ops::reduce_fused::encode_reduce_fused(
+                rec,
+                ins,
+                spec,
+                crate::ops::reduce::Strategy::Auto,
+            ),
             Kernel::SoftmaxPrologue {
                 axis,
                 log,
@@ -652,6 +663,9 @@ impl Executable {
                 })
                 .unwrap_or_default();
             let buf = match self.plan.step_buffer[i] {
+                Some(b) if self.plan.in_place.get(i).is_some_and(Option::is_some) => {
+                    format!("in-place @buf{b}")
+                }
                 None => "view".to_string(),
                 Some(b) if self.options.memory_planning => {
                     format!("{} @buf{b}", human(self.plan.step_bytes[i]))

@@ -11,6 +11,9 @@ use crate::error::{Error, Result};
 pub const MATMUL: &str = include_str!("../shaders/matmul.wgsl");
 /// Reductions over axes (direct, shared-memory tree, strided fallback).
 pub const REDUCE: &str = include_str!("../shaders/reduce.wgsl");
+/// Fused reductions: helpers and a sample kernel; reductions with a generated elementwise
+/// prologue and/or row epilogue are generated from it (see `ops::reduce_fused`).
+pub const REDUCE_FUSED: &str = include_str!("../shaders/reduce_fused.wgsl");
 /// Softmax and log-softmax over an axis.
 pub const SOFTMAX: &str = include_str!("../shaders/softmax.wgsl");
 /// Layer norm and RMS norm over trailing dims.
@@ -52,6 +55,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("peak.wgsl", PEAK),
     ("gather.wgsl", GATHER),
     ("reduce.wgsl", REDUCE),
+    ("reduce_fused.wgsl", REDUCE_FUSED),
     ("softmax.wgsl", SOFTMAX),
     ("norm.wgsl", NORM),
 ];
@@ -127,6 +131,7 @@ pub fn all_variants() -> Vec<(String, String)> {
     v.extend(crate::peak::all_variants());
     v.extend(crate::ops::matmul::all_variants());
     v.extend(crate::ops::reduce::all_variants());
+    v.extend(crate::ops::reduce_fused::all_variants());
     v.extend(crate::ops::norm::all_variants());
     v.extend(crate::ops::elementwise::all_variants());
     v.extend(crate::ops::conv::all_variants());

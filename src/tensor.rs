@@ -192,6 +192,19 @@ impl Tensor {
         numel(&self.shape)
     }
 
+    /// Bytes of the distinct elements this view reads: a broadcast dimension (stride 0)
+    /// counts once, so a bias broadcast over rows costs one row.
+    pub fn distinct_bytes(&self) -> u64 {
+        let distinct: usize = self
+            .shape()
+            .iter()
+            .zip(self.strides())
+            .filter(|(_, &s)| s != 0)
+            .map(|(&d, _)| d)
+            .product();
+        (distinct * self.dtype().size()) as u64
+    }
+
     /// Rank.
     pub fn rank(&self) -> usize {
         self.shape.len()

@@ -281,9 +281,12 @@ pub fn matmul_candidates(
         }
     }
     // The register-block kernels on every adapter: some GPUs run them well too.
-    for (tm, tn) in [(32, 16), (16, 16), (8, 16), (4, 8)] {
-        for wg in [32, 64] {
-            out.push((MatmulVariant::CpuRegister, cfg(tm, tn, wg, 1, 1)));
+    // Their subgroup twins too, where the adapter has subgroups of 8 (`usable` filters).
+    for variant in [MatmulVariant::CpuRegister, MatmulVariant::CpuSubgroup] {
+        for (tm, tn) in crate::ops::matmul::cpu_blocks(variant) {
+            for wg in [32, 64] {
+                out.push((variant, cfg(tm, tn, wg, 1, 1)));
+            }
         }
     }
     // Shared-memory tiles only where shared memory is cheap: on CPU adapters they run 10-30x

@@ -736,6 +736,12 @@ async fn both_bounds_variants_at_awkward_sizes(dev) {
     assert!(cpu.contains("min(base") && !cpu.contains("if (i < p.n)"));
     assert!(gpu.contains("if (i < p.n)") && !gpu.contains("min(base"));
     assert_eq!(Bounds::for_class(AdapterClass::Cpu), Bounds::Clamp);
+    // In place, a clamped surplus invocation would re-read an overwritten element: guard.
+    let aliased =
+        ElementwiseKernel::generate_aliased(&chain, &[DType::F32], Layout::Vec4, &[], Some(0))
+            .unwrap()
+            .source;
+    assert!(aliased.contains("if (i < p.n)") && !aliased.contains("min(base"));
 
     let two_roundings = reference::Tolerance {
         rel: 5e-7,

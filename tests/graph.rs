@@ -8,23 +8,7 @@ use flopwatt::ops::Activation;
 use flopwatt::reference::{self, check_close, check_nmse, random, NMSE_F32, TRANSCENDENTAL_F32};
 use flopwatt::{CompileOptions, Device, Error, Tensor};
 
-const FUSED: CompileOptions = CompileOptions {
-    fusion: true,
-    memory_planning: true,
-};
-const UNFUSED: CompileOptions = CompileOptions {
-    fusion: false,
-    memory_planning: false,
-};
-
-/// Random inputs for every graph input, seeded.
-fn inputs_for(g: &Graph, seed: u64) -> Vec<Vec<f32>> {
-    g.inputs()
-        .iter()
-        .enumerate()
-        .map(|(i, v)| random(flopwatt::tensor::numel(g.shape(*v)), seed * 100 + i as u64))
-        .collect()
-}
+use common::{inputs_for, FUSED, UNFUSED};
 
 /// Runs `g` with `opts`; returns the outputs as f32 vectors and the dispatch count.
 async fn run(

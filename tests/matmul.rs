@@ -129,13 +129,16 @@ async fn run(dev: &Device, case: Case<'_>, variant: Option<MatmulVariant>, seed:
 
 /// Variants that can compute an [m, k] x [k, n] product (Gemv only for skinny shapes),
 /// plus the automatic choice.
-fn variants(m: usize, n: usize) -> Vec<Option<MatmulVariant>> {
+fn variants(dev: &Device, m: usize, n: usize) -> Vec<Option<MatmulVariant>> {
     let mut v = vec![
         None,
         Some(MatmulVariant::CpuRegister),
         Some(MatmulVariant::CpuTexture),
         Some(MatmulVariant::GpuTiled),
     ];
+    if MatmulVariant::CpuSubgroup.available_on(dev) {
+        v.push(Some(MatmulVariant::CpuSubgroup));
+    }
     if m == 1 || n == 1 {
         v.push(Some(MatmulVariant::Gemv));
     }
@@ -157,7 +160,7 @@ const SHAPES: &[(usize, usize, usize)] = &[
 gpu_test! {
 async fn awkward_sizes_every_variant(dev) {
     for (i, &(m, n, k)) in SHAPES.iter().enumerate() {
-        for v in variants(m, n) {
+        for v in variants(&dev, m, n) {
             let case = Case {
                 a: &[m, k],
                 b: &[k, n],
@@ -194,6 +197,64 @@ async fn large_1024ish(dev) {
 }
 
 gpu_test! {
+/// Every CPU register block of the storage and subgroup kernels, forced, at sizes that leave
+/// partial blocks on both sides and partial workgroups, with a bias and residual epilogue.
+async fn every_cpu_block(dev) {
+    let (m, k, n) = (67, 131, 45);
+    let a = upload(&dev, &[m, k], 31, false, DType::F32);
+    let b = upload(&dev, &[k, n], 32, false, DType::F32);
+    let bias = upload(&dev, &[n], 33, false, DType::F32);
+    let res = upload(&dev, &[m, n], 34, false, DType::F32);
+    let (mut want, shape) = refm::matmul(&a.logical, &[m, k], &b.logical, &[k, n]);
+    refm::epilogue(
+        &mut want,
+        &shape,
+        0.5,
+        Some(&bias.logical),
+        Activation::Relu,
+        Some((&res.logical, &[m, n])),
+    );
+    let epi = Epilogue {
+        alpha: 0.5,
+        bias: Some(&bias.tensor),
+        activation: Activation::Relu,
+        residual: Some(&res.tensor),
+    };
+    for variant in [MatmulVariant::CpuRegister, MatmulVariant::CpuSubgroup] {
+        if !variant.available_on(&dev) {
+            continue;
+        }
+        for (tm, tn) in matmul::cpu_blocks(variant) {
+            for wg_x in [8, 64] {
+                let cfg = matmul::KernelConfig {
+                    tm,
+                    tn,
+                    wg_x,
+                    wg_y: 1,
+                    k_split: 1,
+                };
+                let mut rec = Recorder::new(&dev);
+                let out = matmul::encode_matmul_config(
+                    &mut rec,
+                    &a.tensor,
+                    &b.tensor,
+                    &epi,
+                    Some(variant),
+                    Some(cfg),
+                )
+                .unwrap();
+                rec.submit_async(false).await.unwrap();
+                let got = out.to_f32_vec_async().await.unwrap();
+                let what = format!("{variant:?} {tm}x{tn} wg {wg_x}");
+                reference::check_nmse(&what, &got, &want, NMSE_F32)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+}
+}
+
+gpu_test! {
 async fn broadcast_batches(dev) {
     let cases: &[(&[usize], &[usize])] = &[
         (&[3, 1, 33, 17], &[4, 17, 65]),
@@ -205,7 +266,7 @@ async fn broadcast_batches(dev) {
     ];
     for (i, &(a, b)) in cases.iter().enumerate() {
         let (m, n) = (a[a.len() - 2], b[b.len() - 1]);
-        for v in variants(m, n) {
+        for v in variants(&dev, m, n) {
             run(
                 &dev,
                 Case {
@@ -232,7 +293,7 @@ async fn transposed_views(dev) {
     ];
     for (i, &(m, n, k)) in shapes.iter().enumerate() {
         for (ta, tb) in [(true, false), (false, true), (true, true)] {
-            for v in variants(m, n) {
+            for v in variants(&dev, m, n) {
                 let case = Case {
                     a: &[m, k],
                     b: &[k, n],
@@ -245,7 +306,7 @@ async fn transposed_views(dev) {
         }
     }
     // Batched transposed views.
-    for v in variants(2, 2) {
+    for v in variants(&dev, 2, 2) {
         let case = Case {
             a: &[3, 20, 12],
             b: &[3, 12, 16],
@@ -278,7 +339,7 @@ async fn epilogues(dev) {
             activation: act,
             ..Default::default()
         };
-        for v in variants(33, 65) {
+        for v in variants(&dev, 33, 65) {
             run(&dev, case, v, 400 + i as u64).await;
         }
     }
@@ -293,7 +354,7 @@ async fn epilogues(dev) {
             residual: Some(res),
             ..Default::default()
         };
-        for v in variants(33, 65) {
+        for v in variants(&dev, 33, 65) {
             run(&dev, case, v, 450 + i as u64).await;
         }
     }
@@ -308,7 +369,7 @@ async fn epilogues(dev) {
             residual: Some(&[m, n]),
             ..Default::default()
         };
-        for v in variants(m, n) {
+        for v in variants(&dev, m, n) {
             run(&dev, case, v, 470 + m as u64).await;
         }
     }
@@ -331,7 +392,7 @@ async fn f16_storage(dev) {
     .iter()
     .enumerate()
     {
-        for v in variants(m, n) {
+        for v in variants(&dev, m, n) {
             let case = Case {
                 a: &[m, k],
                 b: &[k, n],
@@ -351,7 +412,7 @@ async fn f16_storage(dev) {
         residual: Some(&[64]),
         ..Default::default()
     };
-    for v in variants(33, 64) {
+    for v in variants(&dev, 33, 64) {
         run(&dev, case, v, 550).await;
     }
 }

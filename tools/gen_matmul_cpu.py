@@ -5,12 +5,16 @@ gather/scatter per lane per access), so the register block is spelled out as nam
 A size prefixed with `tex:` makes the variant that reads B from the rgba32float texture
 `btex` (written by matmul_pack_b): lavapipe fetches texels for all lanes at once, while its
 storage loads go lane by lane.
-Usage: tools/gen_matmul_cpu.py 8x16 4x16 tex:32x16 ..."""
+A size prefixed with `sg:` makes the variant whose A rows are loaded once per 8-lane subgroup
+(lane l loads row 8q + l) and handed to the other lanes with `sgbL` (subgroupBroadcast once
+the host swaps the identity bodies in), instead of every lane loading every row.
+Usage: tools/gen_matmul_cpu.py 32x16 16x16 8x16 4x8 tex:32x16 sg:32x16 ..."""
 import sys, re
 
-def gen(tm, tn, tex=False):
+def gen(tm, tn, tex=False, sg=False):
     tn4 = tn // 4
-    name = f"matmul_cpu_tex_{tm}x{tn}" if tex else f"matmul_cpu_{tm}x{tn}"
+    name = f"matmul_cpu_tex_{tm}x{tn}" if tex else f"matmul_cpu_sg_{tm}x{tn}" if sg else f"matmul_cpu_{tm}x{tn}"
+    assert not (tex and sg) and (not sg or tm % 8 == 0)
     L = []
     w = L.append
     w(f"@compute @workgroup_size(CPU_WG, 1, 1)")
@@ -23,6 +27,11 @@ def gen(tm, tn, tex=False):
     w(f"        return;")
     w(f"    }}")
     w(f"    let bs = bases(p.batch_base + wid.z);")
+    if sg:
+        # Lane l of each 8-lane subgroup loads rows q*8 + l; the others take them by broadcast.
+        w(f"    let sl = lid.x & 7u;")
+        for q in range(tm // 8):
+            w(f"    let rq{q} = bs.a + min(m0 + {8*q}u + sl, p.m - 1u) * p.a_rs;")
     for i in range(tm):
         w(f"    let ra{i} = bs.a + min(m0 + {i}u, p.m - 1u) * p.a_rs;")
     for j in range(tn4):
@@ -36,8 +45,14 @@ def gen(tm, tn, tex=False):
     w(f"    var k = 0u;")
     w(f"    let k4 = p.k & ~3u;")
     w(f"    for (; k < k4; k += 4u) {{")
-    for i in range(tm):
-        w(f"        let a{i} = load_a4(ra{i}, k);")
+    if sg:
+        for q in range(tm // 8):
+            w(f"        let aq{q} = load_a4(rq{q}, k);")
+        for i in range(tm):
+            w(f"        let a{i} = sgb{i % 8}(aq{i // 8});")
+    else:
+        for i in range(tm):
+            w(f"        let a{i} = load_a4(ra{i}, k);")
     for j in range(tn4):
         if tex:
             w(f"        let b{j} = load_btex4x4(cb{j}, k);")
@@ -74,8 +89,9 @@ def gen(tm, tn, tex=False):
 sizes = sys.argv[1:] or ["8x16"]
 def parse(s):
     tex = s.startswith("tex:")
-    tm, tn = map(int, s.removeprefix("tex:").split("x"))
-    return gen(tm, tn, tex)
+    sg = s.startswith("sg:")
+    tm, tn = map(int, s.removeprefix("tex:").removeprefix("sg:").split("x"))
+    return gen(tm, tn, tex, sg)
 
 body = "\n\n".join(parse(s) for s in sizes)
 path = "shaders/matmul.wgsl"

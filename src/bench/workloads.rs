@@ -469,6 +469,30 @@ fn mlp_epilogue_graph() -> Result<GraphWithData> {
     crate::graph::models::mlp_epilogue(2048, 1024, 1024)
 }
 
+/// `sum(x * x)` over 16M floats (a full reduction): fused, the square is the reduction's
+/// prologue and is never written; unfused, a 64 MiB intermediate is written and read back.
+fn sumsq_16m_graph() -> Result<GraphWithData> {
+    let n = 16usize << 20;
+    let mut g = Graph::new();
+    let x = g.input("x", &[n])?;
+    let sq = g.mul(x, x)?;
+    let s = g.reduce(sq, crate::graph::ReduceKind::Sum, None, false)?;
+    g.output(s)?;
+    Ok((g, vec![random(n, 41)]))
+}
+
+/// `x - mean(x, -1, keepdim)` on [4096, 4096] (centring): fused, each row's mean stays in a
+/// register and the row is written centred by the same kernel; unfused, a mean pass and a
+/// broadcast subtraction.
+fn center_4096_graph() -> Result<GraphWithData> {
+    let mut g = Graph::new();
+    let x = g.input("x", &[4096, 4096])?;
+    let m = g.reduce(x, crate::graph::ReduceKind::Mean, Some(&[-1]), true)?;
+    let c = g.sub(x, m)?;
+    g.output(c)?;
+    Ok((g, vec![random(4096 * 4096, 42)]))
+}
+
 fn transformer_block_graph() -> Result<GraphWithData> {
     crate::graph::models::transformer_block(512, 8, 256, 4)
 }
@@ -667,6 +691,10 @@ pub fn all() -> Vec<Workload> {
         chain_16m(false),
         graph_workload("mlp-epilogue", true, Suite::Standard, mlp_epilogue_graph),
         graph_workload("mlp-epilogue", false, Suite::Standard, mlp_epilogue_graph),
+        graph_workload("sumsq-16m", true, Suite::Standard, sumsq_16m_graph),
+        graph_workload("sumsq-16m", false, Suite::Standard, sumsq_16m_graph),
+        graph_workload("center-4096", true, Suite::Standard, center_4096_graph),
+        graph_workload("center-4096", false, Suite::Standard, center_4096_graph),
         graph_workload(
             "transformer-block",
             true,

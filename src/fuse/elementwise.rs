@@ -76,6 +76,21 @@ impl Builder<'_, '_> {
     }
 }
 
+/// The fused tree rooted at elementwise node `root` (absorbing children as [`fuse`] does):
+/// its expression, its leaves (`Expr::Input(i)` is `leaves[i]`) and the absorbed nodes. Claims
+/// nothing; other fusers (reduction prologues and epilogues) use it so that one rule decides
+/// what an elementwise tree is.
+pub(super) fn tree(ctx: &Ctx, root: ValueId) -> (Expr, Vec<ValueId>, Vec<usize>) {
+    let mut b = Builder {
+        ctx,
+        fusion: true,
+        leaves: Vec::new(),
+        absorbed: Vec::new(),
+    };
+    let expr = b.node_expr(root);
+    (expr, b.leaves, b.absorbed)
+}
+
 /// Claims elementwise nodes and returns one step per tree (root last in each).
 pub fn fuse(ctx: &mut Ctx, fusion: bool) -> Vec<Step> {
     let n = ctx.graph.nodes().len();

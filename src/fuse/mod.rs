@@ -10,6 +10,8 @@
 //! - [`elementwise`]: chains and trees of elementwise ops (with broadcasting) -> one generated
 //!   kernel;
 //! - [`prologue`]: softmax(x * s + mask) -> the softmax kernel's prologue;
+//! - [`reduction`]: elementwise trees feeding a reduction (`sum(x * x)`) and row-wise
+//!   consumers of a reduction (`x - mean(x)`) -> one fused reduction kernel;
 //! - [`horizontal`]: matmuls sharing A (q/k/v projections) -> one batched product over
 //!   weights stacked at compile time (GPUs; see [`horizontal_for`]);
 //! - layout ops (transpose, reshape, broadcast) become strided views read by the consumer
@@ -20,6 +22,7 @@ pub mod elementwise;
 pub mod epilogue;
 pub mod horizontal;
 pub mod prologue;
+pub mod reduction;
 
 use crate::graph::{Conv2dAttrs, Graph, Op, ReduceKind, ValueId};
 use crate::ops::elementwise::Expr;
@@ -126,6 +129,9 @@ pub enum Kernel {
         /// Scale of the scores (before the mask is added).
         scale: f32,
     },
+    /// A reduction with a generated elementwise prologue and/or row epilogue
+    /// ([`reduction`]); inputs are the trees' leaves.
+    ReduceFused(crate::ops::reduce_fused::FusedReduce),
 }
 
 impl Kernel {
@@ -211,6 +217,17 @@ impl Kernel {
             Kernel::Copy(op) => format!("copy({})", op.name()),
             Kernel::Single(op) => op.name().into(),
             Kernel::MaskedAttention { .. } => "attention(mask)".into(),
+            Kernel::ReduceFused(f) => {
+                let mut s = format!("reduce.{}", f.op.name());
+                let pre = f.pre.op_count();
+                if pre > 0 {
+                    s += &format!("+prologue[{pre} ops]");
+                }
+                if let Some(post) = &f.post {
+                    s += &format!("+epilogue[{} ops]", post.op_count());
+                }
+                s
+            }
         }
     }
 }
@@ -338,6 +355,11 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
     }
     if opts.fusion {
         for s in epilogue::fuse(&mut ctx) {
+            put(&mut slots, s);
+        }
+    }
+    if opts.fusion {
+        for s in reduction::fuse(&mut ctx) {
             put(&mut slots, s);
         }
     }

@@ -90,15 +90,11 @@ struct Params {
 }
 
 fn source(d: usize, causal: bool, mask: u32, vec: bool, sg: bool) -> Result<String> {
-    let mut src = ATTENTION.to_string();
-    if sg {
-        for i in 0..8 {
-            src = src.replace(
-                &format!("{{ return v; }} // lane {i}"),
-                &format!("{{ return subgroupBroadcast(v, {i}u); }} // lane {i}"),
-            );
-        }
-    }
+    let src = if sg {
+        super::with_subgroup_broadcasts(ATTENTION)
+    } else {
+        ATTENTION.to_string()
+    };
     specialize(
         &src,
         &[
@@ -255,14 +251,8 @@ fn encode_attention_layout(
             (kind, Some(t), [s[0], s[1], s[2], s[3], t.offset() as u32])
         }
     };
-    // Subgroup broadcasts of K/V chunks: need the feature and subgroups of exactly 8
-    // consecutive invocations (lavapipe's 8-wide vectors), on a CPU adapter, where
-    // invocations are laid out lane by lane.
-    let lim = &dev.summary().limits;
-    let sg_ok = dev.class() == AdapterClass::Cpu
-        && dev.features().contains(wgpu::Features::SUBGROUP)
-        && lim.min_subgroup_size == 8
-        && lim.max_subgroup_size == 8;
+    // Subgroup broadcasts of K/V chunks.
+    let sg_ok = super::cpu_subgroups_of_8(&dev);
     let kernel = match p.kernel {
         AttentionKernel::Auto => match dev.class() {
             AdapterClass::Cpu if sg_ok => AttentionKernel::StreamingSubgroup,

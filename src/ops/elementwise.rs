@@ -494,8 +494,9 @@ pub enum Bounds {
     /// the last element with the same bits. lavapipe runs 8 invocations as one SIMD program and
     /// scalarises every storage access lane by lane under the execution mask; any `if` or
     /// `return` adds mask bookkeeping to each of those accesses, and the clamp removes it.
-    /// Sound because an elementwise output never aliases an input (it is always a fresh
-    /// tensor, and one buffer cannot be bound read-only and read-write in one dispatch).
+    /// Sound only when the output aliases no input: in-place kernels
+    /// ([`encode_fused_in_place`], [`ElementwiseKernel::generate_aliased`]) always take
+    /// `Guard`, since a surplus invocation would re-read an element already overwritten.
     Clamp,
 }
 
@@ -531,13 +532,40 @@ pub struct ElementwiseKernel {
     pub consts: Vec<f32>,
 }
 
-/// Source up to the GENERATED marker of elementwise.wgsl: the helpers every kernel shares.
-fn helpers() -> &'static str {
+/// Source up to the GENERATED marker of elementwise.wgsl: the helpers every kernel shares
+/// (also the prelude of other generated kernels that evaluate an [`Expr`], e.g.
+/// `ops::reduce_fused`).
+pub(crate) fn helpers() -> &'static str {
     let src = crate::shaders::ELEMENTWISE;
     let marker = "// ---- GENERATED";
     &src[..src
         .find(marker)
         .expect("elementwise.wgsl has its GENERATED marker")]
+}
+
+/// WGSL `fn {name}({arg}{i}: f32, ...) -> f32` evaluating `expr`, one parameter per index in
+/// `args` (in that order; they must cover `expr.inputs_used()`). Constants are appended to
+/// `consts` and read from the kernel's `p.c` uniform array, as in the elementwise kernels, so
+/// other generated kernels (`ops::reduce_fused`) share this one expression compiler.
+pub(crate) fn expr_function(
+    expr: &Expr,
+    name: &str,
+    args: &[usize],
+    consts: &mut Vec<f32>,
+) -> String {
+    let mut body = String::new();
+    let mut next = 0;
+    let root = expr.emit(&mut body, &mut next, consts, &|i| format!("x{i}"));
+    let params: Vec<String> = args.iter().map(|i| format!("x{i}: f32")).collect();
+    format!(
+        "fn {name}({}) -> f32 {{\n{body}    return {root};\n}}\n",
+        params.join(", ")
+    )
+}
+
+/// Whether `expr` needs the f16 extension (an f16 cast anywhere in the tree).
+pub(crate) fn expr_uses_f16(expr: &Expr) -> bool {
+    expr.uses_f16_cast()
 }
 
 fn store_fn(d: DType) -> &'static str {
@@ -579,8 +607,47 @@ impl ElementwiseKernel {
         splat: &[usize],
         class: AdapterClass,
     ) -> Result<Self> {
-        let bounds = Bounds::for_class(class);
+        Self::generate_impl(expr, input_dtypes, layout, splat, None, class)
+    }
+
+    /// Like [`generate_splat`](Self::generate_splat); with `alias = Some(a)` input `a` has no
+    /// binding of its own and is read from the output buffer, which it must share (the
+    /// in-place form: a buffer cannot be bound read-only and read-write in one dispatch).
+    /// Each invocation reads element `i` of `a` before writing element `i`, so this is exact
+    /// when `a` is dense with the output's shape and dtype (see [`encode_fused_in_place`]).
+    /// In-place kernels always take [`Bounds::Guard`]: a clamped surplus invocation would
+    /// re-read an element already overwritten.
+    pub fn generate_aliased(
+        expr: &Expr,
+        input_dtypes: &[DType],
+        layout: Layout,
+        splat: &[usize],
+        alias: Option<usize>,
+    ) -> Result<Self> {
+        Self::generate_impl(expr, input_dtypes, layout, splat, alias, AdapterClass::Gpu)
+    }
+
+    fn generate_impl(
+        expr: &Expr,
+        input_dtypes: &[DType],
+        layout: Layout,
+        splat: &[usize],
+        alias: Option<usize>,
+        class: AdapterClass,
+    ) -> Result<Self> {
+        let bounds = if alias.is_some() {
+            Bounds::Guard
+        } else {
+            Bounds::for_class(class)
+        };
         let used = expr.inputs_used();
+        let src = |i: usize| {
+            if alias == Some(i) {
+                "out".to_string()
+            } else {
+                format!("in{i}")
+            }
+        };
         if let Some(&bad) = used.iter().find(|&&i| i >= input_dtypes.len()) {
             return Err(Error::invalid(
                 "elementwise",
@@ -631,7 +698,7 @@ impl ElementwiseKernel {
         };
         let dense = matches!(layout, Layout::Linear | Layout::Vec4);
         let is_splat = |i: usize| dense && splat.contains(&i);
-        for (b, &i) in used.iter().enumerate() {
+        for (b, &i) in used.iter().filter(|&&i| alias != Some(i)).enumerate() {
             let ty = if is_splat(i) {
                 input_dtypes[i].wgsl().to_string()
             } else {
@@ -642,7 +709,7 @@ impl ElementwiseKernel {
                 "@group(0) @binding({b}) var<storage, read> in{i}: array<{ty}>;"
             );
         }
-        let nb = used.len();
+        let nb = used.len() - usize::from(alias.is_some_and(|a| used.contains(&a)));
         let _ = writeln!(
             s,
             "@group(0) @binding({nb}) var<storage, read_write> out: array<{}>;",
@@ -692,7 +759,8 @@ impl ElementwiseKernel {
             if is_splat(i) {
                 let _ = writeln!(
                     s,
-                    "    let sp{i} = f32(in{i}[p.offs[{}][{}]]);",
+                    "    let sp{i} = f32({}[p.offs[{}][{}]]);",
+                    src(i),
                     k / 4,
                     k % 4
                 );
@@ -708,7 +776,7 @@ impl ElementwiseKernel {
                     args(&|i| if is_splat(i) {
                         format!("sp{i}")
                     } else {
-                        format!("f32(in{i}[i])")
+                        format!("f32({}[i])", src(i))
                     })
                 );
             }
@@ -716,7 +784,7 @@ impl ElementwiseKernel {
                 // p.n counts vec4s here.
                 for &i in &used {
                     if !is_splat(i) {
-                        let _ = writeln!(b, "        let v{i} = in{i}[i];");
+                        let _ = writeln!(b, "        let v{i} = {}[i];", src(i));
                     }
                 }
                 let lanes: Vec<String> = ["x", "y", "z", "w"]
@@ -761,7 +829,7 @@ impl ElementwiseKernel {
                 let _ = writeln!(
                     b,
                     "        out[i] = ew_store(ew_expr({}));",
-                    args(&|i| format!("f32(in{i}[o{i}])"))
+                    args(&|i| format!("f32({}[o{i}])", src(i)))
                 );
             }
         }
@@ -892,7 +960,7 @@ pub fn encode_fused_with(
     expr: &Expr,
     layout: Option<Layout>,
 ) -> Result<Tensor> {
-    encode_fused_variant(rec, inputs, expr, layout, None)
+    encode_fused_impl(rec, inputs, expr, layout, None, None)
 }
 
 /// [`encode_fused_with`] with the adapter class whose kernel variant to use (see [`Bounds`])
@@ -902,6 +970,37 @@ pub fn encode_fused_variant(
     inputs: &[&Tensor],
     expr: &Expr,
     layout: Option<Layout>,
+    class: Option<AdapterClass>,
+) -> Result<Tensor> {
+    encode_fused_impl(rec, inputs, expr, layout, None, class)
+}
+
+/// [`encode_fused`] writing its output into the buffer of `inputs[alias]` (the memory
+/// planner's in-place elementwise) and returning that tensor. Only when the caller knows
+/// nothing reads `inputs[alias]` afterwards. Exact because each invocation reads element `i`
+/// of the aliased input before writing element `i`, and nothing else reads that buffer in the
+/// dispatch; so it is taken only when the input is dense (contiguous, offset 0) with the
+/// output's shape and dtype, is read by the expression, and no other input shares its
+/// buffer. Otherwise this is plain [`encode_fused`] (a fresh output).
+///
+/// It also relies on every element being read and written by exactly one invocation: a bounds
+/// form that lets out-of-range invocations recompute a clamped element would re-read an
+/// element already overwritten, so in-place kernels must keep the `if (i < n)` guard.
+pub fn encode_fused_in_place(
+    rec: &mut Recorder,
+    inputs: &[&Tensor],
+    expr: &Expr,
+    alias: usize,
+) -> Result<Tensor> {
+    encode_fused_impl(rec, inputs, expr, None, Some(alias), None)
+}
+
+fn encode_fused_impl(
+    rec: &mut Recorder,
+    inputs: &[&Tensor],
+    expr: &Expr,
+    layout: Option<Layout>,
+    alias: Option<usize>,
     class: Option<AdapterClass>,
 ) -> Result<Tensor> {
     let device = rec.device().clone();
@@ -942,7 +1041,23 @@ pub fn encode_fused_variant(
     }
     let n = crate::tensor::numel(&shape);
     let out_dtype = expr.out_dtype(&dtypes);
-    let out = Tensor::empty(&device, &shape, out_dtype)?;
+    let alias = alias.filter(|&a| {
+        let t = inputs.get(a);
+        t.is_some_and(|t| {
+            used.contains(&a)
+                && t.numel() > 1
+                && t.shape() == shape.as_slice()
+                && t.dtype() == out_dtype
+                && t.is_contiguous()
+                && used
+                    .iter()
+                    .all(|&i| i == a || inputs[i].buffer() != t.buffer())
+        })
+    });
+    let out = match alias {
+        Some(a) => inputs[a].clone(),
+        None => Tensor::empty(&device, &shape, out_dtype)?,
+    };
     if n == 0 {
         return Ok(out);
     }
@@ -999,7 +1114,7 @@ pub fn encode_fused_variant(
             ))
         }
     };
-    let kernel = ElementwiseKernel::generate_for(expr, &dtypes, layout, &splat_idx, class)?;
+    let kernel = ElementwiseKernel::generate_impl(expr, &dtypes, layout, &splat_idx, alias, class)?;
     let pipeline = device.pipeline(&kernel.name, &kernel.source, "main")?;
 
     let items = if layout == Layout::Vec4 {
@@ -1030,23 +1145,11 @@ pub fn encode_fused_variant(
     params.extend(kernel.consts.iter().map(|c| c.to_bits()));
     let bufs: Vec<&wgpu::Buffer> = used
         .iter()
+        .filter(|&&i| alias != Some(i))
         .map(|&i| inputs[i].buffer())
         .chain(std::iter::once(out.buffer()))
         .collect();
-    let read_bytes: u64 = used
-        .iter()
-        .map(|&i| {
-            let t = inputs[i];
-            let distinct: usize = t
-                .shape()
-                .iter()
-                .zip(t.strides())
-                .filter(|(_, &s)| s != 0)
-                .map(|(&d, _)| d)
-                .product();
-            (distinct * t.dtype().size()) as u64
-        })
-        .sum();
+    let read_bytes: u64 = used.iter().map(|&i| inputs[i].distinct_bytes()).sum();
     let cost = Cost {
         flops: kernel.flops_per_element * n as u64,
         bytes: read_bytes + (n * out_dtype.size()) as u64,
@@ -1264,6 +1367,12 @@ pub fn all_variants() -> Vec<(String, String)> {
         &f,
         Layout::Linear,
     );
+    for layout in [Layout::Linear, Layout::Vec4, Layout::Strided { rank: 2 }] {
+        let k =
+            ElementwiseKernel::generate_aliased(&chain_b(), &[DType::F32; 2], layout, &[], Some(0))
+                .expect("in place");
+        v.push((format!("{}:in-place", k.name), k.source));
+    }
     let k = ElementwiseKernel::generate_splat(&chain_b(), &[DType::F32; 2], Layout::Vec4, &[1])
         .expect("splat");
     v.push((format!("{}:splat", k.name), k.source));

@@ -38,6 +38,10 @@ pub enum MatmulVariant {
     /// texture, lavapipe (Mesa 22.3) reports wrong GPU timestamps for later dispatches (e.g.
     /// 0.03 ms for a 20 ms one), and flopwatt's timings must stay right.
     CpuTexture,
+    /// CPU adapters with subgroups of 8 lanes (lavapipe): [`MatmulVariant::CpuRegister`]'s
+    /// blocks with each row of A loaded by one lane of the subgroup and broadcast to the others,
+    /// where every lane would otherwise load every row. Blocks of 8 rows or more.
+    CpuSubgroup,
     /// Real GPUs: shared-memory tiles plus register blocks.
     GpuTiled,
     /// M == 1 or N == 1: one dot product per output, split over K where that pays.
@@ -46,18 +50,27 @@ pub enum MatmulVariant {
 
 impl MatmulVariant {
     /// Every variant.
-    pub const ALL: [MatmulVariant; 4] = [
+    pub const ALL: [MatmulVariant; 5] = [
         MatmulVariant::CpuRegister,
         MatmulVariant::CpuTexture,
+        MatmulVariant::CpuSubgroup,
         MatmulVariant::GpuTiled,
         MatmulVariant::Gemv,
     ];
+
+    /// Whether `device` can run this variant when forced: only
+    /// [`MatmulVariant::CpuSubgroup`] needs something (subgroups of exactly 8 lanes on a CPU
+    /// adapter); forcing it elsewhere is a [`Error::MissingFeature`].
+    pub fn available_on(self, device: &Device) -> bool {
+        self != MatmulVariant::CpuSubgroup || super::cpu_subgroups_of_8(device)
+    }
 
     /// Short name used in kernel labels.
     pub fn name(self) -> &'static str {
         match self {
             MatmulVariant::CpuRegister => "cpu_register",
             MatmulVariant::CpuTexture => "cpu_texture",
+            MatmulVariant::CpuSubgroup => "cpu_subgroup",
             MatmulVariant::GpuTiled => "gpu_tiled",
             MatmulVariant::Gemv => "gemv",
         }
@@ -180,6 +193,9 @@ pub fn choose_variant(
     }
     // Not CpuTexture: see its docs (it breaks lavapipe's timestamps).
     match device.class() {
+        AdapterClass::Cpu if m >= 8 && super::cpu_subgroups_of_8(device) => {
+            MatmulVariant::CpuSubgroup
+        }
         AdapterClass::Cpu => MatmulVariant::CpuRegister,
         AdapterClass::Gpu => MatmulVariant::GpuTiled,
     }
@@ -208,6 +224,9 @@ pub(crate) fn usable(
             MatmulVariant::CpuRegister => has(CPU_BLOCKS),
             // Opt-in only: see its docs (it breaks lavapipe's timestamps).
             MatmulVariant::CpuTexture => false,
+            MatmulVariant::CpuSubgroup => {
+                has(CPU_SG_BLOCKS) && c.wg_x.is_multiple_of(8) && super::cpu_subgroups_of_8(device)
+            }
             MatmulVariant::GpuTiled => four(c.tm) && four(c.tn) && c.k_split > 0,
             MatmulVariant::Gemv => {
                 (m == 1 || n == 1) && c.k_split > 0 && c.wg_x.is_multiple_of(c.k_split)
@@ -262,12 +281,16 @@ pub fn config(device: &Device, variant: MatmulVariant, m: usize, n: usize) -> Ke
             wg_y: 1,
             k_split: 1,
         },
-        MatmulVariant::CpuRegister => {
+        MatmulVariant::CpuRegister | MatmulVariant::CpuSubgroup => {
             // The biggest block that does not mostly compute clamped rows.
-            let (tm, tn) = match m {
-                128.. => (32u32, 16u32),
-                64.. => (16, 16),
-                8.. => (8, 16),
+            let (tm, tn) = match (variant, m) {
+                (MatmulVariant::CpuSubgroup, 64..) => (64u32, 8u32),
+                (MatmulVariant::CpuSubgroup, 32..) => (32, 8),
+                (MatmulVariant::CpuSubgroup, 16..) => (16, 16),
+                (MatmulVariant::CpuSubgroup, _) => (8, 16),
+                (_, 128..) => (32, 16),
+                (_, 64..) => (16, 16),
+                (_, 8..) => (8, 16),
                 _ => (4, 8),
             };
             // Enough invocations along N to cover it, but not so many that most idle.
@@ -331,6 +354,31 @@ const CPU_BLOCKS: &[(u32, u32, &str)] = &[
 /// ~26, storage 32x16 ~23.
 const CPU_TEX_BLOCKS: &[(u32, u32, &str)] = &[(32, 16, "matmul_cpu_tex_32x16")];
 
+/// The register blocks of the subgroup CPU kernels (rows of A broadcast within 8 lanes).
+/// With A loads that cheap, B loads (per lane) dominate and narrower, taller blocks pay.
+/// Measured on lavapipe (GPU ms, minimum of 9 interleaved runs, loaded machine) against the
+/// 32x16 storage block: [256, 512] x [512, 512] 2.5 (64x8), 2.9 (sg 32x16), 4.1 (storage);
+/// [256, 2048] x [2048, 512] 13.2, 18.4, 27.9; 1024^3 105, 100, 171.
+const CPU_SG_BLOCKS: &[(u32, u32, &str)] = &[
+    (64, 8, "matmul_cpu_sg_64x8"),
+    (32, 16, "matmul_cpu_sg_32x16"),
+    (32, 8, "matmul_cpu_sg_32x8"),
+    (16, 16, "matmul_cpu_sg_16x16"),
+    (8, 16, "matmul_cpu_sg_8x16"),
+];
+
+/// The register blocks (rows, columns) a CPU variant has kernels for, biggest first; empty
+/// for the others. Any of them may be forced through [`encode_matmul_config`].
+pub fn cpu_blocks(variant: MatmulVariant) -> Vec<(u32, u32)> {
+    let blocks = match variant {
+        MatmulVariant::CpuRegister => CPU_BLOCKS,
+        MatmulVariant::CpuTexture => CPU_TEX_BLOCKS,
+        MatmulVariant::CpuSubgroup => CPU_SG_BLOCKS,
+        MatmulVariant::GpuTiled | MatmulVariant::Gemv => &[],
+    };
+    blocks.iter().map(|&(tm, tn, _)| (tm, tn)).collect()
+}
+
 const ACT_LINE: &str = "fn act(x: f32) -> f32 { return x; }";
 
 fn kernel_source(key: &KernelKey) -> Result<(String, &'static str)> {
@@ -345,12 +393,12 @@ fn kernel_source(key: &KernelKey) -> Result<(String, &'static str)> {
         ("HAS_RES", b(key.has_res)),
     ];
     let entry = match key.variant {
-        MatmulVariant::CpuRegister | MatmulVariant::CpuTexture => {
+        MatmulVariant::CpuRegister | MatmulVariant::CpuTexture | MatmulVariant::CpuSubgroup => {
             vals.push(("CPU_WG", format!("{}u", c.wg_x)));
-            let blocks = if key.variant == MatmulVariant::CpuTexture {
-                CPU_TEX_BLOCKS
-            } else {
-                CPU_BLOCKS
+            let blocks = match key.variant {
+                MatmulVariant::CpuTexture => CPU_TEX_BLOCKS,
+                MatmulVariant::CpuSubgroup => CPU_SG_BLOCKS,
+                _ => CPU_BLOCKS,
             };
             match blocks.iter().find(|(tm, tn, _)| (*tm, *tn) == (c.tm, c.tn)) {
                 Some((_, _, entry)) => entry,
@@ -384,7 +432,10 @@ fn kernel_source(key: &KernelKey) -> Result<(String, &'static str)> {
             "matmul_gemv"
         }
     };
-    let src = specialize(MATMUL, &vals)?;
+    let mut src = specialize(MATMUL, &vals)?;
+    if key.variant == MatmulVariant::CpuSubgroup {
+        src = super::with_subgroup_broadcasts(&src);
+    }
     if !src.contains(ACT_LINE) {
         return Err(Error::Shader {
             name: "matmul.wgsl".into(),
@@ -442,6 +493,13 @@ pub fn all_variants() -> Vec<(String, String)> {
     configs.extend(CPU_TEX_BLOCKS.iter().map(|&(tm, tn, _)| {
         (
             MatmulVariant::CpuTexture,
+            KernelConfig { tm, tn, ..cpu },
+            false,
+        )
+    }));
+    configs.extend(CPU_SG_BLOCKS.iter().map(|&(tm, tn, _)| {
+        (
+            MatmulVariant::CpuSubgroup,
             KernelConfig { tm, tn, ..cpu },
             false,
         )
@@ -814,6 +872,13 @@ fn encode_impl(
         Some(v) => v,
         None => choose_variant(&device, m, n, k, dtype),
     };
+    if !variant.available_on(&device) {
+        return Err(Error::MissingFeature {
+            what: "the cpu_subgroup matmul variant (subgroups of exactly 8 lanes on a CPU adapter; leave the variant to the rules)".into(),
+            feature: "SUBGROUP",
+            adapter: device.summary().name.clone(),
+        });
+    }
     if variant == MatmulVariant::Gemv && m != 1 && n != 1 {
         return Err(Error::invalid(
             OP,
@@ -828,6 +893,7 @@ fn encode_impl(
     let four = |x: u32| x > 0 && x.is_multiple_of(4);
     let ok = match variant {
         MatmulVariant::CpuRegister | MatmulVariant::CpuTexture => cfg.wg_x > 0,
+        MatmulVariant::CpuSubgroup => cfg.wg_x.is_multiple_of(8) && cfg.wg_x > 0,
         MatmulVariant::GpuTiled => {
             four(cfg.tm) && four(cfg.tn) && cfg.wg_x > 0 && cfg.wg_y > 0 && cfg.k_split > 0
         }
@@ -848,7 +914,7 @@ fn encode_impl(
     b_aligned.extend(&b_bs);
     let cpu = matches!(
         variant,
-        MatmulVariant::CpuRegister | MatmulVariant::CpuTexture
+        MatmulVariant::CpuRegister | MatmulVariant::CpuTexture | MatmulVariant::CpuSubgroup
     );
     let a_vec = cpu && a_cs == 1 && aligned(&a_aligned);
     let b_vec =
@@ -902,7 +968,7 @@ fn encode_impl(
 
     let max = device.limits().max_compute_workgroups_per_dimension as usize;
     let grid_xy = match variant {
-        MatmulVariant::CpuRegister | MatmulVariant::CpuTexture => {
+        MatmulVariant::CpuRegister | MatmulVariant::CpuTexture | MatmulVariant::CpuSubgroup => {
             let blocks_n = n.div_ceil(cfg.tn as usize);
             [
                 blocks_n.div_ceil(cfg.wg_x as usize),

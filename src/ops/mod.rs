@@ -11,6 +11,7 @@ pub mod matmul;
 pub mod norm;
 pub mod pool;
 pub mod reduce;
+pub mod reduce_fused;
 pub mod resize;
 
 use crate::device::Device;
@@ -126,3 +127,30 @@ pub fn wgsl_f32(v: f32) -> String {
 /// WGSL helpers behind [`Activation::wgsl`]; numerically careful forms (no overflow to NaN
 /// for large |x|).
 pub const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
+
+/// Whether kernels may hand values between the lanes of 8-invocation subgroups with
+/// `subgroupBroadcast`: the SUBGROUP feature with subgroups of exactly 8 consecutive
+/// invocations (lavapipe's 8-wide vectors), on a CPU adapter, where invocations are laid out
+/// lane by lane.
+pub(crate) fn cpu_subgroups_of_8(dev: &crate::Device) -> bool {
+    let lim = &dev.summary().limits;
+    dev.class() == crate::AdapterClass::Cpu
+        && dev.features().contains(wgpu::Features::SUBGROUP)
+        && lim.min_subgroup_size == 8
+        && lim.max_subgroup_size == 8
+}
+
+/// `src` with its identity lane functions (`{ return v; } // lane i`, i in 0..8) turned into
+/// `subgroupBroadcast(v, i)`: shader files keep the identity bodies so that they stay valid,
+/// and creatable, on devices without subgroups; kernels swap them in only where
+/// [`cpu_subgroups_of_8`] holds.
+pub(crate) fn with_subgroup_broadcasts(src: &str) -> String {
+    let mut out = src.to_string();
+    for i in 0..8 {
+        out = out.replace(
+            &format!("{{ return v; }} // lane {i}"),
+            &format!("{{ return subgroupBroadcast(v, {i}u); }} // lane {i}"),
+        );
+    }
+    out
+}

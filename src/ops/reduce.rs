@@ -291,7 +291,7 @@ pub fn encode_reduce_with(
 }
 
 /// Chooses how many parts to split each reduced run into.
-fn plan_parts(
+pub(crate) fn plan_parts(
     items: usize,
     red: usize,
     target: usize,

@@ -40,6 +40,9 @@ pub struct Plan {
     pub peak_unplanned: u64,
     /// Whether planning is on.
     pub enabled: bool,
+    /// For each step, the input (an index into `Step::inputs`) whose buffer it writes its
+    /// output into (in-place elementwise; see [`plan`]), else `None`.
+    pub in_place: Vec<Option<usize>>,
 }
 
 impl Plan {
@@ -70,18 +73,81 @@ pub fn step_buffer_bytes(graph: &Graph, step: &Step) -> u64 {
     (elems * node.dtype.size()) as u64
 }
 
+thread_local! {
+    /// Whether [`plan`] may write elementwise steps in place, for compiles on this thread.
+    static IN_PLACE: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Test and benchmark hook: allow or forbid in-place elementwise steps in later compiles on
+/// this thread (to measure what in-place saves).
+#[doc(hidden)]
+pub fn set_in_place(on: bool) {
+    IN_PLACE.with(|c| c.set(on));
+}
+
+/// Whether a step's output is a whole fresh buffer (contiguous, offset 0, nothing else in
+/// it): the kernels known to write a new dense tensor. Views, stacked products (slices of one
+/// buffer), heads-last attention (a transposed view) and the ONNX-import block are not.
+fn writes_dense(step: &Step) -> bool {
+    matches!(
+        step.kernel,
+        Kernel::Elementwise(_)
+            | Kernel::MatMul { .. }
+            | Kernel::Reduce { .. }
+            | Kernel::ReduceFused(_)
+            | Kernel::Softmax { .. }
+            | Kernel::SoftmaxPrologue { .. }
+            | Kernel::LayerNorm { .. }
+            | Kernel::RmsNorm { .. }
+            | Kernel::Conv2d { .. }
+            | Kernel::MaskedAttention { .. }
+            | Kernel::Copy(_)
+            | Kernel::Attention {
+                heads_last: false,
+                ..
+            }
+    )
+}
+
 /// Plans buffers for `steps` of `graph`.
+///
+/// With planning on, an elementwise step writes in place into the buffer of an input when
+/// that input is an intermediate (never a graph input, constant or output: users reuse
+/// those) written densely by an earlier kernel (not a view), has the output's shape and dtype
+/// (so the kernel reads element `i` of it exactly where it writes element `i`), is read by the
+/// expression, and neither it nor anything else in its buffer is read after this step or by
+/// another input of this step. The step then allocates nothing and the buffer's life extends
+/// to the output's last reader.
 pub fn plan(graph: &Graph, steps: &[Step], enabled: bool) -> Plan {
     let n = graph.nodes().len();
     let ns = steps.len();
-    // Root buffer of each value: itself, or the root of the input it is a view of.
+    // Last reading step of each value (ns = "end of run" for outputs).
+    let mut last = vec![None::<usize>; n];
+    for (si, s) in steps.iter().enumerate() {
+        for v in &s.inputs {
+            last[v.0] = Some(si);
+        }
+    }
+    for o in graph.outputs() {
+        last[o.0] = Some(ns);
+    }
+    // Root buffer of each value: itself, or the root of the input it is a view of (or that
+    // an in-place step wrote into).
     let mut root: Vec<usize> = (0..n).collect();
     let mut defined_at = vec![usize::MAX; n];
+    let mut dense = vec![false; n];
+    let mut in_place = vec![None; ns];
     for (si, s) in steps.iter().enumerate() {
         defined_at[s.output.0] = si;
         if !allocates(s) {
             root[s.output.0] = root[s.inputs[0].0];
+        } else if enabled && IN_PLACE.with(|c| c.get()) {
+            in_place[si] = in_place_input(graph, s, si, &root, &defined_at, &dense, &last);
+            if let Some(k) = in_place[si] {
+                root[s.output.0] = root[s.inputs[k].0];
+            }
         }
+        dense[s.output.0] = writes_dense(s) && s.extra_outputs.is_empty();
         // Extra outputs are views of the step's one buffer.
         for v in &s.extra_outputs {
             defined_at[v.0] = si;
@@ -95,16 +161,6 @@ pub fn plan(graph: &Graph, steps: &[Step], enabled: bool) -> Plan {
                 Op::Input { .. } | Op::Constant { .. } | Op::Scalar(_) | Op::ConstantI32 { .. }
             )
     };
-    // Last reading step of each value (ns = "end of run" for outputs).
-    let mut last = vec![None::<usize>; n];
-    for (si, s) in steps.iter().enumerate() {
-        for v in &s.inputs {
-            last[v.0] = Some(si);
-        }
-    }
-    for o in graph.outputs() {
-        last[o.0] = Some(ns);
-    }
     let mut free_after = vec![Vec::new(); ns];
     let mut root_last = vec![0usize; n];
     for v in 0..n {
@@ -118,7 +174,7 @@ pub fn plan(graph: &Graph, steps: &[Step], enabled: bool) -> Plan {
             free_after[l].push(ValueId(v));
         }
     }
-    let step_bytes: Vec<u64> = steps
+    let natural: Vec<u64> = steps
         .iter()
         .map(|s| {
             if allocates(s) {
@@ -127,6 +183,11 @@ pub fn plan(graph: &Graph, steps: &[Step], enabled: bool) -> Plan {
                 0
             }
         })
+        .collect();
+    let step_bytes: Vec<u64> = natural
+        .iter()
+        .zip(&in_place)
+        .map(|(&b, ip)| if ip.is_some() { 0 } else { b })
         .collect();
     // Each allocating step's buffer is busy from its step to the last read of any view of
     // it (to the end of the run for outputs).
@@ -146,16 +207,61 @@ pub fn plan(graph: &Graph, steps: &[Step], enabled: bool) -> Plan {
         step_buffer[v.step] = Some(b);
         step_class[v.step] = assignment.buffers[b];
     }
+    // An in-place step shows the buffer it writes into (its input's root's).
+    for (si, s) in steps.iter().enumerate() {
+        if in_place[si].is_some() {
+            step_buffer[si] = step_buffer[defined_at[root[s.output.0]]];
+        }
+    }
     Plan {
         free_after,
         peak_planned: assignment.buffers.iter().sum(),
-        peak_unplanned: step_bytes.iter().sum(),
+        // Without planning every step has its own buffer, in-place ones included.
+        peak_unplanned: natural.iter().sum(),
         step_bytes,
         step_class,
         step_buffer,
         buffers: assignment.buffers,
         enabled,
+        in_place,
     }
+}
+
+/// The input an elementwise step may write in place (see [`plan`]), if any.
+fn in_place_input(
+    graph: &Graph,
+    s: &Step,
+    si: usize,
+    root: &[usize],
+    defined_at: &[usize],
+    dense: &[bool],
+    last: &[Option<usize>],
+) -> Option<usize> {
+    let Kernel::Elementwise(expr) = &s.kernel else {
+        return None;
+    };
+    let out = graph.node(s.output);
+    let used = expr.inputs_used();
+    (0..s.inputs.len()).find(|&k| {
+        let v = s.inputs[k];
+        let node = graph.node(v);
+        let r = root[v.0];
+        used.contains(&k)
+            && dense[v.0]
+            && node.shape == out.shape
+            && node.dtype == out.dtype
+            // Nothing in the buffer is read later (outputs are read at the end of the run).
+            && (0..root.len())
+                .filter(|&u| defined_at[u] < si && root[u] == r)
+                .all(|u| last[u].is_none_or(|l| l <= si))
+            // No other input of this step reads the buffer (a view of it would be read at other
+            // positions while being overwritten).
+            && s
+                .inputs
+                .iter()
+                .enumerate()
+                .all(|(j, w)| j == k || root[w.0] != r)
+    })
 }
 
 /// One buffer's life: written by `step` (at `first`), read last at `last` (inclusive).

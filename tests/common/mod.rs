@@ -6,7 +6,30 @@
 #[cfg(not(target_arch = "wasm32"))]
 use std::sync::OnceLock;
 
-use flopwatt::Device;
+use flopwatt::{CompileOptions, Device, Graph};
+
+/// Graph compile options with fusion and memory planning on.
+pub const FUSED: CompileOptions = CompileOptions {
+    fusion: true,
+    memory_planning: true,
+};
+
+/// Graph compile options with both off: one kernel per op, one buffer per value.
+pub const UNFUSED: CompileOptions = CompileOptions {
+    fusion: false,
+    memory_planning: false,
+};
+
+/// Seeded random data for every input of `g`.
+pub fn inputs_for(g: &Graph, seed: u64) -> Vec<Vec<f32>> {
+    g.inputs()
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            flopwatt::reference::random(flopwatt::tensor::numel(g.shape(*v)), seed * 100 + i as u64)
+        })
+        .collect()
+}
 
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
