@@ -285,8 +285,9 @@ pub fn config(device: &Device, variant: MatmulVariant, m: usize, n: usize) -> Ke
             // The biggest block that does not mostly compute clamped rows.
             let (tm, tn) = match (variant, m) {
                 (MatmulVariant::CpuSubgroup, 64..) => (64u32, 8u32),
-                (MatmulVariant::CpuSubgroup, 32..) => (32, 8),
-                (MatmulVariant::CpuSubgroup, 16..) => (16, 16),
+                // Not 16x16 for 16..32 rows: batched ([2, 16, 384] x [384, 384], MiniLM's
+                // shapes) it ran 25x slower than 32x8 on lavapipe, unbatched no faster.
+                (MatmulVariant::CpuSubgroup, 16..) => (32, 8),
                 (MatmulVariant::CpuSubgroup, _) => (8, 16),
                 (_, 128..) => (32, 16),
                 (_, 64..) => (16, 16),
