@@ -198,13 +198,21 @@ async fn large_1024ish(dev) {
 
 gpu_test! {
 /// Every CPU register block of the storage and subgroup kernels, forced, at sizes that leave
-/// partial blocks on both sides and partial workgroups, with a bias and residual epilogue.
+/// partial blocks on both sides and partial workgroups, with a bias and residual epilogue:
+/// N = 45 takes the scalar epilogue, N = 48 the vec4 one.
 async fn every_cpu_block(dev) {
-    let (m, k, n) = (67, 131, 45);
-    let a = upload(&dev, &[m, k], 31, false, DType::F32);
-    let b = upload(&dev, &[k, n], 32, false, DType::F32);
-    let bias = upload(&dev, &[n], 33, false, DType::F32);
-    let res = upload(&dev, &[m, n], 34, false, DType::F32);
+    for n in [45, 48] {
+        every_cpu_block_at(&dev, n).await;
+    }
+}
+}
+
+async fn every_cpu_block_at(dev: &Device, n: usize) {
+    let (m, k) = (67, 131);
+    let a = upload(dev, &[m, k], 31, false, DType::F32);
+    let b = upload(dev, &[k, n], 32, false, DType::F32);
+    let bias = upload(dev, &[n], 33, false, DType::F32);
+    let res = upload(dev, &[m, n], 34, false, DType::F32);
     let (mut want, shape) = refm::matmul(&a.logical, &[m, k], &b.logical, &[k, n]);
     refm::epilogue(
         &mut want,
@@ -221,7 +229,7 @@ async fn every_cpu_block(dev) {
         residual: Some(&res.tensor),
     };
     for variant in [MatmulVariant::CpuRegister, MatmulVariant::CpuSubgroup] {
-        if !variant.available_on(&dev) {
+        if !variant.available_on(dev) {
             continue;
         }
         for (tm, tn) in matmul::cpu_blocks(variant) {
@@ -233,7 +241,7 @@ async fn every_cpu_block(dev) {
                     wg_y: 1,
                     k_split: 1,
                 };
-                let mut rec = Recorder::new(&dev);
+                let mut rec = Recorder::new(dev);
                 let out = matmul::encode_matmul_config(
                     &mut rec,
                     &a.tensor,
@@ -245,13 +253,12 @@ async fn every_cpu_block(dev) {
                 .unwrap();
                 rec.submit_async(false).await.unwrap();
                 let got = out.to_f32_vec_async().await.unwrap();
-                let what = format!("{variant:?} {tm}x{tn} wg {wg_x}");
+                let what = format!("{variant:?} {tm}x{tn} wg {wg_x} n {n}");
                 reference::check_nmse(&what, &got, &want, NMSE_F32)
                     .unwrap_or_else(|e| panic!("{e}"));
             }
         }
     }
-}
 }
 
 gpu_test! {

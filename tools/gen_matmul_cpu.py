@@ -80,9 +80,11 @@ def gen(tm, tn, tex=False, sg=False):
         for j in range(tn4):
             w(f"        c{i}_{j} = fma(a{i}, b{j}, c{i}_{j});")
     w(f"    }}")
+    for j in range(tn4):
+        w(f"    let bv{j} = bias4(n0 + {4*j}u);")
     for i in range(tm):
         for j in range(tn4):
-            w(f"    store4(bs, m0 + {i}u, n0 + {4*j}u, c{i}_{j});")
+            w(f"    store4(bs, m0 + {i}u, n0 + {4*j}u, c{i}_{j}, bv{j});")
     w(f"}}")
     return "\n".join(L)
 

@@ -335,6 +335,9 @@ struct KernelKey {
     b_kvec: bool,
     has_bias: bool,
     has_res: bool,
+    c_vec: bool,
+    bias_vec: bool,
+    res_vec: bool,
     activation: Activation,
     gemv_x_is_b: bool,
 }
@@ -392,6 +395,9 @@ fn kernel_source(key: &KernelKey) -> Result<(String, &'static str)> {
         ("B_KVEC", b(key.b_kvec)),
         ("HAS_BIAS", b(key.has_bias)),
         ("HAS_RES", b(key.has_res)),
+        ("C_VEC", b(key.c_vec)),
+        ("BIAS_VEC", b(key.bias_vec)),
+        ("RES_VEC", b(key.res_vec)),
     ];
     let entry = match key.variant {
         MatmulVariant::CpuRegister | MatmulVariant::CpuTexture | MatmulVariant::CpuSubgroup => {
@@ -531,10 +537,12 @@ pub fn all_variants() -> Vec<(String, String)> {
                 (true, true, false),
                 (true, false, true),
             ] {
-                for (has_bias, has_res, activation) in [
-                    (false, false, Activation::None),
-                    (true, true, Activation::Gelu),
-                    (true, false, Activation::LeakyRelu(0.1)),
+                for (has_bias, has_res, activation, epi_vec) in [
+                    (false, false, Activation::None, false),
+                    (true, true, Activation::Gelu, false),
+                    (true, false, Activation::LeakyRelu(0.1), false),
+                    (false, false, Activation::None, true),
+                    (true, true, Activation::Gelu, true),
                 ] {
                     let key = KernelKey {
                         variant,
@@ -545,6 +553,9 @@ pub fn all_variants() -> Vec<(String, String)> {
                         b_kvec,
                         has_bias,
                         has_res,
+                        c_vec: epi_vec,
+                        bias_vec: epi_vec && has_bias,
+                        res_vec: epi_vec && has_res,
                         activation,
                         gemv_x_is_b: side,
                     };
@@ -708,6 +719,9 @@ pub fn pack_b(b: &Tensor) -> Result<PackedB> {
         b_kvec: false,
         has_bias: false,
         has_res: false,
+        c_vec: false,
+        bias_vec: false,
+        res_vec: false,
         activation: Activation::None,
         gemv_x_is_b: false,
     };
@@ -923,6 +937,12 @@ fn encode_impl(
     let mut bk_aligned = vec![b.offset(), b_cs];
     bk_aligned.extend(&b_bs);
     let b_kvec = cpu && !b_vec && b_rs == 1 && aligned(&bk_aligned);
+    // Vectorised epilogue (CPU kernels): every 4-column group of a C row is one aligned vec4.
+    let c_vec = cpu && n.is_multiple_of(4);
+    let bias_vec = c_vec && epi.bias.is_some() && bias_s == 1 && bias_off.is_multiple_of(4);
+    let mut r_aligned = vec![r_off, r_str[r - 2]];
+    r_aligned.extend(&r_bs);
+    let res_vec = c_vec && epi.residual.is_some() && r_str[r - 1] == 1 && aligned(&r_aligned);
     let key = KernelKey {
         variant,
         cfg,
@@ -932,6 +952,9 @@ fn encode_impl(
         b_kvec,
         has_bias: epi.bias.is_some(),
         has_res: epi.residual.is_some(),
+        c_vec,
+        bias_vec,
+        res_vec,
         activation: epi.activation,
         gemv_x_is_b: m == 1,
     };
