@@ -7,7 +7,7 @@
 
 #[path = "common/mod.rs"]
 mod common;
-use common::cpu_secs;
+use common::{cpu_secs, median};
 
 use flopwatt::ops::matmul::MatmulVariant::{CpuRegister, CpuSubgroup};
 use flopwatt::ops::matmul::{cpu_blocks, encode_matmul_config, Epilogue, KernelConfig};
@@ -67,16 +67,15 @@ fn main() -> flopwatt::Result<()> {
         }
         println!("[{m}, {k}] x [{k}, {n}]");
         let flops = 2.0 * (m * n * k) as f64;
-        for (((v, (tm, tn)), mut t), mut c) in kernels.iter().zip(times).zip(cpu) {
-            t.sort_by(|x, y| x.total_cmp(y));
-            c.sort_by(|x, y| x.total_cmp(y));
-            let med = t[t.len() / 2];
+        for (((v, (tm, tn)), t), c) in kernels.iter().zip(times).zip(cpu) {
+            let min = t.iter().copied().fold(f64::INFINITY, f64::min);
+            let med = median(t);
             println!(
                 "  {:>13} {tm:>3}x{tn:<3} median {med:8.2} ms {:6.1} GFLOP/s  min {:8.2} ms  CPU {:6.1} ms",
                 v.name(),
                 flops / med / 1e6,
-                t[0],
-                c[c.len() / 2]
+                min,
+                median(c)
             );
         }
     }
