@@ -1,0 +1,563 @@
+//! The `flopwatt` command line: `info`, `bench`, `peak`.
+// Native only: the browser build's entry points are in `flopwatt::web`.
+#![cfg_attr(target_arch = "wasm32", no_main)]
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use flopwatt::device::{enumerate_adapters, DeviceOptions};
+use flopwatt::{energy, Compile, Device, Error};
+use flopwatt_bench::report::{self, BenchReport, PowerInfo};
+use flopwatt_bench::{self as bench, BenchOptions, Suite};
+
+#[derive(Parser)]
+#[command(
+    name = "flopwatt",
+    version,
+    about = "GPU compute speed and compute per watt, on any vendor through WebGPU"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List adapters: name, backend, driver, features, limits, and the power source.
+    Info {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the benchmark workloads and report time, GFLOP/s, GB/s, watts and GFLOP/J.
+    Bench(BenchArgs),
+    /// Measure the device's ceilings: FMA throughput and copy bandwidth.
+    Peak {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run an ONNX model on .npy inputs; write each output to DIR/<name>.npy.
+    Run(RunArgs),
+    /// Time the matmul kernel candidates on this adapter and store the fastest per shape
+    /// class in the tune file, which later runs consult before the built-in rules.
+    Tune(TuneArgs),
+}
+
+#[derive(clap::Args)]
+struct TuneArgs {
+    /// Shapes to tune as MxNxK (repeatable); default: squares 128-2048 and transformer shapes.
+    #[arg(long = "shape", value_name = "MxNxK")]
+    shapes: Vec<String>,
+    /// Leave out the 2048 products of the default set (about 4x faster).
+    #[arg(long)]
+    quick: bool,
+    /// Timed runs per candidate (median; after one warm-up run).
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    /// The tune file (default: FLOPWATT_TUNE_FILE, else the user's cache directory).
+    #[arg(long, value_name = "PATH")]
+    file: Option<String>,
+    /// Print the timings but write nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The .onnx model file.
+    model: String,
+    /// A model input as NAME=PATH.npy (repeat for each input).
+    #[arg(long = "input", value_name = "NAME=PATH")]
+    inputs: Vec<String>,
+    /// Directory for the outputs (created if missing).
+    #[arg(long, value_name = "DIR")]
+    output_dir: String,
+    /// Print the per-dispatch time/FLOPs/bytes table of the run.
+    #[arg(long)]
+    profile: bool,
+    /// One kernel per op (no fusion), to compare with the fused run.
+    #[arg(long)]
+    no_fusion: bool,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Workload set: quick, standard or full.
+    #[arg(long, default_value = "quick")]
+    suite: String,
+    /// Keep only workloads whose id contains TEXT (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    filter: Vec<String>,
+    /// Write the results as JSON (schema flopwatt-bench/1).
+    #[arg(long, value_name = "PATH")]
+    json: Option<String>,
+    /// Write the results as CSV.
+    #[arg(long, value_name = "PATH")]
+    csv: Option<String>,
+    /// Write a roofline chart as SVG.
+    #[arg(long, value_name = "PATH")]
+    svg: Option<String>,
+    /// Compare with an earlier --json output and flag regressions.
+    #[arg(long, value_name = "PATH")]
+    baseline: Option<String>,
+    /// Power draw to assume when the device has no readable sensor (reported as fixed, not measured).
+    #[arg(long, value_name = "W", allow_hyphen_values = true)]
+    watts: Option<f64>,
+    /// Skip the fused variants (compare with --baseline of a fused run).
+    #[arg(long)]
+    no_fusion: bool,
+    /// Minimum timed seconds per workload.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 1.0,
+        allow_hyphen_values = true
+    )]
+    min_time: f64,
+    /// Skip the ceiling measurement (no % of peak, no roofline ceilings).
+    #[arg(long)]
+    no_peak: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Info { json } => info(json),
+        Command::Bench(args) => run_bench(args),
+        Command::Peak { json } => peak(json),
+        Command::Run(args) => run_model(args),
+        Command::Tune(args) => tune(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn info(json: bool) -> flopwatt::Result<()> {
+    let opts = DeviceOptions::from_env();
+    let adapters = enumerate_adapters(&opts)?;
+    if adapters.is_empty() {
+        // Same message as opening a device, so both say what to do.
+        return Device::with_options(&opts).map(|_| ());
+    }
+    if json {
+        let list: Vec<_> = adapters
+            .iter()
+            .map(|a| {
+                let mut v = serde_json::to_value(a).expect("adapter serialises");
+                v["power_source"] = energy::describe_choice(a).into();
+                v
+            })
+            .collect();
+        let v = serde_json::json!({ "adapters": list });
+        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        return Ok(());
+    }
+    for (i, a) in adapters.iter().enumerate() {
+        let f = &a.features;
+        let l = &a.limits;
+        println!(
+            "adapter {i}{}: {}",
+            if i == 0 { " (default)" } else { "" },
+            a.name
+        );
+        println!("  backend:      {}", a.backend);
+        println!("  driver:       {} {}", a.driver, a.driver_info);
+        println!(
+            "  device type:  {} (kernel variants: {:?})",
+            a.device_type, a.class
+        );
+        println!(
+            "  timestamps:   query {}, inside encoders {}, inside passes {} -> timing tier {}",
+            yn(f.timestamp_query),
+            yn(f.timestamp_inside_encoders),
+            yn(f.timestamp_inside_passes),
+            f.timing_tier.label()
+        );
+        println!(
+            "  shader f16:   {}   subgroups: {} (size {}..{})",
+            yn(f.shader_f16),
+            yn(f.subgroup),
+            l.min_subgroup_size,
+            l.max_subgroup_size
+        );
+        println!(
+            "  limits:       buffer {} MiB, storage binding {} MiB, {} storage buffers/stage",
+            l.max_buffer_size >> 20,
+            l.max_storage_buffer_binding_size >> 20,
+            l.max_storage_buffers_per_shader_stage
+        );
+        println!(
+            "                workgroup: {} invocations, {} KiB shared, {} groups/dim",
+            l.max_compute_invocations_per_workgroup,
+            l.max_compute_workgroup_storage_size >> 10,
+            l.max_compute_workgroups_per_dimension
+        );
+        println!("  power source: {}", energy::describe_choice(a));
+    }
+    Ok(())
+}
+
+fn yn(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+fn peak(json: bool) -> flopwatt::Result<()> {
+    let dev = Device::new()?;
+    let p = flopwatt::peak::measure(&dev)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&p).expect("json"));
+    } else {
+        println!("device: {} ({})", dev.summary().name, dev.summary().backend);
+        println!("  fma f32 scalar: {:>10.2} GFLOP/s", p.fma_f32_gflops);
+        println!("  fma f32 vec4:   {:>10.2} GFLOP/s", p.fma_vec4_f32_gflops);
+        match p.fma_vec4_f16_gflops {
+            Some(h) => println!("  fma f16 vec4:   {h:>10.2} GFLOP/s"),
+            None => println!("  fma f16 vec4:   n/a (no SHADER_F16)"),
+        }
+        println!("  copy (r+w):     {:>10.2} GB/s", p.copy_gbps);
+        println!("  timing:         {}", p.timing);
+    }
+    Ok(())
+}
+
+fn parse_shape(s: &str) -> flopwatt::Result<[usize; 3]> {
+    let dims: Vec<usize> = s
+        .split('x')
+        .map(|d| d.trim().parse::<usize>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| {
+            Error::invalid(
+                "tune",
+                format!("--shape `{s}`: expected MxNxK, e.g. 256x512x2048"),
+            )
+        })?;
+    match dims[..] {
+        [m, n, k] if m > 0 && n > 0 && k > 0 => Ok([m, n, k]),
+        _ => Err(Error::invalid(
+            "tune",
+            format!("--shape `{s}`: expected three positive sizes MxNxK"),
+        )),
+    }
+}
+
+fn tune(args: TuneArgs) -> flopwatt::Result<()> {
+    use flopwatt::tune;
+    let mut shapes: Vec<[usize; 3]> = args
+        .shapes
+        .iter()
+        .map(|s| parse_shape(s))
+        .collect::<flopwatt::Result<_>>()?;
+    if shapes.is_empty() {
+        shapes = vec![
+            [128, 128, 128],
+            [256, 256, 256],
+            [512, 512, 512],
+            [1024, 1024, 1024],
+            [256, 512, 512],
+            [256, 2048, 512],
+            [256, 512, 2048],
+            [1, 1024, 1024],
+            [1024, 1, 1024],
+        ];
+        if !args.quick {
+            shapes.push([2048, 2048, 2048]);
+        }
+    }
+    let path = match &args.file {
+        Some(p) => std::path::PathBuf::from(p),
+        None => tune::default_path().ok_or_else(|| {
+            Error::invalid(
+                "tune",
+                "no cache directory (set HOME, XDG_CACHE_HOME or --file)",
+            )
+        })?,
+    };
+    let mut file = tune::TuneFile::load(&path)?;
+    let dev = Device::new()?;
+    let key = tune::adapter_key(&dev);
+    println!("adapter: {key}");
+    println!("timing: {}", dev.timing_tier().label());
+    for [m, n, k] in shapes {
+        let t = tune::tune_matmul(&dev, m, n, k, args.reps)?;
+        println!("matmul [{m}, {k}] x [{k}, {n}]:");
+        for (v, c, r) in &t.timings {
+            let what = format!(
+                "{} {}x{} wg {}x{} k {}",
+                v.name(),
+                c.tm,
+                c.tn,
+                c.wg_x,
+                c.wg_y,
+                c.k_split
+            );
+            match r {
+                Ok(g) => println!("  {what:<36} {g:>9.2} GFLOP/s"),
+                Err(e) => println!("  {what:<36} failed: {e}"),
+            }
+        }
+        let b = &t.best;
+        println!(
+            "  -> {} {}x{} wg {}x{}: {:.2} GFLOP/s (rules: {:.2}, {:.2}x)",
+            b.variant,
+            b.tm,
+            b.tn,
+            b.wg_x,
+            b.wg_y,
+            b.gflops,
+            b.rule_gflops,
+            b.gflops / b.rule_gflops
+        );
+        file.table_mut(&key).insert(t.best);
+    }
+    if args.dry_run {
+        println!("dry run: {} not written", path.display());
+    } else {
+        file.save(&path)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Checks that a path can be written before the (long) run starts.
+fn check_writable(path: &Option<String>) -> flopwatt::Result<()> {
+    if let Some(p) = path {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map_err(|e| Error::Io {
+                path: p.clone(),
+                source: e,
+            })?;
+    }
+    Ok(())
+}
+
+fn write(path: &str, text: &str) -> flopwatt::Result<()> {
+    std::fs::write(path, text).map_err(|e| Error::Io {
+        path: path.to_string(),
+        source: e,
+    })
+}
+
+/// Idle power as measured before the first workload (each workload re-measures it).
+fn idle_watts(results: &[bench::BenchResult]) -> Option<f64> {
+    results.iter().find_map(|r| r.idle_watts)
+}
+
+fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
+    let suite: Suite = args.suite.parse()?;
+    if let Some(w) = args.watts {
+        if !(w.is_finite() && w > 0.0) {
+            return Err(Error::invalid(
+                "bench",
+                format!("--watts must be a positive number of watts, got {w}"),
+            ));
+        }
+    }
+    if !(args.min_time.is_finite() && args.min_time >= 0.0) {
+        return Err(Error::invalid(
+            "bench",
+            format!("--min-time must be >= 0 seconds, got {}", args.min_time),
+        ));
+    }
+    for p in [&args.json, &args.csv, &args.svg] {
+        check_writable(p)?;
+    }
+    let baseline = match &args.baseline {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| Error::Io {
+                path: p.clone(),
+                source: e,
+            })?;
+            Some(BenchReport::from_json(p, &text)?)
+        }
+        None => None,
+    };
+    let opts = BenchOptions {
+        suite,
+        filters: args.filter.clone(),
+        min_time: Duration::from_secs_f64(args.min_time),
+        no_fusion: args.no_fusion,
+        ..BenchOptions::default()
+    };
+    let selected = bench::select(&opts);
+    if selected.is_empty() {
+        return Err(Error::invalid(
+            "bench",
+            format!(
+                "no workload in suite `{}` matches the filter {:?}",
+                args.suite, args.filter
+            ),
+        ));
+    }
+    let dev = Device::new()?;
+    let summary = dev.summary().clone();
+    eprintln!(
+        "flopwatt bench: {} ({}), {} workloads, timing {}",
+        summary.name,
+        summary.backend,
+        selected.len(),
+        dev.timing_tier().label()
+    );
+    let peak = if args.no_peak {
+        None
+    } else {
+        eprintln!("measuring device ceilings (flopwatt peak)...");
+        Some(flopwatt::peak::measure(&dev)?)
+    };
+    let mut power = energy::detect(&summary, args.watts);
+    let bar = indicatif::ProgressBar::new(selected.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+            .expect("progress template"),
+    );
+    let mut results = Vec::new();
+    for w in &selected {
+        bar.set_message(format!(
+            "{}{}",
+            w.id,
+            w.variant.map(|v| format!(" ({v})")).unwrap_or_default()
+        ));
+        let r = bench::run_workload(
+            &dev,
+            w,
+            &opts,
+            power.as_mut(),
+            peak.as_ref().map(|p| p.f32_gflops),
+        );
+        match r {
+            Ok(r) => results.push(r),
+            Err(e) => {
+                bar.abandon();
+                return Err(e);
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let power_info = PowerInfo {
+        source: power.kind().as_str().to_string(),
+        measured: power.measured(),
+        idle_watts: idle_watts(&results),
+        description: power.describe(),
+    };
+    let rep = BenchReport::new(
+        &summary,
+        dev.timing_tier().label(),
+        power_info,
+        peak.as_ref(),
+        results,
+    );
+    print!("{}", rep.table());
+    if let Some(p) = &peak {
+        println!(
+            "ceilings: {:.2} GFLOP/s f32, {:.2} GB/s copy (flopwatt peak)",
+            p.f32_gflops, p.copy_gbps
+        );
+    }
+    if let Some(old) = &baseline {
+        let rows = report::compare(old, &rep);
+        println!(
+            "\nagainst baseline {}:",
+            args.baseline.as_deref().unwrap_or("")
+        );
+        print!("{}", report::comparison_table(&rows));
+    }
+    if let Some(p) = &args.json {
+        write(p, &rep.to_json())?;
+    }
+    if let Some(p) = &args.csv {
+        write(p, &rep.to_csv())?;
+    }
+    if let Some(p) = &args.svg {
+        let (gf, bw) = peak
+            .as_ref()
+            .map(|p| (p.f32_gflops, p.copy_gbps))
+            .unwrap_or((0.0, 0.0));
+        let svg = bench::roofline::svg(&summary.name, gf, bw, &rep.results)?;
+        write(p, &svg)?;
+    }
+    Ok(())
+}
+
+/// `flopwatt run`: load, check the feeds, bind shapes, fold, lower, run, write .npy outputs.
+fn run_model(a: RunArgs) -> flopwatt::Result<()> {
+    use flopwatt::onnx as fonnx;
+    use flopwatt::onnx::npy::{self, Array};
+    let mut model = fonnx::load(&a.model)?;
+    model.check_supported()?;
+    let mut feeds: Vec<(String, Array)> = Vec::new();
+    for spec in &a.inputs {
+        let (name, path) = spec.split_once('=').ok_or_else(|| {
+            Error::invalid("run", format!("--input `{spec}` is not NAME=PATH.npy"))
+        })?;
+        feeds.push((name.to_string(), npy::read(path)?));
+    }
+    let refs: Vec<(String, &Array)> = feeds.iter().map(|(n, x)| (n.clone(), x)).collect();
+    model.check_inputs(&refs)?;
+    let shapes = feeds
+        .iter()
+        .map(|(n, x)| (n.clone(), x.shape.clone()))
+        .collect();
+    model.specialize(&shapes)?;
+    let low = fonnx::to_graph::to_graph(&model)?;
+    let dev = Device::new()?;
+    let exe = low.graph.compile_with(
+        &dev,
+        flopwatt::executable::CompileOptions {
+            fusion: !a.no_fusion,
+            memory_planning: true,
+        },
+    )?;
+    let mut tensors = Vec::new();
+    for name in &low.inputs {
+        let (_, x) = feeds
+            .iter()
+            .find(|(n, _)| n == name)
+            .expect("check_inputs saw every input");
+        tensors.push(low.upload(&dev, name, x)?);
+    }
+    let trefs: Vec<&flopwatt::Tensor> = tensors.iter().collect();
+    let (outs, profile) = if a.profile {
+        let (o, p) = exe.run_profiled(&trefs)?;
+        (o, Some(p))
+    } else {
+        (exe.run(&trefs)?, None)
+    };
+    let dir = std::path::Path::new(&a.output_dir);
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: a.output_dir.clone(),
+        source,
+    })?;
+    for (k, (name, t)) in low.outputs.iter().zip(&outs).enumerate() {
+        let file: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let arr = low.download(k, t)?;
+        npy::write(dir.join(format!("{file}.npy")), &arr)?;
+    }
+    if let Some(p) = profile {
+        print!("{}", p.table());
+    }
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! Softmax, log-softmax, layer norm and RMS norm against the f64 reference, both kernel
+//! families, awkward sizes, every axis, extreme inputs, typed errors.
+mod common;
+
+use flopwatt::ops::norm::{
+    encode_norm, encode_softmax_with, layer_norm, log_softmax, rms_norm, softmax,
+};
+use flopwatt::ops::reduce::Strategy;
+use flopwatt::{Device, Error, Recorder, Tensor};
+use flopwatt_reference::norm as refn;
+use flopwatt_reference::{self as reference, check_close, TRANSCENDENTAL_F32};
+
+const STRATEGIES: [Strategy; 3] = [Strategy::Auto, Strategy::Direct, Strategy::Tree];
+
+async fn run_softmax(dev: &Device, x: &Tensor, axis: isize, log: bool, s: Strategy) -> Vec<f32> {
+    let mut rec = Recorder::new(dev);
+    let y = encode_softmax_with(&mut rec, x, axis, log, s).unwrap();
+    rec.submit(false).unwrap();
+    assert_eq!(y.shape(), x.shape());
+    y.to_f32_vec_async().await.unwrap()
+}
+
+async fn softmax_case(dev: &Device, shape: &[usize], data: &[f32]) {
+    let x = Tensor::from_f32(dev, data, shape).unwrap();
+    for axis in 0..shape.len() {
+        for log in [false, true] {
+            let want = refn::softmax(data, shape, axis, log);
+            for s in STRATEGIES {
+                let got = run_softmax(dev, &x, axis as isize - shape.len() as isize, log, s).await;
+                check_close(
+                    &format!("softmax log={log} {shape:?} axis {axis} {s:?}"),
+                    &got,
+                    &want,
+                    TRANSCENDENTAL_F32,
+                )
+                .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+}
+
+gpu_test! {
+async fn softmax_every_axis_awkward_sizes(dev) {
+    let shapes: &[&[usize]] = &[
+        &[1],
+        &[127],
+        &[257],
+        &[4096],
+        &[3, 4096],
+        &[300, 64],
+        &[257, 33],
+        &[5, 7, 129],
+        &[2, 3, 4, 5],
+        &[1, 1, 3],
+    ];
+    for (i, shape) in shapes.iter().enumerate() {
+        let n = shape.iter().product();
+        softmax_case(
+            &dev,
+            shape,
+            &reference::random_range(n, i as u64, -8.0, 8.0),
+        ).await;
+    }
+}
+}
+
+gpu_test! {
+async fn softmax_huge_and_infinite_inputs(dev) {
+    let ninf = f32::NEG_INFINITY;
+    let data = [
+        1e38, -1e38, 1.0, ninf, //
+        ninf, 0.0, 0.0, ninf, //
+        1e30, 1e30, -1e30, 88.0, //
+        1e4, 9999.0, 9998.5, -1e4, //
+    ];
+    softmax_case(&dev, &[4, 4], &data).await;
+    // Long rows with huge values (vec4 path and tree path over 4096 wide rows).
+    let mut long = reference::random_range(2 * 4096, 3, -1.0, 1.0);
+    for v in long.iter_mut().step_by(97) {
+        *v = 1e20;
+    }
+    long[5] = ninf;
+    softmax_case(&dev, &[2, 4096], &long).await;
+    let y = softmax(&Tensor::from_f32(&dev, &data, &[4, 4]).unwrap(), -1)
+        .unwrap()
+        .to_f32_vec_async().await
+        .unwrap();
+    assert!(y.iter().all(|v| v.is_finite()), "{y:?}");
+    let y = log_softmax(&Tensor::from_f32(&dev, &data, &[4, 4]).unwrap(), 1)
+        .unwrap()
+        .to_f32_vec_async().await
+        .unwrap();
+    assert_eq!(y[3], ninf);
+}
+}
+
+async fn norm_case(dev: &Device, shape: &[usize], norm_dims: usize, seed: u64, offset: f32) {
+    let n: usize = shape.iter().product();
+    let len: usize = shape[shape.len() - norm_dims..].iter().product();
+    let tail = &shape[shape.len() - norm_dims..];
+    let data: Vec<f32> = reference::random(n, seed)
+        .into_iter()
+        .map(|v| v + offset)
+        .collect();
+    let g = reference::random_range(len, seed + 1, 0.5, 1.5);
+    let b = reference::random(len, seed + 2);
+    let x = Tensor::from_f32(dev, &data, shape).unwrap();
+    let gt = Tensor::from_f32(dev, &g, tail).unwrap();
+    let bt = Tensor::from_f32(dev, &b, tail).unwrap();
+    let eps = 1e-5;
+    for s in STRATEGIES {
+        for (gamma, beta) in [(None, None), (Some(&gt), None), (Some(&gt), Some(&bt))] {
+            let mut rec = Recorder::new(dev);
+            let ln = encode_norm(&mut rec, &x, norm_dims, gamma, beta, eps, false, s).unwrap();
+            let rms = encode_norm(&mut rec, &x, norm_dims, gamma, None, eps, true, s).unwrap();
+            rec.submit(false).unwrap();
+            let gs = gamma.map(|_| &g[..]);
+            let bs = beta.map(|_| &b[..]);
+            let what = format!(
+                "{shape:?} norm_dims {norm_dims} gamma {} beta {} offset {offset} {s:?}",
+                gs.is_some(),
+                bs.is_some()
+            );
+            let want = refn::layer_norm(&data, len, gs, bs, eps);
+            check_close(
+                &format!("layer_norm {what}"),
+                &ln.to_f32_vec_async().await.unwrap(),
+                &want,
+                TRANSCENDENTAL_F32,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            let want = refn::rms_norm(&data, len, gs, eps);
+            check_close(
+                &format!("rms_norm {what}"),
+                &rms.to_f32_vec_async().await.unwrap(),
+                &want,
+                TRANSCENDENTAL_F32,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
+gpu_test! {
+async fn norms_at_awkward_sizes(dev) {
+    let cases: &[(&[usize], usize)] = &[
+        (&[7], 1),
+        (&[1, 127], 1),
+        (&[300, 64], 1),
+        (&[257, 33], 1),
+        (&[5, 7, 129], 1),
+        (&[5, 7, 129], 2),
+        (&[5, 7, 129], 3),
+        (&[2, 3, 4, 5], 2),
+        (&[3, 4096], 1),
+        (&[260, 257], 1),
+        (&[260, 44], 1),
+    ];
+    for (i, (shape, nd)) in cases.iter().enumerate() {
+        norm_case(&dev, shape, *nd, 10 * i as u64, 0.0).await;
+    }
+}
+}
+
+gpu_test! {
+/// A mean far from zero against the spread: the shifted one-pass sums must not cancel.
+async fn layer_norm_with_large_mean(dev) {
+    norm_case(&dev, &[300, 256], 1, 77, 100.0).await;
+    norm_case(&dev, &[3, 1001], 1, 78, -100.0).await;
+}
+}
+
+gpu_test! {
+async fn bad_arguments_are_typed_errors(dev) {
+    let x = Tensor::from_f32(&dev, &reference::random(24, 1), &[2, 3, 4]).unwrap();
+    for axis in [3isize, -4] {
+        assert!(matches!(
+            softmax(&x, axis),
+            Err(Error::InvalidArgument { op: "softmax", .. })
+        ));
+    }
+    assert!(matches!(
+        log_softmax(&x, 5),
+        Err(Error::InvalidArgument {
+            op: "log_softmax",
+            ..
+        })
+    ));
+    for nd in [0usize, 4] {
+        assert!(matches!(
+            layer_norm(&x, nd, None, None, 1e-5),
+            Err(Error::InvalidArgument {
+                op: "layer_norm",
+                ..
+            })
+        ));
+        assert!(matches!(
+            rms_norm(&x, nd, None, 1e-5),
+            Err(Error::InvalidArgument { op: "rms_norm", .. })
+        ));
+    }
+    let g_bad = Tensor::from_f32(&dev, &[1.0; 3], &[3]).unwrap();
+    let g_ok = Tensor::from_f32(&dev, &[1.0; 12], &[3, 4]).unwrap();
+    match layer_norm(&x, 1, Some(&g_bad), None, 1e-5) {
+        Err(Error::Shape {
+            op: "layer_norm",
+            message,
+        }) => assert!(
+            message.contains("[3]") && message.contains("[4]"),
+            "{message}"
+        ),
+        other => panic!("expected Shape error, got {other:?}"),
+    }
+    assert!(matches!(
+        layer_norm(&x, 2, Some(&g_ok), Some(&g_bad), 1e-5),
+        Err(Error::Shape { .. })
+    ));
+    assert!(matches!(
+        rms_norm(&x, 2, Some(&g_bad), 1e-5),
+        Err(Error::Shape { op: "rms_norm", .. })
+    ));
+    assert!(matches!(
+        layer_norm(&x, 2, None, Some(&g_ok), 1e-5),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        layer_norm(&x, 1, None, None, -1.0),
+        Err(Error::InvalidArgument { .. })
+    ));
+    let xi = Tensor::from_i32(&dev, &[1, 2], &[2]).unwrap();
+    assert!(matches!(
+        softmax(&xi, 0),
+        Err(Error::UnsupportedDType { .. })
+    ));
+    let xt = x.transpose(0, 2).unwrap();
+    assert!(matches!(softmax(&xt, 0), Err(Error::Shape { .. })));
+}
+}
+
+gpu_test! {
+/// The direct softmax's other last-sweep form (store exp, then rescale) stays correct too.
+async fn softmax_store_variant(dev) {
+    flopwatt::ops::norm::set_softmax_recompute(false);
+    for (i, shape) in [[3usize, 4096], [300, 64]].iter().enumerate() {
+        let n = shape.iter().product();
+        softmax_case(
+            &dev,
+            shape,
+            &reference::random_range(n, 50 + i as u64, -8.0, 8.0),
+        ).await;
+    }
+    flopwatt::ops::norm::set_softmax_recompute(true);
+}
+}
+
+gpu_test! {
+/// Layer norm's other block form (each block read twice) stays correct too.
+async fn layer_norm_reread_variant(dev) {
+    flopwatt::ops::norm::set_layer_norm_one_read(false);
+    norm_case(&dev, &[260, 44], 1, 90, 0.0).await;
+    norm_case(&dev, &[300, 256], 1, 91, 100.0).await;
+    flopwatt::ops::norm::set_layer_norm_one_read(true);
+}
+}

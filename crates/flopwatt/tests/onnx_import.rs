@@ -1,0 +1,391 @@
+//! ONNX import of the second half of the op list: BatchNormalization folded into a Conv (and
+//! its scale+shift fallback), int64 token ids through Gather (and the i32 range check).
+// Native only (sync API); the browser runs the gpu_test! binaries.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use flopwatt::onnx::npy::Array;
+use flopwatt::onnx::proto::*;
+use flopwatt::onnx::{self, lower_more::fold_batch_norm, to_graph::to_graph, Data};
+use flopwatt::{Compile, Error, Tensor};
+use flopwatt_reference::{self as reference, check_close, random, to_f64, EXACT_F32, NMSE_F32};
+use prost::Message;
+
+#[path = "common/onnx_build.rs"]
+mod onnx_build;
+use onnx_build::{a_float, a_ints, node, t_f32_raw, vi};
+
+fn model(
+    nodes: Vec<NodeProto>,
+    init: Vec<TensorProto>,
+    inputs: Vec<ValueInfoProto>,
+    outputs: Vec<ValueInfoProto>,
+) -> Vec<u8> {
+    ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto {
+            domain: None,
+            version: Some(17),
+        }],
+        producer_name: None,
+        graph: Some(GraphProto {
+            node: nodes,
+            name: Some("g".into()),
+            initializer: init,
+            input: inputs,
+            output: outputs,
+            value_info: vec![],
+        }),
+    }
+    .encode_to_vec()
+}
+
+/// Conv -> BatchNormalization -> Relu; with `also_output` the conv result is a graph output
+/// too, so the BN cannot be folded and lowers as a per-channel scale and shift.
+fn conv_bn(also_output: bool) -> (Vec<u8>, Vec<Vec<f32>>) {
+    let (w, b) = (random(5 * 3 * 3 * 3, 1), random(5, 2));
+    let gamma = random(5, 3);
+    let beta = random(5, 4);
+    let mean = random(5, 5);
+    let var: Vec<f32> = reference::random_range(5, 6, 0.5, 2.0);
+    let mut outputs = vec![vi("y", 1, &[Ok(2), Ok(5), Ok(9), Ok(7)])];
+    if also_output {
+        outputs.push(vi("c", 1, &[Ok(2), Ok(5), Ok(9), Ok(7)]));
+    }
+    let bytes = model(
+        vec![
+            node(
+                "Conv",
+                "conv",
+                &["x", "W", "B"],
+                &["c"],
+                vec![a_ints("pads", &[1, 1, 1, 1])],
+            ),
+            node(
+                "BatchNormalization",
+                "bn",
+                &["c", "gamma", "beta", "mean", "var"],
+                &["n"],
+                vec![a_float("epsilon", 1e-3)],
+            ),
+            node("Relu", "relu", &["n"], &["y"], vec![]),
+        ],
+        vec![
+            t_f32_raw("W", &[5, 3, 3, 3], &w),
+            t_f32_raw("B", &[5], &b),
+            t_f32_raw("gamma", &[5], &gamma),
+            t_f32_raw("beta", &[5], &beta),
+            t_f32_raw("mean", &[5], &mean),
+            t_f32_raw("var", &[5], &var),
+        ],
+        vec![vi("x", 1, &[Ok(2), Ok(3), Ok(9), Ok(7)])],
+        outputs,
+    );
+    (bytes, vec![w, b, gamma, beta, mean, var])
+}
+
+#[test]
+fn batch_norm_folds_into_a_sole_consumer_conv_else_scale_shift() {
+    let dev = device_or_skip!();
+    let xv = random(2 * 3 * 9 * 7, 7);
+    for also_output in [false, true] {
+        let (bytes, p) = conv_bn(also_output);
+        let m = onnx::load_bytes(&bytes).unwrap();
+        let folded = fold_batch_norm(&m);
+        assert_eq!(folded.is_some(), !also_output);
+        if let Some(f) = &folded {
+            assert!(f.nodes.iter().all(|n| n.op_type != "BatchNormalization"));
+        }
+        let (c, _) = reference::conv::conv2d(
+            &xv,
+            [2, 3, 9, 7],
+            &p[0],
+            [5, 3, 3, 3],
+            Some(&p[1]),
+            [1, 1],
+            [1, 1, 1, 1],
+            [1, 1],
+            1,
+            flopwatt::ops::Activation::None,
+        );
+        let bn = reference::gather::batch_norm(
+            &c,
+            &[2, 5, 9, 7],
+            &to_f64(&p[2]),
+            &to_f64(&p[3]),
+            &to_f64(&p[4]),
+            &to_f64(&p[5]),
+            1e-3_f32 as f64,
+        );
+        let want: Vec<f64> = bn.iter().map(|&v| v.max(0.0)).collect();
+        let low = to_graph(&m).unwrap();
+        let x = Tensor::from_f32(&dev, &xv, &[2, 3, 9, 7]).unwrap();
+        for fusion in [true, false] {
+            let exe = low
+                .graph
+                .compile_with(
+                    &dev,
+                    flopwatt::CompileOptions {
+                        fusion,
+                        memory_planning: true,
+                    },
+                )
+                .unwrap();
+            let outs = exe.run(&[&x]).unwrap();
+            let got = outs[0].to_f32_vec().unwrap();
+            let e = reference::nmse(&got, &want);
+            assert!(
+                e < NMSE_F32,
+                "also_output {also_output} fusion {fusion}: nmse {e}"
+            );
+            if also_output {
+                let e = reference::nmse(&outs[1].to_f32_vec().unwrap(), &c);
+                assert!(e < NMSE_F32, "conv output nmse {e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn int64_token_ids_gather_rows_and_out_of_range_ids_are_errors() {
+    let dev = device_or_skip!();
+    let table = random(11 * 4, 3);
+    let bytes = model(
+        vec![node("Gather", "emb", &["table", "ids"], &["y"], vec![])],
+        vec![t_f32_raw("table", &[11, 4], &table)],
+        vec![vi("ids", 7, &[Err("batch"), Ok(5)])],
+        vec![vi("y", 1, &[Err("batch"), Ok(5), Ok(4)])],
+    );
+    let mut m = onnx::load_bytes(&bytes).unwrap();
+    let ids: Vec<i64> = vec![0, 10, -1, 3, 7, 2, 2, -11, 9, 1];
+    let a = Array {
+        shape: vec![2, 5],
+        data: Data::I64(ids.clone()),
+    };
+    m.check_inputs(&[("ids".into(), &a)]).unwrap();
+    m.specialize(&[("ids".to_string(), vec![2, 5])].into_iter().collect())
+        .unwrap();
+    let low = to_graph(&m).unwrap();
+    let t = low.upload(&dev, "ids", &a).unwrap();
+    let y = low.graph.compile(&dev).unwrap().run(&[&t]).unwrap();
+    let want = reference::gather::gather(&to_f64(&table), &[11, 4], &ids, &[2, 5], 0);
+    check_close(
+        "gather int64 ids",
+        &y[0].to_f32_vec().unwrap(),
+        &want,
+        EXACT_F32,
+    )
+    .unwrap();
+    let out = low.download(0, &y[0]).unwrap();
+    assert!(matches!(out.data, Data::F32(_)));
+    let bad = Array {
+        shape: vec![2, 5],
+        data: Data::I64(vec![0, 1, 2, 3, 1 << 40, 0, 0, 0, 0, 0]),
+    };
+    let e = low.upload(&dev, "ids", &bad).unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument { .. }), "{e}");
+    assert!(e.to_string().contains("does not fit in i32"), "{e}");
+}
+
+/// A 1-D Conv (NCL) runs on the 2-D kernel over NC1L.
+#[test]
+fn conv_1d_runs_as_2d() {
+    let dev = device_or_skip!();
+    let (w, b) = (random(4 * 3 * 5, 21), random(4, 22));
+    let bytes = model(
+        vec![node(
+            "Conv",
+            "conv1d",
+            &["x", "W", "B"],
+            &["y"],
+            vec![
+                a_ints("pads", &[2, 1]),
+                a_ints("strides", &[2]),
+                a_ints("dilations", &[1]),
+            ],
+        )],
+        vec![t_f32_raw("W", &[4, 3, 5], &w), t_f32_raw("B", &[4], &b)],
+        vec![vi("x", 1, &[Ok(2), Ok(3), Ok(127)])],
+        vec![vi("y", 1, &[Ok(2), Ok(4), Ok(63)])],
+    );
+    let m = onnx::load_bytes(&bytes).unwrap();
+    let low = to_graph(&m).unwrap();
+    let xv = random(2 * 3 * 127, 23);
+    let x = Tensor::from_f32(&dev, &xv, &[2, 3, 127]).unwrap();
+    let y = low.graph.compile(&dev).unwrap().run(&[&x]).unwrap();
+    assert_eq!(y[0].shape(), &[2, 4, 63]);
+    let (want, _) = reference::conv::conv2d(
+        &xv,
+        [2, 3, 1, 127],
+        &w,
+        [4, 3, 1, 5],
+        Some(&b),
+        [1, 2],
+        [0, 2, 0, 1],
+        [1, 1],
+        1,
+        flopwatt::ops::Activation::None,
+    );
+    let e = reference::nmse(&y[0].to_f32_vec().unwrap(), &want);
+    assert!(e < NMSE_F32, "conv1d nmse {e}");
+}
+
+/// Odd attributes and shapes on the ops of the second half: each is an `Error::Onnx` naming
+/// the node (or lowers), never a panic.
+#[test]
+fn odd_attributes_are_node_errors_not_panics() {
+    use onnx_build::{a_int, t_i64};
+    let f =
+        |name: &str, dims: &[i64]| vi(name, 1, &dims.iter().map(|&d| Ok(d)).collect::<Vec<_>>());
+    let cases: Vec<(NodeProto, Vec<TensorProto>, Vec<ValueInfoProto>)> = vec![
+        (
+            node("Gather", "g1", &["x", "i"], &["y"], vec![a_int("axis", 5)]),
+            vec![t_i64("i", &[2], &[0, 1])],
+            vec![f("x", &[3, 4])],
+        ),
+        (
+            node("Gather", "g2", &["x", "i"], &["y"], vec![]),
+            vec![t_i64("i", &[2], &[0, 3])],
+            vec![f("x", &[3, 4])],
+        ),
+        (
+            node(
+                "Slice",
+                "s1",
+                &["x", "st", "en", "ax", "sp"],
+                &["y"],
+                vec![],
+            ),
+            vec![
+                t_i64("st", &[1], &[-1]),
+                t_i64("en", &[1], &[i64::MIN]),
+                t_i64("ax", &[1], &[1]),
+                t_i64("sp", &[1], &[-1]),
+            ],
+            vec![f("x", &[3, 0])],
+        ),
+        (
+            node(
+                "Slice",
+                "s2",
+                &["x", "st", "en", "ax", "sp"],
+                &["y"],
+                vec![],
+            ),
+            vec![
+                t_i64("st", &[1], &[0]),
+                t_i64("en", &[1], &[2]),
+                t_i64("ax", &[1], &[0]),
+                t_i64("sp", &[1], &[0]),
+            ],
+            vec![f("x", &[3, 4])],
+        ),
+        (
+            node("Pad", "p1", &["x", "pads"], &["y"], vec![]),
+            vec![t_i64("pads", &[3], &[1, 2, 3])],
+            vec![f("x", &[3, 4])],
+        ),
+        (
+            node(
+                "MaxPool",
+                "m1",
+                &["x"],
+                &["y"],
+                vec![a_ints("kernel_shape", &[0, 2])],
+            ),
+            vec![],
+            vec![f("x", &[1, 2, 5, 5])],
+        ),
+        (
+            node(
+                "AveragePool",
+                "m2",
+                &["x"],
+                &["y"],
+                vec![a_ints("kernel_shape", &[2, 2]), a_ints("strides", &[0, 1])],
+            ),
+            vec![],
+            vec![f("x", &[1, 2, 5, 5])],
+        ),
+        (
+            node(
+                "ConvTranspose",
+                "c1",
+                &["x", "w"],
+                &["y"],
+                vec![a_ints("strides", &[0, 1])],
+            ),
+            vec![t_f32_raw("w", &[2, 1, 3, 3], &[0.5; 18])],
+            vec![f("x", &[1, 2, 5, 5])],
+        ),
+        (
+            node("ConvTranspose", "c2", &["x", "w"], &["y"], vec![]),
+            vec![t_f32_raw("w", &[2, 1, 3, 3], &[0.5; 18])],
+            vec![f("x", &[1, 2, 0, 5])],
+        ),
+        (
+            node("Attention", "a1", &["q", "k", "v"], &["y"], vec![]),
+            vec![],
+            vec![f("q", &[2, 4]), f("k", &[2, 4]), f("v", &[2, 4])],
+        ),
+        (
+            node("Split", "sp", &["x", "parts"], &["y", "z"], vec![]),
+            vec![t_i64("parts", &[2], &[1, 5])],
+            vec![f("x", &[3, 4])],
+        ),
+        (
+            node("Resize", "r1", &["x", "", "", "sizes"], &["y"], vec![]),
+            vec![t_i64("sizes", &[4], &[1, 2, 0, 3])],
+            vec![f("x", &[1, 2, 4, 4])],
+        ),
+    ];
+    for (nd, init, inputs) in cases {
+        let name = nd.name.clone().unwrap();
+        let mut bytes = ModelProto {
+            ir_version: Some(8),
+            opset_import: vec![OperatorSetIdProto {
+                domain: None,
+                version: Some(23),
+            }],
+            producer_name: None,
+            graph: Some(GraphProto {
+                node: vec![nd],
+                name: Some("g".into()),
+                initializer: init,
+                input: inputs,
+                output: vec![vi("y", 1, &[])],
+                value_info: vec![],
+            }),
+        }
+        .encode_to_vec();
+        bytes.shrink_to_fit();
+        let m = onnx::load_bytes(&bytes).unwrap();
+        match to_graph(&m) {
+            Err(Error::Onnx { node, .. }) => assert_eq!(node, name),
+            Err(e) => panic!("{name}: not a node error: {e}"),
+            // A reversed slice of an empty axis is simply empty.
+            Ok(_) => assert_eq!(name, "s1", "{name}: lowered"),
+        }
+    }
+}
+
+/// A comparison computes 0/1 in f32 and comes back with the model's declared bool type.
+#[test]
+fn bool_outputs_download_as_bool() {
+    let dev = device_or_skip!();
+    let bytes = model(
+        vec![node("Greater", "gt", &["x", "t"], &["y"], vec![])],
+        vec![t_f32_raw("t", &[], &[0.25])],
+        vec![vi("x", 1, &[Ok(7)])],
+        vec![vi("y", 9, &[Ok(7)])],
+    );
+    let m = onnx::load_bytes(&bytes).unwrap();
+    let low = to_graph(&m).unwrap();
+    let xv = random(7, 31);
+    let x = Tensor::from_f32(&dev, &xv, &[7]).unwrap();
+    let y = low.graph.compile(&dev).unwrap().run(&[&x]).unwrap();
+    let got = low.download(0, &y[0]).unwrap();
+    let want: Vec<bool> = xv.iter().map(|&v| v > 0.25).collect();
+    assert_eq!(got.data, Data::Bool(want));
+}

@@ -1,0 +1,1 @@
+//! Probe programs live in `examples/`; this library is empty.
