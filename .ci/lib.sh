@@ -89,12 +89,31 @@ browser_tests() {
     local log args=() t
     log="$(mktemp)"
     for t in "${BROWSER_TEST_BINARIES[@]}"; do args+=(--test "$t"); done
-    echo ">> browser tests: cargo test --target wasm32-unknown-unknown ${args[*]} (headless Chromium)"
-    cargo test --target wasm32-unknown-unknown --no-fail-fast "${args[@]}" 2>&1 | tee "$log"
+    echo ">> browser tests: cargo test -p flopwatt --target wasm32-unknown-unknown ${args[*]} (headless Chromium)"
+    cargo test -p flopwatt --target wasm32-unknown-unknown --no-fail-fast "${args[@]}" 2>&1 | tee "$log"
     BROWSER_PASSED=$(grep -E '^test result:' "$log" | grep -Eo '[0-9]+ passed' | awk '{s += $1} END {print s + 0}')
     BROWSER_FAILED=$(grep -E '^test result:' "$log" | grep -Eo '[0-9]+ failed' | awk '{s += $1} END {print s + 0}')
     echo ">> web page: build (web/build.sh) and test (web/test_page.py, WebDriver)"
     # The dev profile reuses the test build's dependencies; the page's numbers are not the point.
     PROFILE="${PAGE_PROFILE:-debug}" web/build.sh
     python3 web/test_page.py --filter "${PAGE_FILTER:-}" --min-ms "${PAGE_MIN_MS:-0}"
+}
+
+# The one-way layering of ARCHITECTURE.md, as far as the compiler cannot see it: the IR, the
+# f64 oracle and the energy sources must not pull in wgpu or naga, and a library user's
+# dependency tree must not hold the CLI's crates.
+check_layering() {
+    local crate bad=0
+    for crate in flopwatt-ir flopwatt-reference flopwatt-energy; do
+        if cargo tree -p "$crate" -e normal --prefix none | grep -Eq '^(wgpu|naga|flopwatt) '; then
+            echo "layering: $crate depends on wgpu, naga or the runtime:" >&2
+            cargo tree -p "$crate" -e normal -i wgpu 2>/dev/null >&2 || true
+            bad=1
+        fi
+    done
+    if cargo tree -p flopwatt -e normal --prefix none | grep -Eq '^(clap|indicatif|plotters) '; then
+        echo "layering: the runtime library depends on a CLI-only crate (clap, indicatif, plotters)" >&2
+        bad=1
+    fi
+    return "$bad"
 }

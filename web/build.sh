@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 profile="${PROFILE:-release}"
 flag=""
 if [ "$profile" = release ]; then flag="--release"; fi
-cargo rustc --lib $flag --target wasm32-unknown-unknown --crate-type cdylib
-wasm-bindgen --target web --no-typescript --out-dir web/pkg \
-    "target/wasm32-unknown-unknown/$profile/flopwatt.wasm"
+cargo rustc -p flopwatt-bench --lib $flag --target wasm32-unknown-unknown --crate-type cdylib
+wasm-bindgen --target web --no-typescript --out-name flopwatt --out-dir web/pkg \
+    "target/wasm32-unknown-unknown/$profile/flopwatt_bench.wasm"
 echo "built web/pkg; serve web/ (python3 -m http.server -d web) and open index.html"

@@ -6,7 +6,7 @@
 
 use wasm_bindgen::prelude::*;
 
-use crate::{self, BenchOptions, BenchResult, Suite, BROWSER_ENERGY};
+use crate::{self as bench, BenchOptions, BenchResult, Suite, BROWSER_ENERGY};
 use flopwatt::device::Device;
 
 fn js_err(e: impl std::fmt::Display) -> JsValue {

@@ -51,3 +51,8 @@ pub mod prelude {
     pub use crate::graph::{Graph, ValueId};
     pub use crate::tensor::{DType, Tensor};
 }
+
+/// The README's programs, compiled as doc tests so that they stay true to the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
