@@ -7,7 +7,7 @@ mod common;
 
 use flopwatt::onnx::npy::Array;
 use flopwatt::onnx::proto::*;
-use flopwatt::onnx::{self, lower_more::fold_batch_norm, to_graph::to_graph, Data};
+use flopwatt::onnx::{self, fold_batch_norm, to_graph::to_graph, Data};
 use flopwatt::reference::{self, check_close, random, to_f64, EXACT_F32, NMSE_F32};
 use flopwatt::{Error, Tensor};
 use prost::Message;
