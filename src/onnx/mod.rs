@@ -554,45 +554,7 @@ impl Model {
         }
         let mut nodes = Vec::with_capacity(g.node.len());
         for (idx, n) in g.node.iter().enumerate() {
-            let op_type = n.op_type.clone().unwrap_or_default();
-            let name = match n.name.as_deref() {
-                Some(s) if !s.is_empty() => s.to_string(),
-                _ => format!("{}#{idx}", if op_type.is_empty() { "?" } else { &op_type }),
-            };
-            let mut node = Node {
-                name,
-                op_type,
-                domain: n.domain.clone().unwrap_or_default(),
-                inputs: n.input.clone(),
-                outputs: n.output.clone(),
-                attributes: BTreeMap::new(),
-            };
-            if node.op_type.is_empty() {
-                return Err(node.error(opset, "node has no op_type"));
-            }
-            for a in &n.attribute {
-                let an = a.name.clone().unwrap_or_default();
-                if an.is_empty() {
-                    return Err(node.error(opset, "an attribute has no name"));
-                }
-                let v = attr_from_proto(a)
-                    .map_err(|m| node.error(opset, format!("attribute `{an}`: {m}")))?;
-                node.attributes.insert(an, v);
-            }
-            for i in node.inputs.iter().filter(|s| !s.is_empty()) {
-                if !defined.contains(i) {
-                    return Err(node.error(
-                        opset,
-                        format!("input `{i}` is not a graph input, initializer or earlier node output (graph not topologically sorted?)"),
-                    ));
-                }
-            }
-            for o in node.outputs.iter().filter(|s| !s.is_empty()) {
-                if !defined.insert(o.clone()) {
-                    return Err(node.error(opset, format!("output `{o}` is already defined")));
-                }
-            }
-            nodes.push(node);
+            nodes.push(node_from_proto(n, idx, opset, &mut defined)?);
         }
         for o in &outputs {
             if !defined.contains(&o.name) {
@@ -668,6 +630,54 @@ impl Model {
         v.dedup();
         v
     }
+}
+
+/// Decodes node `idx`, checking that its inputs are already `defined` and adding its outputs.
+fn node_from_proto(
+    n: &proto::NodeProto,
+    idx: usize,
+    opset: i64,
+    defined: &mut HashSet<String>,
+) -> Result<Node> {
+    let op_type = n.op_type.clone().unwrap_or_default();
+    let name = match n.name.as_deref() {
+        Some(s) if !s.is_empty() => s.to_string(),
+        _ => format!("{}#{idx}", if op_type.is_empty() { "?" } else { &op_type }),
+    };
+    let mut node = Node {
+        name,
+        op_type,
+        domain: n.domain.clone().unwrap_or_default(),
+        inputs: n.input.clone(),
+        outputs: n.output.clone(),
+        attributes: BTreeMap::new(),
+    };
+    if node.op_type.is_empty() {
+        return Err(node.error(opset, "node has no op_type"));
+    }
+    for a in &n.attribute {
+        let an = a.name.clone().unwrap_or_default();
+        if an.is_empty() {
+            return Err(node.error(opset, "an attribute has no name"));
+        }
+        let v =
+            attr_from_proto(a).map_err(|m| node.error(opset, format!("attribute `{an}`: {m}")))?;
+        node.attributes.insert(an, v);
+    }
+    for i in node.inputs.iter().filter(|s| !s.is_empty()) {
+        if !defined.contains(i) {
+            return Err(node.error(
+                opset,
+                format!("input `{i}` is not a graph input, initializer or earlier node output (graph not topologically sorted?)"),
+            ));
+        }
+    }
+    for o in node.outputs.iter().filter(|s| !s.is_empty()) {
+        if !defined.insert(o.clone()) {
+            return Err(node.error(opset, format!("output `{o}` is already defined")));
+        }
+    }
+    Ok(node)
 }
 
 fn value_info(v: &proto::ValueInfoProto, name: &str) -> Result<ValueInfo, String> {
