@@ -1,5 +1,6 @@
-//! ONNX import of the second half of the op list: BatchNormalization folded into a Conv (and
-//! its scale+shift fallback), int64 token ids through Gather (and the i32 range check).
+//! ONNX import of convolution, indexing, pooling, resize and attention ops: BatchNormalization
+//! folded into a Conv (and its scale+shift fallback), int64 token ids through Gather (and the
+//! i32 range check), 1-D conv, and odd attributes as node errors.
 // Native only (sync API); the browser runs the gpu_test! binaries.
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -7,7 +8,7 @@ mod common;
 
 use flopwatt::onnx::npy::Array;
 use flopwatt::onnx::proto::*;
-use flopwatt::onnx::{self, lower_more::fold_batch_norm, to_graph::to_graph, Data};
+use flopwatt::onnx::{self, fold_batch_norm, to_graph::to_graph, Data};
 use flopwatt::{Compile, Error, Tensor};
 use flopwatt_reference::{self as reference, check_close, random, to_f64, EXACT_F32, NMSE_F32};
 use prost::Message;
@@ -231,8 +232,8 @@ fn conv_1d_runs_as_2d() {
     assert!(e < NMSE_F32, "conv1d nmse {e}");
 }
 
-/// Odd attributes and shapes on the ops of the second half: each is an `Error::Onnx` naming
-/// the node (or lowers), never a panic.
+/// Odd attributes and shapes on the index, pooling, conv-transpose, resize and attention ops:
+/// each is an `Error::Onnx` naming the node (or lowers), never a panic.
 #[test]
 fn odd_attributes_are_node_errors_not_panics() {
     use onnx_build::{a_int, t_i64};

@@ -1,5 +1,7 @@
 //! ONNX model import: protobuf decoding into a flopwatt-side [`Model`], load-time folding of
-//! shape-only subgraphs ([`fold`]), the supported-op check, and `.npy` I/O ([`npy`]).
+//! shape-only subgraphs ([`fold`]), the supported-op check, lowering onto the graph
+//! ([`to_graph`]), and `.npy` I/O ([`npy`]). What each op does in those steps is one row of
+//! the registry (`registry::OPS`), implemented by op family under `ops/`.
 //!
 //! The model here is plain data (no wgpu): names, types, shapes, constant tensors and nodes
 //! with typed attributes. Every defect of the file (malformed or truncated protobuf, missing
@@ -7,10 +9,13 @@
 //! is an [`Error::Model`] or [`Error::Onnx`], never a panic: the loader is fuzzed.
 
 pub mod fold;
-pub mod lower_more;
 pub mod npy;
+pub(crate) mod ops;
 pub mod proto;
+pub(crate) mod registry;
 pub mod to_graph;
+
+pub use ops::conv::fold_batch_norm;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -23,80 +28,14 @@ use crate::error::{Error, Result};
 /// attributes, Upsample) that PyTorch has not exported for years.
 pub const MIN_OPSET: i64 = 11;
 
-/// Ops of the default domain that flopwatt maps onto its graph (issue 8).
-pub const SUPPORTED_OPS: &[&str] = &[
-    "MatMul",
-    "Gemm",
-    "Conv",
-    "ConvTranspose",
-    "BatchNormalization",
-    "MaxPool",
-    "AveragePool",
-    "GlobalAveragePool",
-    "Resize",
-    "Pad",
-    "Relu",
-    "LeakyRelu",
-    "Gelu",
-    "Erf",
-    "Sigmoid",
-    "HardSigmoid",
-    "HardSwish",
-    "Tanh",
-    "Clip",
-    "Exp",
-    "Log",
-    "Sqrt",
-    "Pow",
-    "Neg",
-    "Abs",
-    "Reciprocal",
-    "Add",
-    "Sub",
-    "Mul",
-    "Div",
-    "Max",
-    "Min",
-    "Equal",
-    "Less",
-    "Greater",
-    "Where",
-    "Softmax",
-    "LogSoftmax",
-    "ReduceSum",
-    "ReduceMean",
-    "ReduceMax",
-    "ReduceMin",
-    "LayerNormalization",
-    "RMSNormalization",
-    "Attention",
-    "Transpose",
-    "Reshape",
-    "Flatten",
-    "Squeeze",
-    "Unsqueeze",
-    "Concat",
-    "Split",
-    "Slice",
-    "Gather",
-    "Expand",
-    "Cast",
-    "Shape",
-    "ConstantOfShape",
-    "Constant",
-    "Identity",
-    "Range",
-];
-
-/// The first opset that defines an op, where that is newer than [`MIN_OPSET`].
-fn since_opset(op: &str) -> i64 {
-    match op {
-        "HardSwish" => 14,
-        "LayerNormalization" => 17,
-        "Gelu" => 20,
-        "RMSNormalization" | "Attention" => 23,
-        _ => MIN_OPSET,
-    }
+/// Every op of the default domain that [`Model::check_supported`] accepts, in the order of
+/// the registry (by family).
+pub fn supported_ops() -> Vec<&'static str> {
+    registry::OPS
+        .iter()
+        .filter(|e| e.supported())
+        .map(|e| e.name)
+        .collect()
 }
 
 /// ONNX tensor element types that flopwatt can hold (`TensorProto.DataType` codes).
@@ -412,9 +351,14 @@ pub struct Node {
 }
 
 impl Node {
+    /// Whether the node's op is of the default ONNX domain (empty or `ai.onnx`).
+    pub fn default_domain(&self) -> bool {
+        self.domain.is_empty() || self.domain == "ai.onnx"
+    }
+
     /// The error type for this node's problems.
     pub fn error(&self, opset: i64, message: impl std::fmt::Display) -> Error {
-        let op = if self.domain.is_empty() || self.domain == "ai.onnx" {
+        let op = if self.default_domain() {
             self.op_type.clone()
         } else {
             format!("{}:{}", self.domain, self.op_type)
@@ -610,45 +554,7 @@ impl Model {
         }
         let mut nodes = Vec::with_capacity(g.node.len());
         for (idx, n) in g.node.iter().enumerate() {
-            let op_type = n.op_type.clone().unwrap_or_default();
-            let name = match n.name.as_deref() {
-                Some(s) if !s.is_empty() => s.to_string(),
-                _ => format!("{}#{idx}", if op_type.is_empty() { "?" } else { &op_type }),
-            };
-            let mut node = Node {
-                name,
-                op_type,
-                domain: n.domain.clone().unwrap_or_default(),
-                inputs: n.input.clone(),
-                outputs: n.output.clone(),
-                attributes: BTreeMap::new(),
-            };
-            if node.op_type.is_empty() {
-                return Err(node.error(opset, "node has no op_type"));
-            }
-            for a in &n.attribute {
-                let an = a.name.clone().unwrap_or_default();
-                if an.is_empty() {
-                    return Err(node.error(opset, "an attribute has no name"));
-                }
-                let v = attr_from_proto(a)
-                    .map_err(|m| node.error(opset, format!("attribute `{an}`: {m}")))?;
-                node.attributes.insert(an, v);
-            }
-            for i in node.inputs.iter().filter(|s| !s.is_empty()) {
-                if !defined.contains(i) {
-                    return Err(node.error(
-                        opset,
-                        format!("input `{i}` is not a graph input, initializer or earlier node output (graph not topologically sorted?)"),
-                    ));
-                }
-            }
-            for o in node.outputs.iter().filter(|s| !s.is_empty()) {
-                if !defined.insert(o.clone()) {
-                    return Err(node.error(opset, format!("output `{o}` is already defined")));
-                }
-            }
-            nodes.push(node);
+            nodes.push(node_from_proto(n, idx, opset, &mut defined)?);
         }
         for o in &outputs {
             if !defined.contains(&o.name) {
@@ -670,11 +576,11 @@ impl Model {
         })
     }
 
-    /// Checks every node against [`SUPPORTED_OPS`] (default domain, op present at this
-    /// opset); the first failure names the op, the node and the opset.
+    /// Checks every node against the registry (default domain, op known and supported, present
+    /// at this opset); the first failure names the op, the node and the opset.
     pub fn check_supported(&self) -> Result<()> {
         for n in &self.nodes {
-            if !(n.domain.is_empty() || n.domain == "ai.onnx") {
+            if !n.default_domain() {
                 return Err(n.error(
                     self.opset,
                     format!(
@@ -683,14 +589,13 @@ impl Model {
                     ),
                 ));
             }
-            if !SUPPORTED_OPS.contains(&n.op_type.as_str()) {
+            let Some(entry) = registry::lookup(n).filter(|e| e.supported()) else {
                 return Err(n.error(self.opset, "unsupported op"));
-            }
-            let since = since_opset(&n.op_type);
-            if self.opset < since {
+            };
+            if self.opset < entry.since_opset {
                 return Err(n.error(
                     self.opset,
-                    format!("{} exists from opset {since} on", n.op_type),
+                    format!("{} exists from opset {} on", n.op_type, entry.since_opset),
                 ));
             }
             if let Some((k, _)) = n
@@ -712,10 +617,7 @@ impl Model {
         let mut v: Vec<String> = self
             .nodes
             .iter()
-            .filter(|n| {
-                !(n.domain.is_empty() || n.domain == "ai.onnx")
-                    || !SUPPORTED_OPS.contains(&n.op_type.as_str())
-            })
+            .filter(|n| !registry::lookup(n).is_some_and(|e| e.supported()))
             .map(|n| {
                 if n.domain.is_empty() {
                     n.op_type.clone()
@@ -728,6 +630,54 @@ impl Model {
         v.dedup();
         v
     }
+}
+
+/// Decodes node `idx`, checking that its inputs are already `defined` and adding its outputs.
+fn node_from_proto(
+    n: &proto::NodeProto,
+    idx: usize,
+    opset: i64,
+    defined: &mut HashSet<String>,
+) -> Result<Node> {
+    let op_type = n.op_type.clone().unwrap_or_default();
+    let name = match n.name.as_deref() {
+        Some(s) if !s.is_empty() => s.to_string(),
+        _ => format!("{}#{idx}", if op_type.is_empty() { "?" } else { &op_type }),
+    };
+    let mut node = Node {
+        name,
+        op_type,
+        domain: n.domain.clone().unwrap_or_default(),
+        inputs: n.input.clone(),
+        outputs: n.output.clone(),
+        attributes: BTreeMap::new(),
+    };
+    if node.op_type.is_empty() {
+        return Err(node.error(opset, "node has no op_type"));
+    }
+    for a in &n.attribute {
+        let an = a.name.clone().unwrap_or_default();
+        if an.is_empty() {
+            return Err(node.error(opset, "an attribute has no name"));
+        }
+        let v =
+            attr_from_proto(a).map_err(|m| node.error(opset, format!("attribute `{an}`: {m}")))?;
+        node.attributes.insert(an, v);
+    }
+    for i in node.inputs.iter().filter(|s| !s.is_empty()) {
+        if !defined.contains(i) {
+            return Err(node.error(
+                opset,
+                format!("input `{i}` is not a graph input, initializer or earlier node output (graph not topologically sorted?)"),
+            ));
+        }
+    }
+    for o in node.outputs.iter().filter(|s| !s.is_empty()) {
+        if !defined.insert(o.clone()) {
+            return Err(node.error(opset, format!("output `{o}` is already defined")));
+        }
+    }
+    Ok(node)
 }
 
 fn value_info(v: &proto::ValueInfoProto, name: &str) -> Result<ValueInfo, String> {
