@@ -1,6 +1,6 @@
 //! The energy method: idle window, then the workload repeated over a window of at least
 //! `min_window`, the cumulative counter read at both ends (see the module docs of
-//! [`crate::energy`]).
+//! `crate::energy`).
 
 use std::time::Duration;
 

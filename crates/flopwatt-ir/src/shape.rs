@@ -128,7 +128,7 @@ pub fn broadcast_strides(
     Some(out)
 }
 
-/// The output shape of [`gather`]: `data.shape[..axis] + indices.shape + data.shape[axis+1..]`.
+/// The output shape of `gather`: `data.shape[..axis] + indices.shape + data.shape[axis+1..]`.
 pub fn gather_shape(data: &[usize], indices: &[usize], axis: usize) -> Vec<usize> {
     let mut s = data[..axis].to_vec();
     s.extend_from_slice(indices);
@@ -188,7 +188,7 @@ pub fn concat_shape(shapes: &[&[usize]], axis: usize) -> Result<Vec<usize>> {
     Ok(out)
 }
 
-/// The output shape of [`pad`]: `n + begin + end` per axis (negative pads crop).
+/// The output shape of `pad`: `n + begin + end` per axis (negative pads crop).
 pub fn pad_shape(shape: &[usize], begin: &[isize], end: &[isize]) -> Result<Vec<usize>> {
     if begin.len() != shape.len() || end.len() != shape.len() {
         return Err(Error::invalid(

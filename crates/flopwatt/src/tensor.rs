@@ -14,7 +14,7 @@ pub use flopwatt_ir::shape::{
 /// A tensor on a device.
 ///
 /// Cloning shares the buffer. Views (transpose, broadcast) change strides, not data; kernels
-/// that accept strided inputs read them without a copy, the rest call [`Tensor::contiguous`].
+/// that accept strided inputs read them without a copy, the rest call `Tensor::contiguous`.
 #[derive(Clone)]
 pub struct Tensor {
     pub(crate) device: Device,

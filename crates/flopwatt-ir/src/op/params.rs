@@ -2,7 +2,7 @@
 
 use super::Activation;
 
-/// How [`pad`] fills positions outside the input.
+/// How `pad` fills positions outside the input.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum PadMode {
     /// A constant (converted to the tensor's dtype).
@@ -28,7 +28,7 @@ pub enum PoolKind {
     AvgCountPad,
 }
 
-/// Parameters of [`pool2d`].
+/// Parameters of `pool2d`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Pool2dParams {
     /// Reduction.
@@ -102,7 +102,7 @@ pub enum ResizeMode {
     Linear,
 }
 
-/// Parameters of [`conv2d`].
+/// Parameters of `conv2d`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Conv2dParams {
     /// Stride along (height, width).
@@ -129,7 +129,7 @@ impl Default for Conv2dParams {
     }
 }
 
-/// Parameters of [`conv1d`] (input [N, C, L], weight [Cout, C / groups, K]).
+/// Parameters of `conv1d` (input [N, C, L], weight [Cout, C / groups, K]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Conv1dParams {
     /// Stride.
@@ -156,7 +156,7 @@ impl Default for Conv1dParams {
     }
 }
 
-/// Parameters of [`conv_transpose2d`] (weight [Cin, Cout / groups, KH, KW]).
+/// Parameters of `conv_transpose2d` (weight [Cin, Cout / groups, KH, KW]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ConvTranspose2dParams {
     /// Stride along (height, width).

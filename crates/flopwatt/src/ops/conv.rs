@@ -119,7 +119,7 @@ fn out_extent(inp: usize, pad: usize, k: usize, s: usize, d: usize) -> Option<us
 }
 
 /// 2-D convolution of `x` [N, Cin, H, W] with `w` [Cout, Cin / groups, KH, KW], plus `bias`
-/// [Cout], then the activation; returns [N, Cout, OH, OW].
+/// \[Cout\], then the activation; returns [N, Cout, OH, OW].
 pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, p: &Conv2dParams) -> Result<Tensor> {
     run_once(x.device(), |rec| encode_conv2d(rec, x, w, bias, p))
 }

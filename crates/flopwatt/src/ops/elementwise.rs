@@ -5,7 +5,7 @@
 //! fused chain like `relu(x * 2 + 1)` is just a deeper tree. Fused and unfused paths share
 //! this one code path, so they cannot disagree on semantics.
 //!
-//! Semantics (the f64 meaning is [`crate::reference::elementwise::eval_f64`]):
+//! Semantics (the f64 meaning is `crate::reference::elementwise::eval_f64`):
 //! - Arithmetic is f32 whatever the storage dtype: f16 inputs are widened, i32 inputs are
 //!   converted to f32 (exact for |x| <= 2^24; larger integers round).
 //! - Output dtype: the dtype of a root [`Expr::Cast`]; otherwise f16 when every input used is

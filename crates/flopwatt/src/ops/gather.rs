@@ -258,7 +258,7 @@ pub fn slice(x: &Tensor, starts: &[usize], steps: &[isize], counts: &[usize]) ->
     })
 }
 
-/// Records [`slice`].
+/// Records [`slice()`].
 pub fn encode_slice(
     rec: &mut Recorder,
     x: &Tensor,
@@ -309,7 +309,7 @@ pub fn concat(xs: &[&Tensor], axis: usize) -> Result<Tensor> {
     run_once(first.device(), |rec| encode_concat(rec, xs, axis))
 }
 
-/// Records [`concat`].
+/// Records [`concat()`].
 pub fn encode_concat(rec: &mut Recorder, xs: &[&Tensor], axis: usize) -> Result<Tensor> {
     let shapes: Vec<&[usize]> = xs.iter().map(|t| t.shape()).collect();
     let out_shape = concat_shape(&shapes, axis)?;

@@ -75,7 +75,7 @@ pub fn wgsl_f32(v: f32) -> String {
     }
 }
 
-/// WGSL helpers behind [`Activation::wgsl`]; numerically careful forms (no overflow to NaN
+/// WGSL helpers behind `ActivationWgsl::wgsl`; numerically careful forms (no overflow to NaN
 /// for large |x|).
 pub const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
 
