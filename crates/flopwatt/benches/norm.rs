@@ -3,19 +3,25 @@
 mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use flopwatt::ops::norm::{encode_norm, encode_softmax_with};
+use flopwatt::ops::norm::{encode_norm, encode_softmax_with, NormOptions};
 use flopwatt::ops::reduce::Strategy;
 use flopwatt::{Device, Recorder, Tensor};
 use flopwatt_reference as reference;
 
-fn softmax(dev: &Device, x: &Tensor, s: Strategy) -> Tensor {
+fn softmax(dev: &Device, x: &Tensor, s: impl Into<NormOptions>) -> Tensor {
     let mut rec = Recorder::new(dev);
     let y = encode_softmax_with(&mut rec, x, -1, false, s).expect("softmax");
     rec.submit(false).expect("submit");
     y
 }
 
-fn layernorm(dev: &Device, x: &Tensor, g: &Tensor, b: &Tensor, s: Strategy) -> Tensor {
+fn layernorm(
+    dev: &Device,
+    x: &Tensor,
+    g: &Tensor,
+    b: &Tensor,
+    s: impl Into<NormOptions>,
+) -> Tensor {
     let mut rec = Recorder::new(dev);
     let y = encode_norm(&mut rec, x, 1, Some(g), Some(b), 1e-5, false, s).expect("layer_norm");
     rec.submit(false).expect("submit");
@@ -44,12 +50,15 @@ fn benches(c: &mut Criterion) {
         softmax(&dev, &x, s);
         c.bench_function(id, |bch| bch.iter(|| softmax(&dev, &x, s)));
     }
-    flopwatt::ops::norm::set_softmax_recompute(false);
-    softmax(&dev, &x, Strategy::Direct);
+    let store = NormOptions {
+        strategy: Strategy::Direct,
+        recompute_exp: false,
+        ..NormOptions::default()
+    };
+    softmax(&dev, &x, store);
     c.bench_function("softmax-4096-direct-store", |bch| {
-        bch.iter(|| softmax(&dev, &x, Strategy::Direct))
+        bch.iter(|| softmax(&dev, &x, store))
     });
-    flopwatt::ops::norm::set_softmax_recompute(true);
     for (id, s) in [
         ("layernorm-4096", Strategy::Auto),
         ("layernorm-4096-direct", Strategy::Direct),
@@ -58,12 +67,15 @@ fn benches(c: &mut Criterion) {
         layernorm(&dev, &x, &g, &b, s);
         c.bench_function(id, |bch| bch.iter(|| layernorm(&dev, &x, &g, &b, s)));
     }
-    flopwatt::ops::norm::set_layer_norm_one_read(false);
-    layernorm(&dev, &x, &g, &b, Strategy::Direct);
+    let reread = NormOptions {
+        strategy: Strategy::Direct,
+        one_read: false,
+        ..NormOptions::default()
+    };
+    layernorm(&dev, &x, &g, &b, reread);
     c.bench_function("layernorm-4096-direct-reread", |bch| {
-        bch.iter(|| layernorm(&dev, &x, &g, &b, Strategy::Direct))
+        bch.iter(|| layernorm(&dev, &x, &g, &b, reread))
     });
-    flopwatt::ops::norm::set_layer_norm_one_read(true);
 }
 
 criterion_group! {

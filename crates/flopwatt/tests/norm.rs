@@ -3,7 +3,7 @@
 mod common;
 
 use flopwatt::ops::norm::{
-    encode_norm, encode_softmax_with, layer_norm, log_softmax, rms_norm, softmax,
+    encode_norm, encode_softmax_with, layer_norm, log_softmax, rms_norm, softmax, NormOptions,
 };
 use flopwatt::ops::reduce::Strategy;
 use flopwatt::{Device, Error, Recorder, Tensor};
@@ -12,21 +12,30 @@ use flopwatt_reference::{self as reference, check_close, TRANSCENDENTAL_F32};
 
 const STRATEGIES: [Strategy; 3] = [Strategy::Auto, Strategy::Direct, Strategy::Tree];
 
-async fn run_softmax(dev: &Device, x: &Tensor, axis: isize, log: bool, s: Strategy) -> Vec<f32> {
+async fn run_softmax(dev: &Device, x: &Tensor, axis: isize, log: bool, o: NormOptions) -> Vec<f32> {
     let mut rec = Recorder::new(dev);
-    let y = encode_softmax_with(&mut rec, x, axis, log, s).unwrap();
+    let y = encode_softmax_with(&mut rec, x, axis, log, o).unwrap();
     rec.submit(false).unwrap();
     assert_eq!(y.shape(), x.shape());
     y.to_f32_vec_async().await.unwrap()
 }
 
 async fn softmax_case(dev: &Device, shape: &[usize], data: &[f32]) {
+    softmax_case_with(dev, shape, data, NormOptions::default()).await
+}
+
+/// Every axis, both forms, every strategy, with `base`'s other kernel choices.
+async fn softmax_case_with(dev: &Device, shape: &[usize], data: &[f32], base: NormOptions) {
     let x = Tensor::from_f32(dev, data, shape).unwrap();
     for axis in 0..shape.len() {
         for log in [false, true] {
             let want = refn::softmax(data, shape, axis, log);
             for s in STRATEGIES {
-                let got = run_softmax(dev, &x, axis as isize - shape.len() as isize, log, s).await;
+                let o = NormOptions {
+                    strategy: s,
+                    ..base
+                };
+                let got = run_softmax(dev, &x, axis as isize - shape.len() as isize, log, o).await;
                 check_close(
                     &format!("softmax log={log} {shape:?} axis {axis} {s:?}"),
                     &got,
@@ -95,6 +104,18 @@ async fn softmax_huge_and_infinite_inputs(dev) {
 }
 
 async fn norm_case(dev: &Device, shape: &[usize], norm_dims: usize, seed: u64, offset: f32) {
+    norm_case_with(dev, shape, norm_dims, seed, offset, NormOptions::default()).await
+}
+
+/// Layer and RMS norm, every strategy and affine form, with `base`'s other kernel choices.
+async fn norm_case_with(
+    dev: &Device,
+    shape: &[usize],
+    norm_dims: usize,
+    seed: u64,
+    offset: f32,
+    base: NormOptions,
+) {
     let n: usize = shape.iter().product();
     let len: usize = shape[shape.len() - norm_dims..].iter().product();
     let tail = &shape[shape.len() - norm_dims..];
@@ -109,10 +130,14 @@ async fn norm_case(dev: &Device, shape: &[usize], norm_dims: usize, seed: u64, o
     let bt = Tensor::from_f32(dev, &b, tail).unwrap();
     let eps = 1e-5;
     for s in STRATEGIES {
+        let o = NormOptions {
+            strategy: s,
+            ..base
+        };
         for (gamma, beta) in [(None, None), (Some(&gt), None), (Some(&gt), Some(&bt))] {
             let mut rec = Recorder::new(dev);
-            let ln = encode_norm(&mut rec, &x, norm_dims, gamma, beta, eps, false, s).unwrap();
-            let rms = encode_norm(&mut rec, &x, norm_dims, gamma, None, eps, true, s).unwrap();
+            let ln = encode_norm(&mut rec, &x, norm_dims, gamma, beta, eps, false, o).unwrap();
+            let rms = encode_norm(&mut rec, &x, norm_dims, gamma, None, eps, true, o).unwrap();
             rec.submit(false).unwrap();
             let gs = gamma.map(|_| &g[..]);
             let bs = beta.map(|_| &b[..]);
@@ -240,25 +265,24 @@ async fn bad_arguments_are_typed_errors(dev) {
 gpu_test! {
 /// The direct softmax's other last-sweep form (store exp, then rescale) stays correct too.
 async fn softmax_store_variant(dev) {
-    flopwatt::ops::norm::set_softmax_recompute(false);
+    let store = NormOptions { recompute_exp: false, ..NormOptions::default() };
     for (i, shape) in [[3usize, 4096], [300, 64]].iter().enumerate() {
         let n = shape.iter().product();
-        softmax_case(
+        softmax_case_with(
             &dev,
             shape,
             &reference::random_range(n, 50 + i as u64, -8.0, 8.0),
+            store,
         ).await;
     }
-    flopwatt::ops::norm::set_softmax_recompute(true);
 }
 }
 
 gpu_test! {
 /// Layer norm's other block form (each block read twice) stays correct too.
 async fn layer_norm_reread_variant(dev) {
-    flopwatt::ops::norm::set_layer_norm_one_read(false);
-    norm_case(&dev, &[260, 44], 1, 90, 0.0).await;
-    norm_case(&dev, &[300, 256], 1, 91, 100.0).await;
-    flopwatt::ops::norm::set_layer_norm_one_read(true);
+    let reread = NormOptions { one_read: false, ..NormOptions::default() };
+    norm_case_with(&dev, &[260, 44], 1, 90, 0.0, reread).await;
+    norm_case_with(&dev, &[300, 256], 1, 91, 100.0, reread).await;
 }
 }

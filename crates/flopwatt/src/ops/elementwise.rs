@@ -370,43 +370,17 @@ impl ElementwiseKernel {
             Bounds::for_class(class)
         };
         let used = expr.inputs_used();
-        let src = |i: usize| {
-            if alias == Some(i) {
-                "out".to_string()
-            } else {
-                format!("in{i}")
-            }
-        };
-        if let Some(&bad) = used.iter().find(|&&i| i >= input_dtypes.len()) {
-            return Err(Error::invalid(
-                "elementwise",
-                format!(
-                    "expression reads input {bad} but {} inputs were given",
-                    input_dtypes.len()
-                ),
-            ));
-        }
-        if used.len() > MAX_INPUTS {
-            return Err(Error::invalid(
-                "elementwise",
-                format!(
-                    "expression reads {} inputs; at most {MAX_INPUTS} per kernel",
-                    used.len()
-                ),
-            ));
-        }
-        if let Layout::Strided { rank } = layout {
-            if rank == 0 || rank > MAX_RANK {
-                return Err(Error::shape(
-                    "elementwise",
-                    format!("rank {rank} after coalescing; supported 1..={MAX_RANK}"),
-                ));
-            }
-        }
+        check_generate(&used, input_dtypes, layout)?;
         let out_dtype = expr.out_dtype(input_dtypes);
         let f16 = out_dtype == DType::F16
             || used.iter().any(|&i| input_dtypes[i] == DType::F16)
             || expr.uses_f16_cast();
+        let ops = Operands {
+            used: &used,
+            alias,
+            splat,
+            dense: matches!(layout, Layout::Linear | Layout::Vec4),
+        };
 
         let mut s = String::with_capacity(8192);
         if f16 {
@@ -415,8 +389,107 @@ impl ElementwiseKernel {
         s.push_str(ACTIVATION_WGSL);
         s.push_str(helpers());
         s.push_str(store_fn(out_dtype));
+        let consts = ops.declarations(&mut s, expr, input_dtypes, out_dtype, layout);
+        let items = items_per_invocation(layout);
+        let body = ops.element_body(layout, out_dtype);
+        ops.main_entry(&mut s, items, &body, bounds);
 
-        // Bindings: used inputs in order, then the output, then the params.
+        let lname = match layout {
+            Layout::Linear => "linear".to_string(),
+            Layout::Vec4 => "vec4".to_string(),
+            Layout::Strided { rank } => format!("strided{rank}"),
+        };
+        Ok(ElementwiseKernel {
+            name: format!("elementwise.{lname}"),
+            source: s,
+            bound_inputs: used,
+            out_dtype,
+            layout,
+            flops_per_element: expr.op_count(),
+            consts,
+        })
+    }
+}
+
+/// Errors where a kernel cannot read `used` of `input_dtypes` in `layout`: an input past
+/// the inputs, more than [`MAX_INPUTS`] of them, a rank outside 1..=[`MAX_RANK`].
+fn check_generate(used: &[usize], input_dtypes: &[DType], layout: Layout) -> Result<()> {
+    if let Some(&bad) = used.iter().find(|&&i| i >= input_dtypes.len()) {
+        return Err(Error::invalid(
+            "elementwise",
+            format!(
+                "expression reads input {bad} but {} inputs were given",
+                input_dtypes.len()
+            ),
+        ));
+    }
+    if used.len() > MAX_INPUTS {
+        return Err(Error::invalid(
+            "elementwise",
+            format!(
+                "expression reads {} inputs; at most {MAX_INPUTS} per kernel",
+                used.len()
+            ),
+        ));
+    }
+    if let Layout::Strided { rank } = layout {
+        if rank == 0 || rank > MAX_RANK {
+            return Err(Error::shape(
+                "elementwise",
+                format!("rank {rank} after coalescing; supported 1..={MAX_RANK}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// How a generated elementwise kernel reads its inputs.
+struct Operands<'a> {
+    /// The inputs the expression reads, in order.
+    used: &'a [usize],
+    /// The input read from the output buffer (the in-place form), if any.
+    alias: Option<usize>,
+    /// Inputs read as one element broadcast to all (dense layouts only).
+    splat: &'a [usize],
+    /// A linear or vec4 layout.
+    dense: bool,
+}
+
+impl Operands<'_> {
+    /// The buffer input `i` is read from.
+    fn src(&self, i: usize) -> String {
+        if self.alias == Some(i) {
+            "out".to_string()
+        } else {
+            format!("in{i}")
+        }
+    }
+
+    fn is_splat(&self, i: usize) -> bool {
+        self.dense && self.splat.contains(&i)
+    }
+
+    /// `f(i)` for each used input, comma-separated.
+    fn args(&self, f: &dyn Fn(usize) -> String) -> String {
+        self.used
+            .iter()
+            .map(|&i| f(i))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The bindings (used inputs in order, then the output, then the params), the params
+    /// struct and `ew_expr`, the expression as a function of the used inputs (as f32).
+    /// Returns the constants the params carry.
+    fn declarations(
+        &self,
+        s: &mut String,
+        expr: &Expr,
+        input_dtypes: &[DType],
+        out_dtype: DType,
+        layout: Layout,
+    ) -> Vec<f32> {
+        let used = self.used;
         let vec4 = layout == Layout::Vec4;
         let elem = |d: DType| {
             if vec4 {
@@ -425,10 +498,8 @@ impl ElementwiseKernel {
                 d.wgsl().to_string()
             }
         };
-        let dense = matches!(layout, Layout::Linear | Layout::Vec4);
-        let is_splat = |i: usize| dense && splat.contains(&i);
-        for (b, &i) in used.iter().filter(|&&i| alias != Some(i)).enumerate() {
-            let ty = if is_splat(i) {
+        for (b, &i) in used.iter().filter(|&&i| self.alias != Some(i)).enumerate() {
+            let ty = if self.is_splat(i) {
                 input_dtypes[i].wgsl().to_string()
             } else {
                 elem(input_dtypes[i])
@@ -438,13 +509,12 @@ impl ElementwiseKernel {
                 "@group(0) @binding({b}) var<storage, read> in{i}: array<{ty}>;"
             );
         }
-        let nb = used.len() - usize::from(alias.is_some_and(|a| used.contains(&a)));
+        let nb = used.len() - usize::from(self.alias.is_some_and(|a| used.contains(&a)));
         let _ = writeln!(
             s,
             "@group(0) @binding({nb}) var<storage, read_write> out: array<{}>;",
             elem(out_dtype)
         );
-        // The expression as a function of the used inputs (as f32).
         let params: Vec<String> = used.iter().map(|i| format!("x{i}: f32")).collect();
         let mut body = String::new();
         let mut next = 0;
@@ -456,7 +526,7 @@ impl ElementwiseKernel {
         s.push_str("    offs: array<vec4<u32>, 2>,\n");
         if let Layout::Strided { .. } = layout {
             s.push_str("    shape: array<vec4<u32>, 2>,\n");
-            for &i in &used {
+            for &i in used {
                 let _ = writeln!(s, "    st{i}: array<vec4<u32>, 2>,");
             }
         }
@@ -471,58 +541,37 @@ impl ElementwiseKernel {
             "fn ew_expr({}) -> f32 {{\n{body}    return {root};\n}}\n",
             params.join(", ")
         );
+        consts
+    }
 
-        let _ = writeln!(s, "const WG: u32 = {}u;", WG);
-        s.push_str(
-            "@compute @workgroup_size(WG)\nfn main(@builtin(workgroup_id) wid: vec3<u32>, \
-             @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {\n",
-        );
-        let items = items_per_invocation(layout);
-        let _ = writeln!(
-            s,
-            "    let base = (wid.y * nwg.x + wid.x) * (WG * {items}u) + lid;"
-        );
-        let args = |f: &dyn Fn(usize) -> String| -> String {
-            used.iter().map(|&i| f(i)).collect::<Vec<_>>().join(", ")
-        };
-        // Splatted operands: one load per invocation, not one per element.
-        for (k, &i) in used.iter().enumerate() {
-            if is_splat(i) {
-                let _ = writeln!(
-                    s,
-                    "    let sp{i} = f32({}[p.offs[{}][{}]]);",
-                    src(i),
-                    k / 4,
-                    k % 4
-                );
-            }
-        }
-        // The body for one element (or one vec4) at index `i`.
+    /// The body for one element (or one vec4) at index `i`.
+    fn element_body(&self, layout: Layout, out_dtype: DType) -> String {
+        let used = self.used;
         let mut b = String::new();
         match layout {
             Layout::Linear => {
                 let _ = writeln!(
                     b,
                     "        out[i] = ew_store(ew_expr({}));",
-                    args(&|i| if is_splat(i) {
+                    self.args(&|i| if self.is_splat(i) {
                         format!("sp{i}")
                     } else {
-                        format!("f32({}[i])", src(i))
+                        format!("f32({}[i])", self.src(i))
                     })
                 );
             }
             Layout::Vec4 => {
                 // p.n counts vec4s here.
-                for &i in &used {
-                    if !is_splat(i) {
-                        let _ = writeln!(b, "        let v{i} = {}[i];", src(i));
+                for &i in used {
+                    if !self.is_splat(i) {
+                        let _ = writeln!(b, "        let v{i} = {}[i];", self.src(i));
                     }
                 }
                 let lanes: Vec<String> = ["x", "y", "z", "w"]
                     .iter()
                     .map(|c| {
-                        let a = args(&|i| {
-                            if is_splat(i) {
+                        let a = self.args(&|i| {
+                            if self.is_splat(i) {
                                 format!("sp{i}")
                             } else {
                                 format!("f32(v{i}.{c})")
@@ -553,14 +602,40 @@ impl ElementwiseKernel {
                             "        let c{d} = rem % p.shape[{q}][{r}];\n        rem = rem / p.shape[{q}][{r}];"
                         );
                     }
-                    for &i in &used {
+                    for &i in used {
                         let _ = writeln!(b, "        o{i} = o{i} + c{d} * p.st{i}[{q}][{r}];");
                     }
                 }
                 let _ = writeln!(
                     b,
                     "        out[i] = ew_store(ew_expr({}));",
-                    args(&|i| format!("f32({}[o{i}])", src(i)))
+                    self.args(&|i| format!("f32({}[o{i}])", self.src(i)))
+                );
+            }
+        }
+        b
+    }
+
+    /// The entry point: `items` elements (or vec4s) per invocation, each running `body`.
+    fn main_entry(&self, s: &mut String, items: u32, body: &str, bounds: Bounds) {
+        let _ = writeln!(s, "const WG: u32 = {}u;", WG);
+        s.push_str(
+            "@compute @workgroup_size(WG)\nfn main(@builtin(workgroup_id) wid: vec3<u32>, \
+             @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {\n",
+        );
+        let _ = writeln!(
+            s,
+            "    let base = (wid.y * nwg.x + wid.x) * (WG * {items}u) + lid;"
+        );
+        // Splatted operands: one load per invocation, not one per element.
+        for (k, &i) in self.used.iter().enumerate() {
+            if self.is_splat(i) {
+                let _ = writeln!(
+                    s,
+                    "    let sp{i} = f32({}[p.offs[{}][{}]]);",
+                    self.src(i),
+                    k / 4,
+                    k % 4
                 );
             }
         }
@@ -572,7 +647,7 @@ impl ElementwiseKernel {
                 Bounds::Guard => {
                     let _ = writeln!(s, "    {{\n        let i = base + {k}u * WG;");
                     s.push_str("        if (i < p.n) {\n");
-                    for line in b.lines() {
+                    for line in body.lines() {
                         let _ = writeln!(s, "    {line}");
                     }
                     s.push_str("        }\n    }\n");
@@ -582,27 +657,12 @@ impl ElementwiseKernel {
                         s,
                         "    {{\n        let i = min(base + {k}u * WG, p.n - 1u);"
                     );
-                    s.push_str(&b);
+                    s.push_str(body);
                     s.push_str("    }\n");
                 }
             }
         }
         s.push_str("}\n");
-
-        let lname = match layout {
-            Layout::Linear => "linear".to_string(),
-            Layout::Vec4 => "vec4".to_string(),
-            Layout::Strided { rank } => format!("strided{rank}"),
-        };
-        Ok(ElementwiseKernel {
-            name: format!("elementwise.{lname}"),
-            source: s,
-            bound_inputs: used,
-            out_dtype,
-            layout,
-            flops_per_element: expr.op_count(),
-            consts,
-        })
     }
 }
 
@@ -750,18 +810,7 @@ fn encode_fused_impl(
             ),
         ));
     }
-    // Every input takes part in the output shape, read or not, so the shape never depends
-    // on which leaves a rewritten tree happens to keep.
-    let mut shape: Vec<usize> = Vec::new();
-    for t in inputs {
-        shape = broadcast_shapes(&shape, t.shape()).ok_or_else(|| {
-            let shapes: Vec<_> = inputs.iter().map(|t| t.shape().to_vec()).collect();
-            Error::shape(
-                "elementwise",
-                format!("cannot broadcast input shapes {shapes:?}"),
-            )
-        })?;
-    }
+    let shape = output_shape(inputs)?;
     let dtypes: Vec<DType> = inputs.iter().map(|t| t.dtype()).collect();
     if (expr.uses_f16_cast() || expr.out_dtype(&dtypes) == DType::F16) && !device.has_f16() {
         return Err(Error::MissingFeature {
@@ -772,19 +821,7 @@ fn encode_fused_impl(
     }
     let n = crate::tensor::numel(&shape);
     let out_dtype = expr.out_dtype(&dtypes);
-    let alias = alias.filter(|&a| {
-        let t = inputs.get(a);
-        t.is_some_and(|t| {
-            used.contains(&a)
-                && t.numel() > 1
-                && t.shape() == shape.as_slice()
-                && t.dtype() == out_dtype
-                && t.is_contiguous()
-                && used
-                    .iter()
-                    .all(|&i| i == a || inputs[i].buffer() != t.buffer())
-        })
-    });
+    let alias = alias.filter(|&a| can_alias(inputs, &used, a, &shape, out_dtype));
     let out = match alias {
         Some(a) => inputs[a].clone(),
         None => Tensor::empty(&device, &shape, out_dtype)?,
@@ -831,20 +868,7 @@ fn encode_fused_impl(
             chosen = Layout::Linear;
         }
     }
-    let layout = match (layout, chosen) {
-        (None, c) => c,
-        (Some(Layout::Strided { .. }), _) => Layout::Strided {
-            rank: plan.shape.len(),
-        },
-        (Some(Layout::Linear), Layout::Linear | Layout::Vec4) => Layout::Linear,
-        (Some(Layout::Vec4), Layout::Vec4) => Layout::Vec4,
-        (Some(want), got) => {
-            return Err(Error::invalid(
-                "elementwise",
-                format!("layout {want:?} does not fit these inputs (they need {got:?})"),
-            ))
-        }
-    };
+    let layout = forced_layout(layout, chosen, plan.shape.len())?;
     let kernel = ElementwiseKernel::generate_impl(expr, &dtypes, layout, &splat_idx, alias, class)?;
     let pipeline = device.pipeline(&kernel.name, &kernel.source, "main")?;
 
@@ -853,27 +877,7 @@ fn encode_fused_impl(
     } else {
         n
     };
-    let mut params: Vec<u32> = vec![items as u32, 0, 0, 0];
-    let mut offs = [0u32; 8];
-    for (k, &o) in plan.offsets.iter().enumerate() {
-        offs[k] = o as u32;
-    }
-    params.extend_from_slice(&offs);
-    if let Layout::Strided { .. } = layout {
-        let mut sh = [1u32; MAX_RANK];
-        for (d, &v) in plan.shape.iter().enumerate() {
-            sh[d] = v as u32;
-        }
-        params.extend_from_slice(&sh);
-        for st in &plan.strides {
-            let mut a = [0u32; MAX_RANK];
-            for (d, &v) in st.iter().enumerate() {
-                a[d] = v as u32;
-            }
-            params.extend_from_slice(&a);
-        }
-    }
-    params.extend(kernel.consts.iter().map(|c| c.to_bits()));
+    let params = pack_params(items, &plan, layout, &kernel.consts);
     let bufs: Vec<&wgpu::Buffer> = used
         .iter()
         .filter(|&&i| alias != Some(i))
@@ -896,6 +900,82 @@ fn encode_fused_impl(
         cost,
     )?;
     Ok(out)
+}
+
+/// The broadcast shape of all `inputs`. Every input takes part, read or not, so the shape
+/// never depends on which leaves a rewritten tree happens to keep.
+fn output_shape(inputs: &[&Tensor]) -> Result<Vec<usize>> {
+    let mut shape: Vec<usize> = Vec::new();
+    for t in inputs {
+        shape = broadcast_shapes(&shape, t.shape()).ok_or_else(|| {
+            let shapes: Vec<_> = inputs.iter().map(|t| t.shape().to_vec()).collect();
+            Error::shape(
+                "elementwise",
+                format!("cannot broadcast input shapes {shapes:?}"),
+            )
+        })?;
+    }
+    Ok(shape)
+}
+
+/// Whether the output may take the buffer of `inputs[a]` (see [`encode_fused_in_place`]):
+/// read by the expression, dense with the output's shape and dtype, more than one element,
+/// and no other read input shares its buffer.
+fn can_alias(inputs: &[&Tensor], used: &[usize], a: usize, shape: &[usize], out: DType) -> bool {
+    inputs.get(a).is_some_and(|t| {
+        used.contains(&a)
+            && t.numel() > 1
+            && t.shape() == shape
+            && t.dtype() == out
+            && t.is_contiguous()
+            && used
+                .iter()
+                .all(|&i| i == a || inputs[i].buffer() != t.buffer())
+    })
+}
+
+/// The layout to run: `chosen` unless the caller forced one (`forced`; a forced strided
+/// layout takes the plan's `rank`); errors where the forced layout does not fit.
+fn forced_layout(forced: Option<Layout>, chosen: Layout, rank: usize) -> Result<Layout> {
+    Ok(match (forced, chosen) {
+        (None, c) => c,
+        (Some(Layout::Strided { .. }), _) => Layout::Strided { rank },
+        (Some(Layout::Linear), Layout::Linear | Layout::Vec4) => Layout::Linear,
+        (Some(Layout::Vec4), Layout::Vec4) => Layout::Vec4,
+        (Some(want), got) => {
+            return Err(Error::invalid(
+                "elementwise",
+                format!("layout {want:?} does not fit these inputs (they need {got:?})"),
+            ))
+        }
+    })
+}
+
+/// The kernel's params: the item count, the offsets, the coalesced shape and strides
+/// (strided layout only), then the expression constants.
+fn pack_params(items: usize, plan: &Plan, layout: Layout, consts: &[f32]) -> Vec<u32> {
+    let mut params: Vec<u32> = vec![items as u32, 0, 0, 0];
+    let mut offs = [0u32; 8];
+    for (k, &o) in plan.offsets.iter().enumerate() {
+        offs[k] = o as u32;
+    }
+    params.extend_from_slice(&offs);
+    if let Layout::Strided { .. } = layout {
+        let mut sh = [1u32; MAX_RANK];
+        for (d, &v) in plan.shape.iter().enumerate() {
+            sh[d] = v as u32;
+        }
+        params.extend_from_slice(&sh);
+        for st in &plan.strides {
+            let mut a = [0u32; MAX_RANK];
+            for (d, &v) in st.iter().enumerate() {
+                a[d] = v as u32;
+            }
+            params.extend_from_slice(&a);
+        }
+    }
+    params.extend(consts.iter().map(|c| c.to_bits()));
+    params
 }
 
 /// Evaluates `expr` over `inputs` (broadcast) in one kernel, one submit.

@@ -67,17 +67,6 @@ fn softmax_source_pro(
     )
 }
 
-/// Whether the direct softmax recomputes exp in its last sweep (see softmax.wgsl). On by
-/// default: side by side on a heavily loaded lavapipe it won 2 of 3 runs (by 10-30%) and lost
-/// one (by 12%); within the noise there, so re-measure on a quiet machine.
-static RECOMPUTE_EXP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
-
-/// Benchmark hook: picks the direct softmax's last-sweep form (see softmax.wgsl `RECOMPUTE`).
-#[doc(hidden)]
-pub fn set_softmax_recompute(on: bool) {
-    RECOMPUTE_EXP.store(on, std::sync::atomic::Ordering::Relaxed);
-}
-
 fn norm_source(affine: u32, wg: u32, one_read: bool) -> Result<String> {
     shaders::specialize(
         shaders::NORM,
@@ -89,13 +78,39 @@ fn norm_source(affine: u32, wg: u32, one_read: bool) -> Result<String> {
     )
 }
 
-/// Whether layer norm's vec4 kernel reads each full block once (see norm.wgsl `ONE_READ`).
-static ONE_READ: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+/// Kernel choices for softmax and the norms. The default is what the library runs; tests
+/// and benches set the other fields to exercise and time the alternative kernel forms. A
+/// [`Strategy`] converts into the default options with that kernel family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NormOptions {
+    /// Kernel family (direct or workgroup tree).
+    pub strategy: Strategy,
+    /// The direct softmax recomputes exp in its last sweep instead of storing it and
+    /// rescaling (softmax.wgsl `RECOMPUTE`). On by default: on lavapipe it won more runs than
+    /// it lost, within the noise (`docs/decisions.md#softmax-recompute-exp`).
+    pub recompute_exp: bool,
+    /// Layer norm's vec4 kernel reads each full block once instead of twice (norm.wgsl
+    /// `ONE_READ`).
+    pub one_read: bool,
+}
 
-/// Benchmark hook: picks layer norm's block-statistics form (see norm.wgsl `ONE_READ`).
-#[doc(hidden)]
-pub fn set_layer_norm_one_read(on: bool) {
-    ONE_READ.store(on, std::sync::atomic::Ordering::Relaxed);
+impl Default for NormOptions {
+    fn default() -> Self {
+        NormOptions {
+            strategy: Strategy::Auto,
+            recompute_exp: true,
+            one_read: true,
+        }
+    }
+}
+
+impl From<Strategy> for NormOptions {
+    fn from(strategy: Strategy) -> Self {
+        NormOptions {
+            strategy,
+            ..NormOptions::default()
+        }
+    }
 }
 
 /// Every specialisation of shaders/softmax.wgsl and shaders/norm.wgsl, for the naga test.
@@ -175,25 +190,27 @@ pub fn log_softmax(x: &Tensor, axis: isize) -> Result<Tensor> {
 
 /// Records softmax (or log-softmax with `log`) over `axis` into `rec`.
 pub fn encode_softmax(rec: &mut Recorder, x: &Tensor, axis: isize, log: bool) -> Result<Tensor> {
-    encode_softmax_with(rec, x, axis, log, Strategy::Auto)
+    encode_softmax_with(rec, x, axis, log, NormOptions::default())
 }
 
-/// [`encode_softmax`] with an explicit kernel family (tests run both on any adapter).
+/// [`encode_softmax`] with explicit kernel choices: a [`Strategy`] or [`NormOptions`] (tests
+/// run both families on any adapter).
 pub fn encode_softmax_with(
     rec: &mut Recorder,
     x: &Tensor,
     axis: isize,
     log: bool,
-    strategy: Strategy,
+    options: impl Into<NormOptions>,
 ) -> Result<Tensor> {
-    encode_softmax_prologue(rec, x, 1.0, None, axis, log, strategy)
+    encode_softmax_prologue(rec, x, 1.0, None, axis, log, options)
 }
 
 /// `softmax(x * scale + mask)` (or log-softmax) over `axis` in one kernel: the prologue is
 /// applied as the row is read, so no elementwise kernel or intermediate precedes it.
 /// `mask` may be any view broadcastable to `x` (e.g. [1, 1, S, S] against [B, H, S, S]),
 /// read through its strides; a mask needs `axis` to be the last axis and at most four dims
-/// before it. `scale == 1.0` and no mask is plain softmax.
+/// before it. `scale == 1.0` and no mask is plain softmax. `options`: a [`Strategy`] or
+/// [`NormOptions`].
 pub fn encode_softmax_prologue(
     rec: &mut Recorder,
     x: &Tensor,
@@ -201,8 +218,9 @@ pub fn encode_softmax_prologue(
     mask: Option<&Tensor>,
     axis: isize,
     log: bool,
-    strategy: Strategy,
+    options: impl Into<NormOptions>,
 ) -> Result<Tensor> {
+    let options = options.into();
     let op = if log { "log_softmax" } else { "softmax" };
     check_input(op, rec, x)?;
     let shape = x.shape();
@@ -219,7 +237,7 @@ pub fn encode_softmax_prologue(
     let red = shape[a];
     let inner: usize = shape[a + 1..].iter().product();
     let dev = rec.device().clone();
-    let tree = inner == 1 && use_tree(strategy, rec, outer);
+    let tree = inner == 1 && use_tree(options.strategy, rec, outer);
     let (wg, entry, grid) = if tree {
         (WG_TREE, "tree", grid_1d(&dev, outer as u64)?)
     } else {
@@ -273,13 +291,7 @@ pub fn encode_softmax_prologue(
         m_red = st[a] as u32;
         m_off = m.offset() as u32;
     }
-    let src = softmax_source_pro(
-        log,
-        wg,
-        RECOMPUTE_EXP.load(std::sync::atomic::Ordering::Relaxed),
-        scaled,
-        mask.is_some(),
-    )?;
+    let src = softmax_source_pro(log, wg, options.recompute_exp, scaled, mask.is_some())?;
     let name = format!(
         "{op}.{entry}{}{}",
         if scaled { ".scaled" } else { "" },
@@ -396,7 +408,16 @@ pub fn encode_layer_norm(
     beta: Option<&Tensor>,
     eps: f32,
 ) -> Result<Tensor> {
-    encode_norm(rec, x, norm_dims, gamma, beta, eps, false, Strategy::Auto)
+    encode_norm(
+        rec,
+        x,
+        norm_dims,
+        gamma,
+        beta,
+        eps,
+        false,
+        NormOptions::default(),
+    )
 }
 
 /// RMS norm over the last `norm_dims` axes: `x / sqrt(mean(x^2) + eps) * gamma`.
@@ -414,11 +435,20 @@ pub fn encode_rms_norm(
     gamma: Option<&Tensor>,
     eps: f32,
 ) -> Result<Tensor> {
-    encode_norm(rec, x, norm_dims, gamma, None, eps, true, Strategy::Auto)
+    encode_norm(
+        rec,
+        x,
+        norm_dims,
+        gamma,
+        None,
+        eps,
+        true,
+        NormOptions::default(),
+    )
 }
 
-/// Layer norm (`rms` false) or RMS norm (`rms` true, `beta` must be `None`) with an explicit
-/// kernel family.
+/// Layer norm (`rms` false) or RMS norm (`rms` true, `beta` must be `None`) with explicit
+/// kernel choices: a [`Strategy`] or [`NormOptions`].
 #[allow(clippy::too_many_arguments)]
 pub fn encode_norm(
     rec: &mut Recorder,
@@ -428,8 +458,9 @@ pub fn encode_norm(
     beta: Option<&Tensor>,
     eps: f32,
     rms: bool,
-    strategy: Strategy,
+    options: impl Into<NormOptions>,
 ) -> Result<Tensor> {
+    let options = options.into();
     let op = if rms { "rms_norm" } else { "layer_norm" };
     check_input(op, rec, x)?;
     check_eps(op, eps)?;
@@ -449,7 +480,7 @@ pub fn encode_norm(
         }
     };
     let dev = rec.device().clone();
-    let tree = use_tree(strategy, rec, rows);
+    let tree = use_tree(options.strategy, rec, rows);
     let kind = if rms { "rms" } else { "ln" };
     let (wg, entry, grid) = if tree {
         (WG_TREE, format!("{kind}_tree"), grid_1d(&dev, rows as u64)?)
@@ -462,11 +493,7 @@ pub fn encode_norm(
         let g = grid_1d(&dev, (rows as u64).div_ceil(WG_DIRECT as u64))?;
         (WG_DIRECT, format!("{kind}_{v}"), g)
     };
-    let src = norm_source(
-        affine,
-        wg,
-        ONE_READ.load(std::sync::atomic::Ordering::Relaxed),
-    )?;
+    let src = norm_source(affine, wg, options.one_read)?;
     let name = format!("{op}.{entry}");
     let pipe = dev.pipeline(&name, &src, &entry)?;
     let y = Tensor::empty(&dev, x.shape(), DType::F32)?;

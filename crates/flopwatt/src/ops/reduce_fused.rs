@@ -25,6 +25,8 @@
 //! the plain reduction kernels. Row mode (an epilogue) keeps one row per invocation or
 //! workgroup: the reduction result stays in a register and is never written.
 
+use std::fmt::Write as _;
+
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result};
@@ -146,44 +148,90 @@ fn generate(
     vec4: Option<&[bool]>,
     kept4: bool,
 ) -> Result<Source> {
-    let n_in = dtypes.len();
-    let wide = |i: usize| vec4.is_some_and(|w| w[i]);
-    let pre_used = spec.pre.inputs_used();
-    let post_used: Vec<usize> = spec
-        .post
-        .as_ref()
-        .map(|e| e.inputs_used().into_iter().filter(|&i| i < n_in).collect())
-        .unwrap_or_default();
-    let mut bound: Vec<usize> = pre_used.iter().chain(&post_used).copied().collect();
-    bound.sort_unstable();
-    bound.dedup();
-    if let Some(&bad) = bound.iter().find(|&&i| i >= n_in) {
-        return Err(Error::invalid(
-            "reduce_fused",
-            format!("expression reads input {bad} but {n_in} inputs were given"),
-        ));
+    let reads = Reads::of(spec, dtypes)?;
+    let code = op_code(spec.op)?;
+    let g = Gen {
+        bound: &reads.bound,
+        vec4,
+        nr,
+        step: if vec4.is_some() && !kept4 { 4 } else { 1 },
+    };
+    let mut consts = Vec::new();
+    let mut s = g.preamble(spec, dtypes, &reads, code, kept4, &mut consts)?;
+    if kept4 {
+        g.kept4_entry(&mut s, &reads.pre);
+    } else {
+        let row_mode = spec.post.is_some();
+        g.direct_entry(&mut s, &reads, row_mode);
+        // The tree entry indexes elements; a vec4 kernel is direct only.
+        if vec4.is_none() {
+            g.tree_entry(&mut s, &reads, row_mode);
+        }
     }
-    if bound.len() > MAX_INPUTS {
-        return Err(Error::invalid(
-            "reduce_fused",
-            format!("reads {} inputs; at most {MAX_INPUTS}", bound.len()),
-        ));
+    Ok(Source {
+        text: s,
+        consts,
+        bound: reads.bound,
+    })
+}
+
+/// The inputs a fused reduction's expressions read.
+struct Reads {
+    /// Read by the prologue (`spec.pre`).
+    pre: Vec<usize>,
+    /// Read by the epilogue (`spec.post`), the reduction-result slot left out.
+    post: Vec<usize>,
+    /// Both, sorted: the inputs the kernel binds, in binding order.
+    bound: Vec<usize>,
+}
+
+impl Reads {
+    /// The reads of `spec` over `dtypes` inputs; errors where the kernel cannot bind them (an
+    /// input out of range, too many inputs, none, or f16).
+    fn of(spec: &FusedReduce, dtypes: &[DType]) -> Result<Reads> {
+        let n_in = dtypes.len();
+        let pre = spec.pre.inputs_used();
+        let post: Vec<usize> = spec
+            .post
+            .as_ref()
+            .map(|e| e.inputs_used().into_iter().filter(|&i| i < n_in).collect())
+            .unwrap_or_default();
+        let mut bound: Vec<usize> = pre.iter().chain(&post).copied().collect();
+        bound.sort_unstable();
+        bound.dedup();
+        if let Some(&bad) = bound.iter().find(|&&i| i >= n_in) {
+            return Err(Error::invalid(
+                "reduce_fused",
+                format!("expression reads input {bad} but {n_in} inputs were given"),
+            ));
+        }
+        if bound.len() > MAX_INPUTS {
+            return Err(Error::invalid(
+                "reduce_fused",
+                format!("reads {} inputs; at most {MAX_INPUTS}", bound.len()),
+            ));
+        }
+        if bound.is_empty() {
+            return Err(Error::invalid(
+                "reduce_fused",
+                "the expression reads no input",
+            ));
+        }
+        let f16 = expr_uses_f16(&spec.pre) || spec.post.as_ref().is_some_and(expr_uses_f16);
+        if f16 || bound.iter().any(|&i| dtypes[i] == DType::F16) {
+            return Err(Error::UnsupportedDType {
+                op: "reduce_fused",
+                dtype: DType::F16,
+                hint: "fused reductions read f32 or i32 inputs without f16 casts".into(),
+            });
+        }
+        Ok(Reads { pre, post, bound })
     }
-    if bound.is_empty() {
-        return Err(Error::invalid(
-            "reduce_fused",
-            "the expression reads no input",
-        ));
-    }
-    let f16 = expr_uses_f16(&spec.pre) || spec.post.as_ref().is_some_and(expr_uses_f16);
-    if f16 || bound.iter().any(|&i| dtypes[i] == DType::F16) {
-        return Err(Error::UnsupportedDType {
-            op: "reduce_fused",
-            dtype: DType::F16,
-            hint: "fused reductions read f32 or i32 inputs without f16 casts".into(),
-        });
-    }
-    let code = match spec.op {
+}
+
+/// reduce_fused.wgsl's `OP` code for `op` (arg reductions cannot be fused).
+fn op_code(op: ReduceOp) -> Result<u32> {
+    Ok(match op {
         ReduceOp::Sum | ReduceOp::Mean => 0,
         ReduceOp::Prod => 1,
         ReduceOp::Max => 2,
@@ -191,95 +239,157 @@ fn generate(
         ReduceOp::ArgMax | ReduceOp::ArgMin => {
             return Err(Error::invalid(
                 "reduce_fused",
-                format!("{} cannot take a fused prologue", spec.op.name()),
+                format!("{} cannot take a fused prologue", op.name()),
             ))
         }
-    };
-    use std::fmt::Write as _;
-    let file = crate::shaders::REDUCE_FUSED;
-    let marker = "// ---- GENERATED";
-    let head = &file[..file.find(marker).expect("reduce_fused.wgsl has its marker")];
-    let head = crate::shaders::specialize(head, &[("OP", format!("{code}u"))])?;
-    let mut s = String::with_capacity(16384);
-    s.push_str(ACTIVATION_WGSL);
-    s.push_str(helpers());
-    s.push_str(&head);
-    for (b, &i) in bound.iter().enumerate() {
-        let ty = if wide(i) {
-            format!("vec4<{}>", dtypes[i].wgsl())
-        } else {
-            dtypes[i].wgsl().to_string()
-        };
-        let _ = writeln!(
-            s,
-            "@group(0) @binding({b}) var<storage, read> in{i}: array<{ty}>;"
-        );
+    })
+}
+
+const LANES: [&str; 4] = ["x", "y", "z", "w"];
+
+/// What the WGSL writers of one kernel share: the inputs it binds, which of them it reads as
+/// vec4, and the shape of its reduced-dim walk.
+struct Gen<'a> {
+    /// Bound inputs, in binding order.
+    bound: &'a [usize],
+    /// `generate`'s `vec4`: which inputs are read as vec4, if the kernel is a vec4 one.
+    vec4: Option<&'a [bool]>,
+    /// Coalesced reduced dims.
+    nr: usize,
+    /// Reduced positions per odometer step (4 where the vec4 runs along the reduced dim).
+    step: usize,
+}
+
+impl Gen<'_> {
+    fn wide(&self, i: usize) -> bool {
+        self.vec4.is_some_and(|w| w[i])
     }
-    let nb = bound.len();
-    let out_ty = if vec4.is_some() && (spec.post.is_some() || kept4) {
-        "vec4<f32>"
-    } else {
-        "f32"
-    };
-    let _ = writeln!(
-        s,
-        "@group(0) @binding({nb}) var<storage, read_write> out: array<{out_ty}>;"
-    );
-    let mut consts = Vec::new();
-    let pre_fn = expr_function(&spec.pre, "pre_expr", &pre_used, &mut consts);
-    let red = n_in; // the post expression's reduction-result slot
-    let post_fn = spec.post.as_ref().map(|e| {
-        let mut args = post_used.clone();
-        args.push(red);
-        expr_function(e, "post_expr", &args, &mut consts)
-    });
-    s.push_str(
-        "struct Params {\n    n_out: u32,\n    parts: u32,\n    chunk: u32,\n    n_red: u32,\n    \
-         scale: f32,\n    nk: u32,\n    nr: u32,\n    _p0: u32,\n    kshape: array<vec4<u32>, 2>,\n    \
-         rshape: array<vec4<u32>, 2>,\n    offs: array<vec4<u32>, 2>,\n",
-    );
-    for &i in &bound {
-        let _ = writeln!(
-            s,
-            "    ks{i}: array<vec4<u32>, 2>,\n    rs{i}: array<vec4<u32>, 2>,"
-        );
-    }
-    if !consts.is_empty() {
-        let _ = writeln!(s, "    c: array<vec4<f32>, {}>,", consts.len().div_ceil(4));
-    }
-    s.push_str("}\n");
-    let _ = writeln!(s, "@group(0) @binding({}) var<uniform> p: Params;", nb + 1);
-    s.push_str(&pre_fn);
-    if let Some(f) = &post_fn {
-        s.push_str(f);
-    }
-    s.push_str("fn rf_finish(v: f32) -> f32 {\n    return select(v, v * p.scale, OP == 0u);\n}\n");
-    let _ = writeln!(
-        s,
-        "const WG_DIRECT: u32 = {WG_DIRECT}u;\nconst WG_TREE: u32 = {WG_TREE}u;\n\
-         var<workgroup> rf_sh: array<f32, WG_TREE>;"
-    );
-    let slot = |i: usize| bound.iter().position(|&b| b == i).expect("bound");
-    let off = |i: usize| {
-        let k = slot(i);
+
+    /// Input `i`'s offset in the params.
+    fn off(&self, i: usize) -> String {
+        let k = self.bound.iter().position(|&b| b == i).expect("bound");
         format!("p.offs[{}][{}]", k / 4, k % 4)
-    };
-    let args = |used: &[usize], at: &dyn Fn(usize) -> String| -> String {
+    }
+
+    /// Call arguments: input `i` of `used` read as f32 at index `at(i)`.
+    fn args(used: &[usize], at: &dyn Fn(usize) -> String) -> String {
         used.iter()
             .map(|&i| format!("f32(in{i}[{}])", at(i)))
             .collect::<Vec<_>>()
             .join(", ")
-    };
-    // A pass over reduced positions [from, to) of the row `row`, walking offsets o{i} of
-    // `used` with an odometer over the nr coalesced reduced dims; `body` uses them.
-    let step = if vec4.is_some() && !kept4 { 4 } else { 1 };
-    let odometer_pass = |s: &mut String, used: &[usize], from: &str, to: &str, body: &str| {
+    }
+
+    /// Call arguments: lane `c` of each loaded `v{i}` of `used`.
+    fn lane_args(used: &[usize], c: &str) -> String {
+        used.iter()
+            .map(|&i| format!("v{i}.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// vec4 loads of `used` at their odometer offsets (a narrow input splat to the 4 lanes).
+    fn loads(&self, used: &[usize]) -> String {
+        used.iter()
+            .map(|&i| {
+                if self.wide(i) {
+                    format!("let v{i} = vec4<f32>(in{i}[o{i} / 4u]); ")
+                } else {
+                    format!("let v{i} = vec4<f32>(f32(in{i}[o{i}])); ")
+                }
+            })
+            .collect()
+    }
+
+    /// Everything before the entry points: the shared WGSL (activations, elementwise helpers,
+    /// reduce_fused.wgsl up to its marker with `OP` = `code`), the bindings, the params struct,
+    /// the expression functions (their constants appended to `consts`) and the constants
+    /// every entry uses.
+    fn preamble(
+        &self,
+        spec: &FusedReduce,
+        dtypes: &[DType],
+        reads: &Reads,
+        code: u32,
+        kept4: bool,
+        consts: &mut Vec<f32>,
+    ) -> Result<String> {
+        let file = crate::shaders::REDUCE_FUSED;
+        let marker = "// ---- GENERATED";
+        let head = &file[..file.find(marker).expect("reduce_fused.wgsl has its marker")];
+        let head = crate::shaders::specialize(head, &[("OP", format!("{code}u"))])?;
+        let mut s = String::with_capacity(16384);
+        s.push_str(ACTIVATION_WGSL);
+        s.push_str(helpers());
+        s.push_str(&head);
+        for (b, &i) in self.bound.iter().enumerate() {
+            let ty = if self.wide(i) {
+                format!("vec4<{}>", dtypes[i].wgsl())
+            } else {
+                dtypes[i].wgsl().to_string()
+            };
+            let _ = writeln!(
+                s,
+                "@group(0) @binding({b}) var<storage, read> in{i}: array<{ty}>;"
+            );
+        }
+        let nb = self.bound.len();
+        let out_ty = if self.vec4.is_some() && (spec.post.is_some() || kept4) {
+            "vec4<f32>"
+        } else {
+            "f32"
+        };
+        let _ = writeln!(
+            s,
+            "@group(0) @binding({nb}) var<storage, read_write> out: array<{out_ty}>;"
+        );
+        let pre_fn = expr_function(&spec.pre, "pre_expr", &reads.pre, consts);
+        let red = dtypes.len(); // the post expression's reduction-result slot
+        let post_fn = spec.post.as_ref().map(|e| {
+            let mut args = reads.post.clone();
+            args.push(red);
+            expr_function(e, "post_expr", &args, consts)
+        });
+        s.push_str(
+            "struct Params {\n    n_out: u32,\n    parts: u32,\n    chunk: u32,\n    n_red: u32,\n    \
+             scale: f32,\n    nk: u32,\n    nr: u32,\n    _p0: u32,\n    kshape: array<vec4<u32>, 2>,\n    \
+             rshape: array<vec4<u32>, 2>,\n    offs: array<vec4<u32>, 2>,\n",
+        );
+        for &i in self.bound {
+            let _ = writeln!(
+                s,
+                "    ks{i}: array<vec4<u32>, 2>,\n    rs{i}: array<vec4<u32>, 2>,"
+            );
+        }
+        if !consts.is_empty() {
+            let _ = writeln!(s, "    c: array<vec4<f32>, {}>,", consts.len().div_ceil(4));
+        }
+        s.push_str("}\n");
+        let _ = writeln!(s, "@group(0) @binding({}) var<uniform> p: Params;", nb + 1);
+        s.push_str(&pre_fn);
+        if let Some(f) = &post_fn {
+            s.push_str(f);
+        }
+        s.push_str(
+            "fn rf_finish(v: f32) -> f32 {\n    return select(v, v * p.scale, OP == 0u);\n}\n",
+        );
+        let _ = writeln!(
+            s,
+            "const WG_DIRECT: u32 = {WG_DIRECT}u;\nconst WG_TREE: u32 = {WG_TREE}u;\n\
+             var<workgroup> rf_sh: array<f32, WG_TREE>;"
+        );
+        Ok(s)
+    }
+
+    /// A pass over reduced positions [from, to) of the row `row`, walking offsets o{i} of
+    /// `used` with an odometer over the nr coalesced reduced dims; `body` uses them.
+    fn odometer_pass(&self, s: &mut String, used: &[usize], from: &str, to: &str, body: &str) {
+        let (nr, step) = (self.nr, self.step);
         s.push_str("    {\n");
         for &i in used {
             let _ = writeln!(
                 s,
                 "        var o{i} = {} + rf_unravel(row, p.nk, p.kshape, p.ks{i}) + rf_unravel({from}, p.nr, p.rshape, p.rs{i});",
-                off(i)
+                self.off(i)
             );
         }
         if nr > 1 {
@@ -329,16 +439,11 @@ fn generate(
             }
         }
         s.push_str("        }\n    }\n");
-    };
-    let lane_args = |used: &[usize], c: &str| -> String {
-        used.iter()
-            .map(|&i| format!("v{i}.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    const LANES: [&str; 4] = ["x", "y", "z", "w"];
-    if kept4 {
-        // ---- direct, vec4 along the kept dim: KW vec4s of adjacent outputs per invocation ----
+    }
+
+    /// The `direct` entry of a column reduction: vec4 along the kept dim, [`KW`] vec4s of
+    /// adjacent outputs per invocation.
+    fn kept4_entry(&self, s: &mut String, pre_used: &[usize]) {
         let _ = writeln!(s, "const KW: u32 = {KW}u;");
         s.push_str(
             "@compute @workgroup_size(WG_DIRECT)\nfn direct(@builtin(workgroup_id) wid: vec3<u32>, \
@@ -350,8 +455,8 @@ fn generate(
              \x20   for (var c = 0u; c < KW; c++) {\n        acc[c] = vec4<f32>(rf_identity());\n    }\n",
         );
         let mut body = String::from("for (var c = 0u; c < KW; c++) { ");
-        for &i in &pre_used {
-            if wide(i) {
+        for &i in pre_used {
+            if self.wide(i) {
                 let _ = write!(body, "let v{i} = vec4<f32>(in{i}[o{i} / 4u + c]); ");
             } else {
                 let _ = write!(body, "let v{i} = vec4<f32>(f32(in{i}[o{i}])); ");
@@ -359,165 +464,147 @@ fn generate(
         }
         let lanes: Vec<String> = LANES
             .iter()
-            .map(|c| format!("rf_comb(acc[c].{c}, pre_expr({}))", lane_args(&pre_used, c)))
+            .map(|c| {
+                format!(
+                    "rf_comb(acc[c].{c}, pre_expr({}))",
+                    Self::lane_args(pre_used, c)
+                )
+            })
             .collect();
         let _ = write!(body, "acc[c] = vec4<f32>({}); }}", lanes.join(", "));
-        odometer_pass(&mut s, &pre_used, "0u", "p.n_red", &body);
+        self.odometer_pass(s, pre_used, "0u", "p.n_red", &body);
         s.push_str(
             "    for (var c = 0u; c < KW; c++) {\n        let a = acc[c];\n\
              \x20       out[row / 4u + c] = vec4<f32>(rf_finish(a.x), rf_finish(a.y), rf_finish(a.z), rf_finish(a.w));\n\
              \x20   }\n}\n",
         );
-        return Ok(Source {
-            text: s,
-            consts,
-            bound,
-        });
     }
-    // ---- direct ----
-    s.push_str(
-        "@compute @workgroup_size(WG_DIRECT)\nfn direct(@builtin(workgroup_id) wid: vec3<u32>, \
-         @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {\n\
-         \x20   let t = (wid.y * nwg.x + wid.x) * WG_DIRECT + lid;\n\
-         \x20   if (t >= p.n_out * p.parts) {\n        return;\n    }\n\
-         \x20   let part = t % p.parts;\n    let row = t / p.parts;\n\
-         \x20   let r0 = part * p.chunk;\n    let r1 = min(p.n_red, r0 + p.chunk);\n\
-         \x20   var acc = rf_identity();\n",
-    );
-    // vec4: per-iteration loads, then one call per lane with lane-wise arguments.
-    let loads = |used: &[usize]| -> String {
-        used.iter()
-            .map(|&i| {
-                if wide(i) {
-                    format!("let v{i} = vec4<f32>(in{i}[o{i} / 4u]); ")
+
+    /// The `direct` entry: one invocation per output (and part of its run), vec4 along the
+    /// reduced dim where `vec4`; in row mode it then writes the epilogue over the row.
+    fn direct_entry(&self, s: &mut String, reads: &Reads, row_mode: bool) {
+        let (pre_used, post_used) = (&reads.pre[..], &reads.post[..]);
+        s.push_str(
+            "@compute @workgroup_size(WG_DIRECT)\nfn direct(@builtin(workgroup_id) wid: vec3<u32>, \
+             @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {\n\
+             \x20   let t = (wid.y * nwg.x + wid.x) * WG_DIRECT + lid;\n\
+             \x20   if (t >= p.n_out * p.parts) {\n        return;\n    }\n\
+             \x20   let part = t % p.parts;\n    let row = t / p.parts;\n\
+             \x20   let r0 = part * p.chunk;\n    let r1 = min(p.n_red, r0 + p.chunk);\n\
+             \x20   var acc = rf_identity();\n",
+        );
+        // vec4: per-iteration loads, then one call per lane with lane-wise arguments.
+        if self.vec4.is_some() {
+            s.push_str("    var a1 = acc;\n    var a2 = acc;\n    var a3 = acc;\n");
+            let mut call = self.loads(pre_used);
+            for (k, c) in LANES.iter().enumerate() {
+                let acc = if k == 0 {
+                    "acc".to_string()
                 } else {
-                    format!("let v{i} = vec4<f32>(f32(in{i}[o{i}])); ")
-                }
-            })
-            .collect()
-    };
-    if vec4.is_some() {
-        s.push_str("    var a1 = acc;\n    var a2 = acc;\n    var a3 = acc;\n");
-        let mut call = loads(&pre_used);
-        for (k, c) in LANES.iter().enumerate() {
-            let acc = if k == 0 {
-                "acc".to_string()
+                    format!("a{k}")
+                };
+                call += &format!(
+                    "{acc} = rf_comb({acc}, pre_expr({})); ",
+                    Self::lane_args(pre_used, c)
+                );
+            }
+            self.odometer_pass(s, pre_used, "r0", "r1", &call);
+            s.push_str("    acc = rf_comb(rf_comb(acc, a1), rf_comb(a2, a3));\n");
+        } else {
+            let pre_call = format!(
+                "acc = rf_comb(acc, pre_expr({}));",
+                Self::args(pre_used, &|i| format!("o{i}"))
+            );
+            self.odometer_pass(s, pre_used, "r0", "r1", &pre_call);
+        }
+        s.push_str("    let red = rf_finish(acc);\n");
+        if row_mode {
+            if self.vec4.is_some() {
+                let lanes: Vec<String> = LANES
+                    .iter()
+                    .map(|c| {
+                        let mut a = Self::lane_args(post_used, c);
+                        if !a.is_empty() {
+                            a.push_str(", ");
+                        }
+                        format!("post_expr({a}red)")
+                    })
+                    .collect();
+                let call = format!(
+                    "{}out[(row * p.n_red + r) / 4u] = vec4<f32>({});",
+                    self.loads(post_used),
+                    lanes.join(", ")
+                );
+                self.odometer_pass(s, post_used, "0u", "p.n_red", &call);
             } else {
-                format!("a{k}")
-            };
-            call += &format!(
-                "{acc} = rf_comb({acc}, pre_expr({})); ",
-                lane_args(&pre_used, c)
+                let mut a = Self::args(post_used, &|i| format!("o{i}"));
+                if !a.is_empty() {
+                    a.push_str(", ");
+                }
+                let call = format!("out[row * p.n_red + r] = post_expr({a}red);");
+                self.odometer_pass(s, post_used, "0u", "p.n_red", &call);
+            }
+        } else {
+            s.push_str("    out[t] = red;\n");
+        }
+        s.push_str("}\n");
+    }
+
+    /// The `tree` entry: a workgroup per output (and part of its run), lanes striding over
+    /// the run, then a shared-memory tree; in row mode the workgroup writes the epilogue.
+    fn tree_entry(&self, s: &mut String, reads: &Reads, row_mode: bool) {
+        let (pre_used, post_used) = (&reads.pre[..], &reads.post[..]);
+        s.push_str(
+            "@compute @workgroup_size(WG_TREE)\nfn tree(@builtin(workgroup_id) wid: vec3<u32>, \
+             @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {\n\
+             \x20   let t = wid.y * nwg.x + wid.x;\n\
+             \x20   let valid = t < p.n_out * p.parts;\n\
+             \x20   let part = t % p.parts;\n    let row = t / p.parts;\n\
+             \x20   var acc = rf_identity();\n    if (valid) {\n\
+             \x20       let r0 = part * p.chunk;\n        let r1 = min(p.n_red, r0 + p.chunk);\n",
+        );
+        for &i in self.bound {
+            let _ = writeln!(
+                s,
+                "        let k{i} = {} + rf_unravel(row, p.nk, p.kshape, p.ks{i});",
+                self.off(i)
             );
         }
-        odometer_pass(&mut s, &pre_used, "r0", "r1", &call);
-        s.push_str("    acc = rf_comb(rf_comb(acc, a1), rf_comb(a2, a3));\n");
-    } else {
-        let pre_call = format!(
-            "acc = rf_comb(acc, pre_expr({}));",
-            args(&pre_used, &|i| format!("o{i}"))
+        let at = |i: usize| format!("k{i} + rf_unravel(r, p.nr, p.rshape, p.rs{i})");
+        let _ = writeln!(
+            s,
+            "        for (var r = r0 + lid; r < r1; r += WG_TREE) {{\n            acc = rf_comb(acc, pre_expr({}));\n        }}\n    }}",
+            Self::args(pre_used, &at)
         );
-        odometer_pass(&mut s, &pre_used, "r0", "r1", &pre_call);
-    }
-    s.push_str("    let red = rf_finish(acc);\n");
-    if spec.post.is_some() {
-        if vec4.is_some() {
-            let lanes: Vec<String> = LANES
-                .iter()
-                .map(|c| {
-                    let mut a = lane_args(&post_used, c);
-                    if !a.is_empty() {
-                        a.push_str(", ");
-                    }
-                    format!("post_expr({a}red)")
-                })
-                .collect();
-            let call = format!(
-                "{}out[(row * p.n_red + r) / 4u] = vec4<f32>({});",
-                loads(&post_used),
-                lanes.join(", ")
-            );
-            odometer_pass(&mut s, &post_used, "0u", "p.n_red", &call);
-        } else {
-            let mut a = args(&post_used, &|i| format!("o{i}"));
+        s.push_str(
+            "    rf_sh[lid] = acc;\n    workgroupBarrier();\n\
+             \x20   for (var s = WG_TREE / 2u; s > 0u; s >>= 1u) {\n        if (lid < s) {\n\
+             \x20           rf_sh[lid] = rf_comb(rf_sh[lid], rf_sh[lid + s]);\n        }\n\
+             \x20       workgroupBarrier();\n    }\n    let red = rf_finish(rf_sh[0]);\n",
+        );
+        if row_mode {
+            let mut a = Self::args(post_used, &at);
             if !a.is_empty() {
                 a.push_str(", ");
             }
-            let call = format!("out[row * p.n_red + r] = post_expr({a}red);");
-            odometer_pass(&mut s, &post_used, "0u", "p.n_red", &call);
+            // `k{i}` lives inside the first `if (valid)`: redeclare for the second loop.
+            s.push_str("    if (valid) {\n");
+            for &i in post_used {
+                let _ = writeln!(
+                    s,
+                    "        let k{i} = {} + rf_unravel(row, p.nk, p.kshape, p.ks{i});",
+                    self.off(i)
+                );
+            }
+            let _ = writeln!(
+                s,
+                "        for (var r = lid; r < p.n_red; r += WG_TREE) {{\n            out[row * p.n_red + r] = post_expr({a}red);\n        }}\n    }}"
+            );
+        } else {
+            s.push_str("    if (lid == 0u && valid) {\n        out[t] = red;\n    }\n");
         }
-    } else {
-        s.push_str("    out[t] = red;\n");
+        s.push_str("}\n");
     }
-    s.push_str("}\n");
-    if vec4.is_some() {
-        // The tree entry indexes elements; a vec4 kernel is direct only.
-        return Ok(Source {
-            text: s,
-            consts,
-            bound,
-        });
-    }
-    // ---- tree ----
-    s.push_str(
-        "@compute @workgroup_size(WG_TREE)\nfn tree(@builtin(workgroup_id) wid: vec3<u32>, \
-         @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {\n\
-         \x20   let t = wid.y * nwg.x + wid.x;\n\
-         \x20   let valid = t < p.n_out * p.parts;\n\
-         \x20   let part = t % p.parts;\n    let row = t / p.parts;\n\
-         \x20   var acc = rf_identity();\n    if (valid) {\n\
-         \x20       let r0 = part * p.chunk;\n        let r1 = min(p.n_red, r0 + p.chunk);\n",
-    );
-    for &i in bound.iter() {
-        let _ = writeln!(
-            s,
-            "        let k{i} = {} + rf_unravel(row, p.nk, p.kshape, p.ks{i});",
-            off(i)
-        );
-    }
-    let at = |i: usize| format!("k{i} + rf_unravel(r, p.nr, p.rshape, p.rs{i})");
-    let _ = writeln!(
-        s,
-        "        for (var r = r0 + lid; r < r1; r += WG_TREE) {{\n            acc = rf_comb(acc, pre_expr({}));\n        }}\n    }}",
-        args(&pre_used, &at)
-    );
-    s.push_str(
-        "    rf_sh[lid] = acc;\n    workgroupBarrier();\n\
-         \x20   for (var s = WG_TREE / 2u; s > 0u; s >>= 1u) {\n        if (lid < s) {\n\
-         \x20           rf_sh[lid] = rf_comb(rf_sh[lid], rf_sh[lid + s]);\n        }\n\
-         \x20       workgroupBarrier();\n    }\n    let red = rf_finish(rf_sh[0]);\n",
-    );
-    if spec.post.is_some() {
-        let mut a = args(&post_used, &at);
-        if !a.is_empty() {
-            a.push_str(", ");
-        }
-        let _ = writeln!(
-            s,
-            "    if (valid) {{\n        for (var r = lid; r < p.n_red; r += WG_TREE) {{\n            out[row * p.n_red + r] = post_expr({a}red);\n        }}\n    }}"
-        );
-        // `k{i}` lives inside the first `if (valid)`: redeclare for the second loop.
-        let decl: String = post_used
-            .iter()
-            .map(|&i| {
-                format!(
-                    "        let k{i} = {} + rf_unravel(row, p.nk, p.kshape, p.ks{i});\n",
-                    off(i)
-                )
-            })
-            .collect();
-        let needle = "    if (valid) {\n        for (var r = lid;";
-        let pos = s.rfind(needle).expect("just written");
-        s.insert_str(pos + "    if (valid) {\n".len(), &decl);
-    } else {
-        s.push_str("    if (lid == 0u && valid) {\n        out[t] = red;\n    }\n");
-    }
-    s.push_str("}\n");
-    Ok(Source {
-        text: s,
-        consts,
-        bound,
-    })
 }
 
 /// Which inputs the direct kernel can read as vec4 (`Some(wide)`), or `None` when the vec4
@@ -692,7 +779,6 @@ pub fn encode_reduce_fused(
     spec: &FusedReduce,
     strategy: Strategy,
 ) -> Result<Tensor> {
-    const OPN: &str = "reduce_fused";
     let dev = rec.device().clone();
     same_device(OPN, &dev, inputs)?;
     let shape = &spec.shape;
@@ -704,40 +790,9 @@ pub fn encode_reduce_fused(
             format!("cannot reduce a tensor with no elements (shape {shape:?})"),
         ));
     }
-    let mut mask = vec![false; rank];
-    for &a in &spec.axes {
-        if a >= rank || mask[a] {
-            return Err(Error::invalid(
-                OPN,
-                format!("axes {:?} do not fit shape {shape:?}", spec.axes),
-            ));
-        }
-        mask[a] = true;
-    }
+    let mask = reduced_mask(spec)?;
     let row_mode = spec.post.is_some();
-    if row_mode {
-        let first = mask.iter().position(|&m| m).unwrap_or(rank);
-        if mask[first..].iter().any(|&m| !m) {
-            return Err(Error::invalid(
-                OPN,
-                format!(
-                    "a row epilogue needs the trailing axes reduced; got {:?} of {shape:?}",
-                    spec.axes
-                ),
-            ));
-        }
-    }
-    let strides: Vec<Vec<usize>> = inputs
-        .iter()
-        .map(|t| {
-            broadcast_strides(t.shape(), t.strides(), shape).ok_or_else(|| {
-                Error::shape(
-                    OPN,
-                    format!("input {:?} does not broadcast to {shape:?}", t.shape()),
-                )
-            })
-        })
-        .collect::<Result<_>>()?;
+    let strides = input_strides(inputs, shape)?;
     let kept: Vec<usize> = (0..rank).filter(|&d| !mask[d]).collect();
     let reduced: Vec<usize> = (0..rank).filter(|&d| mask[d]).collect();
     let dtypes: Vec<DType> = inputs.iter().map(|t| t.dtype()).collect();
@@ -752,38 +807,26 @@ pub fn encode_reduce_fused(
     }
     let n_out: usize = kshape.iter().product();
     let n_red: usize = rshape.iter().product();
-    let tree = match strategy.resolve(dev.class()) {
-        Strategy::Tree => true,
-        _ => row_mode && strategy == Strategy::Auto && n_out < MIN_DIRECT_ROWS,
+    let dims = Coalesced {
+        kshape: &kshape,
+        rshape: &rshape,
+        kst: &kst,
+        rst: &rst,
     };
-    // A column reduction (the innermost kept dim dense) reads vec4 along the kept dim on
-    // every adapter: one invocation per output would stride down the columns.
-    let kept4 = if row_mode {
-        None
-    } else {
-        kept_vec4_inputs(spec, inputs, &kshape, &kst, &rst)
-    };
-    let tree = tree && kept4.is_none();
-    let wide = if kept4.is_some() {
-        kept4.clone()
-    } else if tree {
-        None
-    } else {
-        vec4_inputs(spec, inputs, &rshape, &kst, &rst)
-    };
+    let form = Form::choose(spec, inputs, strategy, dev.class(), &dims);
     let src = generate(
         spec,
         &dtypes,
         rshape.len(),
-        wide.as_deref(),
-        kept4.is_some(),
+        form.wide.as_deref(),
+        form.kept4,
     )?;
-    let (parts, chunk) = if row_mode || kept4.is_some() {
+    let (parts, chunk) = if row_mode || form.kept4 {
         (1, n_red)
-    } else if tree {
+    } else if form.tree {
         plan_parts(n_out, n_red, 2048, WG_TREE as usize * 8, 1)
     } else {
-        let align = if wide.is_some() { 4 } else { 1 };
+        let align = if form.wide.is_some() { 4 } else { 1 };
         plan_parts(n_out, n_red, 1024, 4096, align)
     };
     let scale = if spec.op == ReduceOp::Mean {
@@ -801,25 +844,16 @@ pub fn encode_reduce_fused(
         nr: rshape.len() as u32,
         _p0: 0,
     };
-    let mut params: Vec<u32> = bytemuck::cast_slice(bytemuck::bytes_of(&header)).to_vec();
-    params.extend(arr8(&kshape));
-    params.extend(arr8(&rshape));
-    let offs: Vec<usize> = src.bound.iter().map(|&i| inputs[i].offset()).collect();
-    params.extend(arr8(&offs));
-    for &i in &src.bound {
-        params.extend(arr8(&kst[i]));
-        params.extend(arr8(&rst[i]));
-    }
-    params.extend(src.consts.iter().map(|c| c.to_bits()));
-    let entry = if tree { "tree" } else { "direct" };
+    let params = pack_params(&header, &src, inputs, &dims);
+    let entry = if form.tree { "tree" } else { "direct" };
     let kname = format!(
         "reduce_fused.{}{}.{}{}",
         spec.op.name(),
         if row_mode { "+epilogue" } else { "+prologue" },
         entry,
-        match (&kept4, &wide) {
-            (Some(_), _) => "-cols4",
-            (None, Some(_)) => "4",
+        match (form.kept4, &form.wide) {
+            (true, _) => "-cols4",
+            (false, Some(_)) => "4",
             _ => "",
         }
     );
@@ -838,9 +872,9 @@ pub fn encode_reduce_fused(
         flops: n as u64 * (spec.pre.op_count() + 1 + post_ops),
         bytes: read + 4 * out_len as u64,
     };
-    let groups = if tree {
+    let groups = if form.tree {
         grid_1d(&dev, (n_out * parts) as u64)?
-    } else if kept4.is_some() {
+    } else if form.kept4 {
         grid_1d(&dev, ((n_out / (4 * KW)) as u64).div_ceil(WG_DIRECT as u64))?
     } else {
         grid_1d(&dev, ((n_out * parts) as u64).div_ceil(WG_DIRECT as u64))?
@@ -857,7 +891,21 @@ pub fn encode_reduce_fused(
     if row_mode {
         return out.reshape(shape);
     }
-    let out_shape: Vec<usize> = (0..rank)
+    finish_prologue(rec, out, spec, &mask, parts, strategy)
+}
+
+/// Prologue mode's result from the kernel's `out` ([n_out * parts]): the partials reduced
+/// where a run was split, in the output shape.
+fn finish_prologue(
+    rec: &mut Recorder,
+    out: Tensor,
+    spec: &FusedReduce,
+    mask: &[bool],
+    parts: usize,
+    strategy: Strategy,
+) -> Result<Tensor> {
+    let shape = &spec.shape;
+    let out_shape: Vec<usize> = (0..shape.len())
         .filter_map(|d| match (mask[d], spec.keepdims) {
             (false, _) => Some(shape[d]),
             (true, true) => Some(1),
@@ -871,10 +919,128 @@ pub fn encode_reduce_fused(
             ReduceOp::Mean => ReduceOp::Sum,
             o => o,
         };
-        let partial = out.reshape(&[n_out, parts])?;
+        let partial = out.reshape(&[out.numel() / parts, parts])?;
         encode_reduce_with(rec, &partial, op, Some(&[1]), false, strategy)?
     } else {
         out
     };
     res.reshape(&out_shape)
+}
+
+const OPN: &str = "reduce_fused";
+
+/// Which dims of `spec.shape` are reduced; errors on axes that do not fit the shape, and in
+/// row mode on reduced axes that are not the trailing ones.
+fn reduced_mask(spec: &FusedReduce) -> Result<Vec<bool>> {
+    let shape = &spec.shape;
+    let rank = shape.len();
+    let mut mask = vec![false; rank];
+    for &a in &spec.axes {
+        if a >= rank || mask[a] {
+            return Err(Error::invalid(
+                OPN,
+                format!("axes {:?} do not fit shape {shape:?}", spec.axes),
+            ));
+        }
+        mask[a] = true;
+    }
+    if spec.post.is_some() {
+        let first = mask.iter().position(|&m| m).unwrap_or(rank);
+        if mask[first..].iter().any(|&m| !m) {
+            return Err(Error::invalid(
+                OPN,
+                format!(
+                    "a row epilogue needs the trailing axes reduced; got {:?} of {shape:?}",
+                    spec.axes
+                ),
+            ));
+        }
+    }
+    Ok(mask)
+}
+
+/// Every input's strides broadcast to `shape`.
+fn input_strides(inputs: &[&Tensor], shape: &[usize]) -> Result<Vec<Vec<usize>>> {
+    inputs
+        .iter()
+        .map(|t| {
+            broadcast_strides(t.shape(), t.strides(), shape).ok_or_else(|| {
+                Error::shape(
+                    OPN,
+                    format!("input {:?} does not broadcast to {shape:?}", t.shape()),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The coalesced kept and reduced dims and every input's strides over them.
+struct Coalesced<'a> {
+    kshape: &'a [usize],
+    rshape: &'a [usize],
+    kst: &'a [Vec<usize>],
+    rst: &'a [Vec<usize>],
+}
+
+/// The kernel a fused reduction runs.
+struct Form {
+    /// The tree entry (else direct).
+    tree: bool,
+    /// A column reduction read vec4 along the kept dim (see `generate`'s `kept4`).
+    kept4: bool,
+    /// Which inputs are read as vec4, if any (see `generate`'s `vec4`).
+    wide: Option<Vec<bool>>,
+}
+
+impl Form {
+    fn choose(
+        spec: &FusedReduce,
+        inputs: &[&Tensor],
+        strategy: Strategy,
+        class: crate::device::AdapterClass,
+        d: &Coalesced,
+    ) -> Form {
+        let row_mode = spec.post.is_some();
+        let n_out: usize = d.kshape.iter().product();
+        let tree = match strategy.resolve(class) {
+            Strategy::Tree => true,
+            _ => row_mode && strategy == Strategy::Auto && n_out < MIN_DIRECT_ROWS,
+        };
+        // A column reduction (the innermost kept dim dense) reads vec4 along the kept dim on
+        // every adapter: one invocation per output would stride down the columns.
+        let kept4 = if row_mode {
+            None
+        } else {
+            kept_vec4_inputs(spec, inputs, d.kshape, d.kst, d.rst)
+        };
+        let tree = tree && kept4.is_none();
+        let wide = if kept4.is_some() {
+            kept4.clone()
+        } else if tree {
+            None
+        } else {
+            vec4_inputs(spec, inputs, d.rshape, d.kst, d.rst)
+        };
+        Form {
+            tree,
+            kept4: kept4.is_some(),
+            wide,
+        }
+    }
+}
+
+/// The kernel's params: the header, the coalesced shapes, the bound inputs' offsets, each
+/// bound input's kept and reduced strides, then the expression constants.
+fn pack_params(header: &Header, src: &Source, inputs: &[&Tensor], d: &Coalesced) -> Vec<u32> {
+    let mut params: Vec<u32> = bytemuck::cast_slice(bytemuck::bytes_of(header)).to_vec();
+    params.extend(arr8(d.kshape));
+    params.extend(arr8(d.rshape));
+    let offs: Vec<usize> = src.bound.iter().map(|&i| inputs[i].offset()).collect();
+    params.extend(arr8(&offs));
+    for &i in &src.bound {
+        params.extend(arr8(&d.kst[i]));
+        params.extend(arr8(&d.rst[i]));
+    }
+    params.extend(src.consts.iter().map(|c| c.to_bits()));
+    params
 }
