@@ -15,7 +15,10 @@ fn act_tanh(x: f32) -> f32 {
 
 // relu that propagates NaN (WGSL's max leaves NaN implementation-defined).
 fn act_relu(x: f32) -> f32 {
-    return select(x, 0.0, x < 0.0);
+    // Integer tests of the bits (negative, below -0, not NaN): a float `x < 0.0` select may be
+    // compiled as maxps(x, 0), which drops NaN (lavapipe on AVX2 does).
+    let b = bitcast<u32>(x);
+    return select(x, 0.0, b > 0x80000000u && b <= 0xff800000u);
 }
 
 // Below -200 the product already rounds to -0 for finite x; the select only turns -inf * 0

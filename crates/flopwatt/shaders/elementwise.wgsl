@@ -24,6 +24,19 @@ fn ew_exp(x: f32) -> f32 {
     return select(exp(x), x, ew_isnan(x));
 }
 
+// ln(1 + e^x) as max(x, 0) + log1p(e^-|x|): exp never overflows, and log1p (Goldberg's
+// `log(u) * e / (u - 1)`) keeps e^x's relative precision for very negative x. NaN propagates
+// through the second term.
+fn ew_softplus(x: f32) -> f32 {
+    let e = exp(-abs(x));
+    let u = 1.0 + e;
+    var l = e;
+    if (u != 1.0) {
+        l = log(u) * e / (u - 1.0);
+    }
+    return max(x, 0.0) + l;
+}
+
 fn ew_log(x: f32) -> f32 {
     if (ew_isnan(x) || x < 0.0) {
         return ew_nan_like(x);
@@ -70,10 +83,12 @@ fn ew_min(a: f32, b: f32) -> f32 {
     return select(min(a, b), a + b, ew_isnan(a) || ew_isnan(b));
 }
 
-// NaN < 0 is false, so NaN passes through; one compare and one select (x86 maxps(0, x) has
-// exactly this meaning), where max plus a NaN test took three ops on lavapipe.
+// relu that propagates NaN; see docs/decisions.md#elementwise-nan.
 fn ew_relu(x: f32) -> f32 {
-    return select(x, 0.0, x < 0.0);
+    // Integer tests of the bits (negative, below -0, not NaN): a float `x < 0.0` select may be
+    // compiled as maxps(x, 0), which drops NaN (lavapipe on AVX2 does).
+    let b = bitcast<u32>(x);
+    return select(x, 0.0, b > 0x80000000u && b <= 0xff800000u);
 }
 
 // numpy order: max with lo first, then min with hi (so lo > hi gives hi).

@@ -41,13 +41,14 @@ async fn named_unary_functions_match_their_ops(dev) {
     let x = random_range(257, 9, -4.0, 4.0);
     let t = up(&dev, &x, &[257]);
     type Named = fn(&Tensor) -> flopwatt::Result<Tensor>;
-    let cases: [(Named, UnaryOp); 6] = [
+    let cases: [(Named, UnaryOp); 7] = [
         (ew::neg, UnaryOp::Neg),
         (ew::relu, UnaryOp::Act(Activation::Relu)),
         (ew::gelu, UnaryOp::Act(Activation::Gelu)),
         (ew::gelu_tanh, UnaryOp::Act(Activation::GeluTanh)),
         (ew::silu, UnaryOp::Act(Activation::Silu)),
         (ew::erf, UnaryOp::Erf),
+        (ew::softplus, UnaryOp::Softplus),
     ];
     for (f, op) in cases {
         let got = f(&t).unwrap().to_f32_vec_async().await.unwrap();

@@ -540,6 +540,7 @@ impl Builder {
                 let yy = self.mul(y, y)?;
                 self.un(yy, UnaryOp::Neg)?
             }
+            UnaryOp::Softplus => self.un(x, UnaryOp::Act(Activation::Sigmoid))?,
             UnaryOp::Erf => {
                 let xx = self.mul(x, x)?;
                 let nx = self.un(xx, UnaryOp::Neg)?;

@@ -24,6 +24,8 @@ pub enum UnaryOp {
     Reciprocal,
     /// The error function.
     Erf,
+    /// `ln(1 + e^x)`, computed without overflow (ONNX Softplus).
+    Softplus,
     /// An activation shared with the matmul/conv epilogues (relu, leaky relu, gelu, silu, ...).
     Act(Activation),
     /// ONNX HardSigmoid: clamp(alpha * x + beta, 0, 1).
@@ -118,6 +120,7 @@ impl UnaryOp {
             UnaryOp::Rsqrt,
             UnaryOp::Reciprocal,
             UnaryOp::Erf,
+            UnaryOp::Softplus,
             UnaryOp::Act(Activation::Relu),
             UnaryOp::Act(Activation::LeakyRelu(0.1)),
             UnaryOp::Act(Activation::Gelu),

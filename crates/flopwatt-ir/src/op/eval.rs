@@ -13,6 +13,8 @@ pub fn unary_f64(op: UnaryOp, x: f64) -> f64 {
         UnaryOp::Sqrt => x.sqrt(),
         UnaryOp::Rsqrt => 1.0 / x.sqrt(),
         UnaryOp::Reciprocal => 1.0 / x,
+        // ln(1 + e^x) = max(x, 0) + ln(1 + e^-|x|): no overflow for large |x|.
+        UnaryOp::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
         UnaryOp::Erf => {
             if x.is_infinite() {
                 x.signum()

@@ -130,6 +130,7 @@ pub(crate) static OPS: &[OpEntry] = &[
     lowered("LeakyRelu", ew::leaky_relu).infer(ew::same_shape),
     lowered("Gelu", ew::gelu).since(20).infer(ew::same_shape),
     lowered("Erf", ew::erf).infer(ew::same_shape),
+    lowered("Softplus", ew::softplus).infer(ew::same_shape),
     lowered("Sigmoid", ew::sigmoid).infer(ew::same_shape),
     lowered("HardSigmoid", ew::hard_sigmoid).infer(ew::same_shape),
     lowered("HardSwish", ew::hard_swish).since(14).infer(ew::same_shape),

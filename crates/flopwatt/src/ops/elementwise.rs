@@ -120,6 +120,7 @@ impl OpWgsl for UnaryOp {
             UnaryOp::Rsqrt => format!("ew_rsqrt({x})"),
             UnaryOp::Reciprocal => format!("1.0 / {x}"),
             UnaryOp::Erf => format!("act_erf({x})"),
+            UnaryOp::Softplus => format!("ew_softplus({x})"),
             // The shared Activation::Relu is `max(x, 0)`, whose NaN result WGSL leaves open.
             UnaryOp::Act(Activation::Relu) => format!("ew_relu({x})"),
             // x * g(x) forms are -inf * 0 = NaN at -inf; the limit is 0.
@@ -1083,6 +1084,7 @@ unary_fns! {
     rsqrt, UnaryOp::Rsqrt, "`1 / sqrt(x)`.";
     reciprocal, UnaryOp::Reciprocal, "`1 / x`.";
     erf, UnaryOp::Erf, "The error function.";
+    softplus, UnaryOp::Softplus, "`ln(1 + e^x)`.";
     relu, UnaryOp::Act(Activation::Relu), "`max(x, 0)`, NaN-propagating.";
     gelu, UnaryOp::Act(Activation::Gelu), "gelu, erf form.";
     gelu_tanh, UnaryOp::Act(Activation::GeluTanh), "gelu, tanh approximation.";

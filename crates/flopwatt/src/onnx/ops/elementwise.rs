@@ -112,6 +112,10 @@ pub(crate) fn erf(cx: &mut LowerCtx<'_>, n: &Node) -> Lowered {
     unary(cx, n, UnaryOp::Erf)
 }
 
+pub(crate) fn softplus(cx: &mut LowerCtx<'_>, n: &Node) -> Lowered {
+    unary(cx, n, UnaryOp::Softplus)
+}
+
 pub(crate) fn hard_sigmoid(cx: &mut LowerCtx<'_>, n: &Node) -> Lowered {
     let op = UnaryOp::HardSigmoid {
         alpha: n.attr_float("alpha").unwrap_or(0.2),
