@@ -1,5 +1,5 @@
-//! ONNX import of the second half of the op list: BatchNormalization folded into a Conv (and
-//! its scale+shift fallback), int64 token ids through Gather (and the i32 range check).
+//! ONNX import of the later ops of the list: BatchNormalization folded into a Conv (and its
+//! scale+shift fallback), int64 token ids through Gather (and the i32 range check).
 // Native only (sync API); the browser runs the gpu_test! binaries.
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -231,7 +231,7 @@ fn conv_1d_runs_as_2d() {
     assert!(e < NMSE_F32, "conv1d nmse {e}");
 }
 
-/// Odd attributes and shapes on the ops of the second half: each is an `Error::Onnx` naming
+/// Odd attributes and shapes on these later ops: each is an `Error::Onnx` naming
 /// the node (or lowers), never a panic.
 #[test]
 fn odd_attributes_are_node_errors_not_panics() {

@@ -1,4 +1,4 @@
-//! The benchmark: workloads with the ids of design.md section 7, each checked once against the
+//! The benchmark: workloads with the ids of docs/workloads.md, each checked once against the
 //! f64 reference before it is timed, then run until a time budget is filled; medians of the
 //! per-run GPU time, GFLOP/s, GB/s, and energy from the device's power source.
 
@@ -61,7 +61,7 @@ pub trait Prepared {
             .collect::<Result<Vec<_>>>()?;
         self.check(&got)
     }
-    /// FLOPs of one run, as design.md section 7 counts them.
+    /// FLOPs of one run, as docs/workloads.md counts them.
     fn flops(&self) -> u64;
     /// Minimum bytes one run moves (inputs read once, outputs written once).
     fn bytes(&self) -> u64;
@@ -72,7 +72,7 @@ pub type PrepareFn = Box<dyn Fn(&Device) -> Result<Box<dyn Prepared>> + Send + S
 
 /// A benchmark workload.
 pub struct Workload {
-    /// Id from design.md section 7 (e.g. `matmul-1024`).
+    /// Id from docs/workloads.md (e.g. `matmul-1024`).
     pub id: String,
     /// `fused`, `unfused`, or none.
     pub variant: Option<&'static str>,

@@ -1,4 +1,4 @@
-//! The workload registry: ids, FLOP and byte counts as design.md section 7 states them, how to
+//! The workload registry: ids, FLOP and byte counts as docs/workloads.md states them, how to
 //! build inputs, and how to check the answer against the f64 reference.
 
 use super::{Prepared, Suite, Workload};
