@@ -3,7 +3,7 @@
 //!
 //! - [`Device`] opens an adapter (chosen by `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`).
 //! - [`Tensor`] holds data on it; [`ops`] runs kernels (matmul, reductions, normalisation,
-//!   elementwise) checked against the f64 [`reference`].
+//!   elementwise) checked against the f64 [`reference`](mod@reference).
 //! - [`exec::Recorder`] batches dispatches into one submit and times them ([`profile`]).
 //! - [`energy`] reads power sources (RAPL, hwmon, NVML, or a labelled estimate).
 //!

@@ -19,9 +19,9 @@ const COPY_PER_INVOCATION: u64 = 4;
 pub enum FmaType {
     /// Scalar f32.
     F32,
-    /// vec4<f32>.
+    /// `vec4<f32>`.
     Vec4F32,
-    /// vec4<f16>.
+    /// `vec4<f16>`.
     Vec4F16,
 }
 
@@ -78,9 +78,9 @@ pub fn all_variants() -> Vec<(String, String)> {
 pub struct Peak {
     /// Scalar f32 FMA throughput, GFLOP/s.
     pub fma_f32_gflops: f64,
-    /// vec4<f32> FMA throughput, GFLOP/s.
+    /// `vec4<f32>` FMA throughput, GFLOP/s.
     pub fma_vec4_f32_gflops: f64,
-    /// vec4<f16> FMA throughput, GFLOP/s (None without SHADER_F16).
+    /// `vec4<f16>` FMA throughput, GFLOP/s (None without SHADER_F16).
     pub fma_vec4_f16_gflops: Option<f64>,
     /// WGSL vec4 copy bandwidth (read + write), GB/s.
     pub copy_gbps: f64,

@@ -63,7 +63,8 @@ pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
 /// A tensor on a device.
 ///
 /// Cloning shares the buffer. Views (transpose, broadcast) change strides, not data; kernels
-/// that accept strided inputs read them without a copy, the rest call [`Tensor::contiguous`].
+/// that accept strided inputs read them without a copy, the others need a contiguous copy
+/// first ([`encode_contiguous`](crate::ops::gather::encode_contiguous)).
 #[derive(Clone)]
 pub struct Tensor {
     pub(crate) device: Device,

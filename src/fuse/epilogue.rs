@@ -1,7 +1,7 @@
 //! Fuser (b): matmul and conv2d epilogues.
 //!
-//! matmul -> [* scalar] -> [+ bias of shape \[N\]] -> [activation] -> [+ residual] maps onto the
-//! matmul kernel's epilogue `act(alpha * AB + bias) + residual`; conv2d -> [activation] onto
+//! matmul -> [* scalar] -> [+ bias of shape \[N\]] -> \[activation\] -> [+ residual] maps onto the
+//! matmul kernel's epilogue `act(alpha * AB + bias) + residual`; conv2d -> \[activation\] onto
 //! the conv kernel's activation slot. Each stage is taken only when the value before it has
 //! no other use, in this order only (the kernel's order), so the fused result is the
 //! unfused result up to f32 rounding of the same operations.

@@ -5,8 +5,8 @@
 //! every fused pattern has an unfused twin that computes the same thing:
 //! - [`attention`]: matmul(q, kᵀ) -> \[scale\] -> \[+ mask\] -> softmax(-1) -> matmul(·, v) -> one
 //!   attention kernel;
-//! - [`epilogue`]: matmul -> [* scalar] -> [+ bias\[N\]] -> [activation] -> [+ residual] and
-//!   conv2d -> [activation] -> the kernel's epilogue slot;
+//! - [`epilogue`]: matmul -> [* scalar] -> [+ bias\[N\]] -> \[activation\] -> [+ residual] and
+//!   conv2d -> \[activation\] -> the kernel's epilogue slot;
 //! - [`elementwise`]: chains and trees of elementwise ops (with broadcasting) -> one generated
 //!   kernel;
 //! - [`prologue`]: softmax(x * s + mask) -> the softmax kernel's prologue;

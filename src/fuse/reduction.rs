@@ -11,7 +11,7 @@
 //!   written and re-read by a second pass. Taken when a row is short enough for one
 //!   invocation or workgroup ([`MAX_ROW`]) or there are rows enough to fill the device.
 //!
-//! Trees are built by the elementwise fuser's own rule ([`super::elementwise::tree`]: a node
+//! Trees are built by the elementwise fuser's own rule (`super::elementwise::tree`: a node
 //! joins when it has no other use), so nothing is computed twice and no value another step
 //! reads is lost. Leaves must be f32 or i32 and the trees free of f16 casts. The unfused twin
 //! is the elementwise kernel(s) plus the plain reduction, which compute the same f32

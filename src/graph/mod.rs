@@ -672,7 +672,7 @@ impl Graph {
         Ok(self.push(Op::RmsNorm { norm_dims, eps }, inputs, s, DType::F32))
     }
 
-    /// conv2d: x [N, C, H, W], w [O, C/groups, KH, KW], optional bias [O].
+    /// conv2d: x [N, C, H, W], w [O, C/groups, KH, KW], optional bias \[O\].
     pub fn conv2d(
         &mut self,
         x: ValueId,
@@ -1024,7 +1024,7 @@ impl Graph {
         Ok(self.push(Op::GlobalAvgPool, vec![x], vec![n, c, 1, 1], DType::F32))
     }
 
-    /// Transposed conv2d: x [N, Cin, H, W], w [Cin, Cout / groups, KH, KW], bias [Cout].
+    /// Transposed conv2d: x [N, Cin, H, W], w [Cin, Cout / groups, KH, KW], bias \[Cout\].
     pub fn conv_transpose2d(
         &mut self,
         x: ValueId,

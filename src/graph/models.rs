@@ -16,7 +16,7 @@ fn weight(g: &mut Graph, name: &str, shape: &[usize], seed: u64) -> Result<Value
     g.constant(name, data, shape)
 }
 
-/// `relu(x W + b)` with x [m, k] (input), W [k, n], b [n] (constants): the `mlp-epilogue`
+/// `relu(x W + b)` with x [m, k] (input), W [k, n], b \[n\] (constants): the `mlp-epilogue`
 /// workload. Returns the graph and seeded data for its one input.
 pub fn mlp_epilogue(m: usize, k: usize, n: usize) -> Result<(Graph, Vec<Vec<f32>>)> {
     let mut g = Graph::new();

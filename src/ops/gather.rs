@@ -303,7 +303,7 @@ pub fn slice(x: &Tensor, starts: &[usize], steps: &[isize], counts: &[usize]) ->
     })
 }
 
-/// Records [`slice`].
+/// Records [`slice`](fn@slice).
 pub fn encode_slice(
     rec: &mut Recorder,
     x: &Tensor,
@@ -354,7 +354,7 @@ pub fn concat(xs: &[&Tensor], axis: usize) -> Result<Tensor> {
     run_once(first.device(), |rec| encode_concat(rec, xs, axis))
 }
 
-/// The output shape of [`concat`], or a shape error naming the inputs.
+/// The output shape of [`concat`](fn@concat), or a shape error naming the inputs.
 pub fn concat_shape(shapes: &[&[usize]], axis: usize) -> Result<Vec<usize>> {
     let first = shapes
         .first()
@@ -380,7 +380,7 @@ pub fn concat_shape(shapes: &[&[usize]], axis: usize) -> Result<Vec<usize>> {
     Ok(out)
 }
 
-/// Records [`concat`].
+/// Records [`concat`](fn@concat).
 pub fn encode_concat(rec: &mut Recorder, xs: &[&Tensor], axis: usize) -> Result<Tensor> {
     let shapes: Vec<&[usize]> = xs.iter().map(|t| t.shape()).collect();
     let out_shape = concat_shape(&shapes, axis)?;

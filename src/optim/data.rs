@@ -196,7 +196,7 @@ pub fn mlp_regression(
 
 /// Conv(c_in -> c1, 3x3, pad 1) -> ReLU -> Conv(c1 -> c2, 3x3, stride 2, pad 1) -> ReLU ->
 /// global mean over H, W -> Linear(c2, classes), cross-entropy with class-index targets
-/// (mean); inputs x [batch, c_in, hw, hw], the parameters, then the class ids [batch] as f32.
+/// (mean); inputs x [batch, c_in, hw, hw], the parameters, then the class ids \[batch\] as f32.
 pub fn cnn_classifier(
     batch: usize,
     c_in: usize,
@@ -257,7 +257,7 @@ pub fn cnn_classifier(
 /// Synthetic images for [`cnn_classifier`]: class k is a texture with random phase,
 /// amplitude and noise (k % 4: horizontal stripes, vertical stripes, checkerboard, flat
 /// bright; k / 4 flips the sign of odd channels), so that it survives global average pooling
-/// and a small CNN can learn it; returns (x [n, c, hw, hw], labels [n] as f32).
+/// and a small CNN can learn it; returns (x [n, c, hw, hw], labels \[n\] as f32).
 pub fn synthetic_images(
     n: usize,
     c: usize,

@@ -54,7 +54,7 @@ fn taps(xs: [usize; 4], ws: [usize; 4], p: &Conv2dAttrs, mut f: impl FnMut(usize
     }
 }
 
-/// conv2d in f64: x [N, C, H, W], w [O, C/g, KH, KW], optional bias [O].
+/// conv2d in f64: x [N, C, H, W], w [O, C/g, KH, KW], optional bias \[O\].
 pub fn conv2d(
     x: &[f64],
     xs: [usize; 4],
