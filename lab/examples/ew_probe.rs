@@ -153,6 +153,30 @@ fn main() {
     let n = 16usize << 20;
     let x = Tensor::from_f32(&dev, &reference::random(n, 1), &[n]).unwrap();
     let y = Tensor::empty(&dev, &[n], flopwatt::DType::F32).unwrap();
+    let vs = variants(&filter);
+    let trusted = std::env::var("TRUSTED").is_ok();
+    let pipes: Vec<_> = vs.iter().map(|v| pipeline(&dev, v, trusted)).collect();
+    let mut times = vec![Vec::new(); vs.len()];
+    let mut cpus = vec![Vec::new(); vs.len()];
+    for rep in 0..=reps {
+        for (k, v) in vs.iter().enumerate() {
+            let mut rec = Recorder::new(&dev);
+            record(&mut rec, v, &pipes[k], &x, &y, n);
+            let c0 = cpu_secs();
+            let p = rec.submit(true).unwrap().unwrap();
+            let c1 = cpu_secs();
+            if rep > 0 {
+                times[k].push(p.gpu_ns() / 1e6);
+                cpus[k].push(c1 - c0);
+            }
+        }
+    }
+    report(&vs, &times, &cpus, n);
+}
+
+/// The kernels to time: the two defaults (unless `NOBASE`), then those `PROBE` lists, kept
+/// where a name contains one of the `filter` words (all without any).
+fn variants(filter: &[String]) -> Vec<V> {
     let base = V {
         op: "chain",
         mode: "blk",
@@ -187,99 +211,96 @@ fn main() {
             vec: f[6].parse().unwrap(),
         });
     }
-    let vs: Vec<V> = vs
-        .into_iter()
+    vs.into_iter()
         .filter(|v| filter.is_empty() || filter.iter().any(|f| v.name().contains(f.as_str())))
-        .collect();
-    let trusted = std::env::var("TRUSTED").is_ok();
-    let pipes: Vec<_> = vs
-        .iter()
-        .map(|v| {
-            if v.op == "gen" {
-                return dev
-                    .pipeline("unused", "@compute @workgroup_size(1) fn main() {}", "main")
-                    .unwrap();
-            }
-            if !trusted {
-                return dev.pipeline(&v.name(), &v.src(), "main").unwrap();
-            }
-            let d = dev.wgpu_device();
-            let src = v.src();
-            let module = unsafe {
-                d.create_shader_module_trusted(
-                    wgpu::ShaderModuleDescriptor {
-                        label: None,
-                        source: wgpu::ShaderSource::Wgsl(src.as_str().into()),
-                    },
-                    wgpu::ShaderRuntimeChecks::unchecked(),
-                )
-            };
-            std::sync::Arc::new(d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: None,
-                layout: None,
-                module: &module,
-                entry_point: Some("main"),
-                compilation_options: Default::default(),
-                cache: None,
-            }))
-        })
-        .collect();
-    let mut times = vec![Vec::new(); vs.len()];
-    let mut cpus = vec![Vec::new(); vs.len()];
-    for rep in 0..=reps {
-        for (k, v) in vs.iter().enumerate() {
-            let items = (n / v.vec as usize) as u32;
-            let params: [u32; 8] = [items, 0, 0, 0, 2f32.to_bits(), 1f32.to_bits(), 0, 0];
-            let groups = (items as u64).div_ceil((v.wg * v.items) as u64);
-            let grid = flopwatt::exec::grid_1d(&dev, groups).unwrap();
-            let mut rec = Recorder::new(&dev);
-            if v.op == "gen" {
-                // The library's generated kernel for relu(x * 2 + 1), in one class's variant.
-                let class = if v.mode == "cpu" {
-                    AdapterClass::Cpu
-                } else {
-                    AdapterClass::Gpu
-                };
-                let chain = (Expr::input(0) * Expr::Const(2.0) + Expr::Const(1.0))
-                    .unary(UnaryOp::Act(Activation::Relu));
-                let e = if v.bounds == "copy" {
-                    Expr::input(0)
-                } else {
-                    chain
-                };
-                let layout = match v.nsrc {
-                    "strided" => Some(ew::Layout::Strided { rank: 1 }),
-                    "linear" => Some(ew::Layout::Linear),
-                    _ => None,
-                };
-                let out =
-                    ew::encode_fused_variant(&mut rec, &[&x], &e, layout, Some(class)).unwrap();
-                rec.keep_alive(out);
-            } else {
-                rec.dispatch(
-                    "probe",
-                    &pipes[k],
-                    &[x.buffer(), y.buffer()],
-                    if v.uses_p() {
-                        Some(bytemuck::cast_slice(&params))
-                    } else {
-                        None
-                    },
-                    grid,
-                    Cost { flops: 0, bytes: 0 },
-                )
-                .unwrap();
-            }
-            let c0 = cpu_secs();
-            let p = rec.submit(true).unwrap().unwrap();
-            let c1 = cpu_secs();
-            if rep > 0 {
-                times[k].push(p.gpu_ns() / 1e6);
-                cpus[k].push(c1 - c0);
-            }
-        }
+        .collect()
+}
+
+/// The pipeline of a hand-written variant (without naga's runtime checks when `trusted`); a
+/// placeholder for `gen`, which records the library's own kernel.
+fn pipeline(dev: &Device, v: &V, trusted: bool) -> std::sync::Arc<wgpu::ComputePipeline> {
+    if v.op == "gen" {
+        return dev
+            .pipeline("unused", "@compute @workgroup_size(1) fn main() {}", "main")
+            .unwrap();
     }
-    // correctness spot check of the last output
+    if !trusted {
+        return dev.pipeline(&v.name(), &v.src(), "main").unwrap();
+    }
+    let d = dev.wgpu_device();
+    let src = v.src();
+    let module = unsafe {
+        d.create_shader_module_trusted(
+            wgpu::ShaderModuleDescriptor {
+                label: None,
+                source: wgpu::ShaderSource::Wgsl(src.as_str().into()),
+            },
+            wgpu::ShaderRuntimeChecks::unchecked(),
+        )
+    };
+    std::sync::Arc::new(d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: None,
+        layout: None,
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: Default::default(),
+        cache: None,
+    }))
+}
+
+/// Records one run of `v` over `x` (n f32) into `y`.
+fn record(
+    rec: &mut Recorder,
+    v: &V,
+    pipe: &std::sync::Arc<wgpu::ComputePipeline>,
+    x: &Tensor,
+    y: &Tensor,
+    n: usize,
+) {
+    if v.op == "gen" {
+        // The library's generated kernel for relu(x * 2 + 1), in one class's variant.
+        let class = if v.mode == "cpu" {
+            AdapterClass::Cpu
+        } else {
+            AdapterClass::Gpu
+        };
+        let chain = (Expr::input(0) * Expr::Const(2.0) + Expr::Const(1.0))
+            .unary(UnaryOp::Act(Activation::Relu));
+        let e = if v.bounds == "copy" {
+            Expr::input(0)
+        } else {
+            chain
+        };
+        let layout = match v.nsrc {
+            "strided" => Some(ew::Layout::Strided { rank: 1 }),
+            "linear" => Some(ew::Layout::Linear),
+            _ => None,
+        };
+        let out = ew::encode_fused_variant(rec, &[x], &e, layout, Some(class)).unwrap();
+        rec.keep_alive(out);
+        return;
+    }
+    let items = (n / v.vec as usize) as u32;
+    let params: [u32; 8] = [items, 0, 0, 0, 2f32.to_bits(), 1f32.to_bits(), 0, 0];
+    let groups = (items as u64).div_ceil((v.wg * v.items) as u64);
+    let grid = flopwatt::exec::grid_1d(rec.device(), groups).unwrap();
+    rec.dispatch(
+        "probe",
+        pipe,
+        &[x.buffer(), y.buffer()],
+        if v.uses_p() {
+            Some(bytemuck::cast_slice(&params))
+        } else {
+            None
+        },
+        grid,
+        Cost { flops: 0, bytes: 0 },
+    )
+    .unwrap();
+}
+
+/// One line per variant: median and first-quartile GPU time, bandwidth, median CPU time.
+fn report(vs: &[V], times: &[Vec<f64>], cpus: &[Vec<f64>], n: usize) {
     let med = |mut v: Vec<f64>| {
         v.sort_by(|a, b| a.total_cmp(b));
         v[v.len() / 2]

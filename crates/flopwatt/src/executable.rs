@@ -524,102 +524,15 @@ impl Executable {
                     None => encode_conv2d(rec, &x, &w, b.as_ref(), &p),
                 }
             }
-            Kernel::Reduce {
-                kind,
-                axes,
-                keepdims,
-            } => {
-                use crate::graph::ReduceKind;
-                use crate::ops::reduce::{encode_reduce, ReduceOp};
-                let op = match kind {
-                    ReduceKind::Sum => ReduceOp::Sum,
-                    ReduceKind::Mean => ReduceOp::Mean,
-                    ReduceKind::Max => ReduceOp::Max,
-                    ReduceKind::Min => ReduceOp::Min,
-                };
-                let x = contiguous(rec, ins[0])?;
-                let axes: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
-                encode_reduce(rec, &x, op, Some(&axes), *keepdims)
-            }
-            Kernel::ReduceFused(spec) => crate::ops::reduce_fused::encode_reduce_fused(
-                rec,
-                ins,
-                spec,
-                crate::ops::reduce::Strategy::Auto,
-            ),
-            Kernel::SoftmaxPrologue {
-                axis,
-                log,
-                scale,
-                mask,
-            } => {
-                let x = contiguous(rec, ins[0])?;
-                let m = if *mask { ins.get(1).copied() } else { None };
-                crate::ops::norm::encode_softmax_prologue(
-                    rec,
-                    &x,
-                    *scale,
-                    m,
-                    *axis as isize,
-                    *log,
-                    crate::ops::reduce::Strategy::Auto,
-                )
-            }
-            Kernel::Softmax { axis, log } => {
-                let x = contiguous(rec, ins[0])?;
-                crate::ops::norm::encode_softmax(rec, &x, *axis as isize, *log)
-            }
-            Kernel::LayerNorm { norm_dims, eps } => {
-                let x = contiguous(rec, ins[0])?;
-                let p: Vec<Tensor> = ins[1..]
-                    .iter()
-                    .map(|t| contiguous(rec, t))
-                    .collect::<Result<_>>()?;
-                crate::ops::norm::encode_layer_norm(rec, &x, *norm_dims, p.first(), p.get(1), *eps)
-            }
-            Kernel::RmsNorm { norm_dims, eps } => {
-                let x = contiguous(rec, ins[0])?;
-                let p: Vec<Tensor> = ins[1..]
-                    .iter()
-                    .map(|t| contiguous(rec, t))
-                    .collect::<Result<_>>()?;
-                crate::ops::norm::encode_rms_norm(rec, &x, *norm_dims, p.first(), *eps)
-            }
+            Kernel::Reduce { .. }
+            | Kernel::ReduceFused(_)
+            | Kernel::SoftmaxPrologue { .. }
+            | Kernel::Softmax { .. }
+            | Kernel::LayerNorm { .. }
+            | Kernel::RmsNorm { .. } => encode_rowwise(rec, &step.kernel, ins),
             Kernel::Single(op) => encode_single(rec, op, ins, &out_node.shape),
-            Kernel::MaskedAttention { scale } => {
-                use crate::ops::attention::{encode_attention, AttentionMask, AttentionParams};
-                let q = dense_rows(rec, ins[0])?;
-                let k = dense_rows(rec, ins[1])?;
-                let v = dense_rows(rec, ins[2])?;
-                let p = AttentionParams {
-                    scale: Some(*scale),
-                    mask: Some(AttentionMask::Additive(ins[3].clone())),
-                    ..Default::default()
-                };
-                encode_attention(rec, &q, &k, &v, &p)
-            }
-            Kernel::Attention {
-                causal,
-                scale,
-                heads_last,
-            } => {
-                use crate::ops::attention::{
-                    encode_attention, encode_attention_heads_last, AttentionParams,
-                };
-                // The kernel reads strided rows (head_dim dense): head-split views need no copy.
-                let q = dense_rows(rec, ins[0])?;
-                let k = dense_rows(rec, ins[1])?;
-                let v = dense_rows(rec, ins[2])?;
-                let p = AttentionParams {
-                    causal: *causal,
-                    scale: *scale,
-                    ..Default::default()
-                };
-                if *heads_last {
-                    encode_attention_heads_last(rec, &q, &k, &v, &p)?.transpose(1, 2)
-                } else {
-                    encode_attention(rec, &q, &k, &v, &p)
-                }
+            Kernel::MaskedAttention { .. } | Kernel::Attention { .. } => {
+                encode_attention_step(rec, &step.kernel, ins)
             }
             Kernel::MatMulStack {
                 alpha, activation, ..
@@ -705,6 +618,111 @@ impl Executable {
             ),
         );
         s
+    }
+}
+/// Records a row-wise kernel (a reduction, fused or not, a softmax or a norm) over `ins`.
+fn encode_rowwise(rec: &mut Recorder, kernel: &Kernel, ins: &[&Tensor]) -> Result<Tensor> {
+    match kernel {
+        Kernel::Reduce {
+            kind,
+            axes,
+            keepdims,
+        } => {
+            use crate::graph::ReduceKind;
+            use crate::ops::reduce::{encode_reduce, ReduceOp};
+            let op = match kind {
+                ReduceKind::Sum => ReduceOp::Sum,
+                ReduceKind::Mean => ReduceOp::Mean,
+                ReduceKind::Max => ReduceOp::Max,
+                ReduceKind::Min => ReduceOp::Min,
+            };
+            let x = contiguous(rec, ins[0])?;
+            let axes: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
+            encode_reduce(rec, &x, op, Some(&axes), *keepdims)
+        }
+        Kernel::ReduceFused(spec) => crate::ops::reduce_fused::encode_reduce_fused(
+            rec,
+            ins,
+            spec,
+            crate::ops::reduce::Strategy::Auto,
+        ),
+        Kernel::SoftmaxPrologue {
+            axis,
+            log,
+            scale,
+            mask,
+        } => {
+            let x = contiguous(rec, ins[0])?;
+            let m = if *mask { ins.get(1).copied() } else { None };
+            crate::ops::norm::encode_softmax_prologue(
+                rec,
+                &x,
+                *scale,
+                m,
+                *axis as isize,
+                *log,
+                crate::ops::reduce::Strategy::Auto,
+            )
+        }
+        Kernel::Softmax { axis, log } => {
+            let x = contiguous(rec, ins[0])?;
+            crate::ops::norm::encode_softmax(rec, &x, *axis as isize, *log)
+        }
+        Kernel::LayerNorm { norm_dims, eps } => {
+            let x = contiguous(rec, ins[0])?;
+            let p: Vec<Tensor> = ins[1..]
+                .iter()
+                .map(|t| contiguous(rec, t))
+                .collect::<Result<_>>()?;
+            crate::ops::norm::encode_layer_norm(rec, &x, *norm_dims, p.first(), p.get(1), *eps)
+        }
+        Kernel::RmsNorm { norm_dims, eps } => {
+            let x = contiguous(rec, ins[0])?;
+            let p: Vec<Tensor> = ins[1..]
+                .iter()
+                .map(|t| contiguous(rec, t))
+                .collect::<Result<_>>()?;
+            crate::ops::norm::encode_rms_norm(rec, &x, *norm_dims, p.first(), *eps)
+        }
+        _ => unreachable!("not a row-wise kernel"),
+    }
+}
+
+/// Records an attention kernel (masked or not) over `ins`: q, k, v[, mask].
+fn encode_attention_step(rec: &mut Recorder, kernel: &Kernel, ins: &[&Tensor]) -> Result<Tensor> {
+    use crate::ops::attention::{
+        encode_attention, encode_attention_heads_last, AttentionMask, AttentionParams,
+    };
+    // The kernel reads strided rows (head_dim dense): head-split views need no copy.
+    let q = dense_rows(rec, ins[0])?;
+    let k = dense_rows(rec, ins[1])?;
+    let v = dense_rows(rec, ins[2])?;
+    match kernel {
+        Kernel::MaskedAttention { scale } => {
+            let p = AttentionParams {
+                scale: Some(*scale),
+                mask: Some(AttentionMask::Additive(ins[3].clone())),
+                ..Default::default()
+            };
+            encode_attention(rec, &q, &k, &v, &p)
+        }
+        Kernel::Attention {
+            causal,
+            scale,
+            heads_last,
+        } => {
+            let p = AttentionParams {
+                causal: *causal,
+                scale: *scale,
+                ..Default::default()
+            };
+            if *heads_last {
+                encode_attention_heads_last(rec, &q, &k, &v, &p)?.transpose(1, 2)
+            } else {
+                encode_attention(rec, &q, &k, &v, &p)
+            }
+        }
+        _ => unreachable!("not an attention kernel"),
     }
 }
 

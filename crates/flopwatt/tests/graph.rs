@@ -659,7 +659,7 @@ async fn attention_op_then_head_merge_is_one_kernel(dev) {
 
 /// The planner's promise holds on the device: a fresh device's pool creates no more
 /// intermediate bytes than `peak_planned`, and the transformer block plans to <= 60% of the
-/// same graph without planning (issue 5's memory goal).
+/// same graph without planning (the memory-planning goal).
 #[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn planned_peak_bounds_the_pool_and_meets_the_goal() {

@@ -1,4 +1,4 @@
-//! In-place elementwise in the memory planner (issue 5): where it is taken, where it must not
+//! In-place elementwise in the memory planner: where it is taken, where it must not
 //! be (graph inputs, constants, outputs, values read later, views), that answers do not change,
 //! and what it does to the planned peak of the model graphs.
 #![cfg(not(target_arch = "wasm32"))]
@@ -138,7 +138,7 @@ fn chained_in_place_steps_share_one_buffer() {
 }
 
 /// What in-place does to the planned peak of the model graphs (printed; the transformer
-/// block keeps issue 5's goal of at most 60% of unplanned).
+/// block keeps the memory-planning goal of at most 60% of unplanned).
 #[test]
 fn model_graphs_peak_with_in_place() {
     let dev = device_or_skip!();

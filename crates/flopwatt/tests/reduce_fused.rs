@@ -1,4 +1,4 @@
-//! Fused reductions (issue 5): elementwise prologues feeding reductions and row epilogues
+//! Fused reductions: elementwise prologues feeding reductions and row epilogues
 //! consuming them, against the unfused path and the f64 reference, on random graphs and at
 //! the kernel level (both kernel families, strided views, multi-part and multi-axis runs).
 #![cfg(not(target_arch = "wasm32"))]
@@ -209,7 +209,8 @@ fn random_prologue_and_epilogue_graphs_fused_equal_unfused_and_reference() {
     assert!(pro >= 20 && epi >= 5, "prologues {pro}, epilogues {epi}");
 }
 
-/// The named patterns of issue 5, one dispatch each when fused.
+/// The named fusion patterns (sum of squares, mean absolute difference, max of exp,
+/// centring, RMS norm), one dispatch each when fused.
 #[test]
 fn named_patterns_are_one_kernel() {
     let dev = device_or_skip!();

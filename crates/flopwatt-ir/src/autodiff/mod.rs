@@ -320,88 +320,15 @@ impl Builder {
                     out.push((b, gb));
                 }
             }
-            Op::Reduce { kind, axes, .. }
-                if self.g.shape(gy).is_empty()
-                    && matches!(kind, ReduceKind::Sum | ReduceKind::Mean) =>
-            {
-                // A rank-0 adjoint of a sum/mean is the same for every input element: keep
-                // it a (lazy) scalar so the consumers fold it in.
-                let x = ins[0];
-                let xs = self.shape(x);
-                let count: usize = axes.iter().map(|&a| xs[a]).product();
-                let gx = if *kind == ReduceKind::Mean {
-                    self.mul_s(gy, 1.0 / count.max(1) as f32)?
-                } else {
-                    gy
-                };
-                out.push((x, gx));
-            }
             Op::Reduce { kind, axes, .. } => {
-                let x = ins[0];
-                let xs = self.shape(x);
-                let mut ks = xs.clone();
-                for &a in axes {
-                    ks[a] = 1;
-                }
-                let gk = self.keepdims(gy, &ks)?;
-                let count: usize = axes.iter().map(|&a| xs[a]).product();
-                let gx = match kind {
-                    ReduceKind::Sum => self.g.broadcast_to(gk, &xs)?,
-                    ReduceKind::Mean => {
-                        let gb = self.g.broadcast_to(gk, &xs)?;
-                        self.mul_s(gb, 1.0 / count.max(1) as f32)?
-                    }
-                    ReduceKind::Max | ReduceKind::Min => {
-                        // The gradient goes to the elements equal to the result, split evenly
-                        // among ties.
-                        let yk = self.keepdims(y, &ks)?;
-                        let mask = self.bin(x, yk, BinaryOp::Eq)?;
-                        let ax: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
-                        let cnt = self.g.reduce(mask, ReduceKind::Sum, Some(&ax), true)?;
-                        let share = self.div(gk, cnt)?;
-                        self.mul(mask, share)?
-                    }
-                };
-                out.push((x, gx));
+                out.push((ins[0], self.reduce_grad(y, ins[0], gy, *kind, axes)?))
             }
-            Op::Softmax { axis, log } => {
-                let x = ins[0];
-                let ax = [*axis as isize];
-                let gx = if *log {
-                    let s = self.g.reduce(gy, ReduceKind::Sum, Some(&ax), true)?;
-                    let p = self.un(y, UnaryOp::Exp)?;
-                    let ps = self.mul(p, s)?;
-                    self.sub(gy, ps)?
-                } else {
-                    let gyy = self.mul(gy, y)?;
-                    let s = self.g.reduce(gyy, ReduceKind::Sum, Some(&ax), true)?;
-                    let d = self.sub(gy, s)?;
-                    self.mul(y, d)?
-                };
-                out.push((x, gx));
-            }
+            Op::Softmax { axis, log } => out.push((ins[0], self.softmax_grad(y, gy, *axis, *log)?)),
             Op::LayerNorm { norm_dims, eps } | Op::RmsNorm { norm_dims, eps } => {
                 let rms = matches!(node.op, Op::RmsNorm { .. });
                 out.extend(self.norm_grad(&ins, gy, *norm_dims, *eps, rms, &needs)?);
             }
-            Op::Conv2d(attrs) => {
-                let (x, w) = (ins[0], ins[1]);
-                let (xs, ws) = (self.shape(x), self.shape(w));
-                if needs(0) {
-                    let gx = self.g.conv2d_backward_input(gy, w, &xs, *attrs)?;
-                    out.push((x, gx));
-                }
-                if needs(1) {
-                    let gw = self.g.conv2d_backward_weight(x, gy, &ws, *attrs)?;
-                    out.push((w, gw));
-                }
-                if needs(2) {
-                    let gb = self
-                        .g
-                        .reduce(gy, ReduceKind::Sum, Some(&[0, 2, 3]), false)?;
-                    out.push((ins[2], gb));
-                }
-            }
+            Op::Conv2d(attrs) => out.extend(self.conv2d_grad(&ins, gy, *attrs, &needs)?),
             Op::Attention { causal, scale } => {
                 out.extend(self.attention_grad(&ins, gy, *causal, *scale, &needs)?);
             }
@@ -422,20 +349,7 @@ impl Builder {
                     out.push((ins[0], gy));
                 }
             }
-            Op::Concat { axis } => {
-                let mut at = 0;
-                for &x in &ins {
-                    let xs = self.shape(x);
-                    let mut starts = vec![0; xs.len()];
-                    starts[*axis] = at;
-                    at += xs[*axis];
-                    if dep[x.0] {
-                        let steps = vec![1; xs.len()];
-                        let gx = self.g.slice(gy, &starts, &steps, &xs)?;
-                        out.push((x, gx));
-                    }
-                }
-            }
+            Op::Concat { axis } => out.extend(self.concat_grad(&ins, gy, *axis, dep)?),
             Op::Slice { starts, steps } if steps.iter().all(|&s| s == 1) => {
                 let xs = self.shape(ins[0]);
                 let begin: Vec<isize> = starts.iter().map(|&s| s as isize).collect();
@@ -463,31 +377,7 @@ impl Builder {
                 out.push((ins[0], gx));
             }
             Op::ConvTranspose2d(p) if p.activation == Activation::None => {
-                // y = conv_transpose(x, w) is the input gradient of a conv with weight w, so
-                // its own gradients are that conv (for x) and that conv's weight gradient
-                // with the roles of input and output swapped (for w).
-                let (x, w) = (ins[0], ins[1]);
-                let attrs = crate::graph::Conv2dAttrs {
-                    stride: p.stride,
-                    padding: p.padding,
-                    dilation: p.dilation,
-                    groups: p.groups,
-                };
-                if needs(0) {
-                    let gx = self.g.conv2d(gy, w, None, attrs)?;
-                    out.push((x, gx));
-                }
-                if needs(1) {
-                    let ws = self.shape(w);
-                    let gw = self.g.conv2d_backward_weight(gy, x, &ws, attrs)?;
-                    out.push((w, gw));
-                }
-                if needs(2) {
-                    let gb = self
-                        .g
-                        .reduce(gy, ReduceKind::Sum, Some(&[0, 2, 3]), false)?;
-                    out.push((ins[2], gb));
-                }
+                out.extend(self.conv_transpose2d_grad(&ins, gy, p, &needs)?)
             }
             Op::Pool2d(p) => {
                 let gx = self.g.pool2d_backward(ins[0], gy, *p)?;
@@ -511,6 +401,157 @@ impl Builder {
                         node.label
                     ),
                 ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The gradient of reduction input `x` (output `y`, adjoint `gy`).
+    fn reduce_grad(
+        &mut self,
+        y: ValueId,
+        x: ValueId,
+        gy: ValueId,
+        kind: ReduceKind,
+        axes: &[usize],
+    ) -> Result<ValueId> {
+        let xs = self.shape(x);
+        let count: usize = axes.iter().map(|&a| xs[a]).product();
+        if self.g.shape(gy).is_empty() && matches!(kind, ReduceKind::Sum | ReduceKind::Mean) {
+            // A rank-0 adjoint of a sum/mean is the same for every input element: keep it a
+            // (lazy) scalar so the consumers fold it in.
+            return if kind == ReduceKind::Mean {
+                self.mul_s(gy, 1.0 / count.max(1) as f32)
+            } else {
+                Ok(gy)
+            };
+        }
+        let mut ks = xs.clone();
+        for &a in axes {
+            ks[a] = 1;
+        }
+        let gk = self.keepdims(gy, &ks)?;
+        Ok(match kind {
+            ReduceKind::Sum => self.g.broadcast_to(gk, &xs)?,
+            ReduceKind::Mean => {
+                let gb = self.g.broadcast_to(gk, &xs)?;
+                self.mul_s(gb, 1.0 / count.max(1) as f32)?
+            }
+            ReduceKind::Max | ReduceKind::Min => {
+                // The gradient goes to the elements equal to the result, split evenly among
+                // ties.
+                let yk = self.keepdims(y, &ks)?;
+                let mask = self.bin(x, yk, BinaryOp::Eq)?;
+                let ax: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
+                let cnt = self.g.reduce(mask, ReduceKind::Sum, Some(&ax), true)?;
+                let share = self.div(gk, cnt)?;
+                self.mul(mask, share)?
+            }
+        })
+    }
+
+    /// The gradient of a softmax's (log-softmax's with `log`) input, from its output `y`.
+    fn softmax_grad(&mut self, y: ValueId, gy: ValueId, axis: usize, log: bool) -> Result<ValueId> {
+        let ax = [axis as isize];
+        if log {
+            let s = self.g.reduce(gy, ReduceKind::Sum, Some(&ax), true)?;
+            let p = self.un(y, UnaryOp::Exp)?;
+            let ps = self.mul(p, s)?;
+            self.sub(gy, ps)
+        } else {
+            let gyy = self.mul(gy, y)?;
+            let s = self.g.reduce(gyy, ReduceKind::Sum, Some(&ax), true)?;
+            let d = self.sub(gy, s)?;
+            self.mul(y, d)
+        }
+    }
+
+    /// Contributions of a conv2d over inputs `ins` (x, w and optional bias).
+    fn conv2d_grad(
+        &mut self,
+        ins: &[ValueId],
+        gy: ValueId,
+        attrs: crate::graph::Conv2dAttrs,
+        needs: &dyn Fn(usize) -> bool,
+    ) -> Result<Vec<(ValueId, ValueId)>> {
+        let mut out = Vec::new();
+        let (x, w) = (ins[0], ins[1]);
+        let (xs, ws) = (self.shape(x), self.shape(w));
+        if needs(0) {
+            let gx = self.g.conv2d_backward_input(gy, w, &xs, attrs)?;
+            out.push((x, gx));
+        }
+        if needs(1) {
+            let gw = self.g.conv2d_backward_weight(x, gy, &ws, attrs)?;
+            out.push((w, gw));
+        }
+        if needs(2) {
+            let gb = self
+                .g
+                .reduce(gy, ReduceKind::Sum, Some(&[0, 2, 3]), false)?;
+            out.push((ins[2], gb));
+        }
+        Ok(out)
+    }
+
+    /// Contributions of a conv-transpose (no activation) over inputs `ins` (x, w and
+    /// optional bias).
+    fn conv_transpose2d_grad(
+        &mut self,
+        ins: &[ValueId],
+        gy: ValueId,
+        p: &crate::ops::conv::ConvTranspose2dParams,
+        needs: &dyn Fn(usize) -> bool,
+    ) -> Result<Vec<(ValueId, ValueId)>> {
+        // y = conv_transpose(x, w) is the input gradient of a conv with weight w, so its own
+        // gradients are that conv (for x) and that conv's weight gradient with the roles of
+        // input and output swapped (for w).
+        let mut out = Vec::new();
+        let (x, w) = (ins[0], ins[1]);
+        let attrs = crate::graph::Conv2dAttrs {
+            stride: p.stride,
+            padding: p.padding,
+            dilation: p.dilation,
+            groups: p.groups,
+        };
+        if needs(0) {
+            let gx = self.g.conv2d(gy, w, None, attrs)?;
+            out.push((x, gx));
+        }
+        if needs(1) {
+            let ws = self.shape(w);
+            let gw = self.g.conv2d_backward_weight(gy, x, &ws, attrs)?;
+            out.push((w, gw));
+        }
+        if needs(2) {
+            let gb = self
+                .g
+                .reduce(gy, ReduceKind::Sum, Some(&[0, 2, 3]), false)?;
+            out.push((ins[2], gb));
+        }
+        Ok(out)
+    }
+
+    /// Contributions of a concat along `axis`: each input that needs one gets its slice of
+    /// `gy`.
+    fn concat_grad(
+        &mut self,
+        ins: &[ValueId],
+        gy: ValueId,
+        axis: usize,
+        dep: &[bool],
+    ) -> Result<Vec<(ValueId, ValueId)>> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        for &x in ins {
+            let xs = self.shape(x);
+            let mut starts = vec![0; xs.len()];
+            starts[axis] = at;
+            at += xs[axis];
+            if dep[x.0] {
+                let steps = vec![1; xs.len()];
+                let gx = self.g.slice(gy, &starts, &steps, &xs)?;
+                out.push((x, gx));
             }
         }
         Ok(out)

@@ -140,7 +140,7 @@ pub enum Op {
     /// Broadcast to the node's shape (a view).
     BroadcastTo,
 
-    // ---- ONNX import ops (issue 8, second half): keep this block contiguous and last ----
+    // ---- ONNX import ops: keep this block contiguous and last ----
     /// An i32 constant (indices; int64 model constants narrowed at load time).
     ConstantI32 {
         /// Row-major i32 data.
@@ -774,7 +774,7 @@ impl Graph {
 }
 
 impl Graph {
-    // ---- ONNX import ops (issue 8, second half) ----
+    // ---- ONNX import ops ----
 
     /// A run-time input of `dtype` (f32, or i32 for token ids and masks).
     pub fn input_typed(&mut self, name: &str, shape: &[usize], dtype: DType) -> Result<ValueId> {

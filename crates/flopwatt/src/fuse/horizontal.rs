@@ -6,8 +6,8 @@
 //! projections of attention are the common case. Each original value is a slice of the
 //! product's leading axis: a dense view. One dispatch replaces several and A is read by one
 //! kernel. Stacking (not concatenating along N) keeps each product's B rows as short as
-//! before: on lavapipe a [512, 1536] B ran ~1.8x slower per FLOP than three [512, 512]
-//! ones, while the stacked batch runs as fast as the three (examples/mm_probe.rs).
+//! before, which keeps each product as fast as it was alone
+//! (`docs/decisions.md#horizontal-stack-not-concat`).
 //! Biases become a stacked [P, 1, N] residual, which is the same sum only without an
 //! activation, so biased products with an activation are left separate. The unfused twin is
 //! the separate matmuls (fusion off), which compute the same sums in the same order.

@@ -375,64 +375,8 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
         if slots[i].is_some() || ctx.claimed[i] {
             continue;
         }
-        let kernel = match &node.op {
-            Op::Input { .. } | Op::Constant { .. } | Op::Scalar(_) => continue,
-            Op::Unary(_) | Op::Binary(_) | Op::Where => {
-                unreachable!("elementwise fuser lowers every elementwise node")
-            }
-            Op::MatMul => Kernel::MatMul {
-                alpha: 1.0,
-                bias: false,
-                activation: Activation::None,
-                residual: false,
-            },
-            Op::Reduce {
-                kind,
-                axes,
-                keepdims,
-            } => Kernel::Reduce {
-                kind: *kind,
-                axes: axes.clone(),
-                keepdims: *keepdims,
-            },
-            Op::Softmax { axis, log } => Kernel::Softmax {
-                axis: *axis,
-                log: *log,
-            },
-            Op::LayerNorm { norm_dims, eps } => Kernel::LayerNorm {
-                norm_dims: *norm_dims,
-                eps: *eps,
-            },
-            Op::RmsNorm { norm_dims, eps } => Kernel::RmsNorm {
-                norm_dims: *norm_dims,
-                eps: *eps,
-            },
-            Op::Conv2d(attrs) => Kernel::Conv2d {
-                attrs: *attrs,
-                activation: Activation::None,
-            },
-            Op::Attention { causal, scale } => Kernel::Attention {
-                causal: *causal,
-                scale: *scale,
-                heads_last: false,
-            },
-            // ONNX-import ops (keep this block last).
-            Op::ConstantI32 { .. } => continue,
-            op @ Op::Slice { .. } if slice_is_view(op, opts.fusion) => Kernel::View(op.clone()),
-            Op::Cast(_) => unreachable!("elementwise fuser lowers every elementwise node"),
-            op @ (Op::Gather { .. }
-            | Op::Concat { .. }
-            | Op::Slice { .. }
-            | Op::Pad { .. }
-            | Op::Pool2d(_)
-            | Op::GlobalAvgPool
-            | Op::ConvTranspose2d(_)
-            | Op::Resize2d { .. }
-            | Op::Conv2dBackwardInput(_)
-            | Op::Conv2dBackwardWeight(_)
-            | Op::Pool2dBackward(_)) => Kernel::Single(op.clone()),
-            // View or copy is decided below, once the input's layout is known.
-            op @ (Op::Transpose(..) | Op::Reshape | Op::BroadcastTo) => Kernel::View(op.clone()),
+        let Some(kernel) = single_kernel(&node.op, opts.fusion) else {
+            continue;
         };
         slots[i] = Some(Step {
             kernel,
@@ -445,6 +389,76 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
     if opts.fusion && opts.horizontal {
         horizontal::fuse(graph, &mut slots);
     }
+    view_or_copy(graph, slots, opts.fusion)
+}
+
+/// The kernel of a node no fuser claimed, or `None` for nodes that need none (inputs and
+/// constants).
+fn single_kernel(op: &Op, fusion: bool) -> Option<Kernel> {
+    Some(match op {
+        Op::Input { .. } | Op::Constant { .. } | Op::Scalar(_) => return None,
+        Op::Unary(_) | Op::Binary(_) | Op::Where => {
+            unreachable!("elementwise fuser lowers every elementwise node")
+        }
+        Op::MatMul => Kernel::MatMul {
+            alpha: 1.0,
+            bias: false,
+            activation: Activation::None,
+            residual: false,
+        },
+        Op::Reduce {
+            kind,
+            axes,
+            keepdims,
+        } => Kernel::Reduce {
+            kind: *kind,
+            axes: axes.clone(),
+            keepdims: *keepdims,
+        },
+        Op::Softmax { axis, log } => Kernel::Softmax {
+            axis: *axis,
+            log: *log,
+        },
+        Op::LayerNorm { norm_dims, eps } => Kernel::LayerNorm {
+            norm_dims: *norm_dims,
+            eps: *eps,
+        },
+        Op::RmsNorm { norm_dims, eps } => Kernel::RmsNorm {
+            norm_dims: *norm_dims,
+            eps: *eps,
+        },
+        Op::Conv2d(attrs) => Kernel::Conv2d {
+            attrs: *attrs,
+            activation: Activation::None,
+        },
+        Op::Attention { causal, scale } => Kernel::Attention {
+            causal: *causal,
+            scale: *scale,
+            heads_last: false,
+        },
+        // ONNX-import ops (keep this block last).
+        Op::ConstantI32 { .. } => return None,
+        op @ Op::Slice { .. } if slice_is_view(op, fusion) => Kernel::View(op.clone()),
+        Op::Cast(_) => unreachable!("elementwise fuser lowers every elementwise node"),
+        op @ (Op::Gather { .. }
+        | Op::Concat { .. }
+        | Op::Slice { .. }
+        | Op::Pad { .. }
+        | Op::Pool2d(_)
+        | Op::GlobalAvgPool
+        | Op::ConvTranspose2d(_)
+        | Op::Resize2d { .. }
+        | Op::Conv2dBackwardInput(_)
+        | Op::Conv2dBackwardWeight(_)
+        | Op::Pool2dBackward(_)) => Kernel::Single(op.clone()),
+        // View or copy is decided in `view_or_copy`, once the input's layout is known.
+        op @ (Op::Transpose(..) | Op::Reshape | Op::BroadcastTo) => Kernel::View(op.clone()),
+    })
+}
+
+/// The steps in node order, each layout view that cannot be one (or any view without
+/// fusion) turned into a copy.
+fn view_or_copy(graph: &Graph, mut slots: Vec<Option<Step>>, fusion: bool) -> Vec<Step> {
     // Static strides of each value, to tell a reshape that is a view from one that needs a
     // copy (the executable applies the same rule at run time).
     let mut strides: Vec<Vec<usize>> = graph
@@ -481,7 +495,7 @@ pub fn lower(graph: &Graph, opts: FuseOptions) -> Vec<Step> {
                     _ => None,
                 };
                 match view {
-                    Some(st) if opts.fusion => strides[out] = st,
+                    Some(st) if fusion => strides[out] = st,
                     _ => step.kernel = Kernel::Copy(op.clone()),
                 }
             }

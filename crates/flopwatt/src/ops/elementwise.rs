@@ -52,14 +52,9 @@ pub const MAX_INPUTS: usize = 7;
 /// Invocations per workgroup: 256 suits lavapipe (8 lanes per AVX2 vector) and GPUs alike.
 const WG: u32 = 256;
 /// vec4s per invocation on the vec4 path (`base + k * WG`, so a workgroup still touches
-/// one contiguous block). Measured on lavapipe, chain-16m, same run, medians: items 1 ->
-/// 235-255 ms, 2 -> 170-187 ms, 4 -> 153-159 ms, 8 -> 144-170 ms; workgroup 64 was slower
-/// than 256 at every count. Re-measured with the clamped bounds (`examples/ew_probe.rs`, CPU
-/// time of all threads, one run): 4 and 8 equal within noise, workgroups of 512 and 1024 no
-/// better than 256, 64 and 128 slower; one vec4 per invocation (4x the workgroups) costs
-/// about 1.4x, and each invocation on 4 consecutive vec4s (instead of 4 blocks of WG) 1.15x.
-/// The linear layout keeps one element per invocation, the strided one four
-/// ([`STRIDED_ITEMS`]).
+/// one contiguous block): fewer, fuller workgroups stream fastest on lavapipe
+/// (`docs/decisions.md#elementwise-vec4-items`). The linear layout keeps one element per
+/// invocation, the strided one four ([`STRIDED_ITEMS`]).
 const VEC4_ITEMS: u32 = 4;
 
 /// Elements (vec4s on the vec4 layout) each invocation computes, `base + k * WG` for k below it.
@@ -71,11 +66,9 @@ fn items_per_invocation(layout: Layout) -> u32 {
     }
 }
 
-/// Elements per invocation on the strided layout: fewer workgroups for the same work. Measured
-/// on lavapipe, relu(x * 2 + 1) on 16M f32 forced strided, CPU time of all threads, two runs
-/// alternating (`examples/ew_probe.rs`): 1 -> 75 / 72 ms, 4 -> 60 / 59 ms with the clamp
-/// (the guard: 86 / 82 -> 79 / 75). The linear layout keeps one, which keeps the 2-D grid
-/// split reachable in tests (it is the rare case: unpadded buffers).
+/// Elements per invocation on the strided layout: fewer workgroups for the same work
+/// (`docs/decisions.md#elementwise-strided-items`). The linear layout keeps one, which keeps
+/// the 2-D grid split reachable in tests (it is the rare case: unpadded buffers).
 const STRIDED_ITEMS: u32 = 4;
 
 /// WGSL spelling of the IR's elementwise vocabulary.
@@ -211,10 +204,8 @@ pub enum Layout {
 /// per adapter class by [`Bounds::for_class`].
 ///
 /// Both forms compute every element exactly once in value; they differ in what invocations
-/// past the end do. Measured on lavapipe (Mesa 22.3, 2 cores), chain-16m vec4 kernel, CPU
-/// seconds of all threads per run (steadier than wall time on a shared machine), medians of
-/// 15 interleaved runs, `examples/ew_probe.rs`: early `return` in a loop 31.4 ms, `if` guard
-/// 29.5 (unrolled 28.7), clamp 26.0-26.5; a plain vec4 copy 24.6-25.9.
+/// past the end do. On lavapipe the clamp is the cheapest, close to a plain copy
+/// (`docs/decisions.md#elementwise-bounds`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Bounds {
     /// `if (i < n) { .. }` around each element: the portable form, and the cheap one where
@@ -715,8 +706,8 @@ fn coalesce(shape: &[usize], strides: &[Vec<usize>], offsets: Vec<usize>) -> Pla
 /// Picks the layout for a coalesced plan of `n` elements.
 ///
 /// vec4 cuts the index math and widens every load and store. It is the better form on
-/// lavapipe (2-2.5x over `Linear` in benches/elementwise.rs) and the usual one on GPUs, so it
-/// is not chosen per adapter class. When n % 4 != 0 the last vec4 runs past n: its extra
+/// lavapipe (`docs/decisions.md#elementwise-vec4`) and the usual one on GPUs, so it is not
+/// chosen per adapter class. When n % 4 != 0 the last vec4 runs past n: its extra
 /// lanes read whatever follows in the input buffers and write past the end of the fresh
 /// output tensor, which no one reads; `encode_fused_with` checks that every buffer really
 /// extends to the next multiple of 4 elements (pooled buffers come in >= 256-byte classes).
