@@ -500,7 +500,7 @@ impl Builder {
         &mut self,
         ins: &[ValueId],
         gy: ValueId,
-        p: &crate::ops::conv::ConvTranspose2dParams,
+        p: &crate::op::ConvTranspose2dParams,
         needs: &dyn Fn(usize) -> bool,
     ) -> Result<Vec<(ValueId, ValueId)>> {
         // y = conv_transpose(x, w) is the input gradient of a conv with weight w, so its own
