@@ -8,5 +8,5 @@ flag=""
 if [ "$profile" = release ]; then flag="--release"; fi
 cargo rustc -p flopwatt-bench --lib $flag --target wasm32-unknown-unknown --crate-type cdylib
 wasm-bindgen --target web --no-typescript --out-name flopwatt --out-dir web/pkg \
-    "target/wasm32-unknown-unknown/$profile/flopwatt_bench.wasm"
+    "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/$profile/flopwatt_bench.wasm"
 echo "built web/pkg; serve web/ (python3 -m http.server -d web) and open index.html"
