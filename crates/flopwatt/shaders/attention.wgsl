@@ -6,7 +6,7 @@
 // Two variants share this code:
 // - `attn_stream` (CPU adapters such as lavapipe): K/V rows are read straight from storage.
 //   Every invocation of a workgroup reads the same key row at the same time, so on lavapipe
-//   the load is one scalar load broadcast to all lanes, and no barrier is paid (design.md 8).
+//   the load is one scalar load broadcast to all lanes, and no barrier is paid (docs/decisions.md#attention-kernel).
 // - `attn_tiled` (GPUs): the workgroup copies each BK x D block of K and V into shared memory
 //   once, then every invocation reads it from there (one global read per block instead of
 //   one per query row).

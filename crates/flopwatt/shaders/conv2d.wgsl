@@ -7,7 +7,7 @@
 // channels, so one load feeds TP*TC*KW/SEG FMAs. All invocations of a workgroup share one
 // block of output channels, so the weight loads are uniform (one scalar load broadcast to
 // every lane on lavapipe, a broadcast from cache on GPUs) and no shared memory or barrier is
-// needed (section 8 of design.md: barriers are what lavapipe pays most for).
+// needed (barriers are what lavapipe pays most for: docs/decisions.md#adapter-classes).
 //
 // Kernel size, stride and dilation are compile-time constants (the host specialises them), so
 // the tap loops unroll and the 1x1 case loses its loops and bounds checks: with FLAT the
