@@ -2,8 +2,8 @@
 //!
 //! The oracle for fused and unfused executables alike; it knows nothing of fusion or devices.
 
-use flopwatt_ir::graph::{Graph, Op, ReduceKind};
 use crate::elementwise::{binary_f64, unary_f64};
+use flopwatt_ir::graph::{Graph, Op, ReduceKind};
 use flopwatt_ir::shape::{contiguous_strides, numel};
 
 /// Index into a row-major tensor of `shape` for the output multi-index `idx` of a broadcast
@@ -175,8 +175,8 @@ fn layout(op: &Op, shape: &[usize], ins: &[Operand]) -> Vec<f64> {
         Op::Concat { axis } => crate::gather::concat(ins, *axis),
         Op::Slice { starts, steps } => crate::gather::slice(x, xs, starts, steps, shape),
         Op::Pad { begin, end, mode } => {
-            use flopwatt_ir::op::PadMode;
             use crate::gather::Mode;
+            use flopwatt_ir::op::PadMode;
             let m = match mode {
                 PadMode::Constant(v) => Mode::Constant(*v as f64),
                 PadMode::Reflect => Mode::Reflect,
@@ -316,9 +316,7 @@ fn conv_family(op: &Op, shape: &[usize], ins: &[Operand]) -> Vec<f64> {
             crate::train::conv2d(x, dims4(xs), w, dims4(ws), bias, p)
         }
         // The output extent (ceil mode included) is the node's shape.
-        Op::Pool2d(p) => {
-            crate::train::pool2d(x, dims4(xs), [shape[2], shape[3]], &pool_ref(p))
-        }
+        Op::Pool2d(p) => crate::train::pool2d(x, dims4(xs), [shape[2], shape[3]], &pool_ref(p)),
         Op::GlobalAvgPool => {
             let hw = xs[2] * xs[3];
             x.chunks(hw.max(1))
@@ -334,8 +332,7 @@ fn conv_family(op: &Op, shape: &[usize], ins: &[Operand]) -> Vec<f64> {
                 dilation: p.dilation,
                 groups: p.groups,
             };
-            let mut y =
-                crate::train::conv2d_backward_input(x, w, dims4(shape), dims4(ws), &a);
+            let mut y = crate::train::conv2d_backward_input(x, w, dims4(shape), dims4(ws), &a);
             if let Some(b) = bias {
                 let plane = shape[2] * shape[3];
                 for (i, v) in y.iter_mut().enumerate() {
