@@ -115,6 +115,18 @@ fn copy_strided(
     out[di] = src[u32(si)];
 }
 
+// x mod m in [0, m) for m > 0, with `%` only on non-negative u32 operands. i32 `%` (which
+// naga lowers to `a - b * (a / b)`) of a negative dividend is not trustworthy across
+// drivers: a lavapipe run gave exactly the remainder of the u32 bit pattern (-1 % 6 = 3,
+// -1 % 5 = 0), which put the wrong rows and columns into reflect and wrap borders.
+// -(x + 1) cannot overflow for any i32 x.
+fn mod_floor(x: i32, m: i32) -> i32 {
+    if (x >= 0) {
+        return i32(u32(x) % u32(m));
+    }
+    return m - 1 - i32(u32(-(x + 1)) % u32(m));
+}
+
 // Each output coordinate maps back to an input coordinate by the mode; constant padding
 // writes `value` (raw bits) where the coordinate falls outside the input.
 @compute @workgroup_size(WG)
@@ -142,14 +154,14 @@ fn pad(
             } else if (pd.mode == 1u) {
                 // Mirror without repeating the edge; the period is 2 (len - 1).
                 let per = max(2 * (len - 1), 1);
-                x = ((x % per) + per) % per;
+                x = mod_floor(x, per);
                 if (x >= len) {
                     x = per - x;
                 }
             } else if (pd.mode == 2u) {
                 x = clamp(x, 0, len - 1);
             } else {
-                x = ((x % len) + len) % len;
+                x = mod_floor(x, len);
             }
         }
         si += u32(max(x, 0)) * lane_u(pd.in_strides, u32(d));

@@ -182,6 +182,109 @@ fn slice_concat_pad_match_reference() {
     assert!(matches!(e, Error::Shape { .. }), "{e}");
 }
 
+/// Reflect and wrap pads map out-of-range coordinates back by a remainder of a negative
+/// number. The kernel once used i32 `%` for that; on some lavapipe hosts it returned the
+/// remainder of the u32 bit pattern (-1 % 6 = 3), which put the wrong row or column in the
+/// border (ONNX test_reflect_pad and test_wrap_pad: 13 and 7 of 126 elements off, exit 0).
+/// Here every mode that wraps runs at awkward sizes: the ONNX cases' shape and pads, pads
+/// equal to and larger than the axis (several periods before and after), negative pads
+/// (crops) on either side, a length-1 axis, and i32 data moved bit-exactly.
+#[test]
+fn pad_reflect_wrap_match_reference_at_awkward_pads() {
+    let dev = device_or_skip!();
+    // (shape, begin, end)
+    let cases: &[(&[usize], &[isize], &[isize])] = &[
+        (&[1, 3, 4, 5], &[0, 0, 1, 1], &[0, 0, 1, 1]),
+        (&[3, 4, 5], &[3, 4, 2], &[3, 4, 2]),
+        (&[3, 4, 5], &[2, 3, 4], &[2, 3, 4]),
+        (&[3, 7], &[13, 17], &[11, 19]),
+        (&[6, 5], &[-2, 4], &[5, -3]),
+        (&[5, 6], &[9, -1], &[-4, 11]),
+        (&[1, 6], &[0, 5], &[0, 5]),
+        (&[7], &[-3], &[20]),
+        (&[2, 3, 127], &[1, 2, 126], &[1, 0, 129]),
+    ];
+    for (mode, m) in [
+        (PadMode::Reflect, r::Mode::Reflect),
+        (PadMode::Wrap, r::Mode::Wrap),
+    ] {
+        for (k, &(xs, begin, end)) in cases.iter().enumerate() {
+            // Reflect of a length-1 axis repeats its one element; reflect pads may exceed
+            // the axis here (the kernel is periodic; ONNX import rejects them earlier).
+            let data = random(numel(xs), 100 + k as u64);
+            let x = Tensor::from_f32(&dev, &data, xs).unwrap();
+            let y = gather::pad(&x, begin, end, mode).unwrap();
+            let want = r::pad(&to_f64(&data), xs, begin, end, m);
+            assert_eq!(
+                y.shape(),
+                gather::pad_shape(xs, begin, end).unwrap().as_slice()
+            );
+            check_close(
+                &format!("pad {mode:?} {xs:?} {begin:?} {end:?}"),
+                &y.to_f32_vec().unwrap(),
+                &want,
+                EXACT_F32,
+            )
+            .unwrap();
+            // The same through i32 data, as the ONNX cases bind it.
+            let idata: Vec<i32> = (0..numel(xs) as i32).map(|v| v * 7 - 50).collect();
+            let xi = Tensor::from_i32(&dev, &idata, xs).unwrap();
+            let yi = gather::pad(&xi, begin, end, mode).unwrap();
+            let fd: Vec<f64> = idata.iter().map(|&v| v as f64).collect();
+            let wi: Vec<i32> = r::pad(&fd, xs, begin, end, m)
+                .iter()
+                .map(|&v| v as i32)
+                .collect();
+            assert_eq!(yi.dtype(), DType::I32);
+            assert_eq!(
+                yi.to_i32_vec().unwrap(),
+                wi,
+                "pad {mode:?} i32 {xs:?} {begin:?} {end:?}"
+            );
+        }
+    }
+}
+
+/// The index kernels never apply `/` or `%` to i32 operands: WGSL defines them for negative
+/// dividends, but the driver does not always agree (see
+/// `pad_reflect_wrap_match_reference_at_awkward_pads`, which only fails on such a driver).
+/// This guard fails on every machine if signed division or remainder comes back.
+#[test]
+fn index_kernels_use_no_signed_division_or_remainder() {
+    use naga::{BinaryOperator, Expression, ScalarKind};
+    let src = include_str!("../shaders/gather.wgsl");
+    let module = naga::front::wgsl::parse_str(src).unwrap();
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .unwrap();
+    let mut bad = Vec::new();
+    let mut scan = |name: &str, f: &naga::Function, fi: &naga::valid::FunctionInfo| {
+        for (h, e) in f.expressions.iter() {
+            if let Expression::Binary {
+                op: op @ (BinaryOperator::Divide | BinaryOperator::Modulo),
+                left,
+                ..
+            } = *e
+            {
+                let kind = fi[left].ty.inner_with(&module.types).scalar_kind();
+                if kind == Some(ScalarKind::Sint) {
+                    bad.push(format!("{name}: {op:?} of i32 at {h:?}"));
+                }
+            }
+        }
+    };
+    for (h, f) in module.functions.iter() {
+        scan(f.name.as_deref().unwrap_or("?"), f, &info[h]);
+    }
+    for (i, ep) in module.entry_points.iter().enumerate() {
+        scan(&ep.name, &ep.function, info.get_entry_point(i));
+    }
+    assert!(bad.is_empty(), "{bad:#?}");
+}
+
 fn run_graph(dev: &Device, g: &Graph, fusion: bool, inputs: &[Tensor]) -> Vec<Tensor> {
     let exe = g
         .compile_with(
