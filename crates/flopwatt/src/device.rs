@@ -627,6 +627,18 @@ impl Device {
     }
 }
 
+impl From<&AdapterSummary> for flopwatt_energy::AdapterKey {
+    fn from(a: &AdapterSummary) -> Self {
+        flopwatt_energy::AdapterKey {
+            name: a.name.clone(),
+            vendor: a.vendor,
+            device_type: a.device_type.clone(),
+            cpu: a.class == AdapterClass::Cpu,
+            pci_bus_id: a.pci_bus_id.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -662,17 +674,5 @@ mod tests {
             TimingTier::from_features(F::TIMESTAMP_QUERY | F::TIMESTAMP_QUERY_INSIDE_PASSES),
             TimingTier::InsidePasses
         );
-    }
-}
-
-impl From<&AdapterSummary> for flopwatt_energy::AdapterKey {
-    fn from(a: &AdapterSummary) -> Self {
-        flopwatt_energy::AdapterKey {
-            name: a.name.clone(),
-            vendor: a.vendor,
-            device_type: a.device_type.clone(),
-            cpu: a.class == AdapterClass::Cpu,
-            pci_bus_id: a.pci_bus_id.clone(),
-        }
     }
 }

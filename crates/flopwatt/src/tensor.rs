@@ -433,6 +433,13 @@ impl Tensor {
     }
 }
 
+/// Seeded uniform data in [-1, 1): inputs for the tuner's and the peak probe's timing runs
+/// (the same stream as `flopwatt_reference::random`).
+pub(crate) fn random_data(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    (0..n).map(|_| rng.f32() * 2.0 - 1.0).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -478,11 +485,4 @@ mod tests {
             Some(vec![3, 3, 1])
         );
     }
-}
-
-/// Seeded uniform data in [-1, 1): inputs for the tuner's and the peak probe's timing runs
-/// (the same stream as `flopwatt_reference::random`).
-pub(crate) fn random_data(n: usize, seed: u64) -> Vec<f32> {
-    let mut rng = fastrand::Rng::with_seed(seed);
-    (0..n).map(|_| rng.f32() * 2.0 - 1.0).collect()
 }
