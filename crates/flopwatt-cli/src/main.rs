@@ -141,7 +141,7 @@ fn main() -> ExitCode {
 }
 
 fn info(json: bool) -> flopwatt::Result<()> {
-    let opts = DeviceOptions::from_env();
+    let opts = DeviceOptions::from_env()?;
     let adapters = enumerate_adapters(&opts)?;
     if adapters.is_empty() {
         // Same message as opening a device, so both say what to do.

@@ -25,17 +25,25 @@ pub struct DeviceOptions {
     /// (`FLOPWATT_LIMITS=webgpu`): native CI then picks the kernel variants a browser
     /// adapter such as SwiftShader gets.
     pub webgpu_limits: bool,
+    /// Pick kernel variants for this class instead of the adapter's own
+    /// (`FLOPWATT_ADAPTER_CLASS=gpu|cpu`): with `Gpu` on lavapipe, CI runs every GPU-class
+    /// variant (shared-memory tiles, workgroup trees, GEMV split-K) that real GPUs get.
+    pub adapter_class: Option<AdapterClass>,
 }
 
 impl DeviceOptions {
-    /// Options from `WGPU_BACKEND` and `WGPU_ADAPTER_NAME`.
-    pub fn from_env() -> Self {
+    /// Options from `WGPU_BACKEND`, `WGPU_ADAPTER_NAME`, `FLOPWATT_LIMITS` and
+    /// `FLOPWATT_ADAPTER_CLASS`; a value that names nothing is an error, not ignored.
+    pub fn from_env() -> Result<Self> {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        DeviceOptions {
+        Ok(DeviceOptions {
             backends: get("WGPU_BACKEND"),
             adapter_name: get("WGPU_ADAPTER_NAME"),
             webgpu_limits: get("FLOPWATT_LIMITS").is_some_and(|v| v.eq_ignore_ascii_case("webgpu")),
-        }
+            adapter_class: get("FLOPWATT_ADAPTER_CLASS")
+                .map(|v| v.parse())
+                .transpose()?,
+        })
     }
 }
 
@@ -100,6 +108,21 @@ pub enum AdapterClass {
     Cpu,
     /// A real GPU: shared-memory tiles pay.
     Gpu,
+}
+
+impl std::str::FromStr for AdapterClass {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "cpu" => Ok(AdapterClass::Cpu),
+            "gpu" => Ok(AdapterClass::Gpu),
+            _ => Err(Error::invalid(
+                "FLOPWATT_ADAPTER_CLASS",
+                format!("{s:?} is not an adapter class: use `cpu` or `gpu`"),
+            )),
+        }
+    }
 }
 
 /// Features of an adapter that matter to flopwatt.
@@ -223,13 +246,18 @@ impl AdapterSummary {
 }
 
 fn classify(info: &wgpu::AdapterInfo) -> AdapterClass {
-    let name = info.name.to_ascii_lowercase();
-    let software = ["llvmpipe", "lavapipe", "swiftshader", "warp", "softpipe"];
-    if info.device_type == wgpu::DeviceType::Cpu || software.iter().any(|s| name.contains(s)) {
+    if info.device_type == wgpu::DeviceType::Cpu || is_software_name(&info.name) {
         AdapterClass::Cpu
     } else {
         AdapterClass::Gpu
     }
+}
+
+/// Software rasterisers that some drivers report as a discrete or integrated GPU.
+fn is_software_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let software = ["llvmpipe", "lavapipe", "swiftshader", "warp", "softpipe"];
+    software.iter().any(|s| name.contains(s))
 }
 
 fn instance_for(opts: &DeviceOptions) -> Result<(wgpu::Instance, wgpu::Backends)> {
@@ -358,7 +386,7 @@ impl Device {
     /// Opens the best adapter allowed by `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn new() -> Result<Self> {
-        Self::with_options(&DeviceOptions::from_env())
+        Self::with_options(&DeviceOptions::from_env()?)
     }
 
     /// Opens the best adapter allowed by `opts`.
@@ -370,12 +398,12 @@ impl Device {
     /// Opens a device on a given adapter with every useful feature and the adapter's own limits.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_adapter(adapter: wgpu::Adapter) -> Result<Self> {
-        crate::wait::block_on(Self::from_adapter_async(adapter, false))
+        crate::wait::block_on(Self::from_adapter_async(adapter, &DeviceOptions::default()))
     }
 
     /// [`Device::new`] without blocking: the only way to open a device in the browser.
     pub async fn new_async() -> Result<Self> {
-        Self::with_options_async(&DeviceOptions::from_env()).await
+        Self::with_options_async(&DeviceOptions::from_env()?).await
     }
 
     /// Opens the best adapter allowed by `opts` without blocking. In the browser there is
@@ -407,13 +435,17 @@ impl Device {
                     ),
                 })?
         };
-        Self::from_adapter_async(adapter, opts.webgpu_limits).await
+        Self::from_adapter_async(adapter, opts).await
     }
 
-    /// Opens a device on a given adapter without blocking. `webgpu_limits`: request
-    /// WebGPU's default limits instead of the adapter's own (see [`DeviceOptions`]).
-    pub async fn from_adapter_async(adapter: wgpu::Adapter, webgpu_limits: bool) -> Result<Self> {
+    /// Opens a device on a given adapter without blocking, with `opts`' limits and adapter
+    /// class (its adapter selection is not used: the adapter is given).
+    pub async fn from_adapter_async(adapter: wgpu::Adapter, opts: &DeviceOptions) -> Result<Self> {
+        let webgpu_limits = opts.webgpu_limits;
         let mut summary = AdapterSummary::new(&adapter);
+        if let Some(class) = opts.adapter_class {
+            summary.class = class;
+        }
         let features = adapter.features() & wanted_features();
         // The adapter's real limits, not WebGPU's defaults (128 MiB storage bindings etc.),
         // unless asked to behave like a browser adapter.
@@ -633,7 +665,9 @@ impl From<&AdapterSummary> for flopwatt_energy::AdapterKey {
             name: a.name.clone(),
             vendor: a.vendor,
             device_type: a.device_type.clone(),
-            cpu: a.class == AdapterClass::Cpu,
+            // What the hardware is, not the kernel class a user may have forced.
+            cpu: a.device_type == format!("{:?}", wgpu::DeviceType::Cpu)
+                || is_software_name(&a.name),
             pci_bus_id: a.pci_bus_id.clone(),
         }
     }

@@ -144,6 +144,9 @@ pub fn all_variants() -> Vec<(String, String)> {
     v
 }
 
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod translate;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -156,7 +156,7 @@ fn webgpu_default_limits_fit_the_kernels() {
     let _shared = device_or_skip!();
     let opts = DeviceOptions {
         webgpu_limits: true,
-        ..DeviceOptions::from_env()
+        ..DeviceOptions::from_env().unwrap()
     };
     let dev = Device::with_options(&opts).unwrap();
     assert_eq!(dev.limits().max_compute_invocations_per_workgroup, 256);
