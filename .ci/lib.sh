@@ -61,6 +61,10 @@ PY
 
 # The device tests shared with the browser (gpu_test!), run in headless Chromium.
 BROWSER_TEST_BINARIES=(reduce matmul norm elementwise conv pool attention graph)
+# Test binaries run a second time with FLOPWATT_ADAPTER_CLASS=gpu, so that lavapipe runs the
+# GPU-class variants (shared-memory tiles, workgroup trees, GEMV split-K) real GPUs get.
+GPU_CLASS_TEST_BINARIES=(reduce reduce_fused norm attention matmul pool conv conv_backward
+    elementwise gather graph onnx_node onnx_graph tune)
 
 # Browser tests: installs Chromium + chromedriver (Debian packages), the wasm32 target and
 # wasm-bindgen-cli at the exact version of the wasm-bindgen crate in Cargo.lock, then runs
