@@ -715,9 +715,8 @@ fn encode_impl(
         activation: epi.activation,
         gemv_x_is_b: m == 1,
     };
-    let (src, entry) = kernel_source(&key)?;
     let name = format!("matmul.{}", variant.name());
-    let pipeline = device.pipeline(&name, &src, &entry)?;
+    let pipeline = device.kernel_pipeline(&name, &key.cache_key(), || kernel_source(&key))?;
 
     let out = Tensor::empty(&device, &shape, dtype)?;
     let mut params = Params {
@@ -856,8 +855,11 @@ fn encode_pack_b(
             view_formats: &[],
         });
     let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
-    let src = source::pack_b_source(b.dtype() == DType::F16)?;
-    let pipeline = device.pipeline("matmul.pack_b", &src, "matmul_pack_b")?;
+    let f16 = b.dtype() == DType::F16;
+    let pipeline =
+        device.kernel_pipeline("matmul.pack_b", &format!("matmul pack_b {f16}"), || {
+            Ok((source::pack_b_source(f16)?, "matmul_pack_b".into()))
+        })?;
     let elems = (width * k) as u64;
     rec.dispatch_with(
         "matmul.pack_b",

@@ -1,11 +1,12 @@
 //! Composes the WGSL of one matmul pipeline: the shared part (`matmul.wgsl`), the part of the
 //! kernel's family, the activation, and for the CPU kernels the one generated entry point.
-//! naga and the driver see only what that pipeline runs.
+//! naga and the driver see only what that pipeline runs; see
+//! `docs/decisions.md#matmul-pipeline-source`.
 
 use super::cpu_block::{self, BlockKind};
 use super::{KernelConfig, MatmulVariant, OP};
 use crate::error::{Error, Result};
-use crate::ops::{Activation, ActivationWgsl, ACTIVATION_WGSL};
+use crate::ops::{activation_key, Activation, ActivationWgsl, ACTIVATION_WGSL};
 use crate::shaders::{
     specialize, with_f16_enable, MATMUL, MATMUL_CPU, MATMUL_CPU_TEXTURE, MATMUL_GEMV, MATMUL_GPU,
 };
@@ -26,6 +27,14 @@ pub(super) struct KernelKey {
     pub res_vec: bool,
     pub activation: Activation,
     pub gemv_x_is_b: bool,
+}
+
+impl KernelKey {
+    /// The key of this kernel's pipeline in the device's cache: every field, the activation
+    /// exactly.
+    pub(super) fn cache_key(&self) -> String {
+        format!("matmul {self:?} {}", activation_key(self.activation))
+    }
 }
 
 /// The register blocks (rows, columns) of the storage-fed CPU kernels, biggest first; see
@@ -136,10 +145,9 @@ fn finish(src: &str, vals: &[(&str, String)], act: Activation, f16: bool) -> Res
     ))
 }
 
-/// Generated variants for the naga test: every kernel in both dtypes and every layout and
-/// epilogue switch.
+/// Every kernel in both dtypes and every layout and epilogue switch (for the tests).
 #[cfg(test)]
-pub(super) fn all_variants() -> Vec<(String, String)> {
+fn all_keys() -> Vec<KernelKey> {
     let mut out = Vec::new();
     let cpu = KernelConfig {
         tm: 32,
@@ -205,7 +213,7 @@ pub(super) fn all_variants() -> Vec<(String, String)> {
                     (false, false, Activation::None, true),
                     (true, true, Activation::Gelu, true),
                 ] {
-                    let key = KernelKey {
+                    out.push(KernelKey {
                         variant,
                         cfg,
                         f16,
@@ -219,22 +227,27 @@ pub(super) fn all_variants() -> Vec<(String, String)> {
                         res_vec: epi_vec && has_res,
                         activation,
                         gemv_x_is_b: side,
-                    };
-                    let (src, entry) = kernel_source(&key).expect("matmul variant");
-                    out.push((format!("matmul.{entry}{key:?}"), src));
+                    });
                 }
             }
         }
-        if variant == MatmulVariant::CpuTexture {
-            out.push((
-                "matmul.pack_b".into(),
-                pack_b_source(false).expect("pack_b"),
-            ));
-            out.push((
-                "matmul.pack_b f16".into(),
-                pack_b_source(true).expect("pack_b"),
-            ));
-        }
+    }
+    out
+}
+
+/// Generated variants for the naga test: [`all_keys`]' kernels and `matmul_pack_b`.
+#[cfg(test)]
+pub(super) fn all_variants() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = all_keys()
+        .iter()
+        .map(|key| {
+            let (src, entry) = kernel_source(key).expect("matmul variant");
+            (format!("matmul.{entry}{key:?}"), src)
+        })
+        .collect();
+    for f16 in [false, true] {
+        let src = pack_b_source(f16).expect("pack_b");
+        out.push((format!("matmul.pack_b f16={f16}"), src));
     }
     out
 }
@@ -301,6 +314,26 @@ mod tests {
         );
         let e = kernel_source(&key(MatmulVariant::CpuSubgroup, 4, 8)).unwrap_err();
         assert!(e.to_string().contains("cpu_subgroup"), "{e}");
+    }
+
+    /// The pipeline cache trusts the key: two sources must never share one.
+    #[test]
+    fn cache_keys_tell_every_source_apart() {
+        let mut seen = std::collections::HashMap::new();
+        for k in all_keys() {
+            let (src, _) = kernel_source(&k).unwrap();
+            if let Some(other) = seen.insert(k.cache_key(), src.clone()) {
+                assert_eq!(other, src, "{}", k.cache_key());
+            }
+        }
+        let leaky = |a: f32| KernelKey {
+            activation: Activation::LeakyRelu(a),
+            ..key(MatmulVariant::CpuRegister, 8, 16)
+        };
+        let nan = f32::from_bits(0x7fc0_0001);
+        for (x, y) in [(0.0, -0.0), (f32::NAN, nan), (0.1, 0.2)] {
+            assert_ne!(leaky(x).cache_key(), leaky(y).cache_key());
+        }
     }
 
     #[test]
