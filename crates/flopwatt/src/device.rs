@@ -356,6 +356,8 @@ pub(crate) struct DeviceInner {
     pub(crate) limits: wgpu::Limits,
     pub(crate) pool: BufferPool,
     pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
+    /// Pipelines by a kernel family's own small key (see [`Device::kernel_pipeline`]).
+    kernels: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
     uncaptured: Arc<Mutex<Vec<String>>>,
 }
 
@@ -489,6 +491,7 @@ impl Device {
                 limits,
                 pool,
                 pipelines: Mutex::new(HashMap::new()),
+                kernels: Mutex::new(HashMap::new()),
                 uncaptured,
             }),
         })
@@ -597,6 +600,29 @@ impl Device {
             .lock()
             .expect("pipeline cache")
             .insert(key, p.clone());
+        Ok(p)
+    }
+
+    /// The pipeline a kernel family names by `key` (its variant and constants, e.g.
+    /// `"matmul CpuRegister 32x16 .."`), building the source with `source` (WGSL and entry
+    /// point) only the first time: a run that reuses a kernel neither generates nor hashes
+    /// its source. `key` must determine the source exactly.
+    pub(crate) fn kernel_pipeline(
+        &self,
+        name: &str,
+        key: &str,
+        source: impl FnOnce() -> Result<(String, String)>,
+    ) -> Result<Arc<wgpu::ComputePipeline>> {
+        if let Some(p) = self.inner.kernels.lock().expect("kernel cache").get(key) {
+            return Ok(p.clone());
+        }
+        let (src, entry) = source()?;
+        let p = self.pipeline(name, &src, &entry)?;
+        self.inner
+            .kernels
+            .lock()
+            .expect("kernel cache")
+            .insert(key.to_string(), p.clone());
         Ok(p)
     }
 

@@ -1,14 +1,25 @@
 //! Every WGSL kernel family, embedded from `shaders/`, plus the tiny variant mechanism.
 //!
-//! Each file is complete, valid WGSL on its own with default constants. A variant replaces
+//! Each file is complete, valid WGSL on its own with default constants, except the matmul
+//! parts, which are valid once `ops::matmul` composes them (every composition is checked by
+//! the variant test). A variant replaces
 //! the value of named `const` / `alias` / `override` declarations (e.g. a tile size, or the
 //! storage type `alias T = f32;` -> `f16`), so nothing here is a template that naga cannot
 //! check: [`validate`] runs on every file and on every variant the code generates.
 
 use crate::error::{Error, Result};
 
-/// Matrix multiplication kernels (register-blocked, shared-memory tiled, GEMV).
+/// Matrix multiplication: the part every kernel shares (bindings, batch offsets, epilogue).
+/// `ops::matmul` composes each pipeline from it and one of the parts below.
 pub const MATMUL: &str = include_str!("../shaders/matmul.wgsl");
+/// The CPU register-block kernels' helpers; their entry points are generated.
+pub const MATMUL_CPU: &str = include_str!("../shaders/matmul_cpu.wgsl");
+/// The texture-fed CPU kernels' bindings and helpers, and `matmul_pack_b`.
+pub const MATMUL_CPU_TEXTURE: &str = include_str!("../shaders/matmul_cpu_texture.wgsl");
+/// The shared-memory tiled kernel for GPUs.
+pub const MATMUL_GPU: &str = include_str!("../shaders/matmul_gpu.wgsl");
+/// Matrix-vector products (M or N of 1).
+pub const MATMUL_GEMV: &str = include_str!("../shaders/matmul_gemv.wgsl");
 /// Reductions over axes (direct, shared-memory tree, strided fallback).
 pub const REDUCE: &str = include_str!("../shaders/reduce.wgsl");
 /// Fused reductions: helpers and a sample kernel; reductions with a generated elementwise
@@ -45,7 +56,6 @@ pub const PEAK: &str = include_str!("../shaders/peak.wgsl");
 pub const FILES: &[(&str, &str)] = &[
     ("activation.wgsl", crate::ops::ACTIVATION_WGSL),
     ("elementwise.wgsl", ELEMENTWISE),
-    ("matmul.wgsl", MATMUL),
     ("conv2d.wgsl", CONV2D),
     ("conv2d_backward.wgsl", CONV2D_BACKWARD),
     ("optim.wgsl", OPTIM),

@@ -270,7 +270,6 @@ fn encode_conv2d_impl(
         aligned,
         pl: if aligned && !flat { pd[1] } else { 0 },
     };
-    let src = source(&spec, p.activation)?;
     let name = format!(
         "conv2d.direct.k{kh}x{kw}.s{}x{}.d{}x{}.tc{tc}{}{}",
         spec.s[0],
@@ -284,7 +283,10 @@ fn encode_conv2d_impl(
             String::new()
         }
     );
-    let pipe = dev.pipeline(&name, &src, "conv2d_direct")?;
+    let key = format!("conv2d {spec:?} {}", super::activation_key(p.activation));
+    let pipe = dev.kernel_pipeline(&name, &format!("{key} direct"), || {
+        Ok((source(&spec, p.activation)?, "conv2d_direct".into()))
+    })?;
     let tiles_row = if flat {
         (oh * ow).div_ceil(tp)
     } else {
@@ -341,7 +343,10 @@ fn encode_conv2d_impl(
         }
         Packing::Both | Packing::PackOnly => {
             let packed = Tensor::empty(&dev, &[packed_len], DType::F32)?;
-            let pack_pipe = dev.pipeline(&format!("{name}.pack"), &src, "pack_weights")?;
+            let pack_pipe =
+                dev.kernel_pipeline(&format!("{name}.pack"), &format!("{key} pack"), || {
+                    Ok((source(&spec, p.activation)?, "pack_weights".into()))
+                })?;
             let pack_params = Params {
                 total_tiles: packed_len as u32,
                 ..params
@@ -525,12 +530,17 @@ pub fn encode_conv_transpose2d(
         aligned: false,
         pl: 0,
     };
-    let src = source(&spec, p.activation)?;
     let name = format!(
         "conv2d.transpose.k{kh}x{kw}.s{}x{}.d{}x{}",
         p.stride[0], p.stride[1], p.dilation[0], p.dilation[1]
     );
-    let pipe = dev.pipeline(&name, &src, "conv_transpose2d")?;
+    let key = format!(
+        "conv2d {spec:?} {} transpose",
+        super::activation_key(p.activation)
+    );
+    let pipe = dev.kernel_pipeline(&name, &key, || {
+        Ok((source(&spec, p.activation)?, "conv_transpose2d".into()))
+    })?;
     let total = y.numel();
     let params = Params {
         n: n as u32,

@@ -180,7 +180,9 @@ pub fn encode_conv2d_backward_input(
             kw: kw as u32,
             _p: [0; 3],
         };
-        let pipe = dev.pipeline("conv2d_backward.flip", CONV2D_BACKWARD, "flip_weight")?;
+        let pipe = dev.kernel_pipeline("conv2d_backward.flip", "conv2d_backward.flip", || {
+            Ok((CONV2D_BACKWARD.into(), "flip_weight".into()))
+        })?;
         rec.dispatch(
             "conv2d_backward.flip",
             &pipe,
@@ -291,7 +293,10 @@ pub fn encode_conv2d_backward_weight(
         per_split: per_split as u32,
     };
     let name = format!("conv2d_backward.weight.kw{kw}.to{to}");
-    let pipe = dev.pipeline(&name, &weight_source(kw, to)?, "conv2d_backward_weight")?;
+    // The name determines the source: (kw, to) are its only constants.
+    let pipe = dev.kernel_pipeline(&name, &name, || {
+        Ok((weight_source(kw, to)?, "conv2d_backward_weight".into()))
+    })?;
     let flops = 2 * (n * cout * oh * ow * cin_g * kh * kw) as u64;
     let bytes = 4 * (x.numel() + dy.numel() + split * wsize) as u64;
     rec.dispatch(
@@ -418,7 +423,9 @@ pub fn encode_pool2d_backward(
             PoolKind::AvgCountPad => 2,
         },
     };
-    let pipe = dev.pipeline("pool2d_backward", CONV2D_BACKWARD, "pool2d_backward")?;
+    let pipe = dev.kernel_pipeline("pool2d_backward", "pool2d_backward", || {
+        Ok((CONV2D_BACKWARD.into(), "pool2d_backward".into()))
+    })?;
     let taps = (p.kernel[0] * p.kernel[1]) as u64;
     rec.dispatch(
         "pool2d_backward",

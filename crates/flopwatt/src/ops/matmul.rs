@@ -16,9 +16,12 @@
 use crate::device::{AdapterClass, Device};
 use crate::error::{Error, Result};
 use crate::exec::{Bind, Cost, Recorder};
-use crate::ops::{run_once, same_device, Activation, ActivationWgsl, ACTIVATION_WGSL};
-use crate::shaders::{specialize, with_f16_enable, MATMUL};
+use crate::ops::{run_once, same_device, Activation};
 use crate::tensor::{broadcast_shapes, broadcast_strides, DType, Tensor};
+use source::{kernel_source, KernelKey};
+
+mod cpu_block;
+mod source;
 
 const OP: &str = "matmul";
 
@@ -211,7 +214,7 @@ pub(crate) fn usable(
     m: usize,
     n: usize,
 ) -> bool {
-    let has = |blocks: &[(u32, u32, &str)]| blocks.iter().any(|b| (b.0, b.1) == (c.tm, c.tn));
+    let has = |blocks: &[(u32, u32)]| blocks.contains(&(c.tm, c.tn));
     let lim = device.limits();
     let fits_wg = c.wg_x > 0
         && c.wg_y > 0
@@ -221,11 +224,13 @@ pub(crate) fn usable(
     let four = |x: u32| x > 0 && x.is_multiple_of(4);
     fits_wg
         && match variant {
-            MatmulVariant::CpuRegister => has(CPU_BLOCKS),
+            MatmulVariant::CpuRegister => has(source::CPU_BLOCKS),
             // Opt-in only: see its docs (it breaks lavapipe's timestamps).
             MatmulVariant::CpuTexture => false,
             MatmulVariant::CpuSubgroup => {
-                has(CPU_SG_BLOCKS) && c.wg_x.is_multiple_of(8) && super::cpu_subgroups_of_8(device)
+                has(source::CPU_SG_BLOCKS)
+                    && c.wg_x.is_multiple_of(8)
+                    && super::cpu_subgroups_of_8(device)
             }
             MatmulVariant::GpuTiled => four(c.tm) && four(c.tn) && c.k_split > 0,
             MatmulVariant::Gemv => {
@@ -285,8 +290,7 @@ pub fn config(device: &Device, variant: MatmulVariant, m: usize, n: usize) -> Ke
             // The biggest block that does not mostly compute clamped rows.
             let (tm, tn) = match (variant, m) {
                 (MatmulVariant::CpuSubgroup, 64..) => (64u32, 8u32),
-                // Not 16x16 for 16..32 rows: batched ([2, 16, 384] x [384, 384], MiniLM's
-                // shapes) it ran 25x slower than 32x8 on lavapipe, unbatched no faster.
+                // Not 16x16: see docs/decisions.md#matmul-block-choice.
                 (MatmulVariant::CpuSubgroup, 16..) => (32, 8),
                 (MatmulVariant::CpuSubgroup, _) => (8, 16),
                 (_, 128..) => (32, 16),
@@ -324,248 +328,17 @@ pub fn config(device: &Device, variant: MatmulVariant, m: usize, n: usize) -> Ke
     }
 }
 
-/// Everything that selects one compiled kernel.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct KernelKey {
-    variant: MatmulVariant,
-    cfg: KernelConfig,
-    f16: bool,
-    a_vec: bool,
-    b_vec: bool,
-    b_kvec: bool,
-    has_bias: bool,
-    has_res: bool,
-    c_vec: bool,
-    bias_vec: bool,
-    res_vec: bool,
-    activation: Activation,
-    gemv_x_is_b: bool,
-}
-
-/// The register blocks (rows, columns, entry point) matmul.wgsl spells out for CPU adapters.
-/// Measured on lavapipe at 1024 (GFLOP per CPU-second, one run): 32x16 and 24x16 ~28,
-/// 16x16 ~25, 8x16 and 32x8 ~19, 16x32 ~15: B loads (per lane) cost more than A loads, and
-/// past 32x16 the spilled block costs more than the loads it saves.
-const CPU_BLOCKS: &[(u32, u32, &str)] = &[
-    (32, 16, "matmul_cpu_32x16"),
-    (16, 16, "matmul_cpu_16x16"),
-    (8, 16, "matmul_cpu_8x16"),
-    (4, 8, "matmul_cpu_4x8"),
-];
-
-/// The register blocks of the texture-fed CPU kernels (B from `btex`). Measured on lavapipe
-/// at 2048 (GFLOP per CPU-second, loaded machine, beside each other): tex 32x16 ~28, tex 16x32
-/// ~26, storage 32x16 ~23.
-const CPU_TEX_BLOCKS: &[(u32, u32, &str)] = &[(32, 16, "matmul_cpu_tex_32x16")];
-
-/// The register blocks of the subgroup CPU kernels (rows of A broadcast within 8 lanes).
-/// With A loads that cheap, B loads (per lane) dominate and narrower, taller blocks pay.
-/// Measured on lavapipe (GPU ms, minimum of 9 interleaved runs, loaded machine) against the
-/// 32x16 storage block: [256, 512] x [512, 512] 2.5 (64x8), 2.9 (sg 32x16), 4.1 (storage);
-/// [256, 2048] x [2048, 512] 13.2, 18.4, 27.9; 1024^3 105, 100, 171.
-const CPU_SG_BLOCKS: &[(u32, u32, &str)] = &[
-    (64, 8, "matmul_cpu_sg_64x8"),
-    (32, 16, "matmul_cpu_sg_32x16"),
-    (32, 8, "matmul_cpu_sg_32x8"),
-    (16, 16, "matmul_cpu_sg_16x16"),
-    (8, 16, "matmul_cpu_sg_8x16"),
-];
-
 /// The register blocks (rows, columns) a CPU variant has kernels for, biggest first; empty
 /// for the others. Any of them may be forced through [`encode_matmul_config`].
 pub fn cpu_blocks(variant: MatmulVariant) -> Vec<(u32, u32)> {
-    let blocks = match variant {
-        MatmulVariant::CpuRegister => CPU_BLOCKS,
-        MatmulVariant::CpuTexture => CPU_TEX_BLOCKS,
-        MatmulVariant::CpuSubgroup => CPU_SG_BLOCKS,
-        MatmulVariant::GpuTiled | MatmulVariant::Gemv => &[],
-    };
-    blocks.iter().map(|&(tm, tn, _)| (tm, tn)).collect()
-}
-
-const ACT_LINE: &str = "fn act(x: f32) -> f32 { return x; }";
-
-fn kernel_source(key: &KernelKey) -> Result<(String, &'static str)> {
-    let c = key.cfg;
-    let b = |v: bool| v.to_string();
-    let mut vals: Vec<(&str, String)> = vec![
-        ("T", if key.f16 { "f16" } else { "f32" }.to_string()),
-        ("A_VEC", b(key.a_vec)),
-        ("B_VEC", b(key.b_vec)),
-        ("B_KVEC", b(key.b_kvec)),
-        ("HAS_BIAS", b(key.has_bias)),
-        ("HAS_RES", b(key.has_res)),
-        ("C_VEC", b(key.c_vec)),
-        ("BIAS_VEC", b(key.bias_vec)),
-        ("RES_VEC", b(key.res_vec)),
-    ];
-    let entry = match key.variant {
-        MatmulVariant::CpuRegister | MatmulVariant::CpuTexture | MatmulVariant::CpuSubgroup => {
-            vals.push(("CPU_WG", format!("{}u", c.wg_x)));
-            let blocks = match key.variant {
-                MatmulVariant::CpuTexture => CPU_TEX_BLOCKS,
-                MatmulVariant::CpuSubgroup => CPU_SG_BLOCKS,
-                _ => CPU_BLOCKS,
-            };
-            match blocks.iter().find(|(tm, tn, _)| (*tm, *tn) == (c.tm, c.tn)) {
-                Some((_, _, entry)) => entry,
-                None => {
-                    return Err(Error::invalid(
-                        OP,
-                        format!(
-                            "no CPU kernel with a {}x{} block; the file has {blocks:?}",
-                            c.tm, c.tn
-                        ),
-                    ))
-                }
-            }
-        }
-        MatmulVariant::GpuTiled => {
-            vals.extend([
-                ("TM", format!("{}u", c.tm)),
-                ("TN", format!("{}u", c.tn)),
-                ("WG_X", format!("{}u", c.wg_x)),
-                ("WG_Y", format!("{}u", c.wg_y)),
-                ("BK", format!("{}u", c.k_split)),
-            ]);
-            "matmul_gpu"
-        }
-        MatmulVariant::Gemv => {
-            vals.extend([
-                ("GV_WG", format!("{}u", c.wg_x)),
-                ("RK", format!("{}u", c.k_split)),
-                ("GV_X_IS_B", b(key.gemv_x_is_b)),
-            ]);
-            "matmul_gemv"
-        }
-    };
-    let mut src = specialize(MATMUL, &vals)?;
-    if key.variant == MatmulVariant::CpuSubgroup {
-        src = super::with_subgroup_broadcasts(&src);
-    }
-    if !src.contains(ACT_LINE) {
-        return Err(Error::Shader {
-            name: "matmul.wgsl".into(),
-            message: format!("the line `{ACT_LINE}` that activations replace is missing"),
-        });
-    }
-    let src = src.replace(
-        ACT_LINE,
-        &format!(
-            "fn act(x: f32) -> f32 {{ return {}; }}",
-            key.activation.wgsl("x")
-        ),
-    );
-    Ok((
-        with_f16_enable(format!("{ACTIVATION_WGSL}\n{src}"), key.f16),
-        entry,
-    ))
+    source::cpu_table(variant).map_or_else(Vec::new, |(blocks, _)| blocks.to_vec())
 }
 
 /// Generated variants for the naga test: every kernel in both dtypes and every layout and
 /// epilogue switch.
-pub fn all_variants() -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let cpu = KernelConfig {
-        tm: 32,
-        tn: 16,
-        wg_x: 64,
-        wg_y: 1,
-        k_split: 1,
-    };
-    let gpu = KernelConfig {
-        tm: 4,
-        tn: 4,
-        wg_x: 16,
-        wg_y: 16,
-        k_split: 16,
-    };
-    let gemv = |rk| KernelConfig {
-        tm: 1,
-        tn: 1,
-        wg_x: 64,
-        wg_y: 1,
-        k_split: rk,
-    };
-    let mut configs: Vec<(MatmulVariant, KernelConfig, bool)> = CPU_BLOCKS
-        .iter()
-        .map(|&(tm, tn, _)| {
-            (
-                MatmulVariant::CpuRegister,
-                KernelConfig { tm, tn, ..cpu },
-                false,
-            )
-        })
-        .collect();
-    configs.extend(CPU_TEX_BLOCKS.iter().map(|&(tm, tn, _)| {
-        (
-            MatmulVariant::CpuTexture,
-            KernelConfig { tm, tn, ..cpu },
-            false,
-        )
-    }));
-    configs.extend(CPU_SG_BLOCKS.iter().map(|&(tm, tn, _)| {
-        (
-            MatmulVariant::CpuSubgroup,
-            KernelConfig { tm, tn, ..cpu },
-            false,
-        )
-    }));
-    configs.extend([
-        (MatmulVariant::GpuTiled, gpu, false),
-        (
-            MatmulVariant::GpuTiled,
-            KernelConfig {
-                tm: 8,
-                tn: 4,
-                wg_x: 16,
-                wg_y: 16,
-                k_split: 8,
-            },
-            false,
-        ),
-    ]);
-    for rk in [1, 16] {
-        for side in [false, true] {
-            configs.push((MatmulVariant::Gemv, gemv(rk), side));
-        }
-    }
-    for (variant, cfg, side) in configs {
-        for f16 in [false, true] {
-            for (a_vec, b_vec, b_kvec) in [
-                (false, false, false),
-                (true, true, false),
-                (true, false, true),
-            ] {
-                for (has_bias, has_res, activation, epi_vec) in [
-                    (false, false, Activation::None, false),
-                    (true, true, Activation::Gelu, false),
-                    (true, false, Activation::LeakyRelu(0.1), false),
-                    (false, false, Activation::None, true),
-                    (true, true, Activation::Gelu, true),
-                ] {
-                    let key = KernelKey {
-                        variant,
-                        cfg,
-                        f16,
-                        a_vec,
-                        b_vec,
-                        b_kvec,
-                        has_bias,
-                        has_res,
-                        c_vec: epi_vec,
-                        bias_vec: epi_vec && has_bias,
-                        res_vec: epi_vec && has_res,
-                        activation,
-                        gemv_x_is_b: side,
-                    };
-                    let (src, entry) = kernel_source(&key).expect("matmul variant");
-                    out.push((format!("matmul.{entry}{key:?}"), src));
-                }
-            }
-        }
-    }
-    out
+#[cfg(test)]
+pub(crate) fn all_variants() -> Vec<(String, String)> {
+    source::all_variants()
 }
 
 /// Strides of a view, as u32 (the kernels index in u32).
@@ -710,22 +483,6 @@ pub fn pack_b(b: &Tensor) -> Result<PackedB> {
             ),
         ));
     }
-    let key = KernelKey {
-        variant: MatmulVariant::CpuTexture,
-        cfg: config(&device, MatmulVariant::CpuTexture, 1, n),
-        f16: b.dtype() == DType::F16,
-        a_vec: false,
-        b_vec: false,
-        b_kvec: false,
-        has_bias: false,
-        has_res: false,
-        c_vec: false,
-        bias_vec: false,
-        res_vec: false,
-        activation: Activation::None,
-        gemv_x_is_b: false,
-    };
-    let (src, _) = kernel_source(&key)?;
     let params = Params {
         n: u32_of(n, "N")?,
         k: u32_of(k, "K")?,
@@ -735,7 +492,7 @@ pub fn pack_b(b: &Tensor) -> Result<PackedB> {
         ..Default::default()
     };
     let mut rec = Recorder::new(&device);
-    let view = encode_pack_b(&mut rec, &device, &src, b, &params, n, k)?;
+    let view = encode_pack_b(&mut rec, &device, b, &params, n, k)?;
     rec.submit(false)?;
     Ok(PackedB { view, k, n })
 }
@@ -958,9 +715,8 @@ fn encode_impl(
         activation: epi.activation,
         gemv_x_is_b: m == 1,
     };
-    let (src, entry) = kernel_source(&key)?;
     let name = format!("matmul.{}", variant.name());
-    let pipeline = device.pipeline(&name, &src, entry)?;
+    let pipeline = device.kernel_pipeline(&name, &key.cache_key(), || kernel_source(&key))?;
 
     let out = Tensor::empty(&device, &shape, dtype)?;
     let mut params = Params {
@@ -1027,7 +783,7 @@ fn encode_impl(
     let packed = match (variant, prepacked) {
         (MatmulVariant::CpuTexture, Some(p)) if (p.k, p.n) == (k, n) => Some(&p.view),
         (MatmulVariant::CpuTexture, _) => {
-            fresh = encode_pack_b(rec, &device, &src, b, &params, n, k)?;
+            fresh = encode_pack_b(rec, &device, b, &params, n, k)?;
             Some(&fresh)
         }
         _ => None,
@@ -1075,7 +831,6 @@ fn encode_impl(
 fn encode_pack_b(
     rec: &mut Recorder,
     device: &Device,
-    src: &str,
     b: &Tensor,
     params: &Params,
     n: usize,
@@ -1100,7 +855,11 @@ fn encode_pack_b(
             view_formats: &[],
         });
     let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
-    let pipeline = device.pipeline("matmul.pack_b", src, "matmul_pack_b")?;
+    let f16 = b.dtype() == DType::F16;
+    let pipeline =
+        device.kernel_pipeline("matmul.pack_b", &format!("matmul pack_b {f16}"), || {
+            Ok((source::pack_b_source(f16)?, "matmul_pack_b".into()))
+        })?;
     let elems = (width * k) as u64;
     rec.dispatch_with(
         "matmul.pack_b",

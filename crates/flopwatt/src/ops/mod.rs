@@ -66,6 +66,16 @@ impl ActivationWgsl for Activation {
     }
 }
 
+/// `a` as part of a pipeline-cache key: its Debug form plus its constant's bits, because Debug
+/// prints every NaN alike and [`wgsl_f32`] spells each bit pattern.
+pub(crate) fn activation_key(a: Activation) -> String {
+    let bits = match a {
+        Activation::LeakyRelu(alpha) => alpha.to_bits(),
+        _ => 0,
+    };
+    format!("{a:?}/{bits:08x}")
+}
+
 /// Formats an f32 as a WGSL literal that round-trips exactly (NaN and infinities via bitcast).
 pub fn wgsl_f32(v: f32) -> String {
     if v.is_finite() {
