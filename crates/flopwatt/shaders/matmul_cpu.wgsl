@@ -69,15 +69,28 @@ fn load_b4x4(cb: vec4<u32>, k: u32) -> mat4x4<f32> {
     return mat4x4<f32>(load_b4(cb, k * p.b_rs), load_b4(cb, (k + 1u) * p.b_rs), load_b4(cb, (k + 2u) * p.b_rs), load_b4(cb, (k + 3u) * p.b_rs));
 }
 
+// res[m, n] + x, stored to C[m, n]: the edge of store4, after the activation.
+fn store_res(bs: Bases, m: u32, n: u32, x: f32) {
+    var v = x;
+    if (HAS_RES) {
+        let i = bs.r + m * p.r_rs + n * p.r_cs;
+        v += f32(res[i >> 2u][i & 3u]);
+    }
+    let o = bs.c + m * p.n + n;
+    c[o >> 2u][o & 3u] = T(v);
+}
+
 // Stores the in-range part of 4 outputs C[m, n..n + 4].
 // `bv` is bias4(n), loaded once per column group by the caller rather than once per row.
+// The vector and edge stores share one activation per column: lavapipe inlines every call,
+// and each copy of `act` in each store4 of a block adds to the pipeline's compile time.
 fn store4(bs: Bases, m: u32, n: u32, v: vec4<f32>, bv: vec4<f32>) {
     if (m >= p.m) {
         return;
     }
+    var o = p.alpha * v + bv;
+    o = vec4<f32>(act(o.x), act(o.y), act(o.z), act(o.w));
     if (C_VEC && n + 3u < p.n) {
-        var o = p.alpha * v + bv;
-        o = vec4<f32>(act(o.x), act(o.y), act(o.z), act(o.w));
         if (HAS_RES) {
             if (RES_VEC) {
                 o += vec4<f32>(res[(bs.r + m * p.r_rs + n) >> 2u]);
@@ -92,15 +105,15 @@ fn store4(bs: Bases, m: u32, n: u32, v: vec4<f32>, bv: vec4<f32>) {
         return;
     }
     if (n < p.n) {
-        store(bs, m, n, v.x);
+        store_res(bs, m, n, o.x);
     }
     if (n + 1u < p.n) {
-        store(bs, m, n + 1u, v.y);
+        store_res(bs, m, n + 1u, o.y);
     }
     if (n + 2u < p.n) {
-        store(bs, m, n + 2u, v.z);
+        store_res(bs, m, n + 2u, o.z);
     }
     if (n + 3u < p.n) {
-        store(bs, m, n + 3u, v.w);
+        store_res(bs, m, n + 3u, o.w);
     }
 }
