@@ -14,10 +14,10 @@ use std::collections::HashMap;
 use super::npy::Array;
 use super::ops::conv::fold_batch_norm;
 use super::registry::{self, Lower};
-use super::{Data, ElemType, Model, Node, TensorValue, ValueInfo};
+use super::{Data, Dim, ElemType, Model, Node, TensorValue, ValueInfo};
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::graph::{Graph, ValueId};
+use crate::graph::{Graph, Op, ValueId};
 use crate::tensor::{DType, Tensor};
 
 /// A graph built from a model, with the model's input and output names in graph order.
@@ -46,7 +46,10 @@ impl Lowered {
             .ok_or_else(|| Error::invalid(op, format!("the graph has no input `{name}`")))?;
         match (self.graph.dtype(v), &a.data) {
             (DType::F32, Data::F32(x)) => Tensor::from_f32(device, x, &a.shape),
-            (DType::I32, Data::I32(x)) => Tensor::from_i32(device, x, &a.shape),
+            (DType::I32, Data::I32(x)) => {
+                self.check_indices(v, name, x)?;
+                Tensor::from_i32(device, x, &a.shape)
+            }
             (DType::I32, Data::Bool(x)) => {
                 let x: Vec<i32> = x.iter().map(|&b| b as i32).collect();
                 Tensor::from_i32(device, &x, &a.shape)
@@ -58,6 +61,7 @@ impl Lowered {
                         format!("input `{name}` holds {bad}, which does not fit in i32"),
                     )
                 })?;
+                self.check_indices(v, name, &x)?;
                 Tensor::from_i32(device, &x, &a.shape)
             }
             (dt, _) => Err(Error::invalid(
@@ -65,6 +69,27 @@ impl Lowered {
                 format!("input `{name}` cannot feed a {dt} graph input"),
             )),
         }
+    }
+
+    /// Checks a fed integer input against every gather that takes it as indices: the kernel
+    /// cannot report a bad index, so one out of `[-len, len)` is an error here, before the run,
+    /// rather than a silently zero row.
+    fn check_indices(&self, v: ValueId, name: &str, x: &[i32]) -> Result<()> {
+        for (len, label) in gathers_indexed_by(&self.graph, v) {
+            let len = len as i64;
+            if let Some(bad) = x.iter().find(|&&i| !(-len..len).contains(&(i as i64))) {
+                return Err(Error::invalid(
+                    "onnx input",
+                    format!(
+                        "input `{name}` holds index {bad}, out of range for `{label}` along an \
+                         axis of size {len} (valid: {} to {})",
+                        -len,
+                        len - 1
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Downloads output `k` as the model declares it: float32, or int64/int32/bool (from i32
@@ -91,6 +116,61 @@ impl Lowered {
         };
         Ok(Array { shape, data })
     }
+}
+
+/// The gathers whose indices are the values of `v`, read directly or through ops that only
+/// rearrange them (reshapes, transposes, broadcasts, casts between integers): the length of
+/// the gathered axis and the gather's label, for each.
+fn gathers_indexed_by(g: &Graph, v: ValueId) -> Vec<(usize, String)> {
+    let mut reached = vec![false; g.nodes().len()];
+    let mut out = Vec::new();
+    let Some(r) = reached.get_mut(v.0) else {
+        return out;
+    };
+    *r = true;
+    for (i, n) in g.nodes().iter().enumerate().skip(v.0 + 1) {
+        let from = |k: usize| n.inputs.get(k).is_some_and(|x| reached[x.0]);
+        match &n.op {
+            Op::Gather { axis } if from(1) => {
+                let data = g.shape(n.inputs[0]);
+                out.push((data.get(*axis).copied().unwrap_or(0), n.label.clone()));
+            }
+            Op::Reshape | Op::Transpose(..) | Op::BroadcastTo => reached[i] = from(0),
+            Op::Cast(DType::I32) => reached[i] = from(0) && g.dtype(n.inputs[0]) == DType::I32,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A value's computed shape against what the model declares for it (`value_info` or a graph
+/// output): a declaration that disagrees in rank or in a fixed dim is an error naming the
+/// value, since trusting either side could silently give a wrongly shaped answer.
+fn check_declared(model: &Model, name: &str, actual: &[usize]) -> Result<()> {
+    let declared = model
+        .value_info
+        .get(name)
+        .into_iter()
+        .chain(model.outputs.iter().filter(|o| o.name == name));
+    for vi in declared {
+        let Some(dims) = &vi.shape else { continue };
+        let agrees = dims.len() == actual.len()
+            && dims.iter().zip(actual).all(|(d, &n)| match d {
+                Dim::Fixed(f) => *f == n,
+                _ => true,
+            });
+        if !agrees {
+            return Err(Error::Model {
+                path: "<model>".into(),
+                message: format!(
+                    "value `{name}` is declared with shape {} but computes to {actual:?}; \
+                     fix or remove its declared shape",
+                    super::show_dims(dims)
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// i64 values as i32, or the first value that does not fit.
@@ -233,6 +313,7 @@ pub fn to_graph(model: &Model) -> Result<Lowered> {
         let produced = outs.len();
         for (name, v) in n.outputs.iter().zip(outs) {
             if !name.is_empty() {
+                check_declared(model, name, cx.g.shape(v))?;
                 let v = cx.g.name(v, name);
                 cx.vals.insert(name.clone(), v);
             }
