@@ -70,16 +70,16 @@ fn tuned_choice_is_used_where_it_can_compute_the_product() {
     table.insert(entry([b(97), b(101), b(29)], "gemv", 1, 1, (64, 1), 1));
     // Entries no rule would write: tiles of 4096 x 4096 accumulators, a K slice far beyond
     // workgroup memory, and a measured shape outside the entry's class.
-    table.insert(entry([6, 6, 6], "gpu_tiled", 4096, 4096, (16, 16), 16));
-    table.insert(entry([6, 6, 7], "gpu_tiled", 4, 4, (16, 16), 1 << 20));
-    let mut far = entry([6, 7, 6], "gpu_tiled", 4, 4, (16, 16), 16);
+    table.insert(entry([7, 7, 7], "gpu_tiled", 4096, 4096, (16, 16), 16));
+    table.insert(entry([7, 7, 8], "gpu_tiled", 4, 4, (16, 16), 1 << 20));
+    let mut far = entry([7, 8, 7], "gpu_tiled", 4, 4, (16, 16), 16);
     far.shape = [4096, 4096, 4096];
     table.insert(far);
     tune::install(&dev, table);
-    assert_eq!(tune::matmul_choice(&dev, 64, 64, 64), None);
-    assert_eq!(tune::matmul_choice(&dev, 64, 64, 128), None);
-    assert_eq!(tune::matmul_choice(&dev, 64, 128, 64), None);
-    let (_, got, want) = product(&dev, 64, 64, 128);
+    assert_eq!(tune::matmul_choice(&dev, 128, 128, 128), None);
+    assert_eq!(tune::matmul_choice(&dev, 128, 128, 256), None);
+    assert_eq!(tune::matmul_choice(&dev, 128, 256, 128), None);
+    let (_, got, want) = product(&dev, 128, 128, 256);
     check_nmse("out-of-limits tuned choice", &got, &want, NMSE_F32).unwrap();
 
     let (kernel, got, want) = product(&dev, 61, 59, 67);

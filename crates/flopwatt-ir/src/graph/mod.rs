@@ -1289,9 +1289,17 @@ pub fn conv2d_shape(
             return Err(bad(format!("bias {} must be [{}]", shape_of(b), w[0])));
         }
     }
+    // Kernels index in 32-bit integers: larger strides, dilations or pads cannot be spelled.
+    let attrs = p.stride.iter().chain(&p.dilation).chain(&p.padding);
+    if let Some(big) = attrs.copied().find(|&v| v > i32::MAX as usize) {
+        return Err(bad(format!(
+            "stride, dilation and padding must be at most {}, got {big}",
+            i32::MAX
+        )));
+    }
     let span = |i: usize, k: usize, d: usize, s: usize, lo: usize, hi: usize| -> Option<usize> {
-        let eff = d * (k - 1) + 1;
-        let padded = i + lo + hi;
+        let eff = d.checked_mul(k - 1)?.checked_add(1)?;
+        let padded = i.checked_add(lo)?.checked_add(hi)?;
         (s > 0 && padded >= eff).then(|| (padded - eff) / s + 1)
     };
     let oh = span(
@@ -1333,5 +1341,20 @@ mod tests {
         assert!(g.input("y", &[0, 1 << 40, 1 << 40]).is_err());
         let e = g.reshape(x, &[1, 1, usize::MAX]).unwrap_err();
         assert!(matches!(e, Error::Shape { .. }), "{e}");
+    }
+
+    #[test]
+    fn conv_attributes_beyond_32_bits_are_shape_errors() {
+        let p = Conv2dAttrs {
+            stride: [1 << 40, 1],
+            ..Conv2dAttrs::default()
+        };
+        let e = conv2d_shape(&[1, 1, 4, 4], &[1, 1, 1, 1], None, &p).unwrap_err();
+        assert!(matches!(e, Error::Shape { .. }), "{e}");
+        let p = Conv2dAttrs {
+            dilation: [usize::MAX, 1],
+            ..Conv2dAttrs::default()
+        };
+        assert!(conv2d_shape(&[1, 1, 4, 4], &[1, 1, 2, 1], None, &p).is_err());
     }
 }

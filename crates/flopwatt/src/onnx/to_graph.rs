@@ -71,10 +71,29 @@ impl Lowered {
         }
     }
 
+    /// A fed integer that integer arithmetic (run in f32) reads must be below 2^24, or the
+    /// arithmetic starts from a rounded value.
+    fn check_exact_input(&self, v: ValueId, name: &str, x: &[i32]) -> Result<()> {
+        if !reaches_f32(&self.graph, v) {
+            return Ok(());
+        }
+        match x.iter().find(|&&i| !exact(i as i64)) {
+            Some(bad) => Err(Error::invalid(
+                "onnx input",
+                format!(
+                    "input `{name}` holds {bad}, beyond 2^24: flopwatt computes integer \
+                     arithmetic in f32, which cannot hold it exactly"
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Checks a fed integer input against every gather that takes it as indices: the kernel
     /// cannot report a bad index, so one out of `[-len, len)` is an error here, before the run,
     /// rather than a silently zero row.
     fn check_indices(&self, v: ValueId, name: &str, x: &[i32]) -> Result<()> {
+        self.check_exact_input(v, name, x)?;
         for (len, label) in gathers_indexed_by(&self.graph, v) {
             let len = len as i64;
             if let Some(bad) = x.iter().find(|&&i| !(-len..len).contains(&(i as i64))) {
@@ -94,7 +113,40 @@ impl Lowered {
 
     /// Downloads output `k` as the model declares it: float32, or int64/int32/bool (from i32
     /// values, or from the f32 0/1 of a comparison); other types come back as float32.
+    ///
+    /// Integer arithmetic runs in f32, exact only up to 2^24: an integer output computed
+    /// that way with a larger value is an error naming the output, never a silently
+    /// different integer (values only moved, such as gathered token ids, stay exact and are
+    /// not checked).
     pub fn download(&self, k: usize, t: &Tensor) -> Result<Array> {
+        let array = self.download_unchecked(k, t)?;
+        let computed = self
+            .graph
+            .outputs()
+            .get(k)
+            .is_some_and(|&v| integer_from_f32(&self.graph, v));
+        let big = match &array.data {
+            Data::I32(x) if computed => x.iter().map(|&v| v as i64).find(|v| !exact(*v)),
+            Data::I64(x) if computed || t.dtype() == DType::F32 => {
+                x.iter().copied().find(|v| !exact(*v))
+            }
+            _ => None,
+        };
+        if let Some(v) = big {
+            let name = self.outputs.get(k).map(String::as_str).unwrap_or("?");
+            return Err(Error::invalid(
+                "onnx output",
+                format!(
+                    "integer output `{name}` holds {v}, beyond 2^24: flopwatt computes integer \
+                     arithmetic in f32, which is exact only up to 2^24, so the true value may \
+                     differ"
+                ),
+            ));
+        }
+        Ok(array)
+    }
+
+    fn download_unchecked(&self, k: usize, t: &Tensor) -> Result<Array> {
         let shape = t.shape().to_vec();
         let data = match (t.dtype(), self.output_types.get(k)) {
             (DType::I32, Some(ElemType::Bool)) => {
@@ -141,6 +193,71 @@ fn gathers_indexed_by(g: &Graph, v: ValueId) -> Vec<(usize, String)> {
         }
     }
     out
+}
+
+/// Whether an integer computed in f32 is certainly exact (f32 holds every integer up to 2^24;
+/// beyond, and at the i32 saturation bounds, it may have been rounded or clamped).
+fn exact(v: i64) -> bool {
+    v.unsigned_abs() < 1 << 24
+}
+
+/// Whether integer value `v` was computed in f32: some cast from f32 to i32 reaches it through
+/// ops that only move elements.
+fn integer_from_f32(g: &Graph, v: ValueId) -> bool {
+    let mut stack = vec![v];
+    let mut seen = vec![false; g.nodes().len()];
+    while let Some(x) = stack.pop() {
+        if std::mem::replace(&mut seen[x.0], true) {
+            continue;
+        }
+        let n = g.node(x);
+        match &n.op {
+            Op::Cast(DType::I32) => {
+                if n.inputs.iter().any(|&i| g.dtype(i) != DType::I32) {
+                    return true;
+                }
+                stack.extend(&n.inputs);
+            }
+            Op::Reshape
+            | Op::Transpose(..)
+            | Op::BroadcastTo
+            | Op::Concat { .. }
+            | Op::Slice { .. }
+            | Op::Pad { .. } => stack.extend(&n.inputs),
+            // Only the data operand's values reach the output.
+            Op::Gather { .. } => stack.extend(n.inputs.first()),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Whether some of `v`'s values are cast to f32 (for arithmetic), read directly or through
+/// ops that only move elements.
+fn reaches_f32(g: &Graph, v: ValueId) -> bool {
+    let mut reached = vec![false; g.nodes().len()];
+    let Some(r) = reached.get_mut(v.0) else {
+        return false;
+    };
+    *r = true;
+    for (i, n) in g.nodes().iter().enumerate().skip(v.0 + 1) {
+        let any = n.inputs.iter().any(|x| reached[x.0]);
+        match &n.op {
+            Op::Cast(DType::I32) => reached[i] = any,
+            Op::Cast(_) if any => return true,
+            Op::Reshape
+            | Op::Transpose(..)
+            | Op::BroadcastTo
+            | Op::Concat { .. }
+            | Op::Slice { .. }
+            | Op::Pad { .. } => reached[i] = any,
+            Op::Gather { .. } => reached[i] = n.inputs.first().is_some_and(|x| reached[x.0]),
+            // Elementwise graph ops read i32 operands as f32 directly.
+            Op::Unary(_) | Op::Binary(_) | Op::Where if any => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// A value's computed shape against what the model declares for it (`value_info` or a graph
