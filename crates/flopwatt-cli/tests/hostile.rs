@@ -14,7 +14,11 @@ use onnx_build::{node_named, vi_f32};
 
 /// Runs the binary, killing it after `secs` (a hang fails the test instead of stalling it).
 fn flopwatt(args: &[&str], secs: u64) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flopwatt"))
+    flopwatt_in(Command::new(env!("CARGO_BIN_EXE_flopwatt")), args, secs)
+}
+
+fn flopwatt_in(mut cmd: Command, args: &[&str], secs: u64) -> Output {
+    let mut child = cmd
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -119,4 +123,26 @@ fn bench_and_tune_refuse_sizes_that_would_panic_or_exhaust_memory() {
         assert_eq!(out.status.code(), Some(1), "{err}");
         assert!(!err.contains("panicked"), "{err}");
     }
+}
+
+#[test]
+fn tune_dry_run_needs_no_home() {
+    if flopwatt::Device::new().is_err() {
+        eprintln!("SKIPPED: no GPU adapter");
+        return;
+    }
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flopwatt"));
+    for v in [
+        "HOME",
+        "XDG_CACHE_HOME",
+        "FLOPWATT_CACHE",
+        "FLOPWATT_TUNE_FILE",
+        "LOCALAPPDATA",
+    ] {
+        cmd.env_remove(v);
+    }
+    // A shape over the device limits: the run gets as far as the device (past the cache
+    // directory) and stops at once, without timing any kernel.
+    let out = flopwatt_in(cmd, &["tune", "--dry-run", "--shape", "2000000000x1x1"], 60);
+    refused(&out, "device limit");
 }

@@ -172,7 +172,10 @@ impl TuneFile {
         }
         let text = serde_json::to_string_pretty(self)
             .map_err(|e| Error::invalid("tune", e.to_string()))?;
-        let tmp = sibling(path, &format!("{}.tmp", std::process::id()));
+        // Unique per process and call: two savers never share a temporary file.
+        static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = sibling(path, &format!("{}-{n}.tmp", std::process::id()));
         std::fs::write(&tmp, text)
             .and_then(|()| std::fs::rename(&tmp, path))
             .map_err(|e| {

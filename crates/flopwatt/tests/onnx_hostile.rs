@@ -1,6 +1,7 @@
 //! Hostile ONNX models: shapes whose size overflows, declared shapes that lie, fed gather
-//! indices out of range, and folding of empty tensors with huge outer dims. Each must be a
-//! typed error (or finish at once), never a wrong answer or a hang.
+//! indices out of range, folding of empty tensors with huge outer dims, and a broadcast output
+//! too large to read back. Each must be a typed error (or finish at once), never a wrong
+//! answer, a hang or an abort.
 // Native only (sync API, threads); the browser runs the gpu_test! binaries.
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -148,4 +149,16 @@ fn fed_gather_indices_out_of_range_are_an_error_not_zeros() {
     }
     // ONNX's negative indices count from the end and stay accepted.
     assert!(low.upload(&dev, "ids", &ids(&[0, -5, 4])).is_ok());
+}
+
+#[test]
+fn a_broadcast_view_beyond_the_device_limits_is_refused_before_host_memory() {
+    let dev = device_or_skip!();
+    let x = flopwatt::Tensor::from_f32(&dev, &[1.0], &[1, 1]).unwrap();
+    // 2^34 elements (64 GiB as f32) over a 4-byte buffer.
+    let big = x.broadcast_to(&[1 << 17, 1 << 17]).unwrap();
+    let e = big.to_f32_vec().expect_err("a 64 GiB view was read back");
+    assert!(matches!(e, flopwatt::Error::TooLarge { .. }), "{e}");
+    // Sizes that overflow are refused when the view is made.
+    assert!(x.broadcast_to(&[1 << 32, 1 << 32]).is_err());
 }

@@ -111,3 +111,30 @@ fn tuning_a_small_product_picks_a_working_candidate() {
     approx::assert_relative_eq!(e.gflops, t.best.gflops, max_relative = 1e-12);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn concurrent_merges_keep_every_entry_and_a_corrupt_file_is_replaced() {
+    let dir = std::env::temp_dir().join(format!("flopwatt-merge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("tune.json");
+    std::fs::write(&path, "{ not json").unwrap();
+    let one = |c: u32| entry([c, 1, 1], "cpu_register", 32, 16, (64, 1), 1);
+    let warning = tune::TuneFile::merge_into(&path, "gpu", &[one(1)]).unwrap();
+    assert!(warning.is_some_and(|w| w.contains("replacing")));
+    let writers: Vec<_> = (2..10)
+        .map(|c| {
+            let p = path.clone();
+            std::thread::spawn(move || tune::TuneFile::merge_into(&p, "gpu", &[one(c)]))
+        })
+        .collect();
+    for w in writers {
+        assert!(w.join().unwrap().unwrap().is_none());
+    }
+    let f = tune::TuneFile::load(&path).unwrap();
+    assert_eq!(f.adapters.len(), 1);
+    assert_eq!(f.adapters[0].entries.len(), 9, "an entry was lost");
+    // No lock or temporary file is left behind.
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
