@@ -270,7 +270,10 @@ fn check_declared(model: &Model, name: &str, actual: &[usize]) -> Result<()> {
         .into_iter()
         .chain(model.outputs.iter().filter(|o| o.name == name));
     for vi in declared {
-        let Some(dims) = &vi.shape else { continue };
+        // No dims at all is how many hand-built and exported files say "shape not given".
+        let Some(dims) = vi.shape.as_ref().filter(|d| !d.is_empty()) else {
+            continue;
+        };
         let agrees = dims.len() == actual.len()
             && dims.iter().zip(actual).all(|(d, &n)| match d {
                 Dim::Fixed(f) => *f == n,
