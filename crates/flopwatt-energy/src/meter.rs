@@ -203,8 +203,10 @@ fn window(
         let a = read_edge(source)?;
         sleep_reading(source, clock, cfg.idle_window)?;
         let b = read_edge(source)?;
-        idle_watts =
-            Some(watts_between(&a, &b).map_err(|why| Stop::Source(format!("idle window: {why}")))?);
+        idle_watts = Some(
+            watts_between(&a, &b, measured)
+                .map_err(|why| Stop::Source(format!("idle window: {why}")))?,
+        );
         // The idle window ends on a fresh reading: it is the start of the busy window too.
         b
     } else {
@@ -239,7 +241,7 @@ fn window(
             end = source.read().map_err(src_err)?;
         }
     }
-    let avg_watts = watts_between(&start, &end).map_err(Stop::Source)?;
+    let avg_watts = watts_between(&start, &end, measured).map_err(Stop::Source)?;
     let seconds = end.at.saturating_duration_since(start.at).as_secs_f64();
     let joules = end.joules - start.joules;
     Ok(EnergyResult {
@@ -267,9 +269,16 @@ pub fn measure_with_clock(
     })
 }
 
-/// Average power between two readings; an error for no elapsed time or a counter that went
-/// backwards (a driver reload resets NVML's counter).
-fn watts_between(a: &Reading, b: &Reading) -> std::result::Result<f64, String> {
+/// The most power a reading may show and still count as a measurement: more than any one
+/// device or CPU package draws (the largest accelerator boards draw about 1.5 kW). Above it,
+/// the counter was reset, jumped or misread.
+pub const MAX_PLAUSIBLE_WATTS: f64 = 5_000.0;
+
+/// Average power between two readings; an error for no elapsed time, a counter that went
+/// backwards (a driver reload resets NVML's counter), and, for measured sources, a counter
+/// that never moved or a power no device draws: such readings are reported as not measured
+/// with the reason, never as figures.
+fn watts_between(a: &Reading, b: &Reading, measured: bool) -> std::result::Result<f64, String> {
     let dt = b.at.saturating_duration_since(a.at).as_secs_f64();
     let de = b.joules - a.joules;
     if dt <= 0.0 {
@@ -278,5 +287,18 @@ fn watts_between(a: &Reading, b: &Reading) -> std::result::Result<f64, String> {
     if !(de.is_finite() && de >= 0.0) {
         return Err(format!("energy counter went backwards ({de} J)"));
     }
-    Ok(de / dt)
+    let w = de / dt;
+    if measured && de == 0.0 {
+        return Err(format!(
+            "the energy counter did not move in {dt:.2} s; a stuck counter is not a measurement"
+        ));
+    }
+    if measured && w > MAX_PLAUSIBLE_WATTS {
+        return Err(format!(
+            "the energy counter rose {de:.1} J in {dt:.2} s ({w:.0} W, over the \
+             {MAX_PLAUSIBLE_WATTS} W any one device draws): a counter reset or jump, not a \
+             measurement"
+        ));
+    }
+    Ok(w)
 }

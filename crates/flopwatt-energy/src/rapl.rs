@@ -13,6 +13,11 @@ use flopwatt_ir::error::Result;
 
 const NAME: &str = "rapl";
 
+/// The smallest wrap range counted: what a 1 kW package (more than any CPU package draws)
+/// uses in 50 ms, the meter's read interval. A smaller range can wrap several times between
+/// two reads, and whole wraps would be lost.
+pub const MIN_RANGE_UJ: u64 = 50_000_000;
+
 /// Turns successive raw reads of a wrapping counter into increments.
 ///
 /// The counter counts modulo `max` (`max_energy_range_uj`), as the kernel's RAPL driver and
@@ -94,6 +99,15 @@ impl RaplSource {
         for (name, zone_dir) in found {
             let energy = zone_dir.join("energy_uj");
             let max = read_sys_u64(NAME, &zone_dir.join("max_energy_range_uj"))?;
+            if max < MIN_RANGE_UJ {
+                return Err(power_err(
+                    NAME,
+                    format!(
+                        "{name}: max_energy_range_uj {max} wraps too often to count (a package \
+                         can fill it between two reads); need at least {MIN_RANGE_UJ}"
+                    ),
+                ));
+            }
             let first = read_sys_u64(NAME, &energy)?;
             zones.push(Zone {
                 name,
@@ -142,6 +156,17 @@ impl PowerSource for RaplSource {
             .iter()
             .map(|z| read_sys_u64(NAME, &z.energy))
             .collect::<Result<Vec<u64>>>()?;
+        for (z, &raw) in self.zones.iter().zip(&raws) {
+            if raw > z.counter.max {
+                return Err(power_err(
+                    NAME,
+                    format!(
+                        "{}: energy_uj {raw} is above max_energy_range_uj {}",
+                        z.name, z.counter.max
+                    ),
+                ));
+            }
+        }
         let at = self.clock.now();
         for (z, raw) in self.zones.iter_mut().zip(raws) {
             self.total_uj += u128::from(z.counter.update(raw));

@@ -149,7 +149,7 @@ pub enum Error {
     },
     /// A model file is unreadable as a whole: malformed protobuf, missing graph, old opset,
     /// unsupported tensor storage.
-    #[error("model {path}: {message}")]
+    #[error("model{}: {message}", path_suffix(.path))]
     Model {
         /// The file (or `<bytes>` for in-memory models).
         path: String,
@@ -174,6 +174,16 @@ pub enum Error {
     },
 }
 
+/// ` <path>` for a real path; nothing for the `<model>`/`<bytes>` placeholders of models
+/// that came from memory, which would only read as a literal `model <model>`.
+fn path_suffix(path: &str) -> String {
+    if path.is_empty() || (path.starts_with('<') && path.ends_with('>')) {
+        String::new()
+    } else {
+        format!(" {path}")
+    }
+}
+
 fn backend_suffix(b: &Option<String>) -> String {
     match b {
         Some(b) => format!(" for WGPU_BACKEND={b}"),
@@ -196,5 +206,20 @@ impl Error {
             op,
             message: message.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_errors_name_a_path_only_when_there_is_one() {
+        let e = |path: &str| Error::Model {
+            path: path.into(),
+            message: "bad".into(),
+        };
+        assert_eq!(e("<model>").to_string(), "model: bad");
+        assert_eq!(e("m.onnx").to_string(), "model m.onnx: bad");
     }
 }

@@ -3,16 +3,50 @@
 
 use crate::error::{Error, Result};
 
-/// Number of elements of a shape (1 for a scalar).
+/// Number of elements of a shape (1 for a scalar). Saturates at `usize::MAX` where the
+/// product overflows, so an unchecked huge shape never reads as a small one; shapes that
+/// passed [`check_shape`] never saturate.
 pub fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
+    checked_numel(shape).unwrap_or(usize::MAX)
 }
 
-/// Row-major (C order) strides of a shape, in elements.
+/// Number of elements of a shape, `None` where the product overflows `usize`.
+pub fn checked_numel(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
+}
+
+/// The most bytes one value may span: Rust's allocation limit, so a host copy of any
+/// accepted value is at least expressible.
+pub const MAX_VALUE_BYTES: u64 = isize::MAX as u64;
+
+/// Checks that a shape's element count, its size in bytes at `elem_bytes` per element, and
+/// its contiguous strides (products of trailing dims, zero-sized dims included) all fit in
+/// [`MAX_VALUE_BYTES`]; returns the element count. The error names the op and the shape.
+pub fn check_shape(op: &'static str, shape: &[usize], elem_bytes: usize) -> Result<usize> {
+    // Strides multiply every trailing dim, so a zero dim does not excuse the others.
+    let span = shape
+        .iter()
+        .try_fold(elem_bytes.max(1) as u64, |a, &d| {
+            a.checked_mul((d as u64).max(1))
+        })
+        .filter(|&b| b <= MAX_VALUE_BYTES);
+    match span {
+        Some(_) => Ok(numel(shape)),
+        None => Err(Error::shape(
+            op,
+            format!(
+                "shape {shape:?} spans more than {MAX_VALUE_BYTES} bytes at {elem_bytes} bytes \
+                 per element; use a smaller shape"
+            ),
+        )),
+    }
+}
+
+/// Row-major (C order) strides of a shape, in elements (saturating, like [`numel`]).
 pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
-    let mut s = vec![1; shape.len()];
+    let mut s = vec![1usize; shape.len()];
     for i in (0..shape.len().saturating_sub(1)).rev() {
-        s[i] = s[i + 1] * shape[i + 1];
+        s[i] = s[i + 1].saturating_mul(shape[i + 1]);
     }
     s
 }
@@ -209,4 +243,22 @@ pub fn pad_shape(shape: &[usize], begin: &[isize], end: &[isize]) -> Result<Vec<
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_shape_rejects_counts_bytes_and_strides_that_overflow() {
+        assert_eq!(check_shape("t", &[2, 3], 4).unwrap(), 6);
+        assert_eq!(check_shape("t", &[], 4).unwrap(), 1);
+        // 2^64 elements: the product itself overflows.
+        assert!(check_shape("t", &[1 << 32, 1 << 32], 4).is_err());
+        // 2^62 elements fit usize, but not at 4 bytes each.
+        assert!(check_shape("t", &[1 << 31, 1 << 31], 4).is_err());
+        // No elements, but the strides of the leading dims overflow.
+        assert!(check_shape("t", &[0, 1 << 40, 1 << 40], 4).is_err());
+        assert_eq!(numel(&[1 << 32, 1 << 32]), usize::MAX);
+    }
 }

@@ -54,12 +54,14 @@ pub fn grid_1d(device: &Device, workgroups: u64) -> Result<[u32; 3]> {
     }
     let y = workgroups.div_ceil(max);
     if y > max {
-        return Err(Error::TooLarge {
-            what: format!("a dispatch of {workgroups} workgroups"),
-            bytes: workgroups,
-            limit: "max_compute_workgroups_per_dimension squared",
-            max: max * max,
-        });
+        return Err(Error::shape(
+            "dispatch",
+            format!(
+                "{workgroups} workgroups exceed the device's {} \
+                 (max_compute_workgroups_per_dimension squared); use a smaller shape",
+                max * max
+            ),
+        ));
     }
     let x = workgroups.div_ceil(y);
     Ok([x as u32, y as u32, 1])

@@ -13,6 +13,7 @@
 //! crates, the data flow and the invariants.
 #![warn(missing_docs)]
 
+pub mod cache;
 pub mod device;
 pub mod energy;
 pub mod exec;

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::pool::PooledBuffer;
 pub use flopwatt_ir::dtype::DType;
 pub use flopwatt_ir::shape::{
-    broadcast_shapes, broadcast_strides, contiguous_strides, numel, reshape_strides,
+    broadcast_shapes, broadcast_strides, check_shape, contiguous_strides, numel, reshape_strides,
 };
 
 /// A tensor on a device.
@@ -58,7 +58,8 @@ impl Tensor {
     }
 
     fn alloc(device: &Device, shape: &[usize], dtype: DType, for_kernel: bool) -> Result<Self> {
-        let bytes = (numel(shape).max(1) * dtype.size()) as u64;
+        let n = check_shape("tensor", shape, dtype.size())?;
+        let bytes = (n.max(1) * dtype.size()) as u64;
         device.check_binding(&format!("tensor {shape:?} {dtype}"), bytes)?;
         let buf = device
             .inner
@@ -288,6 +289,7 @@ impl Tensor {
                 format!("cannot broadcast {:?} to {:?}", self.shape, shape),
             )
         })?;
+        check_shape("broadcast", shape, self.dtype.size())?;
         let mut t = self.clone();
         t.shape = shape.to_vec();
         t.strides = strides;
@@ -379,7 +381,18 @@ impl Tensor {
         }
     }
 
+    /// A view (a broadcast above all) can be far larger than its buffer: its host copy is
+    /// held to the same limit as a device buffer of its size, checked before allocating.
+    fn check_download(&self) -> Result<()> {
+        let n = check_shape("download", &self.shape, self.dtype.size())?;
+        self.device.check_binding(
+            &format!("reading back tensor {:?} {}", self.shape, self.dtype),
+            (n * self.dtype.size()) as u64,
+        )
+    }
+
     async fn read_raw_async(&self) -> Result<Vec<u8>> {
+        self.check_download()?;
         let size = self.span_bytes().max(4);
         let dev = &self.device;
         let staging = dev.wgpu_device().create_buffer(&wgpu::BufferDescriptor {

@@ -7,8 +7,8 @@
 //! per shape class in a JSON file (schema `flopwatt-tune/1`), one table per adapter (name,
 //! backend, driver). Later processes load the table of their adapter on first use.
 //!
-//! - File: `FLOPWATT_TUNE_FILE`, else `$XDG_CACHE_HOME/flopwatt/tune.json`, else
-//!   `$HOME/.cache/flopwatt/tune.json`. `FLOPWATT_TUNE=off` ignores it.
+//! - File: `FLOPWATT_TUNE_FILE`, else `tune.json` in [`crate::cache::cache_dir`].
+//!   `FLOPWATT_TUNE=off` ignores it.
 //! - Shape class: each of M, N, K rounded to the nearest power of two. A product whose class
 //!   was never tuned follows the rules.
 //! - A tuned choice is only a preference: the op still checks that the variant can compute the
@@ -140,7 +140,8 @@ impl TuneFile {
             return Err(Error::invalid(
                 "tune",
                 format!(
-                    "tune file schema `{}`, expected `{SCHEMA}` (run `flopwatt tune` again)",
+                    "tune file schema `{}`, expected `{SCHEMA}` (the next `flopwatt tune` \
+                     replaces it)",
                     f.schema
                 ),
             ));
@@ -160,17 +161,56 @@ impl TuneFile {
         }
     }
 
-    /// Writes the file (creating its directory).
+    /// Writes the file (creating its directory) through a temporary file and a rename, so a
+    /// reader sees the old file or the new one, never half of one.
     pub fn save(&self, path: &std::path::Path) -> Result<()> {
         let io = |e: std::io::Error| {
             Error::invalid("tune", format!("cannot write {}: {e}", path.display()))
         };
-        if let Some(dir) = path.parent() {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
         let text = serde_json::to_string_pretty(self)
             .map_err(|e| Error::invalid("tune", e.to_string()))?;
-        std::fs::write(path, text).map_err(io)
+        // Unique per process and call: two savers never share a temporary file.
+        static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = sibling(path, &format!("{}-{n}.tmp", std::process::id()));
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                io(e)
+            })
+    }
+
+    /// Adds `entries` to `adapter`'s table in the file at `path`, under a lock: the file is
+    /// read again, merged and saved atomically, so concurrent `tune` runs keep each other's
+    /// entries. An unreadable or old file is replaced; the returned warning says so.
+    pub fn merge_into(
+        path: &std::path::Path,
+        adapter: &str,
+        entries: &[TuneEntry],
+    ) -> Result<Option<String>> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::invalid("tune", format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let _lock = FileLock::acquire(&sibling(path, "lock"))?;
+        let (mut file, warning) = match Self::load(path) {
+            Ok(f) => (f, None),
+            Err(e) => (
+                Self::default(),
+                Some(format!("replacing the tune file: {e}")),
+            ),
+        };
+        let table = file.table_mut(adapter);
+        for e in entries {
+            table.insert(e.clone());
+        }
+        file.save(path)?;
+        Ok(warning)
     }
 
     /// The table of `adapter`, created empty if absent.
@@ -183,6 +223,70 @@ impl TuneFile {
             entries: Vec::new(),
         });
         self.adapters.last_mut().expect("just pushed")
+    }
+}
+
+/// `path` with `.suffix` appended to its file name (a temporary or lock file beside it).
+fn sibling(path: &std::path::Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{suffix}"));
+    path.with_file_name(name)
+}
+
+/// An exclusive lock held by creating a file (no platform lock API needed); removed on drop.
+struct FileLock(PathBuf);
+
+impl FileLock {
+    /// How long to wait for another process's lock before giving up.
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+    /// A lock older than this is left over from a crashed process: merging takes
+    /// milliseconds.
+    const STALE: std::time::Duration = std::time::Duration::from_secs(60);
+
+    fn acquire(path: &std::path::Path) -> Result<Self> {
+        let start = crate::time::Instant::now();
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+            {
+                Ok(_) => return Ok(FileLock(path.to_path_buf())),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let age = std::fs::metadata(path)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok());
+                    if age.is_some_and(|a| a > Self::STALE) {
+                        let _ = std::fs::remove_file(path);
+                        continue;
+                    }
+                    if start.elapsed() > Self::WAIT {
+                        return Err(Error::invalid(
+                            "tune",
+                            format!(
+                                "{} is held by another `flopwatt tune`; retry, or delete it if \
+                                 no other tune is running",
+                                path.display()
+                            ),
+                        ));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => {
+                    return Err(Error::invalid(
+                        "tune",
+                        format!("cannot create {}: {e}", path.display()),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -200,10 +304,7 @@ pub fn default_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("FLOPWATT_TUNE_FILE") {
         return Some(PathBuf::from(p));
     }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("flopwatt").join("tune.json"))
+    Some(crate::cache::cache_dir()?.join("tune.json"))
 }
 
 type Tables = HashMap<String, Option<Arc<AdapterTable>>>;
@@ -255,8 +356,14 @@ pub fn matmul_choice(
     k: usize,
 ) -> Option<(MatmulVariant, KernelConfig)> {
     let t = table(device)?;
-    t.find("matmul", [bucket(m), bucket(n), bucket(k)])?
-        .choice()
+    let e = t.find("matmul", [bucket(m), bucket(n), bucket(k)])?;
+    // An entry is only evidence for the class its measured shape falls in.
+    let [sm, sn, sk] = e.shape;
+    if e.class != [bucket(sm), bucket(sn), bucket(sk)] {
+        return None;
+    }
+    e.choice()
+        .filter(|&(v, c)| crate::ops::matmul::usable(device, v, c, m, n))
 }
 
 /// The matmul candidates worth timing on `device` for an `[m, k] x [k, n]` product: every
@@ -357,6 +464,14 @@ pub fn tune_matmul(
     k: usize,
     reps: usize,
 ) -> Result<MatmulTuning> {
+    // Every operand within the device's limits before any host data is made for it.
+    for (what, shape) in [("A", [m, k]), ("B", [k, n]), ("the product", [m, n])] {
+        let elems = crate::tensor::check_shape("tune", &shape, 4)?;
+        device.check_binding(
+            &format!("tuning matmul [{m}, {k}] x [{k}, {n}]: {what} {shape:?}"),
+            elems as u64 * 4,
+        )?;
+    }
     let a = Tensor::from_f32(device, &crate::tensor::random_data(m * k, 11), &[m, k])?;
     let b = Tensor::from_f32(device, &crate::tensor::random_data(k * n, 12), &[k, n])?;
     let reps = reps.max(1);
@@ -378,6 +493,13 @@ pub fn tune_matmul(
             format!("no matmul candidate ran for [{m}, {k}] x [{k}, {n}]"),
         )
     })?;
+    // Never store a choice slower than the rules: where they won, store their own choice.
+    let (v, c, g) = if g >= rule {
+        (v, c, g)
+    } else {
+        let rv = crate::ops::matmul::choose_variant(device, m, n, k, crate::tensor::DType::F32);
+        (rv, crate::ops::matmul::config(device, rv, m, n), rule)
+    };
     Ok(MatmulTuning {
         shape: [m, n, k],
         timings,

@@ -223,18 +223,18 @@ fn rapl_sums_packages_ignores_subzones_and_rises_at_known_rate() {
 #[test]
 fn rapl_counter_wrap_is_followed() {
     let tree = TempTree::new("rapl-wrap");
-    let max = 10_000_000u64; // 10 J range
-    let f = rapl_zone(&tree.0, "intel-rapl:0", "package-0", 9_000_000, max);
+    let max = 100_000_000u64; // 100 J range
+    let f = rapl_zone(&tree.0, "intel-rapl:0", "package-0", 90_000_000, max);
     let mut src = RaplSource::open(&tree.root(), VClock::new()).unwrap();
-    write(&f, "9500000\n");
-    assert!(close(src.read().unwrap().joules, 0.5, REL));
-    // 9.5 J -> 10 J (= 0) -> 2 J: 2.5 J more.
-    write(&f, "2000000\n");
-    assert!(close(src.read().unwrap().joules, 3.0, REL));
-    write(&f, "9999999\n");
-    write(&f, "1000000\n");
-    // Only the last value is seen: 2 J -> 1 J means one wrap: 9 J more.
-    assert!(close(src.read().unwrap().joules, 12.0, REL));
+    write(&f, "95000000\n");
+    assert!(close(src.read().unwrap().joules, 5.0, REL));
+    // 95 J -> 100 J (= 0) -> 20 J: 25 J more.
+    write(&f, "20000000\n");
+    assert!(close(src.read().unwrap().joules, 30.0, REL));
+    write(&f, "99999999\n");
+    write(&f, "10000000\n");
+    // Only the last value is seen: 20 J -> 10 J means one wrap: 90 J more.
+    assert!(close(src.read().unwrap().joules, 120.0, REL));
 }
 
 #[test]
@@ -262,7 +262,7 @@ fn missing_powercap_is_reported_and_detect_falls_back_to_estimate() {
 #[test]
 fn unreadable_or_garbage_counter_is_an_error_not_a_panic() {
     let tree = TempTree::new("rapl-bad");
-    let f = rapl_zone(&tree.0, "intel-rapl:0", "package-0", 100, 1_000_000);
+    let f = rapl_zone(&tree.0, "intel-rapl:0", "package-0", 100, 262_143_328_850);
     let clock = VClock::new();
     let mut src = RaplSource::open(&tree.root(), clock.clone()).unwrap();
 
@@ -310,7 +310,7 @@ fn unreadable_or_garbage_counter_is_an_error_not_a_panic() {
 fn permission_denied_is_spelled_out() {
     use std::os::unix::fs::PermissionsExt;
     let tree = TempTree::new("rapl-perm");
-    let f = rapl_zone(&tree.0, "intel-rapl:0", "package-0", 100, 1_000_000);
+    let f = rapl_zone(&tree.0, "intel-rapl:0", "package-0", 100, 262_143_328_850);
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o000)).unwrap();
     if std::fs::read(&f).is_ok() {
         eprintln!("SKIPPED permission check: running as root, mode 000 does not stop reads");
@@ -407,28 +407,96 @@ fn measure_aligns_to_a_counter_that_updates_every_100_ms() {
 
 #[test]
 fn measure_keeps_up_with_a_counter_that_wraps_several_times_per_window() {
-    // A 5 J range at 40 W wraps every 125 ms: reading only at the window's edges would lose
-    // whole wraps. The meter reads every 50 ms inside the window, so the figures stay exact.
+    // A 60 J range (the smallest counted is 50 J) at 400 W wraps every 150 ms: reading only at
+    // the window's edges would lose whole wraps. The meter reads every 50 ms inside the
+    // window, so the figures stay exact.
     let tree = TempTree::new("rapl-fastwrap");
-    let file = rapl_zone(&tree.0, "intel-rapl:0", "package-0", 0, 5_000_000);
+    let file = rapl_zone(&tree.0, "intel-rapl:0", "package-0", 0, 60_000_000);
     let fake = Arc::new(FakeRapl::new(
         VClock::new(),
         file,
         0.0,
-        5_000_000,
+        60_000_000,
         30.0,
         Duration::ZERO,
     ));
     let mut src = RaplSource::open(&tree.root(), fake.clone()).unwrap();
     let r = measure_with_clock(&mut src, &EnergyConfig::default(), fake.as_ref(), || {
-        fake.advance(Duration::from_millis(10), 40.0);
+        fake.advance(Duration::from_millis(10), 400.0);
         Ok(())
     })
     .unwrap()
     .unwrap();
-    assert!(close(r.avg_watts, 40.0, REL), "{r:?}");
+    assert!(close(r.avg_watts, 400.0, REL), "{r:?}");
     assert!(close(r.idle_watts.unwrap(), 30.0, REL), "{r:?}");
-    assert!(close(r.joules_per_run, 0.4, REL), "{r:?}");
+    assert!(close(r.joules_per_run, 4.0, REL), "{r:?}");
+}
+
+/// Runs the meter on a fake RAPL counter whose workload power is `busy_w`, where `tamper`
+/// may rewrite the counter after each run; returns the status.
+fn measure_tampered(name: &str, busy_w: f64, tamper: impl Fn(&Path, u32)) -> EnergyStatus {
+    let tree = TempTree::new(name);
+    let max = 262_143_328_850;
+    let file = rapl_zone(&tree.0, "intel-rapl:0", "package-0", 1_000_000_000, max);
+    let fake = Arc::new(FakeRapl::new(
+        VClock::new(),
+        file.clone(),
+        1e9,
+        max,
+        20.0,
+        Duration::ZERO,
+    ));
+    let mut src = RaplSource::open(&tree.root(), fake.clone()).unwrap();
+    let mut k = 0;
+    measure_status(&mut src, &EnergyConfig::default(), fake.as_ref(), || {
+        fake.advance(Duration::from_millis(10), busy_w);
+        k += 1;
+        tamper(&file, k);
+        Ok(())
+    })
+    .unwrap()
+}
+
+fn unavailable_because(status: EnergyStatus, words: &str) {
+    match status {
+        EnergyStatus::Unavailable { reason, .. } => assert!(reason.contains(words), "{reason}"),
+        other => panic!("implausible readings taken as a measurement: {other:?}"),
+    }
+}
+
+#[test]
+fn implausible_counters_are_not_measurements() {
+    // A counter that never moves: not a measured 0 W.
+    let tree = TempTree::new("rapl-stuck");
+    let file = rapl_zone(&tree.0, "intel-rapl:0", "package-0", 5, 262_143_328_850);
+    let clock = VClock::new();
+    let mut src = RaplSource::open(&tree.root(), clock.clone()).unwrap();
+    let status = measure_status(&mut src, &EnergyConfig::default(), clock.as_ref(), || {
+        clock.advance(Duration::from_millis(10));
+        Ok(())
+    })
+    .unwrap();
+    unavailable_because(status, "did not move");
+    drop(file);
+    // A reset to a small value mid-window reads as a wrap of the whole range.
+    let status = measure_tampered("rapl-reset", 40.0, |f, k| {
+        if k == 50 {
+            write(f, "1000\n");
+        }
+    });
+    unavailable_because(status, "not a measurement");
+    // A jump of 1e12 uJ within the range.
+    let status = measure_tampered("rapl-jump", 40.0, |f, k| {
+        if k == 50 {
+            write(f, "200000000000\n");
+        }
+    });
+    unavailable_because(status, "not a measurement");
+    // A range so small that it wraps several times between two reads cannot be counted.
+    let tree = TempTree::new("rapl-small");
+    rapl_zone(&tree.0, "intel-rapl:0", "package-0", 0, 100_000);
+    let e = RaplSource::open(&tree.root(), VClock::new()).err().unwrap();
+    assert!(e.to_string().contains("wraps too often"), "{e}");
 }
 
 #[test]

