@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod device;
+pub mod dist;
 pub mod energy;
 pub mod exec;
 pub mod executable;
