@@ -268,10 +268,10 @@ pub fn table(ranks: &[RankReport], totals: &[Total]) -> String {
             id,
             t.ranks,
             t.gflops,
-            format!("{:.1}..{:.1}", t.gflops_min, t.gflops_max),
+            format!("{:.2}..{:.2}", t.gflops_min, t.gflops_max),
             t.spread_pct,
             opt(t.watts, 1),
-            opt(t.gflop_per_joule, 3),
+            opt(t.gflop_per_joule, 4),
             if t.estimate && t.watts.is_some() {
                 " (estimate)"
             } else {
