@@ -14,6 +14,9 @@ use flopwatt::{energy, Compile, Device, Error};
 use flopwatt_bench::report::{self, BenchReport, PowerInfo};
 use flopwatt_bench::{self as bench, BenchOptions, Suite};
 
+#[cfg(feature = "mpi")]
+mod fleet;
+
 #[derive(Parser)]
 #[command(
     name = "flopwatt",
@@ -369,6 +372,10 @@ fn idle_watts(results: &[bench::BenchResult]) -> Option<f64> {
 }
 
 fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
+    #[cfg(feature = "mpi")]
+    if fleet::launched() {
+        return fleet::run_bench(&args);
+    }
     let suite: Suite = args.suite.parse()?;
     if let Some(w) = args.watts {
         if !(w.is_finite() && w > 0.0) {

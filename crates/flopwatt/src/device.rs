@@ -397,6 +397,30 @@ impl Device {
         crate::wait::block_on(Self::with_options_async(opts))
     }
 
+    /// Opens the `index`-th adapter that `opts` allows, in the order of [`enumerate_adapters`]
+    /// (one process per GPU: the process's local rank picks among identical adapters, which
+    /// a name cannot tell apart).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn with_adapter_index(opts: &DeviceOptions, index: usize) -> Result<Self> {
+        let (instance, backends) = instance_for(opts)?;
+        let adapters = crate::wait::block_on(instance.enumerate_adapters(backends));
+        let mut sorted = sorted_matching(adapters, opts);
+        if sorted.is_empty() {
+            return Err(no_adapter(opts));
+        }
+        if index >= sorted.len() {
+            return Err(Error::invalid(
+                "device",
+                format!(
+                    "adapter index {index} asked for, but only {} adapters are visible (run `flopwatt info`)",
+                    sorted.len()
+                ),
+            ));
+        }
+        let adapter = sorted.swap_remove(index);
+        crate::wait::block_on(Self::from_adapter_async(adapter, opts.webgpu_limits))
+    }
+
     /// Opens a device on a given adapter with every useful feature and the adapter's own limits.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_adapter(adapter: wgpu::Adapter) -> Result<Self> {

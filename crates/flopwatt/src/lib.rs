@@ -15,6 +15,7 @@
 
 pub mod cache;
 pub mod device;
+pub mod dist;
 pub mod energy;
 pub mod exec;
 pub mod executable;

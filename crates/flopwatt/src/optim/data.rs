@@ -76,16 +76,45 @@ impl DataLoader {
         self.rng.shuffle(&mut self.order);
         self.order
             .chunks_exact(self.batch)
-            .map(|idx| {
-                let mut bx = Vec::with_capacity(self.batch * self.x_row);
-                let mut by = Vec::with_capacity(self.batch * self.y_row);
-                for &i in idx {
-                    bx.extend_from_slice(&self.x[i * self.x_row..(i + 1) * self.x_row]);
-                    by.extend_from_slice(&self.y[i * self.y_row..(i + 1) * self.y_row]);
-                }
-                (bx, by)
-            })
+            .map(|idx| self.rows(idx))
             .collect()
+    }
+
+    /// This rank's batches of the epoch in data-parallel training over `size` ranks: the
+    /// samples are shuffled as [`DataLoader::epoch`] shuffles them (same seed, same order),
+    /// each global batch of `batch * size` samples is cut into `size` consecutive shards of
+    /// `batch`, and rank `rank` gets shard `rank`. So the ranks' shards of one step,
+    /// concatenated in rank order, are the batch of a one-process loader of batch
+    /// `batch * size`; a last partial global batch is dropped.
+    pub fn epoch_shard(&mut self, rank: usize, size: usize) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
+        let global = self.batch * size;
+        if rank >= size || self.len() < global {
+            return Err(Error::invalid(
+                "data_loader",
+                format!(
+                    "rank {rank} of {size} ranks with shards of {}: needs rank < ranks and >= {global} samples, have {}",
+                    self.batch,
+                    self.len()
+                ),
+            ));
+        }
+        self.rng.shuffle(&mut self.order);
+        Ok(self
+            .order
+            .chunks_exact(global)
+            .map(|idx| self.rows(&idx[rank * self.batch..(rank + 1) * self.batch]))
+            .collect())
+    }
+
+    /// Copies the samples and targets of `idx`, in that order.
+    fn rows(&self, idx: &[usize]) -> (Vec<f32>, Vec<f32>) {
+        let mut bx = Vec::with_capacity(idx.len() * self.x_row);
+        let mut by = Vec::with_capacity(idx.len() * self.y_row);
+        for &i in idx {
+            bx.extend_from_slice(&self.x[i * self.x_row..(i + 1) * self.x_row]);
+            by.extend_from_slice(&self.y[i * self.y_row..(i + 1) * self.y_row]);
+        }
+        (bx, by)
     }
 }
 

@@ -1,8 +1,13 @@
 //! [`Trainer`]: parameters, the compiled forward+backward executable and the optimiser state,
-//! all on the device; one training step is one command buffer and one submit.
+//! all on the device; one training step is one command buffer and one submit. With a
+//! [`Communicator`] of several ranks the step is data-parallel: gradients are averaged over
+//! the ranks between the backward pass and the update.
+
+use std::sync::Arc;
 
 use crate::autodiff;
 use crate::device::Device;
+use crate::dist::{agree, all_reduce_bucketed, Communicator, SingleProcess, BUCKET_FLOATS};
 use crate::error::{Error, Result};
 use crate::exec::Recorder;
 use crate::executable::{Compile, CompileOptions, Executable};
@@ -29,6 +34,7 @@ pub struct Trainer {
     state: Vec<Vec<Tensor>>,
     step: u32,
     last_dispatches: usize,
+    comm: Arc<dyn Communicator>,
 }
 
 impl Trainer {
@@ -99,13 +105,59 @@ impl Trainer {
             state,
             step: 0,
             last_dispatches: 0,
+            comm: Arc::new(SingleProcess),
         })
+    }
+
+    /// Makes training data-parallel over `comm`'s ranks: rank 0's parameters are broadcast to
+    /// every rank now, and each [`Trainer::step`] averages the gradients over the ranks
+    /// (bucketed all-reduce) before the optimiser update, so every rank keeps identical
+    /// parameters; the loss it returns is the mean over the ranks. Each rank feeds its own
+    /// shard of the global batch. Every rank must build the same model.
+    pub fn with_communicator(mut self, comm: Arc<dyn Communicator>) -> Result<Self> {
+        if comm.size() > 1 {
+            let shapes: Vec<u8> = self
+                .params
+                .iter()
+                .flat_map(|p| format!("{:?};", p.shape()).into_bytes())
+                .collect();
+            let mut root_shapes = shapes.clone();
+            comm.broadcast_bytes(&mut root_shapes, 0)?;
+            let same = if root_shapes == shapes {
+                Ok(())
+            } else {
+                Err(Error::invalid(
+                    "trainer",
+                    "this rank's parameter shapes differ from rank 0's: every rank must build the same model",
+                ))
+            };
+            agree(comm.as_ref(), same)?;
+            let mut flat = agree(comm.as_ref(), self.param_values())?.concat();
+            comm.broadcast(&mut flat, 0)?;
+            let mut at = 0;
+            for p in &mut self.params {
+                let n = p.numel();
+                *p = Tensor::from_f32(&self.device, &flat[at..at + n], p.shape())?;
+                at += n;
+            }
+        }
+        self.comm = comm;
+        Ok(self)
+    }
+
+    /// The communicator the steps average over ([`SingleProcess`] unless
+    /// [`Trainer::with_communicator`] gave one).
+    pub fn communicator(&self) -> &Arc<dyn Communicator> {
+        &self.comm
     }
 
     /// One step on a batch (the non-parameter inputs, in declaration order): forward,
     /// backward and the optimiser update in one submit. Returns the loss of this batch
     /// (computed with the parameters before the update), as a device tensor of shape [].
     pub fn step(&mut self, batch: &[&Tensor]) -> Result<Tensor> {
+        if self.comm.size() > 1 {
+            return self.step_data_parallel(batch);
+        }
         let mut rec = Recorder::new(&self.device);
         let loss = self.encode_step(&mut rec, batch)?;
         rec.submit(false)?;
@@ -116,25 +168,14 @@ impl Trainer {
     /// own way); the parameters are updated, and the returned loss valid, once `rec` has been
     /// submitted. Counts as a step (Adam's bias correction advances).
     pub fn encode_step(&mut self, rec: &mut Recorder, batch: &[&Tensor]) -> Result<Tensor> {
-        if batch.len() != self.data_count {
+        if self.comm.size() > 1 {
             return Err(Error::invalid(
                 "trainer",
-                format!(
-                    "the graph takes {} batch inputs, {} given",
-                    self.data_count,
-                    batch.len()
-                ),
+                "a data-parallel step exchanges gradients between its passes and cannot be \
+                 recorded into one submit; call step()",
             ));
         }
-        let mut data = batch.iter();
-        let inputs: Vec<&Tensor> = self
-            .slots
-            .iter()
-            .map(|s| match s {
-                Some(i) => &self.params[*i],
-                None => data.next().expect("counted above"),
-            })
-            .collect();
+        let inputs = self.inputs(batch)?;
         let start = rec.len();
         let outs = self.exe.encode(rec, &inputs)?;
         let t = self.step + 1;
@@ -147,6 +188,74 @@ impl Trainer {
         }
         self.step = t;
         Ok(outs[0].clone())
+    }
+
+    /// One data-parallel step: forward and backward (one submit), then this rank's loss and
+    /// gradients go to the host in one flat vector, are summed over the ranks in buckets and
+    /// divided by the rank count, and the averaged gradients drive the update (a second
+    /// submit). A rank whose local work fails makes every rank return an error naming it.
+    fn step_data_parallel(&mut self, batch: &[&Tensor]) -> Result<Tensor> {
+        let local = self.local_loss_and_grads(batch);
+        let (mut flat, dispatches) = agree(self.comm.as_ref(), local)?;
+        all_reduce_bucketed(self.comm.as_ref(), &mut flat, BUCKET_FLOATS)?;
+        let scale = 1.0 / self.comm.size() as f32;
+        flat.iter_mut().for_each(|v| *v *= scale);
+        let update = || -> Result<Tensor> {
+            let mut rec = Recorder::new(&self.device);
+            let t = self.step + 1;
+            let mut at = 1;
+            for (i, p) in self.params.iter().enumerate() {
+                let n = p.numel();
+                let g = Tensor::from_f32(&self.device, &flat[at..at + n], p.shape())?;
+                encode_update(&mut rec, &self.opt, p, &g, &self.state[i], t)?;
+                at += n;
+            }
+            rec.submit(false)?;
+            Tensor::from_f32(&self.device, &flat[..1], &[])
+        };
+        let loss = agree(self.comm.as_ref(), update())?;
+        self.last_dispatches = dispatches + self.params.len();
+        self.step += 1;
+        Ok(loss)
+    }
+
+    /// Forward and backward on this rank's batch; returns `[loss, grad 0.., grad 1.., ..]`
+    /// flattened on the host, and the dispatches recorded.
+    fn local_loss_and_grads(&self, batch: &[&Tensor]) -> Result<(Vec<f32>, usize)> {
+        let inputs = self.inputs(batch)?;
+        let mut rec = Recorder::new(&self.device);
+        let outs = self.exe.encode(&mut rec, &inputs)?;
+        let dispatches = rec.len();
+        rec.submit(false)?;
+        let total: usize = 1 + self.params.iter().map(Tensor::numel).sum::<usize>();
+        let mut flat = Vec::with_capacity(total);
+        for t in &outs {
+            flat.extend(t.to_f32_vec()?);
+        }
+        Ok((flat, dispatches))
+    }
+
+    /// The executable's inputs: parameters and batch tensors in graph-input order.
+    fn inputs<'a>(&'a self, batch: &[&'a Tensor]) -> Result<Vec<&'a Tensor>> {
+        if batch.len() != self.data_count {
+            return Err(Error::invalid(
+                "trainer",
+                format!(
+                    "the graph takes {} batch inputs, {} given",
+                    self.data_count,
+                    batch.len()
+                ),
+            ));
+        }
+        let mut data = batch.iter();
+        Ok(self
+            .slots
+            .iter()
+            .map(|s| match s {
+                Some(i) => &self.params[*i],
+                None => *data.next().expect("counted above"),
+            })
+            .collect())
     }
 
     /// [`Trainer::step`], reading the loss back to the host.
@@ -199,8 +308,13 @@ impl Trainer {
         self.last_dispatches
     }
 
-    /// Submits per step: always one.
+    /// Submits per step: one, or two when data-parallel (the gradients leave the device
+    /// between the backward pass and the update).
     pub fn submits_per_step(&self) -> usize {
-        1
+        if self.comm.size() > 1 {
+            2
+        } else {
+            1
+        }
     }
 }
