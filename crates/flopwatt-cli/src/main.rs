@@ -585,11 +585,17 @@ fn run_model(a: RunArgs) -> flopwatt::Result<()> {
             }
             let line = match fonnx::check::compare(&arr, &npy::read(&want)?) {
                 Ok(d) if d.rel_l2 <= a.tol => {
-                    format!("ok    {name}: rel L2 {:.2e}, max abs {:.2e}", d.rel_l2, d.max_abs)
+                    format!(
+                        "ok    {name}: rel L2 {:.2e}, max abs {:.2e}",
+                        d.rel_l2, d.max_abs
+                    )
                 }
                 Ok(d) => {
                     failed.push(name.clone());
-                    format!("FAIL  {name}: rel L2 {:.2e}, max abs {:.2e}", d.rel_l2, d.max_abs)
+                    format!(
+                        "FAIL  {name}: rel L2 {:.2e}, max abs {:.2e}",
+                        d.rel_l2, d.max_abs
+                    )
                 }
                 Err(m) => {
                     failed.push(name.clone());

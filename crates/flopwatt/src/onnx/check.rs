@@ -28,10 +28,7 @@ fn f64s(d: &Data) -> Vec<f64> {
 /// A NaN anywhere in `got` where `want` has none makes the error infinite.
 pub fn compare(got: &Array, want: &Array) -> std::result::Result<Diff, String> {
     if got.shape != want.shape {
-        return Err(format!(
-            "shape {:?}, expected {:?}",
-            got.shape, want.shape
-        ));
+        return Err(format!("shape {:?}, expected {:?}", got.shape, want.shape));
     }
     let (g, w) = (f64s(&got.data), f64s(&want.data));
     let (mut num, mut den, mut max_abs) = (0.0f64, 0.0f64, 0.0f64);

@@ -701,9 +701,7 @@ fn value_info(v: &proto::ValueInfoProto, name: &str) -> Result<ValueInfo, String
                     (Some(-1), _) => Ok(Dim::Unknown),
                     (Some(n), _) => Err(format!("negative dimension {n}")),
                     // `?` names no size to share: two `?` dims need not be equal.
-                    (None, Some(p)) if !p.is_empty() && p != "?" => {
-                        Ok(Dim::Symbolic(p.clone()))
-                    }
+                    (None, Some(p)) if !p.is_empty() && p != "?" => Ok(Dim::Symbolic(p.clone())),
                     _ => Ok(Dim::Unknown),
                 })
                 .collect::<Result<Vec<_>, String>>()?,
