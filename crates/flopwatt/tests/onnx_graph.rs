@@ -132,11 +132,11 @@ fn shape_of_an_intermediate_value_folds_once_inputs_are_known() {
     // Paddle's converter writes -1 for a dynamic dim.
     let x_dims = &mut g.graph.as_mut().unwrap().input[0];
     *x_dims = onnx_build::vi_f32("x", &[Ok(-1), Ok(6)]);
-    let mut m = onnx::load_bytes(&g.encode_to_vec()).unwrap();
+    let m = onnx::load_bytes(&g.encode_to_vec()).unwrap();
     let base = onnx::load_bytes(&model(&w, &b).encode_to_vec()).unwrap();
     let xv = random(5 * 6, 4);
     let mut outs = Vec::new();
-    for mut m in [base, m.clone()] {
+    for mut m in [base, m] {
         m.specialize(&[("x".to_string(), vec![5, 6])].into_iter().collect())
             .unwrap();
         let low = to_graph(&m).unwrap();
@@ -146,10 +146,4 @@ fn shape_of_an_intermediate_value_folds_once_inputs_are_known() {
         outs.push(exe.run(&[&x]).unwrap()[0].to_f32_vec().unwrap());
     }
     assert_eq!(outs[0], outs[1]);
-    m.specialize(&[("x".to_string(), vec![5, 6])].into_iter().collect())
-        .unwrap();
-    assert!(
-        m.nodes.iter().any(|n| n.op_type == "Shape"),
-        "folded later, in lowering"
-    );
 }
