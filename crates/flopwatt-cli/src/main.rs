@@ -86,6 +86,19 @@ struct RunArgs {
     /// One kernel per op (no fusion), to compare with the fused run.
     #[arg(long)]
     no_fusion: bool,
+    /// Compare each output with DIR/<name>.npy (e.g. onnxruntime's, from
+    /// tools/onnx_reference.py); print the error per output and fail over --tol.
+    #[arg(long, value_name = "DIR")]
+    check: Option<String>,
+    /// Largest relative L2 error --check accepts.
+    #[arg(long, value_name = "TOL", default_value_t = 1e-3)]
+    tol: f64,
+    /// Also write the intermediate value NAME (repeatable), to find where a port departs.
+    #[arg(long = "dump", value_name = "NAME")]
+    dumps: Vec<String>,
+    /// Also write every node output (after load-time folding).
+    #[arg(long)]
+    dump_all: bool,
 }
 
 #[derive(clap::Args)]
@@ -544,6 +557,13 @@ fn run_model(a: RunArgs) -> flopwatt::Result<()> {
         .map(|(n, x)| (n.clone(), x.shape.clone()))
         .collect();
     model.specialize(&shapes)?;
+    let mut dumps = a.dumps.clone();
+    if a.dump_all {
+        dumps.extend(model.node_outputs());
+    }
+    let before = model.outputs.len();
+    model.expose(&dumps)?;
+    let dumps_added = model.outputs.len() - before;
     let low = fonnx::to_graph::to_graph(&model)?;
     let out_paths = files::output_paths(&a.output_dir, &low.outputs)?;
     let dev = Device::new()?;
@@ -574,12 +594,57 @@ fn run_model(a: RunArgs) -> flopwatt::Result<()> {
         path: a.output_dir.clone(),
         source,
     })?;
-    for (k, (path, t)) in out_paths.iter().zip(&outs).enumerate() {
+    let declared = low.outputs.len() - dumps_added;
+    let mut failed: Vec<String> = Vec::new();
+    for (k, ((name, path), t)) in low.outputs.iter().zip(&out_paths).zip(&outs).enumerate() {
         let arr = low.download(k, t)?;
         files::write_atomic(path, &npy::to_bytes(&arr)?)?;
+        if let Some(c) = &a.check {
+            // The expected file has the output file's (sanitised) name.
+            let file = path.file_name().unwrap_or_default();
+            let want = std::path::Path::new(c).join(file);
+            // Dumped intermediates are compared where the reference has them.
+            if k >= declared && !want.is_file() {
+                continue;
+            }
+            let want_path = want.display().to_string();
+            let bytes = files::read_capped(&want, "expected .npy", files::MAX_NPY_BYTES)?;
+            let line = match fonnx::check::compare(&arr, &npy::from_bytes(&bytes, &want_path)?) {
+                Ok(d) if d.rel_l2 <= a.tol => {
+                    format!(
+                        "ok    {name}: rel L2 {:.2e}, max abs {:.2e}",
+                        d.rel_l2, d.max_abs
+                    )
+                }
+                Ok(d) => {
+                    failed.push(name.clone());
+                    format!(
+                        "FAIL  {name}: rel L2 {:.2e}, max abs {:.2e}",
+                        d.rel_l2, d.max_abs
+                    )
+                }
+                Err(m) => {
+                    failed.push(name.clone());
+                    format!("FAIL  {name}: {m}")
+                }
+            };
+            println!("{line}");
+        }
     }
     if let Some(p) = profile {
         print!("{}", p.table());
+    }
+    if !failed.is_empty() {
+        return Err(Error::invalid(
+            "run --check",
+            format!(
+                "{} of the outputs differ from {} by more than rel L2 {:e}: {}",
+                failed.len(),
+                a.check.as_deref().unwrap_or(""),
+                a.tol,
+                failed.join(", ")
+            ),
+        ));
     }
     Ok(())
 }

@@ -147,6 +147,67 @@ fn cli_run_writes_outputs_and_reports_bad_inputs_in_one_line() {
 }
 
 #[test]
+fn cli_run_check_catches_a_corrupted_expected_file_and_dumps_intermediates() {
+    device_or_skip!();
+    let dir = std::env::temp_dir().join(format!("flopwatt-check-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("ref")).unwrap();
+    let mut mp = model(&random(48, 1), &random(8, 2));
+    mp.graph.as_mut().unwrap().output[0].name = Some("y".into());
+    std::fs::write(dir.join("m.onnx"), mp.encode_to_vec()).unwrap();
+    let x = Array {
+        shape: vec![3, 6],
+        data: Data::F32(random(3 * 6, 9)),
+    };
+    npy::write(dir.join("x.npy"), &x).unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_flopwatt"))
+            .arg("run")
+            .arg(dir.join("m.onnx"))
+            .arg("--input")
+            .arg(format!("x={}", dir.join("x.npy").display()))
+            .arg("--output-dir")
+            .arg(dir.join("out"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let first = run(&["--dump", "h"]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    // The dumped Gemm output is the pre-ReLU value: some entries are negative.
+    let h = values(&npy::read(dir.join("out/h.npy")).unwrap());
+    assert_eq!(h.len(), 3 * 8);
+    assert!(h.iter().any(|&v| v < 0.0), "h is before the ReLU: {h:?}");
+    std::fs::copy(dir.join("out/y.npy"), dir.join("ref/y.npy")).unwrap();
+    let ref_dir = dir.join("ref").display().to_string();
+    let ok = run(&["--check", &ref_dir]);
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(text.contains("ok    y: rel L2"), "{text}");
+    // One softmax entry 10% off: the check must fail, and say which output.
+    let mut want = npy::read(dir.join("ref/y.npy")).unwrap();
+    if let Data::F32(v) = &mut want.data {
+        v[5] *= 1.1;
+    }
+    npy::write(dir.join("ref/y.npy"), &want).unwrap();
+    let bad = run(&["--check", &ref_dir]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("FAIL  y: rel L2"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("differ from"));
+    let missing = run(&["--dump", "no_such_value"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no value `no_such_value`"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn run_minilm_matches_onnxruntime() {
     let path = onnx::minilm_path();
     if !path.is_file() {

@@ -37,6 +37,20 @@ async fn every_unary_op_at_awkward_sizes(dev) {
 }
 
 gpu_test! {
+async fn sigmoid_keeps_relative_accuracy_in_its_tail(dev) {
+    // A detector's probability map lives in sigmoid's tail (1e-13..1e-4) on a page without
+    // text; there the value itself, not an absolute 2e-6, is what must be right.
+    let x = random_range(1001, 21, -30.0, -8.0);
+    let t = up(&dev, &x, &[1001]);
+    let op = UnaryOp::Act(Activation::Sigmoid);
+    let got = ew::unary(&t, op).unwrap().to_f32_vec_async().await.unwrap();
+    let want = as_f32(x.iter().map(|&v| unary_f64(op, v as f64)).collect());
+    let rel = reference::Tolerance { rel: 2e-5, abs: 0.0 };
+    check_close("sigmoid tail", &got, &want, rel).unwrap();
+}
+}
+
+gpu_test! {
 async fn named_unary_functions_match_their_ops(dev) {
     let x = random_range(257, 9, -4.0, 4.0);
     let t = up(&dev, &x, &[257]);

@@ -111,11 +111,39 @@ fn lowering_needs_fixed_float_inputs_and_names_unlowered_ops() {
             && e.to_string().contains("only 1-D and 2-D pooling"),
         "{e}"
     );
-    // Range on run-time values is folded when constant, never lowered.
+    // Range on run-time values is folded when constant, never lowered: the error says the
+    // value depends on data and names the node.
     let e = lower_as("Range");
     assert!(
         e.to_string().contains("`Relu_r` (Range, opset 17)")
-            && e.to_string().contains("not lowered"),
+            && e.to_string().contains("depends on run-time data"),
         "{e}"
     );
+}
+
+#[test]
+fn shape_of_an_intermediate_value_folds_once_inputs_are_known() {
+    let dev = device_or_skip!();
+    let (w, b) = (random(48, 1), random(8, 2));
+    // The reshape target reads the batch from the ReLU's output, not from the input: only
+    // the graph, once `x`'s shape is bound, knows that shape.
+    let mut g = model(&w, &b);
+    g.graph.as_mut().unwrap().node[2].input[0] = "r".into();
+    // Paddle's converter writes -1 for a dynamic dim.
+    let x_dims = &mut g.graph.as_mut().unwrap().input[0];
+    *x_dims = onnx_build::vi_f32("x", &[Ok(-1), Ok(6)]);
+    let m = onnx::load_bytes(&g.encode_to_vec()).unwrap();
+    let base = onnx::load_bytes(&model(&w, &b).encode_to_vec()).unwrap();
+    let xv = random(5 * 6, 4);
+    let mut outs = Vec::new();
+    for mut m in [base, m] {
+        m.specialize(&[("x".to_string(), vec![5, 6])].into_iter().collect())
+            .unwrap();
+        let low = to_graph(&m).unwrap();
+        assert_eq!(low.graph.shape(low.graph.outputs()[0]), &[5, 4, 2]);
+        let exe = low.graph.compile(&dev).unwrap();
+        let x = Tensor::from_f32(&dev, &xv, &[5, 6]).unwrap();
+        outs.push(exe.run(&[&x]).unwrap()[0].to_f32_vec().unwrap());
+    }
+    assert_eq!(outs[0], outs[1]);
 }

@@ -8,6 +8,7 @@
 //! fields, dtypes flopwatt cannot hold, external data, opset older than 11, dangling names)
 //! is an [`Error::Model`] or [`Error::Onnx`], never a panic: the loader is fuzzed.
 
+pub mod check;
 pub mod fold;
 pub mod npy;
 pub(crate) mod ops;
@@ -696,8 +697,11 @@ fn value_info(v: &proto::ValueInfoProto, name: &str) -> Result<ValueInfo, String
                 .iter()
                 .map(|d| match (d.dim_value, &d.dim_param) {
                     (Some(n), _) if n >= 0 => Ok(Dim::Fixed(n as usize)),
+                    // Paddle's and TensorFlow's converters write -1 for a dynamic dim.
+                    (Some(-1), _) => Ok(Dim::Unknown),
                     (Some(n), _) => Err(format!("negative dimension {n}")),
-                    (None, Some(p)) if !p.is_empty() => Ok(Dim::Symbolic(p.clone())),
+                    // `?` names no size to share: two `?` dims need not be equal.
+                    (None, Some(p)) if !p.is_empty() && p != "?" => Ok(Dim::Symbolic(p.clone())),
                     _ => Ok(Dim::Unknown),
                 })
                 .collect::<Result<Vec<_>, String>>()?,
@@ -1035,6 +1039,49 @@ impl Model {
             }
         }
         fold::fold(self)
+    }
+}
+
+impl Model {
+    /// Makes named intermediate values extra graph outputs (after the declared ones), so a
+    /// run returns them too: how the first node departing from another runtime is found.
+    /// Call after [`Model::specialize`]; a name no node, input or initializer defines is an
+    /// error. Extra outputs keep their producers out of fusion, which changes no values.
+    pub fn expose(&mut self, names: &[String]) -> Result<()> {
+        for name in names {
+            if self.outputs.iter().any(|o| &o.name == name) {
+                continue;
+            }
+            let defined = self.inputs.iter().any(|i| &i.name == name)
+                || self.initializers.contains_key(name)
+                || self.nodes.iter().any(|n| n.outputs.contains(name));
+            if !defined {
+                return Err(Error::invalid(
+                    "onnx dump",
+                    format!("the model has no value `{name}` (after folding) to dump"),
+                ));
+            }
+            let dtype = self
+                .value_info
+                .get(name)
+                .map(|v| v.dtype)
+                .or_else(|| self.initializers.get(name).map(|t| t.dtype))
+                .unwrap_or(ElemType::Float);
+            self.outputs.push(ValueInfo {
+                name: name.clone(),
+                dtype,
+                shape: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// Every node output, in node order: the values [`Model::expose`] can dump.
+    pub fn node_outputs(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .flat_map(|n| n.outputs.iter().filter(|o| !o.is_empty()).cloned())
+            .collect()
     }
 }
 

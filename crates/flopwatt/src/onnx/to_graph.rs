@@ -377,6 +377,14 @@ impl<'m> LowerCtx<'m> {
         let entry = registry::lookup(n);
         let lowered = match entry.map(|e| e.lower) {
             Some(Lower::Graph(f)) => f(self, n),
+            Some(Lower::Folded) => Err(n.error(
+                self.opset,
+                format!(
+                    "{} is computed at load time, but its input depends on run-time data \
+                     (values, not just shapes), which flopwatt cannot fold",
+                    n.op_type
+                ),
+            )),
             _ => Err(n.error(
                 self.opset,
                 format!("{} is not lowered onto the graph yet", n.op_type),
@@ -403,8 +411,52 @@ impl<'m> LowerCtx<'m> {
 }
 
 /// Builds the graph for `model`; see the module doc for what is required.
+///
+/// Shape arithmetic on intermediate values (`Shape` of a conv output feeding a `Reshape`)
+/// folds once those values' shapes are known, and the graph knows the shape of every value
+/// it has built: so where lowering stops at a load-time-only node, the shapes of the values
+/// lowered so far are handed to [`super::fold::fold`] and lowering starts again, until it
+/// completes or folding makes no progress (then the value truly depends on data).
 pub fn to_graph(model: &Model) -> Result<Lowered> {
     model.check_supported()?;
+    let mut owned: Option<Model> = None;
+    loop {
+        let m = owned.as_ref().unwrap_or(model);
+        let (err, shapes) = match lower_once(m)? {
+            Ok(l) => return Ok(l),
+            Err(stuck) => stuck,
+        };
+        let mut next = m.clone();
+        for (name, shape) in shapes {
+            let dtype = next
+                .value_info
+                .get(&name)
+                .map(|v| v.dtype)
+                .unwrap_or(ElemType::Float);
+            next.value_info.insert(
+                name.clone(),
+                ValueInfo {
+                    name,
+                    dtype,
+                    shape: Some(shape.into_iter().map(super::Dim::Fixed).collect()),
+                },
+            );
+        }
+        let before = next.nodes.len();
+        super::fold::fold(&mut next)?;
+        if next.nodes.len() == before {
+            return Err(err);
+        }
+        owned = Some(next);
+    }
+}
+
+/// Where lowering stopped at a node that only folding removes: its error, and the shapes
+/// of every value lowered before it.
+type Stuck = (Error, Vec<(String, Vec<usize>)>);
+
+/// One lowering attempt: `Ok(Err(stuck))` where it stopped at a load-time-only node.
+fn lower_once(model: &Model) -> Result<std::result::Result<Lowered, Stuck>> {
     let folded = fold_batch_norm(model);
     let model = folded.as_ref().unwrap_or(model);
     let mut cx = LowerCtx {
@@ -429,7 +481,18 @@ pub fn to_graph(model: &Model) -> Result<Lowered> {
                 format!("optional output {k} (`{name}`) is not computed by flopwatt"),
             ));
         }
-        let outs = cx.lower(n)?;
+        let outs = match cx.lower(n) {
+            Ok(outs) => outs,
+            Err(e) if matches!(registry::lookup(n).map(|r| r.lower), Some(Lower::Folded)) => {
+                let shapes = cx
+                    .vals
+                    .iter()
+                    .map(|(name, &v)| (name.clone(), cx.g.shape(v).to_vec()))
+                    .collect();
+                return Ok(Err((e, shapes)));
+            }
+            Err(e) => return Err(e),
+        };
         let produced = outs.len();
         for (name, v) in n.outputs.iter().zip(outs) {
             if !name.is_empty() {
@@ -461,12 +524,12 @@ pub fn to_graph(model: &Model) -> Result<Lowered> {
         cx.g.output(v)?;
         outputs.push(o.name.clone());
     }
-    Ok(Lowered {
+    Ok(Ok(Lowered {
         graph: cx.g,
         inputs,
         outputs,
         output_types,
-    })
+    }))
 }
 
 /// A model input as a graph input: fixed shape, float32 or (as i32) integer.
