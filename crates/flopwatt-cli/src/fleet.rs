@@ -32,7 +32,10 @@ pub fn run_bench(args: &BenchArgs) -> flopwatt::Result<()> {
     let rank = comm.rank();
     let opts = agree(comm, options(args, rank == 0))?;
     let selected = bench::select(&opts);
-    let (dev, line) = agree(comm, open_rank_device(&DeviceOptions::from_env(), rank))?;
+    let (dev, line) = agree(
+        comm,
+        DeviceOptions::from_env().and_then(|o| open_rank_device(&o, rank)),
+    )?;
     eprintln!("{line}");
     let peak = if args.no_peak {
         None

@@ -40,7 +40,7 @@ fn run() -> flopwatt::Result<()> {
     let (rank, size) = (comm.rank(), comm.size());
     let (dev, line) = agree(
         comm.as_ref(),
-        open_rank_device(&DeviceOptions::from_env(), rank),
+        DeviceOptions::from_env().and_then(|o| open_rank_device(&o, rank)),
     )?;
     eprintln!("{line}");
     // Per-rank batch; the global batch of a step is `batch * ranks`.

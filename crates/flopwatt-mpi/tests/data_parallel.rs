@@ -130,7 +130,7 @@ fn rank_main() {
     };
     let world = Arc::new(MpiWorld::init(flopwatt_mpi::timeout_from_env().unwrap()).unwrap());
     let rank = world.rank();
-    let (dev, line) = open_rank_device(&DeviceOptions::from_env(), rank).unwrap();
+    let (dev, line) = open_rank_device(&DeviceOptions::from_env().unwrap(), rank).unwrap();
     eprintln!("{line}");
     match what.as_str() {
         "mlp" | "cnn" => {

@@ -418,7 +418,7 @@ impl Device {
             ));
         }
         let adapter = sorted.swap_remove(index);
-        crate::wait::block_on(Self::from_adapter_async(adapter, opts.webgpu_limits))
+        crate::wait::block_on(Self::from_adapter_async(adapter, opts))
     }
 
     /// Opens a device on a given adapter with every useful feature and the adapter's own limits.
