@@ -174,6 +174,41 @@ browser_tests() {
     python3 web/test_page.py --filter "${PAGE_FILTER:-}" --min-ms "${PAGE_MIN_MS:-0}"
 }
 
+# The HTML report of `flopwatt compare`: two small bench runs that differ (the second with
+# WebGPU's default limits), their comparison page opened in headless Chromium
+# (web/test_report.py: table, roofline, GFLOP/J bars, nothing loaded from elsewhere), and a
+# planted 2x regression that `--fail-on-regression` must turn into exit code 3. Run after
+# browser_tests, which installs Chromium and chromedriver.
+report_browser_test() {
+    local dir bin code
+    dir="$(mktemp -d)"
+    cargo build -q -p flopwatt-cli
+    bin="${CARGO_TARGET_DIR:-target}/debug/flopwatt"
+    local run=(bench --filter sum-4096 --min-time 0 --watts 10)
+    echo ">> report: two bench runs, flopwatt compare --html, web/test_report.py (headless Chromium)"
+    "$bin" "${run[@]}" --json "$dir/a.json" >/dev/null
+    FLOPWATT_LIMITS=webgpu "$bin" "${run[@]}" --no-peak --json "$dir/b.json" >/dev/null
+    "$bin" compare "$dir/a.json" "$dir/b.json" --html "$dir/report.html"
+    python3 web/test_report.py "$dir/report.html" --rows 1 --files 2 \
+        --screenshot "${REPORT_SCREENSHOT:-$dir/report.png}"
+    python3 - "$dir/b.json" "$dir/slow.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+for row in r["results"]:
+    for k in ("median_ms", "min_ms", "max_ms", "p25_ms", "p75_ms"):
+        row[k] *= 2
+json.dump(r, open(sys.argv[2], "w"))
+PY
+    code=0
+    "$bin" compare "$dir/a.json" "$dir/slow.json" --fail-on-regression 50 >/dev/null || code=$?
+    if [ "$code" != 3 ]; then
+        echo "compare --fail-on-regression 50 exited $code on a planted 2x regression, expected 3" >&2
+        return 1
+    fi
+    echo "report test: compare --fail-on-regression 50 exits 3 on a planted 2x regression"
+    rm -rf "$dir"
+}
+
 # The one-way layering of ARCHITECTURE.md, as far as the compiler cannot see it: the IR, the
 # f64 oracle and the energy sources must not pull in wgpu or naga, and a library user's
 # dependency tree must not hold the CLI's crates.

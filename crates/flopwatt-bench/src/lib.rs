@@ -3,6 +3,10 @@
 //! per-run GPU time, GFLOP/s, GB/s, and energy from the device's power source.
 #![warn(missing_docs)]
 
+pub mod compare;
+pub mod energy_bars;
+pub mod html;
+pub mod provenance;
 pub mod report;
 pub mod roofline;
 #[cfg(target_arch = "wasm32")]
@@ -30,6 +34,20 @@ pub enum Suite {
     Standard,
     /// Standard plus size sweeps.
     Full,
+}
+
+impl Suite {
+    /// Every suite, smallest first.
+    pub const ALL: [Suite; 3] = [Suite::Quick, Suite::Standard, Suite::Full];
+
+    /// The name `--suite` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Suite::Quick => "quick",
+            Suite::Standard => "standard",
+            Suite::Full => "full",
+        }
+    }
 }
 
 impl std::str::FromStr for Suite {
@@ -112,7 +130,9 @@ impl Default for BenchOptions {
     }
 }
 
-/// One row of results. Field names are the stable JSON schema (`flopwatt-bench/1`).
+/// One row of results: one workload (and variant) timed on one device. Field names are the
+/// stable schema of the JSON document and the CSV columns ([`report::SCHEMA`]); any command
+/// that reports timed runs can fill one (see [`BenchResult::from_runs`]).
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct BenchResult {
     /// Workload id.
@@ -127,6 +147,18 @@ pub struct BenchResult {
     pub min_ms: f64,
     /// Slowest run, ms.
     pub max_ms: f64,
+    /// First quartile of the run times, ms (absent in files of schema 1).
+    #[serde(default)]
+    pub p25_ms: Option<f64>,
+    /// Third quartile of the run times, ms (absent in files of schema 1).
+    #[serde(default)]
+    pub p75_ms: Option<f64>,
+    /// Interquartile range relative to the median, percent: the run-to-run spread.
+    #[serde(default)]
+    pub spread_pct: Option<f64>,
+    /// The spread passes [`NOISY_SPREAD_PCT`]: medians of this row may move between runs.
+    #[serde(default)]
+    pub noisy: bool,
     /// FLOPs per run.
     pub flops: u64,
     /// Bytes per run.
@@ -153,13 +185,116 @@ pub struct BenchResult {
     pub idle_watts: Option<f64>,
 }
 
+/// Spread (interquartile range over the median, percent) above which a row is `noisy`.
+pub const NOISY_SPREAD_PCT: f64 = 10.0;
+
 fn median(v: &mut [f64]) -> f64 {
+    quantile(v, 0.5)
+}
+
+/// The `q` quantile of `v` (sorted in place), interpolating linearly between order statistics.
+fn quantile(v: &mut [f64], q: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+}
+
+/// Run-time statistics of a row: median, min, max, quartiles, spread and the noisy flag.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RunStats {
+    /// Median, ms.
+    pub median_ms: f64,
+    /// Fastest, ms.
+    pub min_ms: f64,
+    /// Slowest, ms.
+    pub max_ms: f64,
+    /// First quartile, ms.
+    pub p25_ms: f64,
+    /// Third quartile, ms.
+    pub p75_ms: f64,
+    /// Interquartile range over the median, percent.
+    pub spread_pct: f64,
+    /// `spread_pct` > [`NOISY_SPREAD_PCT`].
+    pub noisy: bool,
+}
+
+impl RunStats {
+    /// Statistics of the run times `ms` (at least one).
+    pub fn of(ms: &[f64]) -> Self {
+        let mut v = ms.to_vec();
+        let median_ms = quantile(&mut v, 0.5);
+        let (p25_ms, p75_ms) = (quantile(&mut v, 0.25), quantile(&mut v, 0.75));
+        let spread_pct = if median_ms > 0.0 {
+            100.0 * (p75_ms - p25_ms) / median_ms
+        } else {
+            0.0
+        };
+        RunStats {
+            median_ms,
+            min_ms: v.first().copied().unwrap_or(f64::NAN),
+            max_ms: v.last().copied().unwrap_or(f64::NAN),
+            p25_ms,
+            p75_ms,
+            spread_pct,
+            noisy: spread_pct > NOISY_SPREAD_PCT,
+        }
+    }
+}
+
+impl BenchResult {
+    /// A row from per-run GPU and wall-clock times (ms, at least one each; no wall-clock
+    /// times: the GPU median stands in) and the work of one run; the dispatch count starts
+    /// at 0 and the energy and peak fields empty, for the caller to fill.
+    pub fn from_runs(
+        id: &str,
+        variant: Option<&str>,
+        gpu_ms: &[f64],
+        wall_ms: &[f64],
+        flops: u64,
+        bytes: u64,
+    ) -> Self {
+        let s = RunStats::of(gpu_ms);
+        let wall = if wall_ms.is_empty() {
+            s.median_ms
+        } else {
+            median(&mut wall_ms.to_vec())
+        };
+        // A zero time (a timer too coarse for the run) gives no rate rather than infinity.
+        let rate = |work: u64| {
+            if s.median_ms > 0.0 {
+                work as f64 / (s.median_ms * 1e6)
+            } else {
+                0.0
+            }
+        };
+        BenchResult {
+            id: id.to_string(),
+            variant: variant.map(str::to_string),
+            runs: gpu_ms.len() as u64,
+            median_ms: s.median_ms,
+            min_ms: s.min_ms,
+            max_ms: s.max_ms,
+            p25_ms: Some(s.p25_ms),
+            p75_ms: Some(s.p75_ms),
+            spread_pct: Some(s.spread_pct),
+            noisy: s.noisy,
+            flops,
+            bytes,
+            gflops: rate(flops),
+            gbps: rate(bytes),
+            dispatches: 0,
+            wall_ms: wall,
+            pct_peak: None,
+            avg_watts: None,
+            joules_per_run: None,
+            gflops_per_watt: None,
+            energy_measured: None,
+            idle_watts: None,
+        }
     }
 }
 
@@ -276,50 +411,46 @@ pub fn run_workload(
 fn summarize(
     w: &Workload,
     p: &dyn Prepared,
-    mut gpu: Vec<f64>,
-    mut wall: Vec<f64>,
+    gpu: Vec<f64>,
+    wall: Vec<f64>,
     dispatches: u64,
     peak_gflops: Option<f64>,
     energy: Option<energy::EnergyResult>,
 ) -> BenchResult {
-    let runs = gpu.len() as u64;
-    let min_ms = gpu.iter().cloned().fold(f64::INFINITY, f64::min);
-    let max_ms = gpu.iter().cloned().fold(0.0, f64::max);
-    let median_ms = median(&mut gpu);
-    let wall_ms = median(&mut wall);
     let (flops, bytes) = (p.flops(), p.bytes());
-    let gflops = flops as f64 / (median_ms * 1e6);
-    let gbps = bytes as f64 / (median_ms * 1e6);
-    let (avg_watts, joules_per_run, gpw, measured, idle_watts) = match energy {
-        Some(e) => (
-            Some(e.avg_watts),
-            Some(e.joules_per_run),
-            (e.avg_watts > 0.0 && flops > 0).then(|| e.gflops_per_watt(flops as f64)),
-            Some(e.measured),
-            e.idle_watts,
-        ),
-        None => (None, None, None, None, None),
-    };
-    BenchResult {
-        id: w.id.clone(),
-        variant: w.variant.map(str::to_string),
-        runs,
-        median_ms,
-        min_ms,
-        max_ms,
-        flops,
-        bytes,
-        gflops,
-        gbps,
-        dispatches,
-        wall_ms,
-        pct_peak: peak_gflops
-            .filter(|p| *p > 0.0 && flops > 0)
-            .map(|p| 100.0 * gflops / p),
-        avg_watts,
-        joules_per_run,
-        gflops_per_watt: gpw,
-        energy_measured: measured,
-        idle_watts,
+    let mut r = BenchResult::from_runs(&w.id, w.variant, &gpu, &wall, flops, bytes);
+    r.dispatches = dispatches;
+    r.pct_peak = peak_gflops
+        .filter(|p| *p > 0.0 && flops > 0)
+        .map(|p| 100.0 * r.gflops / p);
+    if let Some(e) = energy {
+        r.avg_watts = Some(e.avg_watts);
+        r.joules_per_run = Some(e.joules_per_run);
+        r.gflops_per_watt =
+            (e.avg_watts > 0.0 && flops > 0).then(|| e.gflops_per_watt(flops as f64));
+        r.energy_measured = Some(e.measured);
+        r.idle_watts = e.idle_watts;
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_stats_quartiles_spread_and_noise() {
+        let s = RunStats::of(&[4.0, 1.0, 3.0, 2.0, 5.0]);
+        assert_eq!((s.min_ms, s.median_ms, s.max_ms), (1.0, 3.0, 5.0));
+        assert_eq!((s.p25_ms, s.p75_ms), (2.0, 4.0));
+        assert!((s.spread_pct - 200.0 / 3.0).abs() < 1e-9);
+        assert!(s.noisy);
+        let calm = RunStats::of(&[10.0, 10.1, 10.2, 9.9]);
+        assert!(!calm.noisy, "{calm:?}");
+        let one = RunStats::of(&[7.0]);
+        assert_eq!(
+            (one.median_ms, one.spread_pct, one.noisy),
+            (7.0, 0.0, false)
+        );
     }
 }

@@ -11,11 +11,13 @@ use std::time::Duration;
 use flopwatt::device::DeviceOptions;
 use flopwatt::dist::{agree, open_rank_device, Communicator};
 use flopwatt::{energy, Error};
+use flopwatt_bench::provenance::Provenance;
 use flopwatt_bench::report::{BenchReport, PowerInfo};
 use flopwatt_bench::{self as bench, BenchOptions, Suite};
 use flopwatt_mpi::MpiWorld;
 
-use crate::{check_writable, idle_watts, write, BenchArgs};
+use crate::output;
+use crate::{idle_watts, BenchArgs};
 
 /// Schema of the fleet report.
 pub const SCHEMA: &str = "flopwatt-fleet/1";
@@ -44,6 +46,13 @@ pub fn run_bench(args: &BenchArgs) -> flopwatt::Result<()> {
     };
     let summary = dev.summary().clone();
     let mut power = energy::detect(&summary, args.watts);
+    // Each rank's own host, device and load, measured before its run.
+    let provenance = Provenance::collect(
+        &summary,
+        dev.timing_tier().label(),
+        power.kind().as_str(),
+        power.measured(),
+    );
     let mut results = Vec::new();
     for (i, w) in selected.iter().enumerate() {
         // The ranks start each workload together: fleet watts are drawn at the same time.
@@ -73,13 +82,7 @@ pub fn run_bench(args: &BenchArgs) -> flopwatt::Result<()> {
         idle_watts: idle_watts(&results),
         description: power.describe(),
     };
-    let rep = BenchReport::new(
-        &summary,
-        dev.timing_tier().label(),
-        power_info,
-        peak.as_ref(),
-        results,
-    );
+    let rep = BenchReport::new(provenance, &summary, power_info, peak.as_ref(), results);
     // One message per rank: its host on the first line, then its report.
     let mine = format!("{}\n{}", hostname(), rep.to_json());
     let gathered = comm.gather_bytes(mine.as_bytes(), 0)?;
@@ -93,7 +96,7 @@ pub fn run_bench(args: &BenchArgs) -> flopwatt::Result<()> {
 /// The bench options from the arguments (checked on every rank; the output files by rank 0,
 /// the one that writes them).
 fn options(args: &BenchArgs, writer: bool) -> flopwatt::Result<BenchOptions> {
-    let suite: Suite = args.suite.parse()?;
+    let suite: Suite = args.suite.into();
     if let Some(w) = args.watts {
         if !(w.is_finite() && w > 0.0) {
             return Err(Error::invalid(
@@ -116,7 +119,9 @@ fn options(args: &BenchArgs, writer: bool) -> flopwatt::Result<BenchOptions> {
         ));
     }
     if writer {
-        check_writable(&args.json)?;
+        if let Some(p) = &args.json {
+            output::check_writable("--json", p)?;
+        }
     }
     let opts = BenchOptions {
         suite,
@@ -130,7 +135,8 @@ fn options(args: &BenchArgs, writer: bool) -> flopwatt::Result<BenchOptions> {
             "bench",
             format!(
                 "no workload in suite `{}` matches the filter {:?}",
-                args.suite, args.filter
+                suite.name(),
+                args.filter
             ),
         ));
     }
@@ -152,7 +158,7 @@ fn finish(args: &BenchArgs, all: &[Vec<u8>]) -> flopwatt::Result<()> {
     let totals = totals(&ranks);
     print!("{}", table(&ranks, &totals));
     if let Some(p) = &args.json {
-        write(p, &to_json(&ranks, &totals))?;
+        output::write_atomic(p, &to_json(&ranks, &totals))?;
     }
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! The `flopwatt` command line: `info`, `bench`, `peak`.
+//! The `flopwatt` command line: `info`, `bench`, `compare`, `peak`, `run`, `tune`.
 // Native only: the browser build's entry points are in `flopwatt::web`.
 #![cfg_attr(target_arch = "wasm32", no_main)]
 #![cfg(not(target_arch = "wasm32"))]
@@ -11,17 +11,30 @@ mod files;
 use clap::{Parser, Subcommand};
 use flopwatt::device::{enumerate_adapters, DeviceOptions};
 use flopwatt::{energy, Compile, Device, Error};
-use flopwatt_bench::report::{self, BenchReport, PowerInfo};
+use flopwatt_bench::provenance::Provenance;
+use flopwatt_bench::report::{BenchReport, PowerInfo};
 use flopwatt_bench::{self as bench, BenchOptions, Suite};
 
+mod compare_cmd;
 #[cfg(feature = "mpi")]
 mod fleet;
+mod output;
+mod progress;
+
+/// The exit codes, shown under `--help`.
+const EXIT_CODES: &str = "Exit codes:
+  0  success
+  1  error: bad input, no usable device, a failed check (the message says what to do)
+  2  usage error: unknown option or bad value
+  3  regression: `bench --baseline` found a workload slower beyond the noise, or
+     `compare --fail-on-regression PCT` found one more than PCT percent slower";
 
 #[derive(Parser)]
 #[command(
     name = "flopwatt",
     version,
-    about = "GPU compute speed and compute per watt, on any vendor through WebGPU"
+    about = "GPU compute speed and compute per watt, on any vendor through WebGPU",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     #[command(subcommand)]
@@ -37,7 +50,11 @@ enum Command {
         json: bool,
     },
     /// Run the benchmark workloads and report time, GFLOP/s, GB/s, watts and GFLOP/J.
+    #[command(after_help = EXIT_CODES)]
     Bench(BenchArgs),
+    /// Compare result files of `bench --json`: a table per workload, an HTML report.
+    #[command(after_help = EXIT_CODES)]
+    Compare(compare_cmd::CompareArgs),
     /// Measure the device's ceilings: FMA throughput and copy bandwidth.
     Peak {
         /// Print JSON instead of text.
@@ -101,24 +118,48 @@ struct RunArgs {
     dump_all: bool,
 }
 
+/// The workload sets of `bench --suite`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum SuiteArg {
+    /// Every family once (a few minutes on a CPU adapter).
+    Quick,
+    /// Every workload id, fused and unfused.
+    Standard,
+    /// Standard plus size sweeps.
+    Full,
+}
+
+impl From<SuiteArg> for Suite {
+    fn from(s: SuiteArg) -> Suite {
+        match s {
+            SuiteArg::Quick => Suite::Quick,
+            SuiteArg::Standard => Suite::Standard,
+            SuiteArg::Full => Suite::Full,
+        }
+    }
+}
+
 #[derive(clap::Args)]
 struct BenchArgs {
-    /// Workload set: quick, standard or full.
-    #[arg(long, default_value = "quick")]
-    suite: String,
+    /// Workload set.
+    #[arg(long, value_enum, default_value_t = SuiteArg::Quick)]
+    suite: SuiteArg,
     /// Keep only workloads whose id contains TEXT (repeatable).
     #[arg(long, value_name = "TEXT")]
     filter: Vec<String>,
-    /// Write the results as JSON (schema flopwatt-bench/1).
+    /// List the selected workloads (id, variant, suite, FLOPs, bytes) instead of running them.
+    #[arg(long)]
+    list: bool,
+    /// Write the results as JSON (schema flopwatt-bench/2, with provenance; `-`: stdout).
     #[arg(long, value_name = "PATH")]
     json: Option<String>,
-    /// Write the results as CSV.
+    /// Write the results as CSV: the JSON's names, provenance on every row (`-`: stdout).
     #[arg(long, value_name = "PATH")]
     csv: Option<String>,
-    /// Write a roofline chart as SVG.
+    /// Write a roofline chart as SVG (`-`: stdout).
     #[arg(long, value_name = "PATH")]
     svg: Option<String>,
-    /// Compare with an earlier --json output and flag regressions.
+    /// Compare with an earlier --json output; a regression beyond the noise exits with 3.
     #[arg(long, value_name = "PATH")]
     baseline: Option<String>,
     /// Power draw to assume when the device has no readable sensor (reported as fixed, not measured).
@@ -142,15 +183,17 @@ struct BenchArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let ok = |()| ExitCode::SUCCESS;
     let result = match cli.command {
-        Command::Info { json } => info(json),
+        Command::Info { json } => info(json).map(ok),
         Command::Bench(args) => run_bench(args),
-        Command::Peak { json } => peak(json),
-        Command::Run(args) => run_model(args),
-        Command::Tune(args) => tune(args),
+        Command::Compare(args) => compare_cmd::run(args),
+        Command::Peak { json } => peak(json).map(ok),
+        Command::Run(args) => run_model(args).map(ok),
+        Command::Tune(args) => tune(args).map(ok),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -233,9 +276,24 @@ fn yn(b: bool) -> &'static str {
 
 fn peak(json: bool) -> flopwatt::Result<()> {
     let dev = Device::new()?;
-    let p = flopwatt::peak::measure(&dev)?;
+    let spin = progress::spinner("measuring FMA throughput and copy bandwidth");
+    let p = flopwatt::peak::measure(&dev);
+    spin.finish_and_clear();
+    let p = p?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&p).expect("json"));
+        // The ceilings' fields at the top (as before), with the device and provenance.
+        let power = energy::detect(dev.summary(), None);
+        let prov = Provenance::collect(
+            dev.summary(),
+            dev.timing_tier().label(),
+            power.kind().as_str(),
+            power.measured(),
+        );
+        let mut v = serde_json::to_value(&p).expect("peak serialises");
+        v["schema"] = "flopwatt-peak/1".into();
+        v["provenance"] = serde_json::to_value(&prov).expect("provenance serialises");
+        v["device"] = serde_json::to_value(dev.summary()).expect("adapter serialises");
+        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
     } else {
         println!("device: {} ({})", dev.summary().name, dev.summary().backend);
         println!("  fma f32 scalar: {:>10.2} GFLOP/s", p.fma_f32_gflops);
@@ -354,28 +412,6 @@ fn tune(args: TuneArgs) -> flopwatt::Result<()> {
     Ok(())
 }
 
-/// Checks that a path can be written before the (long) run starts.
-fn check_writable(path: &Option<String>) -> flopwatt::Result<()> {
-    if let Some(p) = path {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-            .map_err(|e| Error::Io {
-                path: p.clone(),
-                source: e,
-            })?;
-    }
-    Ok(())
-}
-
-fn write(path: &str, text: &str) -> flopwatt::Result<()> {
-    std::fs::write(path, text).map_err(|e| Error::Io {
-        path: path.to_string(),
-        source: e,
-    })
-}
-
 /// The longest `bench --min-time` accepted, in seconds (one day).
 const MAX_MIN_TIME_S: f64 = 86_400.0;
 
@@ -384,12 +420,73 @@ fn idle_watts(results: &[bench::BenchResult]) -> Option<f64> {
     results.iter().find_map(|r| r.idle_watts)
 }
 
-fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
+/// The error for a filter that selects nothing: names the suites that have a match.
+fn no_match(suite: Suite, opts: &BenchOptions) -> Error {
+    let filters = opts.filters.join("`, `");
+    let elsewhere: Vec<String> = Suite::ALL
+        .into_iter()
+        .filter(|s| *s > suite)
+        .filter_map(|s| {
+            let ids: Vec<String> = bench::select(&BenchOptions {
+                suite: s,
+                ..opts.clone()
+            })
+            .into_iter()
+            .filter(|w| w.suite == s)
+            .map(|w| w.id)
+            .collect();
+            (!ids.is_empty()).then(|| format!("--suite {} has {}", s.name(), ids.join(", ")))
+        })
+        .collect();
+    let hint = if elsewhere.is_empty() {
+        "`flopwatt bench --list --suite full` lists every workload".to_string()
+    } else {
+        elsewhere.join("; ")
+    };
+    Error::invalid(
+        "bench",
+        format!(
+            "no workload in suite `{}` matches --filter `{filters}`: {hint}",
+            suite.name()
+        ),
+    )
+}
+
+/// `bench --list`: each selected workload's id, variant, suite, FLOPs and bytes (building
+/// its inputs on the device counts them; nothing is run).
+fn list_workloads(selected: &[bench::Workload]) -> flopwatt::Result<()> {
+    let dev = Device::new()?;
+    let bar = progress::bar(selected.len() as u64);
+    let mut lines = vec![format!(
+        "{:<24} {:<8} {:<9} {:>16} {:>14} {:>10}",
+        "id", "variant", "suite", "FLOPs", "bytes", "FLOP/byte"
+    )];
+    for w in selected {
+        bar.set_message(w.id.clone());
+        let p = (w.prepare)(&dev).inspect_err(|_| bar.abandon())?;
+        let (f, b) = (p.flops(), p.bytes());
+        lines.push(format!(
+            "{:<24} {:<8} {:<9} {:>16} {:>14} {:>10.2}",
+            w.id,
+            w.variant.unwrap_or("-"),
+            w.suite.name(),
+            f,
+            b,
+            if b > 0 { f as f64 / b as f64 } else { 0.0 }
+        ));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    println!("{}", lines.join("\n"));
+    Ok(())
+}
+
+fn run_bench(args: BenchArgs) -> flopwatt::Result<ExitCode> {
     #[cfg(feature = "mpi")]
     if fleet::launched() {
-        return fleet::run_bench(&args);
+        return fleet::run_bench(&args).map(|()| ExitCode::SUCCESS);
     }
-    let suite: Suite = args.suite.parse()?;
+    let suite: Suite = args.suite.into();
     if let Some(w) = args.watts {
         if !(w.is_finite() && w > 0.0) {
             return Err(Error::invalid(
@@ -408,17 +505,30 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
             ),
         ));
     }
-    for p in [&args.json, &args.csv, &args.svg] {
-        check_writable(p)?;
-    }
-    let baseline = match &args.baseline {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| Error::Io {
-                path: p.clone(),
-                source: e,
-            })?;
-            Some(BenchReport::from_json(p, &text)?)
+    let outputs = [
+        ("--json", args.json.as_deref()),
+        ("--csv", args.csv.as_deref()),
+        ("--svg", args.svg.as_deref()),
+    ];
+    output::one_stdout(&outputs)?;
+    for (flag, p) in outputs {
+        if let Some(p) = p {
+            output::check_writable(flag, p)?;
         }
+    }
+    // With a result on standard output, the human table goes to standard error.
+    let to_stderr = outputs
+        .iter()
+        .any(|(_, p)| p.is_some_and(output::is_stdout));
+    let say = |s: &str| {
+        if to_stderr {
+            eprint!("{s}")
+        } else {
+            print!("{s}")
+        }
+    };
+    let baseline = match &args.baseline {
+        Some(p) => Some(compare_cmd::read_report(p)?),
         None => None,
     };
     let opts = BenchOptions {
@@ -430,13 +540,10 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
     };
     let selected = bench::select(&opts);
     if selected.is_empty() {
-        return Err(Error::invalid(
-            "bench",
-            format!(
-                "no workload in suite `{}` matches the filter {:?}",
-                args.suite, args.filter
-            ),
-        ));
+        return Err(no_match(suite, &opts));
+    }
+    if args.list {
+        return list_workloads(&selected).map(|()| ExitCode::SUCCESS);
     }
     let dev = Device::new()?;
     let summary = dev.summary().clone();
@@ -447,18 +554,31 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
         selected.len(),
         dev.timing_tier().label()
     );
+    let mut power = energy::detect(&summary, args.watts);
+    // Measured before the run: the load other programs put on the machine.
+    let provenance = Provenance::collect(
+        &summary,
+        dev.timing_tier().label(),
+        power.kind().as_str(),
+        power.measured(),
+    );
+    if let Some(m) = baseline
+        .as_ref()
+        .and_then(|old| old.device_differs(&summary))
+    {
+        eprintln!(
+            "warning: the baseline was measured on another device ({m}); its ratios compare devices, not code"
+        );
+    }
     let peak = if args.no_peak {
         None
     } else {
-        eprintln!("measuring device ceilings (flopwatt peak)...");
-        Some(flopwatt::peak::measure(&dev)?)
+        let spin = progress::spinner("measuring device ceilings (flopwatt peak)");
+        let p = flopwatt::peak::measure(&dev);
+        spin.finish_and_clear();
+        Some(p?)
     };
-    let mut power = energy::detect(&summary, args.watts);
-    let bar = indicatif::ProgressBar::new(selected.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
-            .expect("progress template"),
-    );
+    let bar = progress::bar(selected.len() as u64);
     let mut results = Vec::new();
     for w in &selected {
         bar.set_message(format!(
@@ -489,33 +609,48 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
         idle_watts: idle_watts(&results),
         description: power.describe(),
     };
-    let rep = BenchReport::new(
-        &summary,
-        dev.timing_tier().label(),
-        power_info,
-        peak.as_ref(),
-        results,
-    );
-    print!("{}", rep.table());
+    let rep = BenchReport::new(provenance, &summary, power_info, peak.as_ref(), results);
+    say(&rep.table());
     if let Some(p) = &peak {
-        println!(
-            "ceilings: {:.2} GFLOP/s f32, {:.2} GB/s copy (flopwatt peak)",
+        say(&format!(
+            "ceilings: {:.2} GFLOP/s f32, {:.2} GB/s copy (flopwatt peak)\n",
             p.f32_gflops, p.copy_gbps
-        );
+        ));
     }
+    for w in rep.noise_warnings() {
+        eprintln!("warning: {w}");
+    }
+    let mut code = ExitCode::SUCCESS;
     if let Some(old) = &baseline {
-        let rows = report::compare(old, &rep);
-        println!(
-            "\nagainst baseline {}:",
-            args.baseline.as_deref().unwrap_or("")
-        );
-        print!("{}", report::comparison_table(&rows));
+        let rows = bench::compare::compare(old, &rep);
+        let name = args.baseline.as_deref().unwrap_or("");
+        match old.device_differs(&summary) {
+            Some(m) => say(&format!(
+                "\nagainst baseline {name} (WARNING: another device: {m}):\n"
+            )),
+            None => say(&format!("\nagainst baseline {name}:\n")),
+        }
+        say(&bench::compare::comparison_table(&rows));
+        let slower: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.regression)
+            .map(|r| r.id.as_str())
+            .collect();
+        if !slower.is_empty() {
+            eprintln!(
+                "regression against {name}: {} (exit code {})",
+                slower.join(", "),
+                compare_cmd::EXIT_REGRESSION
+            );
+            code = ExitCode::from(compare_cmd::EXIT_REGRESSION);
+        }
     }
+    // Written only now, whole: a failed run leaves no result file behind.
     if let Some(p) = &args.json {
-        write(p, &rep.to_json())?;
+        output::write_atomic(p, &rep.to_json())?;
     }
     if let Some(p) = &args.csv {
-        write(p, &rep.to_csv())?;
+        output::write_atomic(p, &rep.to_csv()?)?;
     }
     if let Some(p) = &args.svg {
         let (gf, bw) = peak
@@ -523,9 +658,9 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<()> {
             .map(|p| (p.f32_gflops, p.copy_gbps))
             .unwrap_or((0.0, 0.0));
         let svg = bench::roofline::svg(&summary.name, gf, bw, &rep.results)?;
-        write(p, &svg)?;
+        output::write_atomic(p, &svg)?;
     }
-    Ok(())
+    Ok(code)
 }
 
 /// `flopwatt run`: load, check the feeds, bind shapes, fold, lower, run, write .npy outputs.

@@ -68,8 +68,11 @@ pub fn parse_backends(list: &str) -> Result<wgpu::Backends> {
 #[serde(rename_all = "kebab-case")]
 pub enum TimingTier {
     /// Timestamps written between dispatches inside one compute pass.
+    // Serialised as its label, so `info --json` and result files name a tier alike.
+    #[serde(rename = "timestamp-inside-passes")]
     InsidePasses,
     /// Timestamps at the start and end of a pass: one pass per timed dispatch.
+    #[serde(rename = "timestamp-pass-boundaries")]
     PassBoundaries,
     /// No timestamp queries: wall clock around submit and completion.
     WallClock,
@@ -726,6 +729,17 @@ impl From<&AdapterSummary> for flopwatt_energy::AdapterKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timing_tiers_serialise_as_their_labels() {
+        for t in [
+            TimingTier::InsidePasses,
+            TimingTier::PassBoundaries,
+            TimingTier::WallClock,
+        ] {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.label());
+        }
+    }
 
     #[test]
     fn backend_names_parse() {
