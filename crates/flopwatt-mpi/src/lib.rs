@@ -1,6 +1,6 @@
 //! flopwatt over MPI: one process (rank) per GPU, launched by `mpirun` or Slurm's `srun`.
 //!
-//! With the `mpi` feature, [`MpiWorld`] implements the runtime's
+//! With the `mpi` feature, `MpiWorld` implements the runtime's
 //! [`flopwatt::dist::Communicator`] over `MPI_COMM_WORLD` (rsmpi over the system's MPI), so a
 //! [`flopwatt::optim::Trainer`] given it trains data-parallel and the CLI's fleet bench
 //! gathers every rank's results. Without the feature the crate holds only [`world`], which
