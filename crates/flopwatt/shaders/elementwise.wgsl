@@ -25,9 +25,12 @@ fn ew_exp(x: f32) -> f32 {
 }
 
 // ln(1 + e^x) as max(x, 0) + log1p(e^-|x|): exp never overflows, and log1p (Goldberg's
-// `log(u) * e / (u - 1)`) keeps e^x's relative precision for very negative x. NaN propagates
-// through the second term.
+// `log(u) * e / (u - 1)`) keeps e^x's relative precision for very negative x. NaN is
+// returned explicitly: SwiftShader's exp(NaN) is inf, which made softplus(NaN) = inf there.
 fn ew_softplus(x: f32) -> f32 {
+    if (ew_isnan(x)) {
+        return x;
+    }
     let e = exp(-abs(x));
     let u = 1.0 + e;
     var l = e;
