@@ -367,38 +367,45 @@ fn tune(args: TuneArgs) -> flopwatt::Result<()> {
     let key = tune::adapter_key(&dev);
     println!("adapter: {key}");
     println!("timing: {}", dev.timing_tier().label());
+    let bar = progress::bar(shapes.len() as u64);
     for [m, n, k] in shapes {
-        let t = tune::tune_matmul(&dev, m, n, k, args.reps)?;
-        println!("matmul [{m}, {k}] x [{k}, {n}]:");
-        for (v, c, r) in &t.timings {
-            let what = format!(
-                "{} {}x{} wg {}x{} k {}",
-                v.name(),
-                c.tm,
-                c.tn,
-                c.wg_x,
-                c.wg_y,
-                c.k_split
-            );
-            match r {
-                Ok(g) => println!("  {what:<36} {g:>9.2} GFLOP/s"),
-                Err(e) => println!("  {what:<36} failed: {e}"),
+        bar.set_message(format!("matmul {m}x{n}x{k}"));
+        let t = tune::tune_matmul(&dev, m, n, k, args.reps).inspect_err(|_| bar.abandon())?;
+        // The table goes to standard output between redraws of the bar (standard error).
+        bar.suspend(|| {
+            println!("matmul [{m}, {k}] x [{k}, {n}]:");
+            for (v, c, r) in &t.timings {
+                let what = format!(
+                    "{} {}x{} wg {}x{} k {}",
+                    v.name(),
+                    c.tm,
+                    c.tn,
+                    c.wg_x,
+                    c.wg_y,
+                    c.k_split
+                );
+                match r {
+                    Ok(g) => println!("  {what:<36} {g:>9.2} GFLOP/s"),
+                    Err(e) => println!("  {what:<36} failed: {e}"),
+                }
             }
-        }
-        let b = &t.best;
-        println!(
-            "  -> {} {}x{} wg {}x{}: {:.2} GFLOP/s (rules: {:.2}, {:.2}x)",
-            b.variant,
-            b.tm,
-            b.tn,
-            b.wg_x,
-            b.wg_y,
-            b.gflops,
-            b.rule_gflops,
-            b.gflops / b.rule_gflops
-        );
+            let b = &t.best;
+            println!(
+                "  -> {} {}x{} wg {}x{}: {:.2} GFLOP/s (rules: {:.2}, {:.2}x)",
+                b.variant,
+                b.tm,
+                b.tn,
+                b.wg_x,
+                b.wg_y,
+                b.gflops,
+                b.rule_gflops,
+                b.gflops / b.rule_gflops
+            );
+        });
         tuned.push(t.best);
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     match path {
         Some(path) if !args.dry_run => {
             if let Some(w) = tune::TuneFile::merge_into(&path, &key, &tuned)? {
