@@ -11,13 +11,12 @@ use std::time::Duration;
 use flopwatt::device::DeviceOptions;
 use flopwatt::dist::{agree, open_rank_device, Communicator};
 use flopwatt::{energy, Error};
-use flopwatt_bench::provenance::Provenance;
-use flopwatt_bench::report::{BenchReport, PowerInfo};
+use flopwatt_bench::report::BenchReport;
 use flopwatt_bench::{self as bench, BenchOptions, Suite};
 use flopwatt_mpi::MpiWorld;
 
 use crate::output;
-use crate::{idle_watts, BenchArgs};
+use crate::{power_info, provenance, BenchArgs};
 
 /// Schema of the fleet report.
 pub const SCHEMA: &str = "flopwatt-fleet/1";
@@ -47,12 +46,7 @@ pub fn run_bench(args: &BenchArgs) -> flopwatt::Result<()> {
     let summary = dev.summary().clone();
     let mut power = energy::detect(&summary, args.watts);
     // Each rank's own host, device and load, measured before its run.
-    let provenance = Provenance::collect(
-        &summary,
-        dev.timing_tier().label(),
-        power.kind().as_str(),
-        power.measured(),
-    );
+    let provenance = provenance(&dev, power.as_ref());
     let mut results = Vec::new();
     for (i, w) in selected.iter().enumerate() {
         // The ranks start each workload together: fleet watts are drawn at the same time.
@@ -76,12 +70,7 @@ pub fn run_bench(args: &BenchArgs) -> flopwatt::Result<()> {
         );
         results.push(agree(comm, r)?);
     }
-    let power_info = PowerInfo {
-        source: power.kind().as_str().to_string(),
-        measured: power.measured(),
-        idle_watts: idle_watts(&results),
-        description: power.describe(),
-    };
+    let power_info = power_info(power.as_ref(), &results);
     let rep = BenchReport::new(provenance, &summary, power_info, peak.as_ref(), results);
     // One message per rank: its host on the first line, then its report.
     let mine = format!("{}\n{}", hostname(), rep.to_json());

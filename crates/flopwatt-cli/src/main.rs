@@ -283,12 +283,7 @@ fn peak(json: bool) -> flopwatt::Result<()> {
     if json {
         // The ceilings' fields at the top (as before), with the device and provenance.
         let power = energy::detect(dev.summary(), None);
-        let prov = Provenance::collect(
-            dev.summary(),
-            dev.timing_tier().label(),
-            power.kind().as_str(),
-            power.measured(),
-        );
+        let prov = provenance(&dev, power.as_ref());
         let mut v = serde_json::to_value(&p).expect("peak serialises");
         v["schema"] = "flopwatt-peak/1".into();
         v["provenance"] = serde_json::to_value(&prov).expect("provenance serialises");
@@ -422,9 +417,25 @@ fn tune(args: TuneArgs) -> flopwatt::Result<()> {
 /// The longest `bench --min-time` accepted, in seconds (one day).
 const MAX_MIN_TIME_S: f64 = 86_400.0;
 
-/// Idle power as measured before the first workload (each workload re-measures it).
-fn idle_watts(results: &[bench::BenchResult]) -> Option<f64> {
-    results.iter().find_map(|r| r.idle_watts)
+/// Where a result comes from: this host, `dev` and its power source, now.
+fn provenance(dev: &Device, power: &dyn energy::PowerSource) -> Provenance {
+    Provenance::collect(
+        dev.summary(),
+        dev.timing_tier().label(),
+        power.kind().as_str(),
+        power.measured(),
+    )
+}
+
+/// The report's power section; idle power as measured before the first workload (each
+/// workload re-measures it).
+fn power_info(power: &dyn energy::PowerSource, results: &[bench::BenchResult]) -> PowerInfo {
+    PowerInfo {
+        source: power.kind().as_str().to_string(),
+        measured: power.measured(),
+        idle_watts: results.iter().find_map(|r| r.idle_watts),
+        description: power.describe(),
+    }
 }
 
 /// The error for a filter that selects nothing: names the suites that have a match.
@@ -563,12 +574,7 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<ExitCode> {
     );
     let mut power = energy::detect(&summary, args.watts);
     // Measured before the run: the load other programs put on the machine.
-    let provenance = Provenance::collect(
-        &summary,
-        dev.timing_tier().label(),
-        power.kind().as_str(),
-        power.measured(),
-    );
+    let provenance = provenance(&dev, power.as_ref());
     if let Some(m) = baseline
         .as_ref()
         .and_then(|old| old.device_differs(&summary))
@@ -610,12 +616,7 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<ExitCode> {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let power_info = PowerInfo {
-        source: power.kind().as_str().to_string(),
-        measured: power.measured(),
-        idle_watts: idle_watts(&results),
-        description: power.describe(),
-    };
+    let power_info = power_info(power.as_ref(), &results);
     let rep = BenchReport::new(provenance, &summary, power_info, peak.as_ref(), results);
     say(&rep.table());
     if let Some(p) = &peak {
