@@ -10,39 +10,11 @@ mod common;
 use std::time::Duration;
 
 use flopwatt::onnx::npy::Array;
-use flopwatt::onnx::proto::*;
 use flopwatt::onnx::{self, to_graph::to_graph, Data};
-use prost::Message;
 
 #[path = "common/onnx_build.rs"]
 mod onnx_build;
-use onnx_build::{a_int, node_named, t_f32_raw, t_i64, vi, vi_f32};
-
-fn model(
-    nodes: Vec<NodeProto>,
-    init: Vec<TensorProto>,
-    inputs: Vec<ValueInfoProto>,
-    outputs: Vec<ValueInfoProto>,
-    value_info: Vec<ValueInfoProto>,
-) -> Vec<u8> {
-    ModelProto {
-        ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto {
-            domain: None,
-            version: Some(17),
-        }],
-        producer_name: None,
-        graph: Some(GraphProto {
-            node: nodes,
-            name: Some("g".into()),
-            initializer: init,
-            input: inputs,
-            output: outputs,
-            value_info,
-        }),
-    }
-    .encode_to_vec()
-}
+use onnx_build::{a_int, model_bytes as model, node_named, t_f32_raw, t_i64, vi, vi_f32};
 
 /// Runs `f` on another thread and fails the test if it takes longer than `secs`.
 fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {

@@ -23,23 +23,7 @@ fn model(
     inputs: Vec<ValueInfoProto>,
     outputs: Vec<ValueInfoProto>,
 ) -> Vec<u8> {
-    ModelProto {
-        ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto {
-            domain: None,
-            version: Some(17),
-        }],
-        producer_name: None,
-        graph: Some(GraphProto {
-            node: nodes,
-            name: Some("g".into()),
-            initializer: init,
-            input: inputs,
-            output: outputs,
-            value_info: vec![],
-        }),
-    }
-    .encode_to_vec()
+    onnx_build::model_bytes(nodes, init, inputs, outputs, vec![])
 }
 
 /// Conv -> BatchNormalization -> Relu; with `also_output` the conv result is a graph output

@@ -128,6 +128,34 @@ pub fn node_named(
     node(op, &format!("{op}_{}", outputs[0]), inputs, outputs, attrs)
 }
 
+/// One opset-17 graph `g` of these nodes, initializers, inputs, outputs and declared shapes,
+/// encoded as a model file's bytes.
+pub fn model_bytes(
+    nodes: Vec<NodeProto>,
+    init: Vec<TensorProto>,
+    inputs: Vec<ValueInfoProto>,
+    outputs: Vec<ValueInfoProto>,
+    value_info: Vec<ValueInfoProto>,
+) -> Vec<u8> {
+    let m = ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto {
+            domain: None,
+            version: Some(17),
+        }],
+        producer_name: None,
+        graph: Some(GraphProto {
+            node: nodes,
+            name: Some("g".into()),
+            initializer: init,
+            input: inputs,
+            output: outputs,
+            value_info,
+        }),
+    };
+    prost::Message::encode_to_vec(&m)
+}
+
 pub fn gemm_model(w: &[f32], b: &[f32]) -> ModelProto {
     ModelProto {
         ir_version: Some(8),
