@@ -23,16 +23,16 @@ fn main() -> flopwatt::Result<()> {
     let modes = ["fused", "fused, no stacked matmul", "unfused"];
     let mut exes = Vec::new();
     for (fusion, horizontal) in [(true, true), (true, false), (false, false)] {
-        flopwatt::fuse::set_horizontal(Some(horizontal));
         exes.push(g.compile_with(
             &dev,
             CompileOptions {
                 fusion,
                 memory_planning: fusion,
+                stacked_matmuls: Some(horizontal),
+                ..CompileOptions::DEFAULT
             },
         )?);
     }
-    flopwatt::fuse::set_horizontal(None);
     for e in &exes {
         e.run(&[&x])?;
     }

@@ -404,6 +404,7 @@ fn graph_workload(
         let options = CompileOptions {
             fusion: fused,
             memory_planning: true,
+            ..CompileOptions::DEFAULT
         };
         let exe = Rc::new(graph.compile_with(dev, options)?);
         let inputs: Vec<Tensor> = graph
@@ -425,6 +426,7 @@ fn graph_workload(
                 CompileOptions {
                     fusion: false,
                     memory_planning: true,
+                    ..CompileOptions::DEFAULT
                 },
             )?;
             let mut rec = Recorder::new(dev);

@@ -715,6 +715,7 @@ fn run_model(a: RunArgs) -> flopwatt::Result<()> {
         flopwatt::executable::CompileOptions {
             fusion: !a.no_fusion,
             memory_planning: true,
+            ..flopwatt::executable::CompileOptions::DEFAULT
         },
     )?;
     let mut tensors = Vec::new();

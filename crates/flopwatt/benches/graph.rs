@@ -23,6 +23,7 @@ const MODES: [(&str, CompileOptions); 2] = [
         CompileOptions {
             fusion: true,
             memory_planning: true,
+            ..CompileOptions::DEFAULT
         },
     ),
     (
@@ -30,6 +31,7 @@ const MODES: [(&str, CompileOptions); 2] = [
         CompileOptions {
             fusion: false,
             memory_planning: false,
+            ..CompileOptions::DEFAULT
         },
     ),
 ];
@@ -75,6 +77,7 @@ fn report(id: &str, g: &Graph, data: &[Vec<f32>], exes: &[(&str, Executable)], r
         let opts = CompileOptions {
             fusion: true,
             memory_planning: planning,
+            ..CompileOptions::DEFAULT
         };
         eprintln!(
             "{id}/fused: measured pool bytes beyond constants+inputs, planning {}: {:.2} MiB",

@@ -25,6 +25,7 @@ fn main() -> flopwatt::Result<()> {
             CompileOptions {
                 fusion,
                 memory_planning: true,
+                ..CompileOptions::DEFAULT
             },
         )?;
         println!("{}", exe.explain());

@@ -17,21 +17,34 @@ use crate::plan::{self, Plan};
 use crate::profile::RunProfile;
 use crate::tensor::{numel, Tensor};
 
-/// How to compile a graph.
+/// How to compile a graph. Build one from [`CompileOptions::DEFAULT`] (or `default()`) with
+/// struct update syntax, so that fields added later keep their defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CompileOptions {
     /// Run the fusers (else one kernel per op, layout ops copied).
     pub fusion: bool,
     /// Free intermediates after their last use so buffers are shared (else all live to the end).
     pub memory_planning: bool,
+    /// Let elementwise steps write into a dead input's buffer (with memory planning on).
+    pub in_place: bool,
+    /// Stack matmuls that share an input into one product (with fusion on); `None` chooses by
+    /// adapter class ([`fuse::horizontal_for`]).
+    pub stacked_matmuls: Option<bool>,
+}
+
+impl CompileOptions {
+    /// Fusion, memory planning and in-place steps on; stacked matmuls by adapter class.
+    pub const DEFAULT: CompileOptions = CompileOptions {
+        fusion: true,
+        memory_planning: true,
+        in_place: true,
+        stacked_matmuls: None,
+    };
 }
 
 impl Default for CompileOptions {
     fn default() -> Self {
-        CompileOptions {
-            fusion: true,
-            memory_planning: true,
-        }
+        CompileOptions::DEFAULT
     }
 }
 
@@ -207,10 +220,19 @@ impl Executable {
             graph,
             FuseOptions {
                 fusion: options.fusion,
-                horizontal: fuse::horizontal_for(device.class()),
+                horizontal: options
+                    .stacked_matmuls
+                    .unwrap_or_else(|| fuse::horizontal_for(device.class())),
             },
         );
-        let plan = plan::plan(graph, &steps, options.memory_planning);
+        let plan = plan::plan(
+            graph,
+            &steps,
+            plan::PlanOptions {
+                sharing: options.memory_planning,
+                in_place: options.memory_planning && options.in_place,
+            },
+        );
         let mut constants: Vec<Option<Tensor>> = vec![None; graph.nodes().len()];
         let mut read_as_tensor = vec![false; graph.nodes().len()];
         for s in &steps {

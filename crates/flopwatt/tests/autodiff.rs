@@ -427,6 +427,7 @@ fn fused_and_unfused_gradients_agree() {
         CompileOptions {
             fusion: false,
             memory_planning: false,
+            ..CompileOptions::DEFAULT
         },
     );
     for (ga, gb) in a.iter().zip(&b) {

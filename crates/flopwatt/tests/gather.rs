@@ -292,6 +292,7 @@ fn run_graph(dev: &Device, g: &Graph, fusion: bool, inputs: &[Tensor]) -> Vec<Te
             CompileOptions {
                 fusion,
                 memory_planning: true,
+                ..CompileOptions::DEFAULT
             },
         )
         .unwrap();
@@ -492,6 +493,7 @@ fn masked_attention_pattern_fuses() {
                 CompileOptions {
                     fusion,
                     memory_planning: true,
+                    ..CompileOptions::DEFAULT
                 },
             )
             .unwrap();

@@ -54,9 +54,21 @@ async fn check_both(
     what: &str,
     check: Check,
 ) -> (usize, usize) {
+    check_both_with(dev, g, seed, what, check, FUSED).await
+}
+
+/// [`check_both`] with `fused` as the fused compile's options.
+async fn check_both_with(
+    dev: &Device,
+    g: &Graph,
+    seed: u64,
+    what: &str,
+    check: Check,
+    fused_opts: CompileOptions,
+) -> (usize, usize) {
     let data = inputs_for(g, seed);
     let want = reference_of(g, &data);
-    let (fused, nf) = run(dev, g, FUSED, &data).await;
+    let (fused, nf) = run(dev, g, fused_opts, &data).await;
     let (unfused, nu) = run(dev, g, UNFUSED, &data).await;
     for (k, w) in want.iter().enumerate() {
         for (mode, got) in [("fused", &fused[k]), ("unfused", &unfused[k])] {
@@ -378,6 +390,7 @@ async fn memory_planning_shares_buffers_and_keeps_outputs(dev) {
                 CompileOptions {
                     fusion,
                     memory_planning: true,
+                    ..CompileOptions::DEFAULT
                 },
             )
             .unwrap();
@@ -387,6 +400,7 @@ async fn memory_planning_shares_buffers_and_keeps_outputs(dev) {
                 CompileOptions {
                     fusion,
                     memory_planning: false,
+                    ..CompileOptions::DEFAULT
                 },
             )
             .unwrap();
@@ -506,13 +520,12 @@ async fn transformer_block_fused_equals_unfused_and_reference(dev) {
     check_nmse("block unfused", &unfused[0], &want[0], NMSE_F32).unwrap();
     // q/k/v as one stacked matmul (GPUs) or three (CPU adapters); no layout copies either way.
     for (stacked, dispatches) in [(true, 7), (false, 9)] {
-        flopwatt::fuse::set_horizontal(Some(stacked));
-        let (fused, nf) = run(&dev, &g, FUSED, &data).await;
+        let opts = CompileOptions { stacked_matmuls: Some(stacked), ..FUSED };
+        let (fused, nf) = run(&dev, &g, opts, &data).await;
         check_nmse("block fused", &fused[0], &want[0], NMSE_F32).unwrap();
         assert_eq!(nf, dispatches, "stacked {stacked}");
         assert!(nf * 2 <= nu, "fused {nf} dispatches, unfused {nu}");
     }
-    flopwatt::fuse::set_horizontal(None);
     assert!(g.compile(&dev).unwrap().explain().contains("attention"));
     let exe = g.compile(&dev).unwrap();
     let p = exe.plan();
@@ -623,13 +636,14 @@ fn shared_a_graph(seed: u64, batch: Option<usize>, m: usize, k: usize) -> (Graph
 gpu_test! {
 async fn shared_a_matmuls_merge_into_one_and_equal_unfused_and_reference(dev) {
     // On by default only on GPUs; forced here so every adapter tests it.
-    flopwatt::fuse::set_horizontal(Some(true));
+    let stacked = CompileOptions { stacked_matmuls: Some(true), ..FUSED };
     for seed in 0..8u64 {
         let batch = (seed % 3 == 1).then_some(3);
         let (m, k) = [(1, 5), (33, 17), (127, 64), (8, 1)][seed as usize % 4];
         let (g, parts) = shared_a_graph(seed + 1, batch, m, k);
-        let (nf, nu) = check_both(&dev, &g, seed, "shared-A matmuls", Check::Nmse(NMSE_F32)).await;
-        let text = g.compile(&dev).unwrap().explain();
+        let what = "shared-A matmuls";
+        let (nf, nu) = check_both_with(&dev, &g, seed, what, Check::Nmse(NMSE_F32), stacked).await;
+        let text = g.compile_with(&dev, stacked).unwrap().explain();
         assert_eq!(
             text.contains(&format!("matmul x{parts} stacked")),
             parts > 0,
@@ -928,16 +942,18 @@ fn random_layered_graphs_fused_planned_equal_unfused_and_reference() {
             g.output(vals[1 + rng.usize(..vals.len() - 1)]).unwrap();
         }
         for stacked in [false, true] {
-            flopwatt::fuse::set_horizontal(Some(stacked));
-            common::block_on(check_both(
+            common::block_on(check_both_with(
                 &dev,
                 &g,
                 seed,
                 &format!("layered graph {seed} (stacked {stacked})"),
                 Check::Nmse(NMSE_F32),
+                CompileOptions {
+                    stacked_matmuls: Some(stacked),
+                    ..FUSED
+                },
             ));
         }
-        flopwatt::fuse::set_horizontal(None);
         // The pool of a fresh device grows by no more than the plan promises.
         let fresh = Device::new().unwrap();
         let data = inputs_for(&g, seed);

@@ -155,13 +155,14 @@ fn model_graphs_peak_with_in_place() {
     for (name, built) in graphs {
         let (g, _) = built.unwrap();
         for (fusion, in_place) in [(true, true), (true, false), (false, true), (false, false)] {
-            flopwatt::plan::set_in_place(in_place);
             let exe = g
                 .compile_with(
                     &dev,
                     CompileOptions {
                         fusion,
                         memory_planning: true,
+                        in_place,
+                        ..CompileOptions::DEFAULT
                     },
                 )
                 .unwrap();
@@ -173,7 +174,6 @@ fn model_graphs_peak_with_in_place() {
                 p.buffers.len(),
                 p.peak_unplanned
             );
-            flopwatt::plan::set_in_place(true);
             if name == "transformer-block" {
                 assert!(
                     p.peak_planned * 10 <= p.peak_unplanned * 6,
@@ -237,6 +237,7 @@ fn random_graphs_with_in_place_steps_match_reference() {
                     CompileOptions {
                         fusion,
                         memory_planning: true,
+                        ..CompileOptions::DEFAULT
                     },
                 )
                 .unwrap();

@@ -91,6 +91,7 @@ fn minilm_matches_onnxruntime() {
                 CompileOptions {
                     fusion,
                     memory_planning: true,
+                    ..CompileOptions::DEFAULT
                 },
             )
             .unwrap();

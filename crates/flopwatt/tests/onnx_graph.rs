@@ -47,6 +47,7 @@ fn gemm_relu_reshape_transpose_softmax_matches_f64() {
                     flopwatt::executable::CompileOptions {
                         fusion,
                         memory_planning: true,
+                        ..flopwatt::executable::CompileOptions::DEFAULT
                     },
                 )
                 .unwrap();

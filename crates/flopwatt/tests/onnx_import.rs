@@ -114,6 +114,7 @@ fn batch_norm_folds_into_a_sole_consumer_conv_else_scale_shift() {
                     flopwatt::CompileOptions {
                         fusion,
                         memory_planning: true,
+                        ..flopwatt::CompileOptions::DEFAULT
                     },
                 )
                 .unwrap();

@@ -84,6 +84,7 @@ fn check_case(dev: &flopwatt::Device, dir: &Path, case: &str) {
                 CompileOptions {
                     fusion,
                     memory_planning: true,
+                    ..CompileOptions::DEFAULT
                 },
             )
             .unwrap();

@@ -316,26 +316,12 @@ pub struct FuseOptions {
     pub horizontal: bool,
 }
 
-thread_local! {
-    /// Override of [`horizontal_for`] for compiles on this thread (tests run in parallel).
-    static HORIZONTAL: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
-}
-
-/// Test and benchmark hook: force horizontal matmul fusion on or off for later compiles on
-/// this thread (`None`: choose by adapter class).
-#[doc(hidden)]
-pub fn set_horizontal(on: Option<bool>) {
-    HORIZONTAL.with(|h| h.set(on));
-}
-
 /// Whether stacked matmuls pay on `class`: on GPUs one larger product fills the device
 /// better than several small ones; on CPU adapters (lavapipe) the stacked product measured
 /// slower than the separate ones (examples/block_profile.rs, examples/mm_probe.rs), so the
 /// fuser stays off there.
 pub fn horizontal_for(class: crate::device::AdapterClass) -> bool {
-    HORIZONTAL
-        .with(|h| h.get())
-        .unwrap_or(class == crate::device::AdapterClass::Gpu)
+    class == crate::device::AdapterClass::Gpu
 }
 
 /// Lowers a graph to steps in a valid execution order.

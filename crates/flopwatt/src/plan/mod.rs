@@ -73,16 +73,14 @@ pub fn step_buffer_bytes(graph: &Graph, step: &Step) -> u64 {
     (elems * node.dtype.size()) as u64
 }
 
-thread_local! {
-    /// Whether [`plan`] may write elementwise steps in place, for compiles on this thread.
-    static IN_PLACE: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
-}
-
-/// Test and benchmark hook: allow or forbid in-place elementwise steps in later compiles on
-/// this thread (to measure what in-place saves).
-#[doc(hidden)]
-pub fn set_in_place(on: bool) {
-    IN_PLACE.with(|c| c.set(on));
+/// What [`plan`] may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Share buffers between values whose lives do not overlap (else every value keeps its own
+    /// buffer to the end of the run).
+    pub sharing: bool,
+    /// Let elementwise steps write into a dead input's buffer (only with `sharing`).
+    pub in_place: bool,
 }
 
 /// Whether a step's output is a whole fresh buffer (contiguous, offset 0, nothing else in
@@ -118,7 +116,8 @@ fn writes_dense(step: &Step) -> bool {
 /// expression, and neither it nor anything else in its buffer is read after this step or by
 /// another input of this step. The step then allocates nothing and the buffer's life extends
 /// to the output's last reader.
-pub fn plan(graph: &Graph, steps: &[Step], enabled: bool) -> Plan {
+pub fn plan(graph: &Graph, steps: &[Step], options: PlanOptions) -> Plan {
+    let enabled = options.sharing;
     let n = graph.nodes().len();
     let ns = steps.len();
     // Last reading step of each value (ns = "end of run" for outputs).
@@ -141,7 +140,7 @@ pub fn plan(graph: &Graph, steps: &[Step], enabled: bool) -> Plan {
         defined_at[s.output.0] = si;
         if !allocates(s) {
             root[s.output.0] = root[s.inputs[0].0];
-        } else if enabled && IN_PLACE.with(|c| c.get()) {
+        } else if enabled && options.in_place {
             in_place[si] = in_place_input(graph, s, si, &root, &defined_at, &dense, &last);
             if let Some(k) = in_place[si] {
                 root[s.output.0] = root[s.inputs[k].0];

@@ -12,12 +12,14 @@ use flopwatt::{CompileOptions, Device, Graph};
 pub const FUSED: CompileOptions = CompileOptions {
     fusion: true,
     memory_planning: true,
+    ..CompileOptions::DEFAULT
 };
 
 /// Graph compile options with both off: one kernel per op, one buffer per value.
 pub const UNFUSED: CompileOptions = CompileOptions {
     fusion: false,
     memory_planning: false,
+    ..CompileOptions::DEFAULT
 };
 
 /// Seeded random data for every input of `g`.
