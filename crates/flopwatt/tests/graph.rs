@@ -208,7 +208,9 @@ fn random_elementwise_graph(seed: u64) -> Graph {
 gpu_test! {
 async fn random_elementwise_graphs_fused_equal_unfused_and_reference(dev) {
     let mut fewer = 0;
-    for seed in 0..24 {
+    // Each graph compiles its own fused kernels: the browser takes a third of them.
+    let seeds = if common::BROWSER { 8 } else { 24 };
+    for seed in 0..seeds {
         let g = random_elementwise_graph(seed);
         let (nf, nu) = check_both(
             &dev,
@@ -224,8 +226,8 @@ async fn random_elementwise_graphs_fused_equal_unfused_and_reference(dev) {
         fewer += (nf < nu) as usize;
     }
     assert!(
-        fewer >= 12,
-        "fusion reduced dispatches in only {fewer} of 24 graphs"
+        fewer * 2 >= seeds as usize,
+        "fusion reduced dispatches in only {fewer} of {seeds} graphs"
     );
 }
 }

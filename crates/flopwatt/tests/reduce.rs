@@ -109,6 +109,9 @@ async fn rank1_awkward_sizes(dev) {
         .into_iter()
         .enumerate()
     {
+        if common::BROWSER && n > 10_000 {
+            continue; // native only (see common::BROWSER)
+        }
         case(&dev, &[n], None, i as u64).await;
         case(&dev, &[n], Some(&[-1]), 100 + i as u64).await;
     }
@@ -169,6 +172,9 @@ async fn rank3_and_rank4_axis_sets(dev) {
         (&[3, 1, 64, 2], &[&[1], &[2], &[1, 2], &[0, 3]]),
     ];
     for (i, (shape, axes_list)) in cases.iter().enumerate() {
+        if common::BROWSER && shape.iter().product::<usize>() > 100_000 {
+            continue; // native only (see common::BROWSER)
+        }
         for (j, axes) in axes_list.iter().enumerate() {
             case(&dev, shape, Some(axes), (i * 100 + j) as u64).await;
         }

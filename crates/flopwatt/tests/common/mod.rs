@@ -22,6 +22,12 @@ pub const UNFUSED: CompileOptions = CompileOptions {
     ..CompileOptions::DEFAULT
 };
 
+/// Whether the tests run in the browser (wasm32 in headless Chromium: Dawn on SwiftShader).
+/// There every pipeline compile and kernel run costs several times what it does natively, so
+/// the heaviest cases (large sizes, exhaustive variant sweeps) run natively only, and the
+/// browser checks each kernel under WebGPU's rules at the smaller sizes.
+pub const BROWSER: bool = cfg!(target_arch = "wasm32");
+
 /// Seeded random data for every input of `g`.
 pub fn inputs_for(g: &Graph, seed: u64) -> Vec<Vec<f32>> {
     g.inputs()
