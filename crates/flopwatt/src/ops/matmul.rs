@@ -16,11 +16,13 @@
 use crate::device::{AdapterClass, Device};
 use crate::error::{Error, Result};
 use crate::exec::{Bind, Cost, Recorder};
-use crate::ops::{run_once, same_device, Activation};
-use crate::tensor::{broadcast_shapes, broadcast_strides, DType, Tensor};
+use crate::ops::{run_once, Activation};
+use crate::tensor::{broadcast_shapes, DType, Tensor};
+use operands::Operands;
 use source::{kernel_source, KernelKey};
 
 mod cpu_block;
+mod operands;
 mod source;
 
 const OP: &str = "matmul";
@@ -388,55 +390,6 @@ struct Params {
     r_bs: [u32; 4],
 }
 
-/// Batch dims as (shape, [a, b, residual] strides), with size-1 dims dropped and adjacent
-/// dims merged where every operand walks them as one; at most 4 remain.
-fn collapse_batch(
-    shape: &[usize],
-    strides: [&[usize]; 3],
-) -> Result<(Vec<usize>, [Vec<usize>; 3])> {
-    let mut out_shape: Vec<usize> = Vec::new();
-    let mut out_strides: [Vec<usize>; 3] = Default::default();
-    for d in 0..shape.len() {
-        if shape[d] == 1 {
-            continue;
-        }
-        let merge = !out_shape.is_empty()
-            && (0..3).all(|o| {
-                let last = *out_strides[o].last().unwrap_or(&0);
-                last == strides[o][d] * shape[d]
-            });
-        if merge {
-            *out_shape.last_mut().expect("non-empty") *= shape[d];
-            for o in 0..3 {
-                *out_strides[o].last_mut().expect("non-empty") = strides[o][d];
-            }
-        } else {
-            out_shape.push(shape[d]);
-            for o in 0..3 {
-                out_strides[o].push(strides[o][d]);
-            }
-        }
-    }
-    if out_shape.len() > 4 {
-        return Err(Error::invalid(
-            OP,
-            format!(
-                "batch dims {shape:?} with these strides need {} dims; at most 4 are supported",
-                out_shape.len()
-            ),
-        ));
-    }
-    Ok((out_shape, out_strides))
-}
-
-fn pad4(v: &[usize]) -> Result<[u32; 4]> {
-    let mut out = [0u32; 4];
-    for (i, &x) in v.iter().enumerate() {
-        out[4 - v.len() + i] = u32_of(x, "batch stride")?;
-    }
-    Ok(out)
-}
-
 /// Allocates the output and records the product (no submit).
 pub fn encode_matmul(
     rec: &mut Recorder,
@@ -544,258 +497,19 @@ fn encode_impl(
     prepacked: Option<&PackedB>,
 ) -> Result<Tensor> {
     let device = rec.device().clone();
-    let mut all = vec![a, b];
-    all.extend(epi.bias);
-    all.extend(epi.residual);
-    same_device(OP, &device, &all)?;
-    let dtype = a.dtype();
-    if dtype == DType::I32 {
-        return Err(Error::UnsupportedDType {
-            op: OP,
-            dtype,
-            hint: "matmul takes f32 or f16".into(),
-        });
-    }
-    for (what, t) in [
-        ("B", Some(b)),
-        ("bias", epi.bias),
-        ("residual", epi.residual),
-    ] {
-        if let Some(t) = t {
-            if t.dtype() != dtype {
-                return Err(Error::UnsupportedDType {
-                    op: OP,
-                    dtype: t.dtype(),
-                    hint: format!("{what} must have A's dtype {dtype}"),
-                });
-            }
-        }
-    }
-    let shape = output_shape(a.shape(), b.shape())?;
-    let r = shape.len();
-    let (m, n, k) = (shape[r - 2], shape[r - 1], a.shape()[a.rank() - 1]);
-    let batch_shape = &shape[..r - 2];
-    let nbatch: usize = batch_shape.iter().product();
-
-    // Strides of A and B read as broadcast to [batch.., M, K] / [batch.., K, N].
-    let mut a_target = batch_shape.to_vec();
-    a_target.extend([m, k]);
-    let mut b_target = batch_shape.to_vec();
-    b_target.extend([k, n]);
-    let bad = || {
-        Error::shape(
-            OP,
-            format!(
-                "batch dims do not broadcast, {:?} x {:?}",
-                a.shape(),
-                b.shape()
-            ),
-        )
-    };
-    let a_str = broadcast_strides(a.shape(), a.strides(), &a_target).ok_or_else(bad)?;
-    let b_str = broadcast_strides(b.shape(), b.strides(), &b_target).ok_or_else(bad)?;
-    let (r_str, r_off) = match epi.residual {
-        Some(t) => (
-            broadcast_strides(t.shape(), t.strides(), &shape).ok_or_else(|| {
-                Error::shape(
-                    OP,
-                    format!(
-                        "residual {:?} does not broadcast to the output {shape:?}",
-                        t.shape()
-                    ),
-                )
-            })?,
-            t.offset(),
-        ),
-        None => (vec![0; r], 0),
-    };
-    let (bias_off, bias_s) = match epi.bias {
-        Some(t) => {
-            let ok = t.rank() == 1 && (t.shape()[0] == n || t.shape()[0] == 1);
-            if !ok {
-                return Err(Error::shape(
-                    OP,
-                    format!(
-                        "bias {:?} must have shape [{n}] for an output {shape:?}",
-                        t.shape()
-                    ),
-                ));
-            }
-            (
-                t.offset(),
-                if t.shape()[0] == 1 { 0 } else { t.strides()[0] },
-            )
-        }
-        None => (0, 0),
-    };
-    let (bshape, [a_bs, b_bs, r_bs]) = collapse_batch(
-        batch_shape,
-        [&a_str[..r - 2], &b_str[..r - 2], &r_str[..r - 2]],
-    )?;
-
-    let b_batched = b_bs.iter().any(|&s| s != 0);
-    // A tuned choice (see `tune`) for f32 products of this shape class, where it can compute
-    // this product; otherwise the rules below.
-    let tuned = match (variant, forced, dtype) {
-        (None, None, DType::F32) => crate::tune::matmul_choice(&device, m, n, k)
-            .filter(|&(v, c)| usable(&device, v, c, m, n)),
-        _ => None,
-    };
-    let variant = match (variant, tuned) {
-        (None, Some((v, _))) => Some(v),
-        (v, _) => v,
-    };
-    let forced = forced.or(tuned.map(|(_, c)| c));
-    let variant = match variant {
-        Some(MatmulVariant::CpuTexture) if b_batched || !texture_fits(&device, n, k) => {
-            return Err(Error::invalid(
-                OP,
-                format!(
-                    "the cpu_texture variant needs one B matrix within the adapter's {} texels a side, got {:?} x {:?}",
-                    device.limits().max_texture_dimension_2d,
-                    a.shape(),
-                    b.shape()
-                ),
-            ))
-        }
-        Some(v) => v,
-        None => choose_variant(&device, m, n, k, dtype),
-    };
-    if !variant.available_on(&device) {
-        return Err(Error::MissingFeature {
-            what: "the cpu_subgroup matmul variant (subgroups of exactly 8 lanes on a CPU adapter; leave the variant to the rules)".into(),
-            feature: "SUBGROUP",
-            adapter: device.summary().name.clone(),
-        });
-    }
-    if variant == MatmulVariant::Gemv && m != 1 && n != 1 {
-        return Err(Error::invalid(
-            OP,
-            format!(
-                "the gemv variant needs M == 1 or N == 1, got {:?} x {:?}",
-                a.shape(),
-                b.shape()
-            ),
-        ));
-    }
-    let cfg = forced.unwrap_or_else(|| config(&device, variant, m, n));
-    let four = |x: u32| x > 0 && x.is_multiple_of(4);
-    let ok = match variant {
-        MatmulVariant::CpuRegister | MatmulVariant::CpuTexture => cfg.wg_x > 0,
-        MatmulVariant::CpuSubgroup => cfg.wg_x.is_multiple_of(8) && cfg.wg_x > 0,
-        MatmulVariant::GpuTiled => {
-            four(cfg.tm) && four(cfg.tn) && cfg.wg_x > 0 && cfg.wg_y > 0 && tile_fits(&device, cfg)
-        }
-        MatmulVariant::Gemv => cfg.k_split > 0 && cfg.wg_x.is_multiple_of(cfg.k_split),
-    };
-    if !ok {
-        return Err(Error::invalid(
-            OP,
-            format!("kernel config {cfg:?} breaks the {variant:?} rules"),
-        ));
-    }
-    let (a_rs, a_cs) = (a_str[r - 2], a_str[r - 1]);
-    let (b_rs, b_cs) = (b_str[r - 2], b_str[r - 1]);
-    let aligned = |xs: &[usize]| xs.iter().all(|x| x.is_multiple_of(4));
-    let mut a_aligned = vec![a.offset(), a_rs];
-    a_aligned.extend(&a_bs);
-    let mut b_aligned = vec![b.offset(), b_rs];
-    b_aligned.extend(&b_bs);
-    let cpu = matches!(
-        variant,
-        MatmulVariant::CpuRegister | MatmulVariant::CpuTexture | MatmulVariant::CpuSubgroup
-    );
-    let a_vec = cpu && a_cs == 1 && aligned(&a_aligned);
-    let b_vec =
-        variant != MatmulVariant::Gemv && b_cs == 1 && n.is_multiple_of(4) && aligned(&b_aligned);
-    let mut bk_aligned = vec![b.offset(), b_cs];
-    bk_aligned.extend(&b_bs);
-    let b_kvec = cpu && !b_vec && b_rs == 1 && aligned(&bk_aligned);
-    // Vectorised epilogue (CPU kernels): every 4-column group of a C row is one aligned vec4.
-    let c_vec = cpu && n.is_multiple_of(4);
-    let bias_vec = c_vec && epi.bias.is_some() && bias_s == 1 && bias_off.is_multiple_of(4);
-    let mut r_aligned = vec![r_off, r_str[r - 2]];
-    r_aligned.extend(&r_bs);
-    let res_vec = c_vec && epi.residual.is_some() && r_str[r - 1] == 1 && aligned(&r_aligned);
-    let key = KernelKey {
-        variant,
-        cfg,
-        f16: dtype == DType::F16,
-        a_vec,
-        b_vec,
-        b_kvec,
-        has_bias: epi.bias.is_some(),
-        has_res: epi.residual.is_some(),
-        c_vec,
-        bias_vec,
-        res_vec,
-        activation: epi.activation,
-        gemv_x_is_b: m == 1,
-    };
+    let ops = Operands::of(&device, a, b, epi)?;
+    let (variant, cfg) = pick_kernel(&device, &ops, a, b, variant, forced)?;
+    let key = kernel_key(&ops, a, b, epi, variant, cfg);
     let name = format!("matmul.{}", variant.name());
     let pipeline = device.kernel_pipeline(&name, &key.cache_key(), || kernel_source(&key))?;
+    let mut params = ops.params(a, b, epi)?;
+    let grid_xy = grid(&device, &ops, a, b, variant, cfg)?;
+    let (m, n, k) = (ops.m, ops.n, ops.k);
 
-    let out = Tensor::empty(&device, &shape, dtype)?;
-    let mut params = Params {
-        m: u32_of(m, "M")?,
-        n: u32_of(n, "N")?,
-        k: u32_of(k, "K")?,
-        batch_base: 0,
-        a_off: u32_of(a.offset(), "offset")?,
-        a_rs: u32_of(a_rs, "stride")?,
-        a_cs: u32_of(a_cs, "stride")?,
-        b_off: u32_of(b.offset(), "offset")?,
-        b_rs: u32_of(b_rs, "stride")?,
-        b_cs: u32_of(b_cs, "stride")?,
-        r_off: u32_of(r_off, "offset")?,
-        r_rs: u32_of(r_str[r - 2], "stride")?,
-        r_cs: u32_of(r_str[r - 1], "stride")?,
-        bias_off: u32_of(bias_off, "offset")?,
-        bias_s: u32_of(bias_s, "stride")?,
-        alpha: epi.alpha,
-        bshape: [1; 4],
-        a_bs: pad4(&a_bs)?,
-        b_bs: pad4(&b_bs)?,
-        r_bs: pad4(&r_bs)?,
-    };
-    for (i, &d) in bshape.iter().enumerate() {
-        params.bshape[4 - bshape.len() + i] = u32_of(d, "batch dim")?;
-    }
-    u32_of(nbatch * m * n, "output size")?;
-
-    let max = device.limits().max_compute_workgroups_per_dimension as usize;
-    let grid_xy = match variant {
-        MatmulVariant::CpuRegister | MatmulVariant::CpuTexture | MatmulVariant::CpuSubgroup => {
-            let blocks_n = n.div_ceil(cfg.tn as usize);
-            [
-                blocks_n.div_ceil(cfg.wg_x as usize),
-                m.div_ceil(cfg.tm as usize),
-            ]
-        }
-        MatmulVariant::GpuTiled => [
-            n.div_ceil((cfg.wg_x * cfg.tn) as usize),
-            m.div_ceil((cfg.wg_y * cfg.tm) as usize),
-        ],
-        MatmulVariant::Gemv => {
-            let outputs = m.max(n);
-            let g = crate::exec::grid_1d(
-                &device,
-                outputs.div_ceil((cfg.wg_x / cfg.k_split) as usize) as u64,
-            )?;
-            [g[0] as usize, g[1] as usize]
-        }
-    };
-    if grid_xy[0] > max || grid_xy[1] > max {
-        return Err(Error::TooLarge {
-            what: format!("matmul {:?} x {:?} grid {grid_xy:?}", a.shape(), b.shape()),
-            bytes: grid_xy[0].max(grid_xy[1]) as u64,
-            limit: "max_compute_workgroups_per_dimension",
-            max: max as u64,
-        });
-    }
+    let out = Tensor::empty(&device, &ops.shape, ops.dtype)?;
     let bias_buf = epi.bias.unwrap_or(a).buffer();
     let res_buf = epi.residual.unwrap_or(a).buffer();
-    let epi_cost = EpilogueCost::of(epi, dtype);
+    let epi_cost = EpilogueCost::of(epi, ops.dtype);
     let fresh;
     let packed = match (variant, prepacked) {
         (MatmulVariant::CpuTexture, Some(p)) if (p.k, p.n) == (k, n) => Some(&p.view),
@@ -806,9 +520,10 @@ fn encode_impl(
         _ => None,
     };
     // Batches beyond the z limit go in further dispatches, each with its own batch_base.
+    let max = device.limits().max_compute_workgroups_per_dimension as usize;
     let mut base = 0usize;
-    while base < nbatch {
-        let chunk = (nbatch - base).min(max);
+    while base < ops.nbatch {
+        let chunk = (ops.nbatch - base).min(max);
         params.batch_base = base as u32;
         let c = cost(chunk, m, n, k, epi_cost);
         let grid = [grid_xy[0] as u32, grid_xy[1] as u32, chunk as u32];
@@ -840,6 +555,176 @@ fn encode_impl(
         base += chunk;
     }
     Ok(out)
+}
+
+/// The kernel and its block sizes: the caller's, else a tuned choice (see `tune`) for f32
+/// products of this shape class where it can compute this product, else the rules; checked
+/// against the variant's constraints either way.
+fn pick_kernel(
+    device: &Device,
+    ops: &Operands,
+    a: &Tensor,
+    b: &Tensor,
+    variant: Option<MatmulVariant>,
+    forced: Option<KernelConfig>,
+) -> Result<(MatmulVariant, KernelConfig)> {
+    let (m, n, k) = (ops.m, ops.n, ops.k);
+    let tuned = match (variant, forced, ops.dtype) {
+        (None, None, DType::F32) => {
+            crate::tune::matmul_choice(device, m, n, k).filter(|&(v, c)| usable(device, v, c, m, n))
+        }
+        _ => None,
+    };
+    let variant = match (variant, tuned) {
+        (None, Some((v, _))) => Some(v),
+        (v, _) => v,
+    };
+    let forced = forced.or(tuned.map(|(_, c)| c));
+    let b_batched = ops.b_bs.iter().any(|&s| s != 0);
+    let variant = match variant {
+        Some(MatmulVariant::CpuTexture) if b_batched || !texture_fits(device, n, k) => {
+            return Err(Error::invalid(
+                OP,
+                format!(
+                    "the cpu_texture variant needs one B matrix within the adapter's {} texels a side, got {:?} x {:?}",
+                    device.limits().max_texture_dimension_2d,
+                    a.shape(),
+                    b.shape()
+                ),
+            ))
+        }
+        Some(v) => v,
+        None => choose_variant(device, m, n, k, ops.dtype),
+    };
+    if !variant.available_on(device) {
+        return Err(Error::MissingFeature {
+            what: "the cpu_subgroup matmul variant (subgroups of exactly 8 lanes on a CPU adapter; leave the variant to the rules)".into(),
+            feature: "SUBGROUP",
+            adapter: device.summary().name.clone(),
+        });
+    }
+    if variant == MatmulVariant::Gemv && m != 1 && n != 1 {
+        return Err(Error::invalid(
+            OP,
+            format!(
+                "the gemv variant needs M == 1 or N == 1, got {:?} x {:?}",
+                a.shape(),
+                b.shape()
+            ),
+        ));
+    }
+    let cfg = forced.unwrap_or_else(|| config(device, variant, m, n));
+    let four = |x: u32| x > 0 && x.is_multiple_of(4);
+    let ok = match variant {
+        MatmulVariant::CpuRegister | MatmulVariant::CpuTexture => cfg.wg_x > 0,
+        MatmulVariant::CpuSubgroup => cfg.wg_x.is_multiple_of(8) && cfg.wg_x > 0,
+        MatmulVariant::GpuTiled => {
+            four(cfg.tm) && four(cfg.tn) && cfg.wg_x > 0 && cfg.wg_y > 0 && tile_fits(device, cfg)
+        }
+        MatmulVariant::Gemv => cfg.k_split > 0 && cfg.wg_x.is_multiple_of(cfg.k_split),
+    };
+    if !ok {
+        return Err(Error::invalid(
+            OP,
+            format!("kernel config {cfg:?} breaks the {variant:?} rules"),
+        ));
+    }
+    Ok((variant, cfg))
+}
+
+/// The pipeline key: the kernel, and which operands take the vec4 paths (contiguous along
+/// the vector axis, with every offset and stride a multiple of 4).
+fn kernel_key(
+    ops: &Operands,
+    a: &Tensor,
+    b: &Tensor,
+    epi: &Epilogue,
+    variant: MatmulVariant,
+    cfg: KernelConfig,
+) -> KernelKey {
+    let r = ops.shape.len();
+    let (a_rs, a_cs) = (ops.a_str[r - 2], ops.a_str[r - 1]);
+    let (b_rs, b_cs) = (ops.b_str[r - 2], ops.b_str[r - 1]);
+    let aligned = |xs: &[usize]| xs.iter().all(|x| x.is_multiple_of(4));
+    let mut a_aligned = vec![a.offset(), a_rs];
+    a_aligned.extend(&ops.a_bs);
+    let mut b_aligned = vec![b.offset(), b_rs];
+    b_aligned.extend(&ops.b_bs);
+    let cpu = matches!(
+        variant,
+        MatmulVariant::CpuRegister | MatmulVariant::CpuTexture | MatmulVariant::CpuSubgroup
+    );
+    let n = ops.n;
+    let a_vec = cpu && a_cs == 1 && aligned(&a_aligned);
+    let b_vec =
+        variant != MatmulVariant::Gemv && b_cs == 1 && n.is_multiple_of(4) && aligned(&b_aligned);
+    let mut bk_aligned = vec![b.offset(), b_cs];
+    bk_aligned.extend(&ops.b_bs);
+    let b_kvec = cpu && !b_vec && b_rs == 1 && aligned(&bk_aligned);
+    // Vectorised epilogue (CPU kernels): every 4-column group of a C row is one aligned vec4.
+    let c_vec = cpu && n.is_multiple_of(4);
+    let bias_vec = c_vec && epi.bias.is_some() && ops.bias_s == 1 && ops.bias_off.is_multiple_of(4);
+    let mut r_aligned = vec![ops.r_off, ops.r_str[r - 2]];
+    r_aligned.extend(&ops.r_bs);
+    let res_vec = c_vec && epi.residual.is_some() && ops.r_str[r - 1] == 1 && aligned(&r_aligned);
+    KernelKey {
+        variant,
+        cfg,
+        f16: ops.dtype == DType::F16,
+        a_vec,
+        b_vec,
+        b_kvec,
+        has_bias: epi.bias.is_some(),
+        has_res: epi.residual.is_some(),
+        c_vec,
+        bias_vec,
+        res_vec,
+        activation: epi.activation,
+        gemv_x_is_b: ops.m == 1,
+    }
+}
+
+/// Workgroups along x and y (batches go along z), within the device's per-dimension limit.
+fn grid(
+    device: &Device,
+    ops: &Operands,
+    a: &Tensor,
+    b: &Tensor,
+    variant: MatmulVariant,
+    cfg: KernelConfig,
+) -> Result<[usize; 2]> {
+    let (m, n) = (ops.m, ops.n);
+    let max = device.limits().max_compute_workgroups_per_dimension as usize;
+    let grid_xy = match variant {
+        MatmulVariant::CpuRegister | MatmulVariant::CpuTexture | MatmulVariant::CpuSubgroup => {
+            let blocks_n = n.div_ceil(cfg.tn as usize);
+            [
+                blocks_n.div_ceil(cfg.wg_x as usize),
+                m.div_ceil(cfg.tm as usize),
+            ]
+        }
+        MatmulVariant::GpuTiled => [
+            n.div_ceil((cfg.wg_x * cfg.tn) as usize),
+            m.div_ceil((cfg.wg_y * cfg.tm) as usize),
+        ],
+        MatmulVariant::Gemv => {
+            let outputs = m.max(n);
+            let g = crate::exec::grid_1d(
+                device,
+                outputs.div_ceil((cfg.wg_x / cfg.k_split) as usize) as u64,
+            )?;
+            [g[0] as usize, g[1] as usize]
+        }
+    };
+    if grid_xy[0] > max || grid_xy[1] > max {
+        return Err(Error::TooLarge {
+            what: format!("matmul {:?} x {:?} grid {grid_xy:?}", a.shape(), b.shape()),
+            bytes: grid_xy[0].max(grid_xy[1]) as u64,
+            limit: "max_compute_workgroups_per_dimension",
+            max: max as u64,
+        });
+    }
+    Ok(grid_xy)
 }
 
 /// Records `matmul_pack_b`: B (one matrix, any strides) into a new rgba32float texture of
@@ -894,6 +779,7 @@ fn encode_pack_b(
 
 #[cfg(test)]
 mod tests {
+    use super::operands::collapse_batch;
     use super::*;
 
     #[test]
