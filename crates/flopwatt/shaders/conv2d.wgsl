@@ -69,8 +69,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
-// The fused activation; the host replaces this line with the chosen expression.
-fn act(v: f32) -> f32 { return v; }
+// `act`, the fused activation, is appended by the launch code (ops::act_function).
 
 // Private arrays indexed in a loop that the driver does not unroll live in scratch memory
 // (lavapipe: a gather per access), so the accumulators are named vec4 variables (4 pixels

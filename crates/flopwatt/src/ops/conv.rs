@@ -8,15 +8,15 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::exec::{grid_1d, Cost, Recorder};
-use crate::ops::{run_once, same_device, Activation, ActivationWgsl, ACTIVATION_WGSL};
+use crate::ops::{act_function, run_once, same_device, Activation};
 use crate::shaders::{specialize, CONV2D};
 use crate::tensor::{numel, DType, Tensor};
 pub use flopwatt_ir::op::{Conv1dParams, Conv2dParams, ConvTranspose2dParams};
 
 const WG: usize = 64;
-const ACT_LINE: &str = "fn act(v: f32) -> f32 { return v; }";
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -53,15 +53,6 @@ struct Spec {
     pl: usize,
 }
 
-/// Replaces the identity `act` of a conv-family shader with `a` (and adds its helpers).
-pub(crate) fn with_activation(src: &str, a: Activation) -> String {
-    if a == Activation::None {
-        return src.to_string();
-    }
-    let line = format!("fn act(v: f32) -> f32 {{ return {}; }}", a.wgsl("v"));
-    format!("{ACTIVATION_WGSL}\n{}", src.replace(ACT_LINE, &line))
-}
-
 fn source(spec: &Spec, act: Activation) -> Result<String> {
     let u = |v: usize| format!("{v}u");
     let src = specialize(
@@ -81,7 +72,7 @@ fn source(spec: &Spec, act: Activation) -> Result<String> {
             ("PL", u(spec.pl)),
         ],
     )?;
-    Ok(with_activation(&src, act))
+    Ok(format!("{src}\n{}", act_function(act)))
 }
 
 fn check_f32_contig(op: &'static str, what: &str, t: &Tensor, rank: usize) -> Result<()> {
@@ -168,6 +159,219 @@ enum Packing<'a> {
     Prepacked(&'a Tensor),
 }
 
+/// The sizes of one conv2d, checked: input `[n, cin, h, w]`, weight `[cout, cin_g, kh, kw]`,
+/// `g` groups, output `[n, cout, oh, ow]`.
+struct ConvShape {
+    n: usize,
+    cin: usize,
+    h: usize,
+    w: usize,
+    cout: usize,
+    cin_g: usize,
+    kh: usize,
+    kw: usize,
+    g: usize,
+    oh: usize,
+    ow: usize,
+}
+
+impl ConvShape {
+    const OP: &'static str = "conv2d";
+
+    /// Checks devices, dtypes, layouts, groups, strides and the output extent.
+    fn of(
+        dev: &Device,
+        x: &Tensor,
+        w: &Tensor,
+        bias: Option<&Tensor>,
+        p: &Conv2dParams,
+    ) -> Result<Self> {
+        let op = Self::OP;
+        same_device(op, dev, &[x, w])?;
+        check_f32_contig(op, "input", x, 4)?;
+        check_f32_contig(op, "weight", w, 4)?;
+        let (n, cin, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+        let (cout, cin_g, kh, kw) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
+        let g = p.groups;
+        if g == 0 || !cin.is_multiple_of(g) || !cout.is_multiple_of(g) {
+            return Err(Error::invalid(
+                op,
+                format!("groups {g} must divide input channels {cin} and output channels {cout}"),
+            ));
+        }
+        if cin_g != cin / g || kh == 0 || kw == 0 {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "weight {:?} does not fit input {:?} with groups {g} (need [Cout, {}, KH, KW])",
+                    w.shape(),
+                    x.shape(),
+                    cin / g
+                ),
+            ));
+        }
+        if p.stride.contains(&0) || p.dilation.contains(&0) {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "stride {:?} and dilation {:?} must be positive",
+                    p.stride, p.dilation
+                ),
+            ));
+        }
+        if let Some(b) = bias {
+            same_device(op, dev, &[b])?;
+            check_f32_contig(op, "bias", b, 1)?;
+            if b.shape()[0] != cout {
+                return Err(Error::shape(
+                    op,
+                    format!("bias {:?} must be [{cout}]", b.shape()),
+                ));
+            }
+        }
+        let pd = p.padding;
+        let oh = out_extent(h, pd[0] + pd[2], kh, p.stride[0], p.dilation[0]);
+        let ow = out_extent(wd, pd[1] + pd[3], kw, p.stride[1], p.dilation[1]);
+        let (Some(oh), Some(ow)) = (oh, ow) else {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "kernel {kh}x{kw} with dilation {:?} does not fit input {:?} padded by {:?}",
+                    p.dilation,
+                    x.shape(),
+                    pd
+                ),
+            ));
+        };
+        Ok(ConvShape {
+            n,
+            cin,
+            h,
+            w: wd,
+            cout,
+            cin_g,
+            kh,
+            kw,
+            g,
+            oh,
+            ow,
+        })
+    }
+
+    fn out_shape(&self) -> [usize; 4] {
+        [self.n, self.cout, self.oh, self.ow]
+    }
+
+    fn cout_g(&self) -> usize {
+        self.cout / self.g
+    }
+
+    /// The kernel for this shape: 1x1 stride-1 unpadded convs run flat over pixels; the
+    /// channel block follows the channels per group (depthwise gets 1); rows take vec4 loads
+    /// where their stride and padding keep the 4-pixel segments aligned.
+    fn spec(&self, p: &Conv2dParams, bias: bool) -> Spec {
+        let (kh, kw) = (self.kh, self.kw);
+        let pd = p.padding;
+        let flat = kh == 1 && kw == 1 && p.stride == [1, 1] && pd == [0; 4];
+        let cout_g = self.cout_g();
+        let tc = if cout_g >= 8 {
+            8
+        } else if cout_g >= 4 {
+            4
+        } else {
+            1
+        };
+        let tp = 4;
+        let seg = (tp - 1) * p.stride[1] + (kw - 1) * p.dilation[1] + 1;
+        let aligned = if flat {
+            (self.oh * self.ow).is_multiple_of(4)
+        } else {
+            p.stride[1] == 1 && self.w.is_multiple_of(4) && pd[1] <= 4 && seg <= 8 + pd[1]
+        };
+        Spec {
+            k: [kh, kw],
+            s: if flat { [1, 1] } else { p.stride },
+            d: if flat { [1, 1] } else { p.dilation },
+            tp,
+            tc,
+            flat,
+            bias,
+            aligned,
+            pl: if aligned && !flat { pd[1] } else { 0 },
+        }
+    }
+
+    /// The kernel's parameters for `spec`, every size checked to fit in 32 bits.
+    fn params(&self, spec: &Spec, p: &Conv2dParams) -> Result<Params> {
+        let tiles_row = if spec.flat {
+            (self.oh * self.ow).div_ceil(spec.tp)
+        } else {
+            self.ow.div_ceil(spec.tp)
+        };
+        let total_tiles = if spec.flat {
+            self.n * tiles_row
+        } else {
+            self.n * self.oh * tiles_row
+        };
+        let u = |v: usize, what: &str| {
+            u32::try_from(v).map_err(|_| {
+                Error::shape(
+                    Self::OP,
+                    format!("{what} {v} does not fit in 32 bits; use a smaller shape"),
+                )
+            })
+        };
+        u(numel(&self.out_shape()), "output size")?;
+        Ok(Params {
+            n: u(self.n, "batch")?,
+            cin: u(self.cin, "input channels")?,
+            h: u(self.h, "height")?,
+            w: u(self.w, "width")?,
+            cout: u(self.cout, "output channels")?,
+            oh: u(self.oh, "output height")?,
+            ow: u(self.ow, "output width")?,
+            groups: u(self.g, "groups")?,
+            cin_g: u(self.cin_g, "input channels per group")?,
+            cout_g: u(self.cout_g(), "output channels per group")?,
+            pad_t: u(p.padding[0], "padding")?,
+            pad_l: u(p.padding[1], "padding")?,
+            tiles_row: u(tiles_row, "tiles per row")?,
+            co_blocks: u(self.cout_g().div_ceil(spec.tc), "channel blocks")?,
+            total_tiles: u(total_tiles, "tiles")?,
+            _pad: 0,
+        })
+    }
+
+    fn cost(&self, x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Cost {
+        let y_numel = numel(&self.out_shape());
+        let flops = 2
+            * (self.n * self.cout * self.oh * self.ow * self.cin_g * self.kh * self.kw) as u64
+            + if bias.is_some() { y_numel as u64 } else { 0 };
+        let bytes = 4 * (x.numel() + w.numel() + y_numel + bias.map_or(0, |b| b.numel())) as u64;
+        Cost { flops, bytes }
+    }
+}
+
+/// The pipeline name of a direct conv kernel (what profiles and `explain` show).
+fn kernel_name(spec: &Spec) -> String {
+    format!(
+        "conv2d.direct.k{}x{}.s{}x{}.d{}x{}.tc{}{}{}",
+        spec.k[0],
+        spec.k[1],
+        spec.s[0],
+        spec.s[1],
+        spec.d[0],
+        spec.d[1],
+        spec.tc,
+        if spec.flat { ".flat" } else { "" },
+        if spec.aligned {
+            format!(".aligned{}", spec.pl)
+        } else {
+            String::new()
+        }
+    )
+}
+
 fn encode_conv2d_impl(
     rec: &mut Recorder,
     x: &Tensor,
@@ -176,161 +380,30 @@ fn encode_conv2d_impl(
     p: &Conv2dParams,
     packing: Packing,
 ) -> Result<(Tensor, Tensor)> {
-    const OP: &str = "conv2d";
     let dev = rec.device().clone();
-    same_device(OP, &dev, &[x, w])?;
-    check_f32_contig(OP, "input", x, 4)?;
-    check_f32_contig(OP, "weight", w, 4)?;
-    let (n, cin, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
-    let (cout, cin_g, kh, kw) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
-    let g = p.groups;
-    if g == 0 || !cin.is_multiple_of(g) || !cout.is_multiple_of(g) {
-        return Err(Error::invalid(
-            OP,
-            format!("groups {g} must divide input channels {cin} and output channels {cout}"),
-        ));
-    }
-    if cin_g != cin / g || kh == 0 || kw == 0 {
-        return Err(Error::shape(
-            OP,
-            format!(
-                "weight {:?} does not fit input {:?} with groups {g} (need [Cout, {}, KH, KW])",
-                w.shape(),
-                x.shape(),
-                cin / g
-            ),
-        ));
-    }
-    if p.stride.contains(&0) || p.dilation.contains(&0) {
-        return Err(Error::invalid(
-            OP,
-            format!(
-                "stride {:?} and dilation {:?} must be positive",
-                p.stride, p.dilation
-            ),
-        ));
-    }
-    if let Some(b) = bias {
-        same_device(OP, &dev, &[b])?;
-        check_f32_contig(OP, "bias", b, 1)?;
-        if b.shape()[0] != cout {
-            return Err(Error::shape(
-                OP,
-                format!("bias {:?} must be [{cout}]", b.shape()),
-            ));
-        }
-    }
-    let pd = p.padding;
-    let oh = out_extent(h, pd[0] + pd[2], kh, p.stride[0], p.dilation[0]);
-    let ow = out_extent(wd, pd[1] + pd[3], kw, p.stride[1], p.dilation[1]);
-    let (oh, ow) = match (oh, ow) {
-        (Some(a), Some(b)) => (a, b),
-        _ => {
-            return Err(Error::shape(
-                OP,
-                format!(
-                    "kernel {kh}x{kw} with dilation {:?} does not fit input {:?} padded by {:?}",
-                    p.dilation,
-                    x.shape(),
-                    pd
-                ),
-            ))
-        }
-    };
-    let out_shape = [n, cout, oh, ow];
+    let cs = ConvShape::of(&dev, x, w, bias, p)?;
+    let out_shape = cs.out_shape();
     if numel(&out_shape) == 0 {
         let y = Tensor::empty(&dev, &out_shape, DType::F32)?;
         return Ok((y.clone(), y));
     }
-    let cout_g = cout / g;
-    let flat = kh == 1 && kw == 1 && p.stride == [1, 1] && pd == [0; 4];
-    // Fewer channels per group than the block wastes lanes of work; depthwise gets 1.
-    let tc = if cout_g >= 8 {
-        8
-    } else if cout_g >= 4 {
-        4
-    } else {
-        1
-    };
-    let tp = 4;
-    let seg = (tp - 1) * p.stride[1] + (kw - 1) * p.dilation[1] + 1;
-    let aligned = if flat {
-        (oh * ow).is_multiple_of(4)
-    } else {
-        p.stride[1] == 1 && wd.is_multiple_of(4) && pd[1] <= 4 && seg <= 8 + pd[1]
-    };
-    let spec = Spec {
-        k: [kh, kw],
-        s: if flat { [1, 1] } else { p.stride },
-        d: if flat { [1, 1] } else { p.dilation },
-        tp,
-        tc,
-        flat,
-        bias: bias.is_some(),
-        aligned,
-        pl: if aligned && !flat { pd[1] } else { 0 },
-    };
-    let name = format!(
-        "conv2d.direct.k{kh}x{kw}.s{}x{}.d{}x{}.tc{tc}{}{}",
-        spec.s[0],
-        spec.s[1],
-        spec.d[0],
-        spec.d[1],
-        if flat { ".flat" } else { "" },
-        if aligned {
-            format!(".aligned{}", spec.pl)
-        } else {
-            String::new()
-        }
-    );
+    let spec = cs.spec(p, bias.is_some());
+    let params = cs.params(&spec, p)?;
+    let name = kernel_name(&spec);
     let key = format!("conv2d {spec:?} {}", super::activation_key(p.activation));
     let pipe = dev.kernel_pipeline(&name, &format!("{key} direct"), || {
         Ok((source(&spec, p.activation)?, "conv2d_direct".into()))
     })?;
-    let tiles_row = if flat {
-        (oh * ow).div_ceil(tp)
-    } else {
-        ow.div_ceil(tp)
-    };
-    let total_tiles = if flat {
-        n * tiles_row
-    } else {
-        n * oh * tiles_row
-    };
-    let co_blocks = cout_g.div_ceil(tc);
-    let params = Params {
-        n: n as u32,
-        cin: cin as u32,
-        h: h as u32,
-        w: wd as u32,
-        cout: cout as u32,
-        oh: oh as u32,
-        ow: ow as u32,
-        groups: g as u32,
-        cin_g: cin_g as u32,
-        cout_g: cout_g as u32,
-        pad_t: pd[0] as u32,
-        pad_l: pd[1] as u32,
-        tiles_row: tiles_row as u32,
-        co_blocks: co_blocks as u32,
-        total_tiles: total_tiles as u32,
-        _pad: 0,
-    };
-    let mut grid = grid_1d(&dev, total_tiles.div_ceil(WG) as u64)?;
-    grid[2] = (g * co_blocks) as u32;
-    let y_numel = numel(&out_shape);
-    let flops = 2 * (n * cout * oh * ow * cin_g * kh * kw) as u64
-        + if bias.is_some() { y_numel as u64 } else { 0 };
-    let bytes = 4 * (x.numel() + w.numel() + y_numel + bias.map_or(0, |b| b.numel())) as u64;
+    let mut grid = grid_1d(&dev, (params.total_tiles as usize).div_ceil(WG) as u64)?;
+    grid[2] = params.groups * params.co_blocks;
     // Pack the weights so that each tap's channel block is contiguous (vec4 loads).
-    let tcp = tc.max(4);
-    let packed_len = g * co_blocks * cin_g * kh * kw * tcp;
+    let packed_len = cs.g * params.co_blocks as usize * cs.cin_g * cs.kh * cs.kw * spec.tc.max(4);
     let packed = match packing {
         Packing::Prepacked(t) => {
-            same_device(OP, &dev, &[t])?;
+            same_device(ConvShape::OP, &dev, &[t])?;
             if t.shape() != [packed_len] || t.dtype() != DType::F32 {
                 return Err(Error::shape(
-                    OP,
+                    ConvShape::OP,
                     format!(
                         "prepacked weights {:?} do not match weight {:?} for input {:?} (need [{packed_len}])",
                         t.shape(),
@@ -376,7 +449,7 @@ fn encode_conv2d_impl(
         &[x.buffer(), packed.buffer(), b.buffer(), y.buffer()],
         Some(bytemuck::bytes_of(&params)),
         grid,
-        Cost { flops, bytes },
+        cs.cost(x, w, bias),
     )?;
     Ok((y, packed))
 }

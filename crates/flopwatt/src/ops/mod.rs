@@ -89,6 +89,17 @@ pub fn wgsl_f32(v: f32) -> String {
 /// for large |x|).
 pub const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
 
+/// `fn act(x: f32) -> f32` applying `a`, with the helpers it calls. Kernels with an activation
+/// epilogue call `act` without defining it; their launch code appends this to the source.
+pub(crate) fn act_function(a: Activation) -> String {
+    let f = format!("fn act(x: f32) -> f32 {{ return {}; }}\n", a.wgsl("x"));
+    if a == Activation::None {
+        f
+    } else {
+        format!("{ACTIVATION_WGSL}\n{f}")
+    }
+}
+
 /// Whether kernels may hand values between the lanes of 8-invocation subgroups with
 /// `subgroupBroadcast`: the SUBGROUP feature with subgroups of exactly 8 consecutive
 /// invocations (lavapipe's 8-wide vectors), on a CPU adapter, where invocations are laid out

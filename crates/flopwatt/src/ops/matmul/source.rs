@@ -6,7 +6,7 @@
 use super::cpu_block::{self, BlockKind};
 use super::{KernelConfig, MatmulVariant, OP};
 use crate::error::{Error, Result};
-use crate::ops::{activation_key, Activation, ActivationWgsl, ACTIVATION_WGSL};
+use crate::ops::{act_function, activation_key, Activation};
 use crate::shaders::{
     specialize, with_f16_enable, MATMUL, MATMUL_CPU, MATMUL_CPU_TEXTURE, MATMUL_GEMV, MATMUL_GPU,
 };
@@ -138,9 +138,8 @@ pub(super) fn pack_b_source(f16: bool) -> Result<String> {
 /// `src` specialised with `vals`, with the activation `act` the epilogue calls.
 fn finish(src: &str, vals: &[(&str, String)], act: Activation, f16: bool) -> Result<String> {
     let src = specialize(src, vals)?;
-    let act = format!("fn act(x: f32) -> f32 {{ return {}; }}", act.wgsl("x"));
     Ok(with_f16_enable(
-        format!("{ACTIVATION_WGSL}\n{src}\n{act}\n"),
+        format!("{src}\n{}", act_function(act)),
         f16,
     ))
 }
