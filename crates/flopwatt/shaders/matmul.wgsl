@@ -23,6 +23,18 @@ alias T = f32;
 const B_VEC: bool = false;
 const HAS_BIAS: bool = false;
 const HAS_RES: bool = false;
+// Layout fast paths, decided on the host from the strides: A contiguous along K in aligned
+// groups of 4 with K a multiple of 4; B contiguous along K (a transposed view, e.g. x . W^T).
+const A_VEC: bool = false;
+const B_KVEC: bool = false;
+// Epilogue fast paths (store4), decided on the host: C rows a multiple of 4
+// (every 4-column group of a row is one aligned vec4), the bias contiguous and aligned, the
+// residual contiguous along N with aligned offset and row and batch strides. lavapipe loads
+// and stores lane by lane (one vec4 per lane costs about half of four scalars); GPUs write
+// 16 bytes per lane in one transaction.
+const C_VEC: bool = false;
+const BIAS_VEC: bool = false;
+const RES_VEC: bool = false;
 
 struct Params {
     m: u32,
@@ -105,4 +117,70 @@ fn store(bs: Bases, m: u32, n: u32, acc: f32) {
 // a placeholder buffer stands in when the epilogue has none). Never true at run time.
 fn touch_epilogue_bindings() -> bool {
     return p.m == 0u && (bias[0].x != T(0.0) || res[0].x != T(0.0));
+}
+
+// The bias of the 4 columns from n, for store4's vector path (zero without a bias; clamped
+// in-range values past N, which store4 never stores).
+fn bias4(n: u32) -> vec4<f32> {
+    if (!HAS_BIAS) {
+        return vec4<f32>(0.0);
+    }
+    if (BIAS_VEC) {
+        return vec4<f32>(bias[(p.bias_off + min(n, p.n - 4u)) >> 2u]);
+    }
+    var out = vec4<f32>(0.0);
+    for (var j = 0u; j < 4u; j++) {
+        let i = p.bias_off + min(n + j, p.n - 1u) * p.bias_s;
+        out[j] = f32(bias[i >> 2u][i & 3u]);
+    }
+    return out;
+}
+
+// res[m, n] + x, stored to C[m, n]: the edge of store4, after the activation.
+fn store_res(bs: Bases, m: u32, n: u32, x: f32) {
+    var v = x;
+    if (HAS_RES) {
+        let i = bs.r + m * p.r_rs + n * p.r_cs;
+        v += f32(res[i >> 2u][i & 3u]);
+    }
+    let o = bs.c + m * p.n + n;
+    c[o >> 2u][o & 3u] = T(v);
+}
+
+// Stores the in-range part of 4 outputs C[m, n..n + 4].
+// `bv` is bias4(n), loaded once per column group by the caller rather than once per row.
+// The vector and edge stores share one activation per column: lavapipe inlines every call,
+// and each copy of `act` in each store4 of a block adds to the pipeline's compile time.
+fn store4(bs: Bases, m: u32, n: u32, v: vec4<f32>, bv: vec4<f32>) {
+    if (m >= p.m) {
+        return;
+    }
+    var o = p.alpha * v + bv;
+    o = vec4<f32>(act(o.x), act(o.y), act(o.z), act(o.w));
+    if (C_VEC && n + 3u < p.n) {
+        if (HAS_RES) {
+            if (RES_VEC) {
+                o += vec4<f32>(res[(bs.r + m * p.r_rs + n) >> 2u]);
+            } else {
+                for (var j = 0u; j < 4u; j++) {
+                    let r = bs.r + m * p.r_rs + (n + j) * p.r_cs;
+                    o[j] += f32(res[r >> 2u][r & 3u]);
+                }
+            }
+        }
+        c[(bs.c + m * p.n + n) >> 2u] = vec4<T>(o);
+        return;
+    }
+    if (n < p.n) {
+        store_res(bs, m, n, o.x);
+    }
+    if (n + 1u < p.n) {
+        store_res(bs, m, n + 1u, o.y);
+    }
+    if (n + 2u < p.n) {
+        store_res(bs, m, n + 2u, o.z);
+    }
+    if (n + 3u < p.n) {
+        store_res(bs, m, n + 3u, o.w);
+    }
 }

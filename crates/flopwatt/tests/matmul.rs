@@ -268,6 +268,75 @@ async fn every_cpu_block_at(dev: &Device, n: usize) {
 }
 
 gpu_test! {
+/// Every tile of the shared-memory GPU kernel (the rules' four and the tuner's), forced, with
+/// A and B plain or transposed (the vec4 loads along K and N and the scalar ones), K with and
+/// without a partial slice, N with and without the vec4 epilogue, bias, ReLU and residual.
+async fn every_gpu_tile(dev) {
+    let tiles: &[(u32, u32, u32, u32, u32)] = &[
+        (8, 8, 16, 16, 8),
+        (4, 4, 16, 16, 16),
+        (4, 4, 16, 4, 16),
+        (4, 4, 4, 16, 16),
+        (8, 4, 16, 16, 8),
+        (4, 8, 16, 16, 8),
+    ];
+    let shapes: &[(usize, usize, usize)] = if common::BROWSER {
+        &[(131, 132, 36)]
+    } else {
+        &[(131, 132, 36), (67, 45, 37), (5, 130, 20)]
+    };
+    for (si, &(m, n, k)) in shapes.iter().enumerate() {
+        for (ta, tb) in [(false, false), (true, true), (false, true)] {
+            let seed = 40 + 10 * si as u64 + 2 * ta as u64 + tb as u64;
+            let a = upload(&dev, &[m, k], seed, ta, DType::F32);
+            let b = upload(&dev, &[k, n], seed + 5, tb, DType::F32);
+            let bias = upload(&dev, &[n], seed + 6, false, DType::F32);
+            let res = upload(&dev, &[m, n], seed + 7, false, DType::F32);
+            let (mut want, shape) = refm::matmul(&a.logical, &[m, k], &b.logical, &[k, n]);
+            refm::epilogue(
+                &mut want,
+                &shape,
+                0.5,
+                Some(&bias.logical),
+                Activation::Relu,
+                Some((&res.logical, &[m, n])),
+            );
+            let epi = Epilogue {
+                alpha: 0.5,
+                bias: Some(&bias.tensor),
+                activation: Activation::Relu,
+                residual: Some(&res.tensor),
+            };
+            for &(tm, tn, wg_x, wg_y, k_split) in tiles {
+                let cfg = matmul::KernelConfig {
+                    tm,
+                    tn,
+                    wg_x,
+                    wg_y,
+                    k_split,
+                };
+                let mut rec = Recorder::new(&dev);
+                let out = matmul::encode_matmul_config(
+                    &mut rec,
+                    &a.tensor,
+                    &b.tensor,
+                    &epi,
+                    Some(MatmulVariant::GpuTiled),
+                    Some(cfg),
+                )
+                .unwrap();
+                rec.submit_async(false).await.unwrap();
+                let got = out.to_f32_vec_async().await.unwrap();
+                let what = format!("gpu tile {cfg:?} [{m}, {k}]{ta} x [{k}, {n}]{tb}");
+                reference::check_nmse(&what, &got, &want, NMSE_F32)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+}
+}
+
+gpu_test! {
 async fn broadcast_batches(dev) {
     let cases: &[(&[usize], &[usize])] = &[
         (&[3, 1, 33, 17], &[4, 17, 65]),

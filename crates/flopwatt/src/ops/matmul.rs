@@ -247,13 +247,15 @@ pub(crate) fn usable(
 const MAX_TILE_ACCUMULATORS: u32 = 64;
 
 /// Whether the tiled kernel's per-invocation block and its workgroup tiles of A and B
-/// (`k_split` deep, in workgroup memory) fit the kernel and the adapter's limits.
+/// (`k_split` deep, a multiple of 4 for its 4-element loads, in workgroup memory) fit the
+/// kernel and the adapter's limits.
 fn tile_fits(device: &Device, c: KernelConfig) -> bool {
     let lim = device.limits();
     let shared = (c.tm as u64 * c.wg_y as u64 + c.tn as u64 * c.wg_x as u64)
         .saturating_mul(c.k_split as u64)
         .saturating_mul(4);
     c.k_split > 0
+        && c.k_split.is_multiple_of(4)
         && (c.tm as u64) * (c.tn as u64) <= MAX_TILE_ACCUMULATORS as u64
         && shared <= lim.max_compute_workgroup_storage_size as u64
 }
@@ -327,13 +329,27 @@ pub fn config(device: &Device, variant: MatmulVariant, m: usize, n: usize) -> Ke
                 k_split: 1,
             }
         }
-        MatmulVariant::GpuTiled => KernelConfig {
-            tm: 4,
-            tn: 4,
-            wg_x: 16,
-            wg_y: 16,
-            k_split: 16,
-        },
+        // A 128x128 tile (8x8 per invocation) where both sides fill it, a 64x64 one otherwise,
+        // and 16-wide tiles along a side under 32 so that skinny products do not compute
+        // mostly clamped rows; see docs/decisions.md#matmul-gpu-tile.
+        MatmulVariant::GpuTiled => {
+            let (tm, tn, wg_x, wg_y, bk) = if m >= 128 && n >= 128 {
+                (8, 8, 16, 16, 8)
+            } else if m < 32 && n >= 32 {
+                (4, 4, 16, 4, 16)
+            } else if n < 32 && m >= 32 {
+                (4, 4, 4, 16, 16)
+            } else {
+                (4, 4, 16, 16, 16)
+            };
+            KernelConfig {
+                tm,
+                tn,
+                wg_x,
+                wg_y,
+                k_split: bk,
+            }
+        }
         MatmulVariant::Gemv => KernelConfig {
             tm: 1,
             tn: 1,
@@ -650,10 +666,8 @@ fn kernel_key(
     a_aligned.extend(&ops.a_bs);
     let mut b_aligned = vec![b.offset(), b_rs];
     b_aligned.extend(&ops.b_bs);
-    let cpu = matches!(
-        variant,
-        MatmulVariant::CpuRegister | MatmulVariant::CpuTexture | MatmulVariant::CpuSubgroup
-    );
+    // Every kernel but GEMV has the vec4 loads along K and the vec4 epilogue.
+    let cpu = variant != MatmulVariant::Gemv;
     let n = ops.n;
     let a_vec = cpu && a_cs == 1 && aligned(&a_aligned);
     let b_vec =
@@ -661,7 +675,7 @@ fn kernel_key(
     let mut bk_aligned = vec![b.offset(), b_cs];
     bk_aligned.extend(&ops.b_bs);
     let b_kvec = cpu && !b_vec && b_rs == 1 && aligned(&bk_aligned);
-    // Vectorised epilogue (CPU kernels): every 4-column group of a C row is one aligned vec4.
+    // Vectorised epilogue: every 4-column group of a C row is one aligned vec4.
     let c_vec = cpu && n.is_multiple_of(4);
     let bias_vec = c_vec && epi.bias.is_some() && ops.bias_s == 1 && ops.bias_off.is_multiple_of(4);
     let mut r_aligned = vec![ops.r_off, ops.r_str[r - 2]];

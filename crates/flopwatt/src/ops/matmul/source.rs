@@ -68,6 +68,16 @@ pub(super) fn kernel_source(key: &KernelKey) -> Result<(String, String)> {
         ("HAS_BIAS", b(key.has_bias)),
         ("HAS_RES", b(key.has_res)),
     ];
+    // Layout and epilogue fast paths (the GEMV kernel reads neither: they keep their defaults).
+    if key.variant != MatmulVariant::Gemv {
+        vals.extend([
+            ("A_VEC", b(key.a_vec)),
+            ("B_KVEC", b(key.b_kvec)),
+            ("C_VEC", b(key.c_vec)),
+            ("BIAS_VEC", b(key.bias_vec)),
+            ("RES_VEC", b(key.res_vec)),
+        ]);
+    }
     let mut src = MATMUL.to_string();
     let entry = match cpu_table(key.variant) {
         Some((blocks, kind)) => {
@@ -82,14 +92,7 @@ pub(super) fn kernel_source(key: &KernelKey) -> Result<(String, String)> {
                     ),
                 ));
             }
-            vals.extend([
-                ("CPU_WG", format!("{}u", c.wg_x)),
-                ("A_VEC", b(key.a_vec)),
-                ("B_KVEC", b(key.b_kvec)),
-                ("C_VEC", b(key.c_vec)),
-                ("BIAS_VEC", b(key.bias_vec)),
-                ("RES_VEC", b(key.res_vec)),
-            ]);
+            vals.push(("CPU_WG", format!("{}u", c.wg_x)));
             src.push_str(MATMUL_CPU);
             if kind == BlockKind::Texture {
                 src.push_str(MATMUL_CPU_TEXTURE);
@@ -155,13 +158,6 @@ fn all_keys() -> Vec<KernelKey> {
         wg_y: 1,
         k_split: 1,
     };
-    let gpu = KernelConfig {
-        tm: 4,
-        tn: 4,
-        wg_x: 16,
-        wg_y: 16,
-        k_split: 16,
-    };
     let gemv = |rk| KernelConfig {
         tm: 1,
         tn: 1,
@@ -179,20 +175,23 @@ fn all_keys() -> Vec<KernelKey> {
             );
         }
     }
-    configs.extend([
-        (MatmulVariant::GpuTiled, gpu, false),
-        (
-            MatmulVariant::GpuTiled,
-            KernelConfig {
-                tm: 8,
-                tn: 4,
-                wg_x: 16,
-                wg_y: 16,
-                k_split: 8,
-            },
-            false,
-        ),
-    ]);
+    // The rules' tiles (128x128, 64x64, 16x64, 64x16) and a tuning candidate.
+    for (tm, tn, wg_x, wg_y, k_split) in [
+        (8, 8, 16, 16, 8),
+        (4, 4, 16, 16, 16),
+        (4, 4, 16, 4, 16),
+        (4, 4, 4, 16, 16),
+        (8, 4, 16, 16, 8),
+    ] {
+        let cfg = KernelConfig {
+            tm,
+            tn,
+            wg_x,
+            wg_y,
+            k_split,
+        };
+        configs.push((MatmulVariant::GpuTiled, cfg, false));
+    }
     for rk in [1, 16] {
         for side in [false, true] {
             configs.push((MatmulVariant::Gemv, gemv(rk), side));
