@@ -199,6 +199,70 @@ async fn large_1024ish(dev) {
 }
 }
 
+/// `0.5 * [m, k] x [k, n] + bias`, ReLU, `+ residual`: operands (A and B plain or transposed
+/// views) and the reference, for the tests that force one kernel configuration after another.
+struct EpilogueProduct {
+    a: Operand,
+    b: Operand,
+    bias: Operand,
+    res: Operand,
+    want: Vec<f64>,
+}
+
+impl EpilogueProduct {
+    fn new(dev: &Device, [m, n, k]: [usize; 3], ta: bool, tb: bool, seed: u64) -> Self {
+        let a = upload(dev, &[m, k], seed, ta, DType::F32);
+        let b = upload(dev, &[k, n], seed + 1, tb, DType::F32);
+        let bias = upload(dev, &[n], seed + 2, false, DType::F32);
+        let res = upload(dev, &[m, n], seed + 3, false, DType::F32);
+        let (mut want, shape) = refm::matmul(&a.logical, &[m, k], &b.logical, &[k, n]);
+        refm::epilogue(
+            &mut want,
+            &shape,
+            0.5,
+            Some(&bias.logical),
+            Activation::Relu,
+            Some((&res.logical, &[m, n])),
+        );
+        EpilogueProduct {
+            a,
+            b,
+            bias,
+            res,
+            want,
+        }
+    }
+
+    /// Runs the product on `variant` forced to `cfg` and checks it against the reference.
+    async fn check(
+        &self,
+        dev: &Device,
+        variant: MatmulVariant,
+        cfg: matmul::KernelConfig,
+        what: &str,
+    ) {
+        let epi = Epilogue {
+            alpha: 0.5,
+            bias: Some(&self.bias.tensor),
+            activation: Activation::Relu,
+            residual: Some(&self.res.tensor),
+        };
+        let mut rec = Recorder::new(dev);
+        let out = matmul::encode_matmul_config(
+            &mut rec,
+            &self.a.tensor,
+            &self.b.tensor,
+            &epi,
+            Some(variant),
+            Some(cfg),
+        )
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+        rec.submit_async(false).await.unwrap();
+        let got = out.to_f32_vec_async().await.unwrap();
+        reference::check_nmse(what, &got, &self.want, NMSE_F32).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
 gpu_test! {
 /// Every CPU register block of the storage and subgroup kernels, forced, at sizes that leave
 /// partial blocks on both sides and partial workgroups, with a bias and residual epilogue:
@@ -213,26 +277,7 @@ async fn every_cpu_block(dev) {
 }
 
 async fn every_cpu_block_at(dev: &Device, n: usize) {
-    let (m, k) = (67, 131);
-    let a = upload(dev, &[m, k], 31, false, DType::F32);
-    let b = upload(dev, &[k, n], 32, false, DType::F32);
-    let bias = upload(dev, &[n], 33, false, DType::F32);
-    let res = upload(dev, &[m, n], 34, false, DType::F32);
-    let (mut want, shape) = refm::matmul(&a.logical, &[m, k], &b.logical, &[k, n]);
-    refm::epilogue(
-        &mut want,
-        &shape,
-        0.5,
-        Some(&bias.logical),
-        Activation::Relu,
-        Some((&res.logical, &[m, n])),
-    );
-    let epi = Epilogue {
-        alpha: 0.5,
-        bias: Some(&bias.tensor),
-        activation: Activation::Relu,
-        residual: Some(&res.tensor),
-    };
+    let product = EpilogueProduct::new(dev, [67, n, 131], false, false, 31);
     for variant in [MatmulVariant::CpuRegister, MatmulVariant::CpuSubgroup] {
         if !variant.available_on(dev) {
             continue;
@@ -247,21 +292,8 @@ async fn every_cpu_block_at(dev: &Device, n: usize) {
                     wg_y: 1,
                     k_split: 1,
                 };
-                let mut rec = Recorder::new(dev);
-                let out = matmul::encode_matmul_config(
-                    &mut rec,
-                    &a.tensor,
-                    &b.tensor,
-                    &epi,
-                    Some(variant),
-                    Some(cfg),
-                )
-                .unwrap();
-                rec.submit_async(false).await.unwrap();
-                let got = out.to_f32_vec_async().await.unwrap();
                 let what = format!("{variant:?} {tm}x{tn} wg {wg_x} n {n}");
-                reference::check_nmse(&what, &got, &want, NMSE_F32)
-                    .unwrap_or_else(|e| panic!("{e}"));
+                product.check(dev, variant, cfg, &what).await;
             }
         }
     }
@@ -288,25 +320,7 @@ async fn every_gpu_tile(dev) {
     for (si, &(m, n, k)) in shapes.iter().enumerate() {
         for (ta, tb) in [(false, false), (true, true), (false, true)] {
             let seed = 40 + 10 * si as u64 + 2 * ta as u64 + tb as u64;
-            let a = upload(&dev, &[m, k], seed, ta, DType::F32);
-            let b = upload(&dev, &[k, n], seed + 5, tb, DType::F32);
-            let bias = upload(&dev, &[n], seed + 6, false, DType::F32);
-            let res = upload(&dev, &[m, n], seed + 7, false, DType::F32);
-            let (mut want, shape) = refm::matmul(&a.logical, &[m, k], &b.logical, &[k, n]);
-            refm::epilogue(
-                &mut want,
-                &shape,
-                0.5,
-                Some(&bias.logical),
-                Activation::Relu,
-                Some((&res.logical, &[m, n])),
-            );
-            let epi = Epilogue {
-                alpha: 0.5,
-                bias: Some(&bias.tensor),
-                activation: Activation::Relu,
-                residual: Some(&res.tensor),
-            };
+            let product = EpilogueProduct::new(&dev, [m, n, k], ta, tb, seed);
             for &(tm, tn, wg_x, wg_y, k_split) in tiles {
                 let cfg = matmul::KernelConfig {
                     tm,
@@ -315,21 +329,8 @@ async fn every_gpu_tile(dev) {
                     wg_y,
                     k_split,
                 };
-                let mut rec = Recorder::new(&dev);
-                let out = matmul::encode_matmul_config(
-                    &mut rec,
-                    &a.tensor,
-                    &b.tensor,
-                    &epi,
-                    Some(MatmulVariant::GpuTiled),
-                    Some(cfg),
-                )
-                .unwrap();
-                rec.submit_async(false).await.unwrap();
-                let got = out.to_f32_vec_async().await.unwrap();
-                let what = format!("gpu tile {cfg:?} [{m}, {k}]{ta} x [{k}, {n}]{tb}");
-                reference::check_nmse(&what, &got, &want, NMSE_F32)
-                    .unwrap_or_else(|e| panic!("{e}"));
+                let what = format!("gpu tile {cfg:?} [{m}, {k}] (T {ta}) x [{k}, {n}] (T {tb})");
+                product.check(&dev, MatmulVariant::GpuTiled, cfg, &what).await;
             }
         }
     }
