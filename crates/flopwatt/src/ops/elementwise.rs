@@ -106,7 +106,7 @@ impl OpWgsl for UnaryOp {
         match self {
             UnaryOp::Neg => format!("-({x})"),
             UnaryOp::Abs => format!("abs({x})"),
-            // Domain edges made explicit (see elementwise.wgsl): adapters differ there.
+            // Domain edges made explicit (see elementwise_common.wgsl): adapters differ there.
             UnaryOp::Exp => format!("ew_exp({x})"),
             UnaryOp::Log => format!("ew_log({x})"),
             UnaryOp::Sqrt => format!("ew_sqrt({x})"),
@@ -253,15 +253,10 @@ pub struct ElementwiseKernel {
     pub consts: Vec<f32>,
 }
 
-/// Source up to the GENERATED marker of elementwise.wgsl: the helpers every kernel shares
-/// (also the prelude of other generated kernels that evaluate an [`Expr`], e.g.
-/// `ops::reduce_fused`).
+/// The helpers every kernel shares (elementwise_common.wgsl; also the prelude of other
+/// generated kernels that evaluate an [`Expr`], e.g. `ops::reduce_fused`).
 pub(crate) fn helpers() -> &'static str {
-    let src = crate::shaders::ELEMENTWISE;
-    let marker = "// ---- GENERATED";
-    &src[..src
-        .find(marker)
-        .expect("elementwise.wgsl has its GENERATED marker")]
+    crate::shaders::ELEMENTWISE_COMMON
 }
 
 /// WGSL `fn {name}({arg}{i}: f32, ...) -> f32` evaluating `expr`, one parameter per index in
