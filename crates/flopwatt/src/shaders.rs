@@ -26,6 +26,7 @@ pub const REDUCE: &str = include_str!("../shaders/reduce.wgsl");
 /// elementwise prologue and/or row epilogue start from them (see `ops::reduce_fused`).
 pub const REDUCE_FUSED_COMMON: &str = include_str!("../shaders/reduce_fused_common.wgsl");
 /// [`REDUCE_FUSED_COMMON`] and a sample generated kernel: one complete module, for naga.
+#[cfg(test)]
 pub const REDUCE_FUSED: &str = concat!(
     include_str!("../shaders/reduce_fused_common.wgsl"),
     include_str!("../shaders/reduce_fused.wgsl")
@@ -38,6 +39,7 @@ pub const NORM: &str = include_str!("../shaders/norm.wgsl");
 /// the prelude of other kernels that evaluate an elementwise expression (`ops::reduce_fused`).
 pub const ELEMENTWISE_COMMON: &str = include_str!("../shaders/elementwise_common.wgsl");
 /// [`ELEMENTWISE_COMMON`] and a sample generated kernel: one complete module, for naga.
+#[cfg(test)]
 pub const ELEMENTWISE: &str = concat!(
     include_str!("../shaders/elementwise_common.wgsl"),
     include_str!("../shaders/elementwise.wgsl")

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use flopwatt::onnx::npy::Array;
 use flopwatt::onnx::{self, to_graph::to_graph, Data};
+use flopwatt::Compile;
 
 #[path = "common/onnx_build.rs"]
 mod onnx_build;
@@ -121,6 +122,49 @@ fn fed_gather_indices_out_of_range_are_an_error_not_zeros() {
     }
     // ONNX's negative indices count from the end and stay accepted.
     assert!(low.upload(&dev, "ids", &ids(&[0, -5, 4])).is_ok());
+}
+
+#[test]
+fn gather_indices_computed_out_of_range_fail_the_run_naming_the_node() {
+    let dev = device_or_skip!();
+    let table: Vec<f32> = (0..8).map(|i| i as f32).collect();
+    // The indices are computed at run time (ids + 1), so no check before the run sees them.
+    let bytes = model(
+        vec![
+            node_named("Add", &["ids", "one"], &["ids1"], vec![]),
+            node_named("Gather", &["table", "ids1"], &["y"], vec![a_int("axis", 0)]),
+        ],
+        vec![
+            t_f32_raw("table", &[4, 2], &table),
+            t_i64("one", &[1], &[1]),
+        ],
+        vec![vi("ids", 7, &[Ok(2)])],
+        vec![vi_f32("y", &[Ok(2), Ok(2)])],
+        vec![],
+    );
+    let low = to_graph(&onnx::load_bytes(&bytes).unwrap()).unwrap();
+    let exe = low.graph.compile(&dev).unwrap();
+    let run = |v: &[i64]| {
+        let ids = Array {
+            shape: vec![2],
+            data: Data::I64(v.to_vec()),
+        };
+        let t = low.upload(&dev, "ids", &ids).unwrap();
+        exe.run(&[&t])
+            .and_then(|y| low.download(0, &y[0]))
+            .map(|a| a.data)
+    };
+    // ids + 1 = [-1, 0]: -1 picks the last row.
+    let Data::F32(y) = run(&[-2, -1]).unwrap() else {
+        panic!("float output")
+    };
+    assert_eq!(y, [6.0, 7.0, 0.0, 1.0]);
+    // ids + 1 = [5, 0]: 5 is out of range for an axis of 4.
+    let msg = run(&[4, -1])
+        .expect_err("an index out of range gave a result")
+        .to_string();
+    assert!(msg.contains("y (gather.gather)"), "{msg}");
+    assert!(msg.contains("index 5 is out of range"), "{msg}");
 }
 
 #[test]
