@@ -166,3 +166,85 @@ fn ew_to_i32(x: f32) -> i32 {
     }
     return i32(x);
 }
+
+// Integer arithmetic (docs/decisions.md#integer-arithmetic): exact in i32, or `*bad` set to
+// 1 (overflow) or 2 (division by zero) for the host to turn into an error after the run.
+// The arithmetic is done on u32 bit patterns: wrapping by definition, and no signed division
+// or remainder, which a lavapipe build got wrong for negative operands (see gather.wgsl).
+
+// |x| as u32 (2^31 for i32's minimum).
+fn ew_mag(x: i32) -> u32 {
+    return select(u32(x), 0u - u32(x), x < 0i);
+}
+
+fn ew_add_i32(a: i32, b: i32, bad: ptr<function, u32>) -> i32 {
+    let r = i32(u32(a) + u32(b));
+    // Overflow: both operands have the sign the result lacks.
+    if (((a ^ r) & (b ^ r)) < 0i) {
+        *bad = 1u;
+    }
+    return r;
+}
+
+fn ew_sub_i32(a: i32, b: i32, bad: ptr<function, u32>) -> i32 {
+    let r = i32(u32(a) - u32(b));
+    if (((a ^ b) & (a ^ r)) < 0i) {
+        *bad = 1u;
+    }
+    return r;
+}
+
+fn ew_mul_i32(a: i32, b: i32, bad: ptr<function, u32>) -> i32 {
+    let ua = ew_mag(a);
+    let ub = ew_mag(b);
+    let neg = (a < 0i) != (b < 0i);
+    if (ua != 0u && ub > 0xffffffffu / ua) {
+        *bad = 1u;
+        return 0i;
+    }
+    let m = ua * ub;
+    if (m > select(0x7fffffffu, 0x80000000u, neg)) {
+        *bad = 1u;
+    }
+    return i32(select(m, 0u - m, neg));
+}
+
+fn ew_neg_i32(x: i32, bad: ptr<function, u32>) -> i32 {
+    if (x == -2147483647i - 1i) {
+        *bad = 1u;
+    }
+    return i32(0u - u32(x));
+}
+
+fn ew_abs_i32(x: i32, bad: ptr<function, u32>) -> i32 {
+    if (x == -2147483647i - 1i) {
+        *bad = 1u;
+    }
+    return i32(ew_mag(x));
+}
+
+// Truncating division (what casting the true quotient to an integer gives).
+fn ew_div_i32(a: i32, b: i32, bad: ptr<function, u32>) -> i32 {
+    if (b == 0i) {
+        *bad = 2u;
+        return 0i;
+    }
+    let q = ew_mag(a) / ew_mag(b);
+    if ((a < 0i) != (b < 0i)) {
+        return i32(0u - q);
+    }
+    if (q > 0x7fffffffu) {
+        *bad = 1u;
+    }
+    return i32(q);
+}
+
+// An integer as f32, with `*bad` = 3 where f32 cannot hold it exactly (more than 24
+// significant bits).
+fn ew_i32_to_f32(x: i32, bad: ptr<function, u32>) -> f32 {
+    let m = ew_mag(x);
+    if ((m >> (countTrailingZeros(m) & 31u)) >= 16777216u) {
+        *bad = 3u;
+    }
+    return f32(x);
+}

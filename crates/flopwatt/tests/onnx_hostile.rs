@@ -167,6 +167,91 @@ fn gather_indices_computed_out_of_range_fail_the_run_naming_the_node() {
     assert!(msg.contains("index 5 is out of range"), "{msg}");
 }
 
+/// int64 arithmetic of a model is exact (in i32 on the device) or an error: never the f32
+/// rounding (33554432) or the i32 saturation (2147483647) with a normal exit.
+#[test]
+fn integer_arithmetic_is_exact_or_an_error() {
+    let dev = device_or_skip!();
+    // y = x * two; z = w * w - w * (w - one)  (= w, which f32 got wrong for w = 4097)
+    let bytes = model(
+        vec![
+            node_named("Mul", &["x", "two"], &["y"], vec![]),
+            node_named("Mul", &["w", "w"], &["ww"], vec![]),
+            node_named("Sub", &["w", "one"], &["wm"], vec![]),
+            node_named("Mul", &["w", "wm"], &["wwm"], vec![]),
+            node_named("Sub", &["ww", "wwm"], &["z"], vec![]),
+        ],
+        vec![t_i64("two", &[1], &[2]), t_i64("one", &[1], &[1])],
+        vec![vi("x", 7, &[Ok(3)]), vi("w", 7, &[Ok(3)])],
+        vec![vi("y", 7, &[Ok(3)]), vi("z", 7, &[Ok(3)])],
+        vec![],
+    );
+    let low = to_graph(&onnx::load_bytes(&bytes).unwrap()).unwrap();
+    for fusion in [true, false] {
+        let exe = low
+            .graph
+            .compile_with(
+                &dev,
+                flopwatt::CompileOptions {
+                    fusion,
+                    memory_planning: true,
+                },
+            )
+            .unwrap();
+        let run = |x: &[i64], w: &[i64]| -> flopwatt::Result<Vec<Data>> {
+            let arr = |v: &[i64]| Array {
+                shape: vec![3],
+                data: Data::I64(v.to_vec()),
+            };
+            let x = low.upload(&dev, "x", &arr(x))?;
+            let w = low.upload(&dev, "w", &arr(w))?;
+            let ys = exe.run(&[&x, &w])?;
+            (0..2)
+                .map(|k| low.download(k, &ys[k]).map(|a| a.data))
+                .collect()
+        };
+        let got = run(&[16_777_217, 4097, -3], &[4097, 46_340, -3]);
+        if fusion {
+            let got = got.unwrap();
+            assert_eq!(got[0], Data::I64(vec![33_554_434, 8194, -6]));
+            assert_eq!(got[1], Data::I64(vec![4097, 46_340, -3]));
+        } else {
+            // Unfused, an integer op's result is an f32 graph value between two kernels:
+            // exact, or an error where f32 cannot hold it (33554434 needs 25 bits).
+            let e = got.expect_err("a rounded integer was accepted").to_string();
+            assert!(e.contains("not exactly representable"), "{e}");
+            let got = run(&[16_777_216, 4097, -3], &[4096, 2, -3]).unwrap();
+            assert_eq!(got[0], Data::I64(vec![33_554_432, 8194, -6]));
+            assert_eq!(got[1], Data::I64(vec![4096, 2, -3]));
+        }
+        let e = run(&[(1 << 31) - 1, 0, 0], &[0; 3]).expect_err("an overflow gave a result");
+        assert!(
+            e.to_string().contains("overflows i32"),
+            "fusion {fusion}: {e}"
+        );
+    }
+}
+
+/// Load-time folding computes integers in i64 exactly: an overflow is an error, never a
+/// wrapped value.
+#[test]
+fn folded_integer_arithmetic_is_exact_or_an_error() {
+    let fold = |a: i64, b: i64| {
+        let bytes = model(
+            vec![node_named("Mul", &["a", "b"], &["y"], vec![])],
+            vec![t_i64("a", &[1], &[a]), t_i64("b", &[1], &[b])],
+            vec![],
+            vec![vi("y", 7, &[Ok(1)])],
+            vec![],
+        );
+        onnx::load_bytes(&bytes).map(|m| m.initializers["y"].to_i64_vec())
+    };
+    assert_eq!(fold(16_777_217, 2).unwrap(), [33_554_434]);
+    assert_eq!(fold((1 << 31) - 1, 2).unwrap(), [4_294_967_294]);
+    let e = fold(1 << 62, 4).expect_err("a wrapped product was accepted");
+    assert!(e.to_string().contains("overflow"), "{e}");
+}
+
 #[test]
 fn a_broadcast_view_beyond_the_device_limits_is_refused_before_host_memory() {
     let dev = device_or_skip!();
