@@ -252,6 +252,56 @@ fn folded_integer_arithmetic_is_exact_or_an_error() {
     assert!(e.to_string().contains("overflow"), "{e}");
 }
 
+/// A broadcast output of a few GB (Expand, then an op that must write it) is refused before
+/// any buffer or host memory of that size is taken, at once.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_broadcast_output_of_gigabytes_fails_fast_without_the_memory() {
+    let dev = device_or_skip!();
+    let rss = || {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap();
+        let l = s.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap()
+    };
+    // [40000, 40000] f32: 6.4 GB.
+    let bytes = model(
+        vec![
+            node_named("Expand", &["x", "shape"], &["e"], vec![]),
+            node_named("Relu", &["e"], &["y"], vec![]),
+        ],
+        vec![t_i64("shape", &[2], &[40_000, 40_000])],
+        vec![vi_f32("x", &[Ok(1), Ok(1)])],
+        vec![vi_f32("y", &[Ok(40_000), Ok(40_000)])],
+        vec![],
+    );
+    let before = rss();
+    let low = to_graph(&onnx::load_bytes(&bytes).unwrap()).unwrap();
+    let x = low
+        .upload(
+            &dev,
+            "x",
+            &Array {
+                shape: vec![1, 1],
+                data: Data::F32(vec![1.0]),
+            },
+        )
+        .unwrap();
+    let t = std::time::Instant::now();
+    let e = within(20, move || {
+        low.graph
+            .compile(&dev)
+            .and_then(|exe| exe.run(&[&x]).map(|_| ()))
+    })
+    .expect_err("a 6.4 GB output was computed");
+    assert!(matches!(e, flopwatt::Error::TooLarge { .. }), "{e}");
+    assert!(t.elapsed().as_secs() < 10, "took {:?}", t.elapsed());
+    assert!(
+        rss() < before + 256 * 1024,
+        "RSS grew from {before} to {} KiB",
+        rss()
+    );
+}
+
 #[test]
 fn a_broadcast_view_beyond_the_device_limits_is_refused_before_host_memory() {
     let dev = device_or_skip!();
