@@ -302,6 +302,27 @@ fn a_broadcast_output_of_gigabytes_fails_fast_without_the_memory() {
     );
 }
 
+/// A ConstantOfShape of 6.4 GB (folding is its only form) is refused for its size, at once,
+/// not for a "run-time dependency" it does not have.
+#[test]
+fn a_constant_of_shape_too_large_to_fold_says_so() {
+    let bytes = model(
+        vec![node_named("ConstantOfShape", &["shape"], &["y"], vec![])],
+        vec![t_i64("shape", &[2], &[40_000, 40_000])],
+        vec![],
+        vec![vi_f32("y", &[Ok(40_000), Ok(40_000)])],
+        vec![],
+    );
+    let e = within(20, move || {
+        onnx::load_bytes(&bytes).and_then(|m| to_graph(&m).map(|_| ()))
+    })
+    .expect_err("accepted");
+    assert!(
+        e.to_string().contains("the most load-time folding builds"),
+        "{e}"
+    );
+}
+
 #[test]
 fn a_broadcast_view_beyond_the_device_limits_is_refused_before_host_memory() {
     let dev = device_or_skip!();

@@ -418,6 +418,22 @@ impl<'m> LowerCtx<'m> {
         let entry = registry::lookup(n);
         let lowered = match entry.map(|e| e.lower) {
             Some(Lower::Graph(f)) => f(self, n),
+            // Constant inputs that still did not fold: the result was too large to build.
+            Some(Lower::Folded)
+                if n.inputs
+                    .iter()
+                    .all(|i| i.is_empty() || self.model.initializers.contains_key(i)) =>
+            {
+                Err(n.error(
+                    self.opset,
+                    format!(
+                        "{} is computed at load time, but its result has more than {} \
+                         elements beyond its inputs, the most load-time folding builds",
+                        n.op_type,
+                        super::fold::FOLD_GROWTH_LIMIT
+                    ),
+                ))
+            }
             Some(Lower::Folded) => Err(n.error(
                 self.opset,
                 format!(
