@@ -4,8 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(a) = flopwatt::onnx::npy::from_bytes(data, "fuzz") {
-        let _ = flopwatt::onnx::npy::to_bytes(&a);
-    }
-});
+#[path = "../bodies.rs"]
+mod bodies;
+
+fuzz_target!(|data: &[u8]| bodies::npy_read(data));

@@ -5,10 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(m) = flopwatt::onnx::load_bytes(data) {
-        let _ = m.check_supported();
-        let _ = flopwatt::onnx::to_graph::to_graph(&m);
-    }
-    let _ = flopwatt::onnx::npy::from_bytes(data, "fuzz");
-});
+#[path = "../bodies.rs"]
+mod bodies;
+
+fuzz_target!(|data: &[u8]| bodies::onnx_load(data));

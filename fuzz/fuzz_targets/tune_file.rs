@@ -4,15 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    if let Ok(f) = flopwatt::tune::TuneFile::parse(text) {
-        for t in &f.adapters {
-            for e in &t.entries {
-                let _ = e.choice();
-            }
-        }
-    }
-});
+#[path = "../bodies.rs"]
+mod bodies;
+
+fuzz_target!(|data: &[u8]| bodies::tune_file(data));

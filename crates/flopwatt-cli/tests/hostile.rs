@@ -10,7 +10,7 @@ use prost::Message;
 
 #[path = "../../flopwatt/tests/common/onnx_build.rs"]
 mod onnx_build;
-use onnx_build::{node_named, vi_f32};
+use onnx_build::{model_bytes, node_named, t_i64, vi, vi_f32};
 
 /// Runs the binary, killing it after `secs` (a hang fails the test instead of stalling it).
 fn flopwatt(args: &[&str], secs: u64) -> Output {
@@ -145,4 +145,52 @@ fn tune_dry_run_needs_no_home() {
     // directory) and stops at once, without timing any kernel.
     let out = flopwatt_in(cmd, &["tune", "--dry-run", "--shape", "2000000000x1x1"], 60);
     refused(&out, "device limit");
+}
+
+/// int64 arithmetic through `run`: exact (16777217 * 2 = 33554434, not f32's 33554432), or
+/// exit 1 with the reason ((2^31 - 1) * 2 overflows the i32 flopwatt computes in), never a
+/// saturated 2147483647 with exit 0.
+#[test]
+fn run_computes_integers_exactly_or_refuses() {
+    if flopwatt::Device::new().is_err() {
+        eprintln!("SKIPPED: no GPU adapter");
+        return;
+    }
+    use flopwatt::onnx::{npy, Data};
+    let d = temp_dir("int64");
+    let bytes = model_bytes(
+        vec![node_named("Mul", &["x", "two"], &["y"], vec![])],
+        vec![t_i64("two", &[1], &[2])],
+        vec![vi("x", 7, &[Ok(2)])],
+        vec![vi("y", 7, &[Ok(2)])],
+        vec![],
+    );
+    let path = d.join("m.onnx");
+    std::fs::write(&path, bytes).unwrap();
+    let run = |x: [i64; 2]| {
+        let xp = d.join("x.npy");
+        let a = npy::Array {
+            shape: vec![2],
+            data: Data::I64(x.to_vec()),
+        };
+        npy::write(&xp, &a).unwrap();
+        let input = format!("x={}", xp.display());
+        let out = d.join("out");
+        let args = [
+            "run",
+            path.to_str().unwrap(),
+            "--input",
+            &input,
+            "--output-dir",
+        ];
+        let o = flopwatt(&[&args[..], &[out.to_str().unwrap()]].concat(), 120);
+        (o, out.join("y.npy"))
+    };
+    let (o, y) = run([16_777_217, -3]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let y = npy::read(&y).unwrap();
+    assert_eq!(y.data, Data::I64(vec![33_554_434, -6]));
+    let (o, _) = run([(1 << 31) - 1, 0]);
+    refused(&o, "overflows i32");
+    std::fs::remove_dir_all(&d).ok();
 }

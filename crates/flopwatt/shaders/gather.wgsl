@@ -56,10 +56,13 @@ fn lane_i(a: array<vec4<i32>, 2>, i: u32) -> i32 {
 @group(0) @binding(0) var<storage, read> src: array<u32>;
 @group(0) @binding(1) var<storage, read> idx: array<i32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<u32>;
-@group(0) @binding(3) var<uniform> g: Gather;
+// Set when an index is out of range: [1, the index]; the host turns it into an error after
+// the run (`Recorder::check_flag`).
+@group(0) @binding(3) var<storage, read_write> gather_err: array<atomic<u32>, 2>;
+@group(0) @binding(4) var<uniform> g: Gather;
 
-// out[o, j, i] = data[o, indices[j], i]; negative indices count from the end; an index out of
-// range (which ONNX leaves undefined) reads as 0 rather than another row or another buffer.
+// out[o, j, i] = data[o, indices[j], i]; negative indices count from the end (ONNX). An index
+// out of range writes 0 (never another row or another buffer) and sets `gather_err`.
 @compute @workgroup_size(WG)
 fn gather(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -80,6 +83,9 @@ fn gather(
     var v = 0u;
     if (k >= 0 && u32(k) < g.axis_len) {
         v = src[(o * g.axis_len + u32(k)) * g.inner + i];
+    } else {
+        atomicStore(&gather_err[1], bitcast<u32>(idx[j]));
+        atomicStore(&gather_err[0], 1u);
     }
     dst[t] = v;
 }

@@ -83,6 +83,8 @@ pub struct Recorder {
     // Temporaries of recorded dispatches: a pooled buffer dropped before submit could be
     // handed to another thread's tensor and then overwritten by this run.
     keep: Vec<crate::tensor::Tensor>,
+    // Run-time checks of recorded dispatches, read back after the run.
+    checks: Vec<Check>,
     // The pool scope belongs to the thread that opened it: a recorder must not move.
     _same_thread: std::marker::PhantomData<*const ()>,
 }
@@ -106,8 +108,35 @@ impl Recorder {
             device: device.clone(),
             dispatches: Vec::new(),
             keep: Vec::new(),
+            checks: Vec::new(),
             _same_thread: std::marker::PhantomData,
         }
+    }
+
+    /// A zeroed flag buffer for the next recorded dispatch to bind (as
+    /// `array<atomic<u32>, 2>`, read-write) and set when it meets an input it cannot compute:
+    /// an index out of range, an integer that overflows. Word 0 non-zero means "failed",
+    /// word 1 is a value for the message. After the run, [`Recorder::submit`] reads every
+    /// flag back and a set one is an [`Error::InvalidArgument`] naming the kernel, the graph
+    /// ops its dispatch covers and `what(word 1)`: a kernel cannot return an error, and a
+    /// wrong answer must never pass as a result. The browser's untimed `submit` does not
+    /// wait for the run and skips the check; `submit_async` checks everywhere.
+    pub fn check_flag(&mut self, what: impl Fn(u32) -> String + 'static) -> wgpu::Buffer {
+        let flag = self
+            .device
+            .wgpu_device()
+            .create_buffer(&wgpu::BufferDescriptor {
+                label: Some("flopwatt-check"),
+                size: CHECK_BYTES,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+        self.checks.push(Check {
+            flag: flag.clone(),
+            dispatch: self.dispatches.len(),
+            what: Box::new(what),
+        });
+        flag
     }
 
     /// Keeps a temporary tensor (scratch, partial results) alive until the run is submitted
@@ -259,15 +288,30 @@ impl Recorder {
     }
 
     /// [`Recorder::submit`] without blocking: resolves when the GPU has finished the run.
-    pub async fn submit_async(self, timed: bool) -> Result<Option<RunProfile>> {
-        if !timed {
+    pub async fn submit_async(mut self, timed: bool) -> Result<Option<RunProfile>> {
+        let checks = std::mem::take(&mut self.checks);
+        let labels: Vec<String> = checks.iter().map(|c| self.dispatch_label(c)).collect();
+        let device = self.device.clone();
+        let profile = if !timed {
             self.submit_untimed().await?;
-            return Ok(None);
-        }
-        let tier = self.device.timing_tier();
-        match tier {
-            TimingTier::WallClock => self.submit_wall_clock().await.map(Some),
-            _ => self.submit_timestamps(tier).await.map(Some),
+            None
+        } else {
+            let tier = self.device.timing_tier();
+            Some(match tier {
+                TimingTier::WallClock => self.submit_wall_clock().await?,
+                _ => self.submit_timestamps(tier).await?,
+            })
+        };
+        read_checks(&device, &checks, &labels).await?;
+        Ok(profile)
+    }
+
+    /// The kernel of a check's dispatch and the graph ops it covers, for its error.
+    fn dispatch_label(&self, c: &Check) -> String {
+        match self.dispatches.get(c.dispatch) {
+            Some(d) if d.covers.is_empty() => d.kernel.clone(),
+            Some(d) => format!("{} ({})", d.covers.join(", "), d.kernel),
+            None => "a dispatch".into(),
         }
     }
 
@@ -430,6 +474,49 @@ impl Recorder {
             .collect();
         Ok(RunProfile::new(records, tier, wall))
     }
+}
+
+/// Bytes of a check flag: the "failed" word and a value for the message.
+const CHECK_BYTES: u64 = 8;
+
+/// A dispatch's run-time check (see [`Recorder::check_flag`]).
+struct Check {
+    flag: wgpu::Buffer,
+    dispatch: usize,
+    what: Box<dyn Fn(u32) -> String>,
+}
+
+/// Reads every check's flag back (one copy each into one staging buffer, one submit) and
+/// turns the first one set into an error; `labels` name each check's dispatch.
+async fn read_checks(device: &Device, checks: &[Check], labels: &[String]) -> Result<()> {
+    if checks.is_empty() {
+        return Ok(());
+    }
+    let dev = device.wgpu_device();
+    let read = dev.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("flopwatt-check-read"),
+        size: CHECK_BYTES * checks.len() as u64,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+        label: Some("flopwatt-checks"),
+    });
+    for (k, c) in checks.iter().enumerate() {
+        enc.copy_buffer_to_buffer(&c.flag, 0, &read, CHECK_BYTES * k as u64, CHECK_BYTES);
+    }
+    device.queue().submit([enc.finish()]);
+    let raw = crate::wait::read_buffer(device, &read).await?;
+    let words: Vec<u32> = bytemuck::pod_collect_to_vec(&raw);
+    for (k, c) in checks.iter().enumerate() {
+        if words[2 * k] != 0 {
+            return Err(Error::invalid(
+                "run",
+                format!("{}: {}", labels[k], (c.what)(words[2 * k + 1])),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -22,16 +22,28 @@ pub const MATMUL_GPU: &str = include_str!("../shaders/matmul_gpu.wgsl");
 pub const MATMUL_GEMV: &str = include_str!("../shaders/matmul_gemv.wgsl");
 /// Reductions over axes (direct, shared-memory tree, strided fallback).
 pub const REDUCE: &str = include_str!("../shaders/reduce.wgsl");
-/// Fused reductions: helpers and a sample kernel; reductions with a generated elementwise
-/// prologue and/or row epilogue are generated from it (see `ops::reduce_fused`).
-pub const REDUCE_FUSED: &str = include_str!("../shaders/reduce_fused.wgsl");
+/// The fused reductions' helpers (`OP` specialised per reduction): reductions with a generated
+/// elementwise prologue and/or row epilogue start from them (see `ops::reduce_fused`).
+pub const REDUCE_FUSED_COMMON: &str = include_str!("../shaders/reduce_fused_common.wgsl");
+/// [`REDUCE_FUSED_COMMON`] and a sample generated kernel: one complete module, for naga.
+#[cfg(test)]
+pub const REDUCE_FUSED: &str = concat!(
+    include_str!("../shaders/reduce_fused_common.wgsl"),
+    include_str!("../shaders/reduce_fused.wgsl")
+);
 /// Softmax and log-softmax over an axis.
 pub const SOFTMAX: &str = include_str!("../shaders/softmax.wgsl");
 /// Layer norm and RMS norm over trailing dims.
 pub const NORM: &str = include_str!("../shaders/norm.wgsl");
-/// Elementwise helpers and a sample kernel; every elementwise kernel is generated from it
-/// (see `ops::elementwise`).
-pub const ELEMENTWISE: &str = include_str!("../shaders/elementwise.wgsl");
+/// The helpers every generated elementwise kernel starts from (see `ops::elementwise`), also
+/// the prelude of other kernels that evaluate an elementwise expression (`ops::reduce_fused`).
+pub const ELEMENTWISE_COMMON: &str = include_str!("../shaders/elementwise_common.wgsl");
+/// [`ELEMENTWISE_COMMON`] and a sample generated kernel: one complete module, for naga.
+#[cfg(test)]
+pub const ELEMENTWISE: &str = concat!(
+    include_str!("../shaders/elementwise_common.wgsl"),
+    include_str!("../shaders/elementwise.wgsl")
+);
 /// Convolution kernels (direct register-blocked conv2d, conv-transpose 2d).
 pub const CONV2D: &str = include_str!("../shaders/conv2d.wgsl");
 /// conv2d backward: the weight gradient (the input gradient is conv-transpose 2d).
@@ -57,6 +69,7 @@ pub const PEAK: &str = include_str!("../shaders/peak.wgsl");
 #[cfg(test)]
 pub const FILES: &[(&str, &str)] = &[
     ("activation.wgsl", crate::ops::ACTIVATION_WGSL),
+    ("elementwise_common.wgsl", ELEMENTWISE_COMMON),
     ("elementwise.wgsl", ELEMENTWISE),
     ("conv2d_backward.wgsl", CONV2D_BACKWARD),
     ("optim.wgsl", OPTIM),
@@ -67,6 +80,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("peak.wgsl", PEAK),
     ("gather.wgsl", GATHER),
     ("reduce.wgsl", REDUCE),
+    ("reduce_fused_common.wgsl", REDUCE_FUSED_COMMON),
     ("reduce_fused.wgsl", REDUCE_FUSED),
     ("softmax.wgsl", SOFTMAX),
     ("norm.wgsl", NORM),

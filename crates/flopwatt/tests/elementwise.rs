@@ -844,3 +844,98 @@ async fn both_bounds_variants_at_awkward_sizes(dev) {
     }
 }
 }
+
+/// Integer arithmetic is exact in i32 or an error after the run that says why, never a
+/// rounded or saturated integer (f32 holds integers exactly only up to 2^24). Native only:
+/// the browser's untimed submit does not wait to read the error flag.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn integer_arithmetic_is_exact_or_an_error() {
+    let dev = device_or_skip!();
+    let t = |v: &[i32]| Tensor::from_i32(&dev, v, &[v.len()]).unwrap();
+    let int =
+        |e: Expr, ins: &[&Tensor]| ew::fused(ins, &e.cast(DType::I32)).and_then(|y| y.to_i32_vec());
+    let (a, b) = (Expr::input(0), Expr::input(1));
+    let x = t(&[16_777_217, -16_777_217, 4097, i32::MAX, 7, -7]);
+    let y = t(&[2, 2, 4097, 1, 2, 2]);
+    let exact = [
+        (
+            a.clone() * b.clone(),
+            [33_554_434, -33_554_434, 16_785_409, i32::MAX, 14, -14],
+        ),
+        (
+            a.clone() + b.clone(),
+            [16_777_219, -16_777_215, 8194, 0, 9, -5],
+        ),
+        (
+            a.clone() - b.clone(),
+            [16_777_215, -16_777_219, 0, i32::MAX - 1, 5, -9],
+        ),
+        (
+            (a.clone() / b.clone()),
+            [8_388_608, -8_388_608, 1, i32::MAX, 3, -3],
+        ),
+        (
+            Expr::binary(BinaryOp::Max, a.clone().unary(UnaryOp::Neg), b.clone()),
+            [2, 16_777_217, 4097, 1, 2, 7],
+        ),
+        // x * x - x * (x - 1) = x: in f32, 4097 * 4097 rounds and this gave 4096.
+        (
+            a.clone() * a.clone() - a.clone() * (a.clone() - b.clone().unary(UnaryOp::Abs)),
+            [0; 6],
+        ),
+    ];
+    for (k, (e, want)) in exact.into_iter().enumerate() {
+        if k == 1 {
+            // i32::MAX + 1 overflows: checked below; the rest of this row is exact.
+            let z = t(&[16_777_217, -16_777_217, 4097, i32::MAX - 1, 7, -7]);
+            let got = int(e, &[&z, &y]).unwrap();
+            assert_eq!(got, [16_777_219, -16_777_215, 8194, i32::MAX, 9, -5]);
+            continue;
+        }
+        if k == 5 {
+            let x = t(&[4097, 46_340, 3, -40_000, 1, 0]);
+            let one = t(&[1; 6]);
+            let got = int(e, &[&x, &one]).unwrap();
+            assert_eq!(got, [4097, 46_340, 3, -40_000, 1, 0]);
+            continue;
+        }
+        assert_eq!(int(e.clone(), &[&x, &y]).unwrap(), want, "{e:?}");
+    }
+    // Comparisons compare the integers, not their f32 roundings.
+    let c = ew::fused(
+        &[&t(&[16_777_217]), &t(&[16_777_216])],
+        &Expr::binary(BinaryOp::Eq, a.clone(), b.clone()),
+    );
+    assert_eq!(c.unwrap().to_f32_vec().unwrap(), [0.0]);
+    // Broadcast (strided) and where over integers stay exact too.
+    let m = Tensor::from_i32(&dev, &[16_777_217, 3, -5, 8], &[2, 2]).unwrap();
+    let col = Tensor::from_i32(&dev, &[2, 0], &[2, 1]).unwrap();
+    let e = Expr::where_(b.clone(), a.clone() * b.clone(), a.clone() - Expr::input(0));
+    assert_eq!(int(e, &[&m, &col]).unwrap(), [33_554_434, 6, 0, 0]);
+    // Overflow, division by zero, and an inexact f32 output are errors.
+    let errs: [(Expr, &[i32], &[i32], &str); 6] = [
+        (a.clone() * b.clone(), &[i32::MAX], &[2], "overflows i32"),
+        (a.clone() + b.clone(), &[i32::MAX], &[1], "overflows i32"),
+        (a.clone() - b.clone(), &[i32::MIN], &[1], "overflows i32"),
+        (
+            a.clone().unary(UnaryOp::Neg),
+            &[i32::MIN],
+            &[1],
+            "overflows i32",
+        ),
+        (a.clone() / b.clone(), &[i32::MIN], &[-1], "overflows i32"),
+        (a.clone() / b.clone(), &[5], &[0], "division by zero"),
+    ];
+    for (e, x, y, want) in errs {
+        let msg = int(e.clone(), &[&t(x), &t(y)])
+            .expect_err("accepted")
+            .to_string();
+        assert!(msg.contains(want), "{e:?}: {msg}");
+    }
+    let sum = a.clone() + b.clone();
+    let f = ew::fused(&[&t(&[16_777_216]), &t(&[2])], &sum).unwrap();
+    assert_eq!(f.to_f32_vec().unwrap(), [16_777_218.0]);
+    let e = ew::fused(&[&t(&[16_777_216]), &t(&[1])], &sum).expect_err("rounded");
+    assert!(e.to_string().contains("not exactly representable"), "{e}");
+}

@@ -40,11 +40,11 @@ fn gather_matches_reference_at_awkward_sizes() {
     ];
     for (i, (ds, is, axis)) in cases.iter().enumerate() {
         let n = ds[*axis] as i32;
-        // Negative indices count from the end; one out of range each side reads 0.
+        // Negative indices count from the end, down to -n.
         let mut idx = ints(numel(is), i as u64 + 50, -n, n - 1);
         if idx.len() > 3 {
-            idx[1] = n;
-            idx[2] = -n - 1;
+            idx[1] = n - 1;
+            idx[2] = -n;
         }
         let data = random(numel(ds), i as u64);
         let x = Tensor::from_f32(&dev, &data, ds).unwrap();
@@ -68,6 +68,43 @@ fn gather_matches_reference_at_awkward_sizes() {
     let y = gather::gather(&x, &it, 0).unwrap();
     assert_eq!(y.dtype(), DType::I32);
     assert_eq!(y.to_i32_vec().unwrap(), vec![big[2], big[0], big[1]]);
+}
+
+/// An index outside `-len..len`, known only on the device, makes the run an error naming the
+/// index and the gather (a flag the kernel sets, read back after the run), never a zero row;
+/// `-1` picks the last row. Eager op and compiled graph alike.
+#[test]
+fn gather_indices_out_of_range_at_run_time_are_an_error() {
+    let dev = device_or_skip!();
+    let x = Tensor::from_f32(&dev, &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], &[4, 2]).unwrap();
+    let last = Tensor::from_i32(&dev, &[-1, 0], &[2]).unwrap();
+    let y = gather::gather(&x, &last, 0).unwrap().to_f32_vec().unwrap();
+    assert_eq!(y, [6.0, 7.0, 0.0, 1.0]);
+    for bad in [[0, 5], [-5, 1], [i32::MIN, 0], [i32::MAX, 0]] {
+        let it = Tensor::from_i32(&dev, &bad, &[2]).unwrap();
+        let e = gather::gather(&x, &it, 0).expect_err("an index out of range gave a result");
+        let msg = e.to_string();
+        let want = format!(
+            "index {} is out of range",
+            bad.iter().find(|&&b| b != 0 && b != 1).unwrap()
+        );
+        assert!(msg.contains(&want) && msg.contains("gather"), "{msg}");
+    }
+    let mut g = Graph::new();
+    let table = g.input("table", &[4, 2]).unwrap();
+    let ids = g.input_typed("ids", &[2], DType::I32).unwrap();
+    let y = g.gather(table, ids, 0).unwrap();
+    let y = g.name(y, "lookup");
+    g.output(y).unwrap();
+    let exe = g.compile(&dev).unwrap();
+    let ok = exe.run(&[&x, &last]).unwrap();
+    assert_eq!(ok[0].to_f32_vec().unwrap(), [6.0, 7.0, 0.0, 1.0]);
+    let it = Tensor::from_i32(&dev, &[0, 4], &[2]).unwrap();
+    let msg = exe.run(&[&x, &it]).expect_err("out of range").to_string();
+    assert!(msg.contains("lookup") && msg.contains("index 4"), "{msg}");
+    // The device stays usable and the next good run is right.
+    let ok = exe.run(&[&x, &last]).unwrap();
+    assert_eq!(ok[0].to_f32_vec().unwrap(), [6.0, 7.0, 0.0, 1.0]);
 }
 
 #[test]

@@ -377,8 +377,11 @@ impl Graph {
         ValueId(id)
     }
 
-    /// f32 or i32 operands: elementwise kernels read i32 as f32 (exact below 2^24) and
-    /// compute in f32; wrap the result in [`Graph::cast`] to get i32 back.
+    /// f32 or i32 operands: elementwise kernels compute `+ - *`, max, min, negation, `abs`,
+    /// comparisons and `where` of i32 operands exactly in i32 (overflow is a run-time error)
+    /// and the rest in f32 (i32 read as f32, exact below 2^24); the result is an f32 value
+    /// (an integer result must be exact in f32), so wrap it in [`Graph::cast`] to i32 to keep
+    /// integers exact.
     fn numeric(&self, op: &'static str, vs: &[ValueId]) -> Result<()> {
         for v in vs {
             let d = self.nodes[v.0].dtype;

@@ -18,6 +18,7 @@ use super::{Data, Dim, ElemType, Model, Node, TensorValue, ValueInfo};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Op, ValueId};
+use crate::ops::elementwise::{BinaryOp, UnaryOp};
 use crate::tensor::{DType, Tensor};
 
 /// A graph built from a model, with the model's input and output names in graph order.
@@ -71,8 +72,8 @@ impl Lowered {
         }
     }
 
-    /// A fed integer that integer arithmetic (run in f32) reads must be below 2^24, or the
-    /// arithmetic starts from a rounded value.
+    /// A fed integer that f32 arithmetic reads (anything but the exact integer ops of
+    /// [`int_exact_op`]) must be below 2^24, or the arithmetic starts from a rounded value.
     fn check_exact_input(&self, v: ValueId, name: &str, x: &[i32]) -> Result<()> {
         if !reaches_f32(&self.graph, v) {
             return Ok(());
@@ -114,10 +115,11 @@ impl Lowered {
     /// Downloads output `k` as the model declares it: float32, or int64/int32/bool (from i32
     /// values, or from the f32 0/1 of a comparison); other types come back as float32.
     ///
-    /// Integer arithmetic runs in f32, exact only up to 2^24: an integer output computed
-    /// that way with a larger value is an error naming the output, never a silently
-    /// different integer (values only moved, such as gathered token ids, stay exact and are
-    /// not checked).
+    /// Integer `+ - *`, max, min, negation, comparisons and `where` are exact (i32 on the
+    /// device, overflow an error); the rest (division, powers, reductions) runs in f32,
+    /// exact only up to 2^24: an integer output computed that way with a larger value is an
+    /// error naming the output, never a silently different integer (values only moved, such
+    /// as gathered token ids, stay exact and are not checked).
     pub fn download(&self, k: usize, t: &Tensor) -> Result<Array> {
         let array = self.download_unchecked(k, t)?;
         let computed = self
@@ -195,6 +197,33 @@ fn gathers_indexed_by(g: &Graph, v: ValueId) -> Vec<(usize, String)> {
     out
 }
 
+/// Whether `v` is an elementwise op that the kernels compute exactly on integers (in i32,
+/// overflow an error: `docs/decisions.md#integer-arithmetic`): `+ - *`, max, min, negation,
+/// `abs`, comparisons and `where`, with every integer operand already an i32 value (so the
+/// fused and unfused paths agree). Its operands whose values reach its result are returned.
+fn int_exact_op(g: &Graph, v: ValueId) -> Option<Vec<ValueId>> {
+    let n = g.node(v);
+    let ints = |xs: &[ValueId]| xs.iter().all(|&x| g.dtype(x) == DType::I32);
+    match &n.op {
+        Op::Unary(UnaryOp::Neg | UnaryOp::Abs) if ints(&n.inputs) => Some(n.inputs.clone()),
+        Op::Binary(op) if ints(&n.inputs) && int_binary(*op) => {
+            // A comparison's result is 0/1: no operand value reaches it.
+            let cmp = !matches!(
+                op,
+                BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Max | BinaryOp::Min
+            );
+            Some(if cmp { Vec::new() } else { n.inputs.clone() })
+        }
+        Op::Where if n.inputs.len() == 3 && ints(&n.inputs[1..]) => Some(n.inputs[1..].to_vec()),
+        _ => None,
+    }
+}
+
+/// The binary ops the kernels compute exactly on two i32 operands.
+fn int_binary(op: BinaryOp) -> bool {
+    !matches!(op, BinaryOp::Div | BinaryOp::Pow)
+}
+
 /// Whether an integer computed in f32 is certainly exact (f32 holds every integer up to 2^24;
 /// beyond, and at the i32 saturation bounds, it may have been rounded or clamped).
 fn exact(v: i64) -> bool {
@@ -213,10 +242,16 @@ fn integer_from_f32(g: &Graph, v: ValueId) -> bool {
         let n = g.node(x);
         match &n.op {
             Op::Cast(DType::I32) => {
-                if n.inputs.iter().any(|&i| g.dtype(i) != DType::I32) {
+                let Some(&x) = n.inputs.first() else {
+                    continue;
+                };
+                if g.dtype(x) == DType::I32 {
+                    stack.push(x);
+                } else if let Some(operands) = int_exact_op(g, x) {
+                    stack.extend(operands);
+                } else {
                     return true;
                 }
-                stack.extend(&n.inputs);
             }
             Op::Reshape
             | Op::Transpose(..)
@@ -252,8 +287,14 @@ fn reaches_f32(g: &Graph, v: ValueId) -> bool {
             | Op::Slice { .. }
             | Op::Pad { .. } => reached[i] = any,
             Op::Gather { .. } => reached[i] = n.inputs.first().is_some_and(|x| reached[x.0]),
-            // Elementwise graph ops read i32 operands as f32 directly.
-            Op::Unary(_) | Op::Binary(_) | Op::Where if any => return true,
+            // Exact integer ops pass the value on (a comparison consumes it exactly); other
+            // elementwise graph ops read i32 operands as f32.
+            Op::Unary(_) | Op::Binary(_) | Op::Where if any => {
+                match int_exact_op(g, crate::graph::ValueId(i)) {
+                    Some(operands) => reached[i] = operands.iter().any(|x| reached[x.0]),
+                    None => return true,
+                }
+            }
             _ => {}
         }
     }
@@ -377,6 +418,22 @@ impl<'m> LowerCtx<'m> {
         let entry = registry::lookup(n);
         let lowered = match entry.map(|e| e.lower) {
             Some(Lower::Graph(f)) => f(self, n),
+            // Constant inputs that still did not fold: the result was too large to build.
+            Some(Lower::Folded)
+                if n.inputs
+                    .iter()
+                    .all(|i| i.is_empty() || self.model.initializers.contains_key(i)) =>
+            {
+                Err(n.error(
+                    self.opset,
+                    format!(
+                        "{} is computed at load time, but its result has more than {} \
+                         elements beyond its inputs, the most load-time folding builds",
+                        n.op_type,
+                        super::fold::FOLD_GROWTH_LIMIT
+                    ),
+                ))
+            }
             Some(Lower::Folded) => Err(n.error(
                 self.opset,
                 format!(
@@ -394,8 +451,9 @@ impl<'m> LowerCtx<'m> {
             e @ Error::Onnx { .. } => e,
             other => n.error(self.opset, other),
         })?;
-        // Integer arithmetic runs in f32 (exact below 2^24); cast back so the value stays
-        // an integer for ops that read it (gather indices) and for int64 outputs.
+        // Integer ops give f32 graph values (exact ones computed in i32 and stored exactly, or
+        // an error); cast back so the value stays an integer for ops that read it (gather
+        // indices), for the next integer op, and for int64 outputs.
         let int_in = entry
             .and_then(|e| e.int_input)
             .and_then(|i| n.input(i))

@@ -6,8 +6,12 @@
 //! this one code path, so they cannot disagree on semantics.
 //!
 //! Semantics (the f64 meaning is `crate::reference::elementwise::eval_f64`):
-//! - Arithmetic is f32 whatever the storage dtype: f16 inputs are widened, i32 inputs are
-//!   converted to f32 (exact for |x| <= 2^24; larger integers round).
+//! - Arithmetic is f32 whatever the storage dtype (f16 inputs are widened), except on
+//!   integers: `+ - *`, negation, `abs`, `max`, `min`, `where` and comparisons of i32
+//!   operands, and `cast(i32, a / b)` of them, compute exactly in i32; an overflow or a
+//!   division by zero makes the run an error, as does an integer result stored into an f32
+//!   output that cannot hold it exactly (`docs/decisions.md#integer-arithmetic`). Elsewhere
+//!   i32 operands convert to f32 (exact for |x| <= 2^24; larger integers round).
 //! - Output dtype: the dtype of a root [`Expr::Cast`]; otherwise f16 when every input used is
 //!   f16, else f32. So `add` of two i32 tensors gives f32; wrap the tree in `Cast(I32, ..)`
 //!   to get i32 back.
@@ -106,7 +110,7 @@ impl OpWgsl for UnaryOp {
         match self {
             UnaryOp::Neg => format!("-({x})"),
             UnaryOp::Abs => format!("abs({x})"),
-            // Domain edges made explicit (see elementwise.wgsl): adapters differ there.
+            // Domain edges made explicit (see elementwise_common.wgsl): adapters differ there.
             UnaryOp::Exp => format!("ew_exp({x})"),
             UnaryOp::Log => format!("ew_log({x})"),
             UnaryOp::Sqrt => format!("ew_sqrt({x})"),
@@ -135,54 +139,174 @@ impl OpWgsl for UnaryOp {
     }
 }
 
-/// Writes one `let` per node of `e`; returns the name holding the node's value.
-fn emit(
-    e: &Expr,
-    body: &mut String,
-    next: &mut usize,
-    consts: &mut Vec<f32>,
-    arg: &dyn Fn(usize) -> String,
-) -> String {
-    let value = match e {
-        Expr::Input(i) => return arg(*i),
-        // Constants live in the params uniform, not the source: naga would fold builtins
-        // of literals at compile time (and reject log(-2.0)), and a chain with other
-        // constants reuses the same pipeline.
-        Expr::Const(c) => {
-            let k = consts.len();
-            consts.push(*c);
-            return format!("p.c[{}][{}]", k / 4, k % 4);
-        }
-        Expr::Unary(op, a) => {
-            let a = emit(a, body, next, consts, arg);
-            op.wgsl_of(&[&a])
-        }
-        Expr::Binary(op, a, b) => {
-            let a = emit(a, body, next, consts, arg);
-            let b = emit(b, body, next, consts, arg);
-            op.wgsl_of(&[&a, &b])
-        }
-        Expr::Where(c, a, b) => {
-            let c = emit(c, body, next, consts, arg);
-            let a = emit(a, body, next, consts, arg);
-            let b = emit(b, body, next, consts, arg);
-            // `c == 0.0` is false for NaN, so a NaN cond picks `a` like `c != 0`
-            // should (lavapipe compiles `!=` as an ordered compare).
-            format!("select({a}, {b}, {c} == 0.0)")
-        }
-        Expr::Cast(d, a) => {
-            let a = emit(a, body, next, consts, arg);
-            match d {
-                DType::F32 => a,
-                DType::F16 => format!("f32(f16({a}))"),
-                DType::I32 => format!("f32(ew_to_i32({a}))"),
+/// Whether a generated expression's value is an i32 (exact integer arithmetic) or an f32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Int,
+    Float,
+}
+
+/// A WGSL expression and its kind.
+type Typed = (String, Kind);
+
+/// `v` as an f32 expression.
+fn as_f32((v, k): &Typed) -> String {
+    match k {
+        Kind::Int => format!("f32({v})"),
+        Kind::Float => v.clone(),
+    }
+}
+
+/// What [`emit`] works with: the body being written, the constants, how inputs read, and
+/// whether integer subtrees compute in i32 (the elementwise kernels) or in f32 (the
+/// expression functions of other kernels, which have no error flag).
+struct Emitter<'a> {
+    body: String,
+    next: usize,
+    consts: &'a mut Vec<f32>,
+    arg: &'a dyn Fn(usize) -> Typed,
+    ints: bool,
+    /// Set when the expression uses the `bad` error pointer (a checked integer op).
+    checked: bool,
+}
+
+impl Emitter<'_> {
+    /// Writes one `let` per node of `e`; returns the name holding the node's value.
+    ///
+    /// Integers compute exactly or fail (`docs/decisions.md#integer-arithmetic`): where
+    /// `ints` is on, `+ - *`, negation and `abs` of integer operands run in i32 with an
+    /// overflow test that sets `*bad`, `max`/`min`/`where` of integers select i32s,
+    /// comparisons compare i32s, and `cast(i32, a / b)` of integers is an exact truncating
+    /// division (division by zero sets `*bad`). Everything else is f32, integers converting
+    /// where a float op reads them.
+    fn emit(&mut self, e: &Expr) -> Typed {
+        let (value, kind) = match e {
+            Expr::Input(i) => return (self.arg)(*i),
+            // Constants live in the params uniform, not the source: naga would fold builtins
+            // of literals at compile time (and reject log(-2.0)), and a chain with other
+            // constants reuses the same pipeline.
+            Expr::Const(c) => {
+                let k = self.consts.len();
+                self.consts.push(*c);
+                return (format!("p.c[{}][{}]", k / 4, k % 4), Kind::Float);
             }
+            Expr::Unary(op, a) => {
+                let a = self.emit(a);
+                match (op, a.1) {
+                    (UnaryOp::Neg, Kind::Int) => self.int_call("ew_neg_i32", &[&a.0]),
+                    (UnaryOp::Abs, Kind::Int) => self.int_call("ew_abs_i32", &[&a.0]),
+                    _ => (op.wgsl_of(&[&as_f32(&a)]), Kind::Float),
+                }
+            }
+            Expr::Binary(op, a, b) => {
+                let a = self.emit(a);
+                let b = self.emit(b);
+                if a.1 == Kind::Int && b.1 == Kind::Int {
+                    self.int_binary(*op, &a.0, &b.0)
+                } else {
+                    (op.wgsl_of(&[&as_f32(&a), &as_f32(&b)]), Kind::Float)
+                }
+            }
+            Expr::Where(c, a, b) => {
+                let c = self.emit(c);
+                let a = self.emit(a);
+                let b = self.emit(b);
+                // `c == 0.0` is false for NaN, so a NaN cond picks `a` like `c != 0`
+                // should (lavapipe compiles `!=` as an ordered compare).
+                let zero = match c.1 {
+                    Kind::Int => format!("{} == 0i", c.0),
+                    Kind::Float => format!("{} == 0.0", c.0),
+                };
+                if a.1 == Kind::Int && b.1 == Kind::Int {
+                    (format!("select({}, {}, {zero})", a.0, b.0), Kind::Int)
+                } else {
+                    let (a, b) = (as_f32(&a), as_f32(&b));
+                    (format!("select({a}, {b}, {zero})"), Kind::Float)
+                }
+            }
+            Expr::Cast(d, a) => match d {
+                DType::F32 => {
+                    let a = self.emit(a);
+                    (as_f32(&a), Kind::Float)
+                }
+                DType::F16 => {
+                    let a = self.emit(a);
+                    (format!("f32(f16({}))", as_f32(&a)), Kind::Float)
+                }
+                DType::I32 if !self.ints => {
+                    let a = self.emit(a);
+                    (format!("f32(ew_to_i32({}))", as_f32(&a)), Kind::Float)
+                }
+                DType::I32 => self.cast_i32(a),
+            },
+        };
+        let name = format!("t{}", self.next);
+        self.next += 1;
+        let _ = writeln!(self.body, "    let {name} = {value};");
+        (name, kind)
+    }
+
+    /// A checked i32 helper of elementwise_common.wgsl applied to `args` and `bad`.
+    fn int_call(&mut self, f: &str, args: &[&str]) -> (String, Kind) {
+        self.checked = true;
+        (format!("{f}({}, bad)", args.join(", ")), Kind::Int)
+    }
+
+    /// A binary op of two i32 operands.
+    fn int_binary(&mut self, op: BinaryOp, a: &str, b: &str) -> (String, Kind) {
+        let cmp = |o: &str| (format!("select(0.0, 1.0, {a} {o} {b})"), Kind::Float);
+        match op {
+            BinaryOp::Add => self.int_call("ew_add_i32", &[a, b]),
+            BinaryOp::Sub => self.int_call("ew_sub_i32", &[a, b]),
+            BinaryOp::Mul => self.int_call("ew_mul_i32", &[a, b]),
+            BinaryOp::Max => (format!("max({a}, {b})"), Kind::Int),
+            BinaryOp::Min => (format!("min({a}, {b})"), Kind::Int),
+            BinaryOp::Eq => cmp("=="),
+            BinaryOp::Ne => (format!("select(1.0, 0.0, {a} == {b})"), Kind::Float),
+            BinaryOp::Lt => cmp("<"),
+            BinaryOp::Le => cmp("<="),
+            BinaryOp::Gt => cmp(">"),
+            BinaryOp::Ge => cmp(">="),
+            // True division and powers are f32 (a quotient is not an integer); a cast of a
+            // quotient to i32 is an exact integer division (`cast_i32`).
+            BinaryOp::Div | BinaryOp::Pow => (
+                op.wgsl_of(&[&format!("f32({a})"), &format!("f32({b})")]),
+                Kind::Float,
+            ),
         }
-    };
-    let name = format!("t{next}");
-    *next += 1;
-    let _ = writeln!(body, "    let {name} = {value};");
-    name
+    }
+
+    /// `cast(i32, a)`: integers pass, `x / y` of integers divides exactly (truncating, as
+    /// the cast of the true quotient would), floats truncate and saturate.
+    fn cast_i32(&mut self, a: &Expr) -> (String, Kind) {
+        if let Expr::Binary(BinaryOp::Div, x, y) = a {
+            let x = self.emit(x);
+            let y = self.emit(y);
+            if x.1 == Kind::Int && y.1 == Kind::Int {
+                return self.int_call("ew_div_i32", &[&x.0, &y.0]);
+            }
+            let q = BinaryOp::Div.wgsl_of(&[&as_f32(&x), &as_f32(&y)]);
+            return (format!("ew_to_i32({q})"), Kind::Int);
+        }
+        let a = self.emit(a);
+        match a.1 {
+            Kind::Int => a,
+            Kind::Float => (format!("ew_to_i32({})", a.0), Kind::Int),
+        }
+    }
+}
+
+/// Messages of the error codes the integer helpers of elementwise_common.wgsl set.
+fn int_error(code: u32) -> String {
+    match code {
+        1 => "an integer result overflows i32: flopwatt computes integers exactly in 32 bits \
+              and refuses results outside -2^31..2^31-1"
+            .into(),
+        2 => "integer division by zero".into(),
+        _ => "an integer result is not exactly representable in this op's f32 output; cast \
+              the expression to i32 to keep it exact"
+            .into(),
+    }
 }
 
 /// How a kernel indexes its inputs.
@@ -251,17 +375,15 @@ pub struct ElementwiseKernel {
     /// The tree's constants, in the order the params uniform carries them (after the
     /// layout's fields).
     pub consts: Vec<f32>,
+    /// Whether the kernel binds an error flag after the output (integer arithmetic that can
+    /// overflow or divide by zero), before the params uniform.
+    pub checked: bool,
 }
 
-/// Source up to the GENERATED marker of elementwise.wgsl: the helpers every kernel shares
-/// (also the prelude of other generated kernels that evaluate an [`Expr`], e.g.
-/// `ops::reduce_fused`).
+/// The helpers every kernel shares (elementwise_common.wgsl; also the prelude of other
+/// generated kernels that evaluate an [`Expr`], e.g. `ops::reduce_fused`).
 pub(crate) fn helpers() -> &'static str {
-    let src = crate::shaders::ELEMENTWISE;
-    let marker = "// ---- GENERATED";
-    &src[..src
-        .find(marker)
-        .expect("elementwise.wgsl has its GENERATED marker")]
+    crate::shaders::ELEMENTWISE_COMMON
 }
 
 /// WGSL `fn {name}({arg}{i}: f32, ...) -> f32` evaluating `expr`, one parameter per index in
@@ -274,13 +396,21 @@ pub(crate) fn expr_function(
     args: &[usize],
     consts: &mut Vec<f32>,
 ) -> String {
-    let mut body = String::new();
-    let mut next = 0;
-    let root = emit(expr, &mut body, &mut next, consts, &|i| format!("x{i}"));
+    let mut em = Emitter {
+        body: String::new(),
+        next: 0,
+        consts,
+        arg: &|i| (format!("x{i}"), Kind::Float),
+        ints: false,
+        checked: false,
+    };
+    let root = em.emit(expr);
     let params: Vec<String> = args.iter().map(|i| format!("x{i}: f32")).collect();
     format!(
-        "fn {name}({}) -> f32 {{\n{body}    return {root};\n}}\n",
-        params.join(", ")
+        "fn {name}({}) -> f32 {{\n{}    return {};\n}}\n",
+        params.join(", "),
+        em.body,
+        as_f32(&root)
     )
 }
 
@@ -289,12 +419,27 @@ pub(crate) fn expr_uses_f16(expr: &Expr) -> bool {
     expr.uses_f16_cast()
 }
 
-fn store_fn(d: DType) -> &'static str {
-    match d {
-        DType::F32 => "fn ew_store(x: f32) -> f32 { return x; }\n",
-        DType::F16 => "fn ew_store(x: f32) -> f16 { return f16(x); }\n",
-        DType::I32 => "fn ew_store(x: f32) -> i32 { return ew_to_i32(x); }\n",
-    }
+/// `ew_store`: the expression's value (of `root` kind) as the output dtype `d`, with the
+/// error pointer where the kernel is `checked`. An integer stored as f32 must be exact:
+/// otherwise a later cast back to i32 would silently give another integer.
+fn store_fn(root: Kind, d: DType, checked: bool) -> String {
+    let (ty, body) = match (root, d) {
+        (Kind::Float, DType::F32) => ("f32", "x"),
+        (Kind::Float, DType::F16) => ("f32", "f16(x)"),
+        (Kind::Float, DType::I32) => ("f32", "ew_to_i32(x)"),
+        (Kind::Int, DType::F32) => ("i32", "ew_i32_to_f32(x, bad)"),
+        (Kind::Int, DType::F16) => ("i32", "f16(f32(x))"),
+        (Kind::Int, DType::I32) => ("i32", "x"),
+    };
+    let bad = if checked {
+        ", bad: ptr<function, u32>"
+    } else {
+        ""
+    };
+    format!(
+        "fn ew_store(x: {ty}{bad}) -> {} {{ return {body}; }}\n",
+        d.wgsl()
+    )
 }
 
 impl ElementwiseKernel {
@@ -367,11 +512,13 @@ impl ElementwiseKernel {
         let f16 = out_dtype == DType::F16
             || used.iter().any(|&i| input_dtypes[i] == DType::F16)
             || expr.uses_f16_cast();
-        let ops = Operands {
+        let mut ops = Operands {
             used: &used,
             alias,
             splat,
             dense: matches!(layout, Layout::Linear | Layout::Vec4),
+            dtypes: input_dtypes,
+            checked: false,
         };
 
         let mut s = String::with_capacity(8192);
@@ -380,7 +527,6 @@ impl ElementwiseKernel {
         }
         s.push_str(ACTIVATION_WGSL);
         s.push_str(helpers());
-        s.push_str(store_fn(out_dtype));
         let consts = ops.declarations(&mut s, expr, input_dtypes, out_dtype, layout);
         let items = items_per_invocation(layout);
         let body = ops.element_body(layout, out_dtype);
@@ -391,6 +537,7 @@ impl ElementwiseKernel {
             Layout::Vec4 => "vec4".to_string(),
             Layout::Strided { rank } => format!("strided{rank}"),
         };
+        let checked = ops.checked;
         Ok(ElementwiseKernel {
             name: format!("elementwise.{lname}"),
             source: s,
@@ -399,6 +546,7 @@ impl ElementwiseKernel {
             layout,
             flops_per_element: expr.op_count(),
             consts,
+            checked,
         })
     }
 }
@@ -445,6 +593,10 @@ struct Operands<'a> {
     splat: &'a [usize],
     /// A linear or vec4 layout.
     dense: bool,
+    /// The dtype of every input.
+    dtypes: &'a [DType],
+    /// Whether the kernel binds the error flag (checked integer arithmetic).
+    checked: bool,
 }
 
 impl Operands<'_> {
@@ -454,6 +606,20 @@ impl Operands<'_> {
             "out".to_string()
         } else {
             format!("in{i}")
+        }
+    }
+
+    /// Whether input `i` is read as an i32 (integer arithmetic stays exact).
+    fn int(&self, i: usize) -> bool {
+        self.dtypes[i] == DType::I32
+    }
+
+    /// Input `i`'s element `raw` as the expression reads it: i32 as is, the rest as f32.
+    fn read(&self, i: usize, raw: String) -> String {
+        if self.int(i) {
+            raw
+        } else {
+            format!("f32({raw})")
         }
     }
 
@@ -474,7 +640,7 @@ impl Operands<'_> {
     /// struct and `ew_expr`, the expression as a function of the used inputs (as f32).
     /// Returns the constants the params carry.
     fn declarations(
-        &self,
+        &mut self,
         s: &mut String,
         expr: &Expr,
         input_dtypes: &[DType],
@@ -507,13 +673,40 @@ impl Operands<'_> {
             "@group(0) @binding({nb}) var<storage, read_write> out: array<{}>;",
             elem(out_dtype)
         );
-        let params: Vec<String> = used.iter().map(|i| format!("x{i}: f32")).collect();
-        let mut body = String::new();
-        let mut next = 0;
+        let kind = |i: usize| {
+            if self.int(i) {
+                Kind::Int
+            } else {
+                Kind::Float
+            }
+        };
         let mut consts = Vec::new();
-        let root = emit(expr, &mut body, &mut next, &mut consts, &|i| {
-            format!("x{i}")
-        });
+        let mut em = Emitter {
+            body: String::new(),
+            next: 0,
+            consts: &mut consts,
+            arg: &|i| (format!("x{i}"), kind(i)),
+            ints: true,
+            checked: false,
+        };
+        let root = em.emit(expr);
+        let (body, checked) = (em.body, em.checked);
+        // An integer result stored as f32 is checked to be exact (see `store_fn`).
+        self.checked = checked || (root.1 == Kind::Int && out_dtype == DType::F32);
+        let mut params: Vec<String> = used
+            .iter()
+            .map(|&i| format!("x{i}: {}", if self.int(i) { "i32" } else { "f32" }))
+            .collect();
+        let mut nb = nb;
+        if self.checked {
+            params.push("bad: ptr<function, u32>".into());
+            nb += 1;
+            let _ = writeln!(
+                s,
+                "@group(0) @binding({nb}) var<storage, read_write> ew_err: array<atomic<u32>, 2>;"
+            );
+        }
+        s.push_str(&store_fn(root.1, out_dtype, self.checked));
         s.push_str("struct Params {\n    n: u32,\n    _p0: u32,\n    _p1: u32,\n    _p2: u32,\n");
         s.push_str("    offs: array<vec4<u32>, 2>,\n");
         if let Layout::Strided { .. } = layout {
@@ -528,10 +721,15 @@ impl Operands<'_> {
         s.push_str("}\n");
         let _ = writeln!(s, "@group(0) @binding({}) var<uniform> p: Params;", nb + 1);
 
+        let ty = match root.1 {
+            Kind::Int => "i32",
+            Kind::Float => "f32",
+        };
         let _ = write!(
             s,
-            "fn ew_expr({}) -> f32 {{\n{body}    return {root};\n}}\n",
-            params.join(", ")
+            "fn ew_expr({}) -> {ty} {{\n{body}    return {};\n}}\n",
+            params.join(", "),
+            root.0
         );
         consts
     }
@@ -540,15 +738,19 @@ impl Operands<'_> {
     fn element_body(&self, layout: Layout, out_dtype: DType) -> String {
         let used = self.used;
         let mut b = String::new();
+        let bad = if self.checked { ", &bad" } else { "" };
+        if self.checked {
+            b.push_str("        var bad = 0u;\n");
+        }
         match layout {
             Layout::Linear => {
                 let _ = writeln!(
                     b,
-                    "        out[i] = ew_store(ew_expr({}));",
+                    "        out[i] = ew_store(ew_expr({}{bad}){bad});",
                     self.args(&|i| if self.is_splat(i) {
                         format!("sp{i}")
                     } else {
-                        format!("f32({}[i])", self.src(i))
+                        self.read(i, format!("{}[i]", self.src(i)))
                     })
                 );
             }
@@ -566,10 +768,10 @@ impl Operands<'_> {
                             if self.is_splat(i) {
                                 format!("sp{i}")
                             } else {
-                                format!("f32(v{i}.{c})")
+                                self.read(i, format!("v{i}.{c}"))
                             }
                         });
-                        format!("ew_store(ew_expr({a}))")
+                        format!("ew_store(ew_expr({a}{bad}){bad})")
                     })
                     .collect();
                 let _ = writeln!(
@@ -600,10 +802,17 @@ impl Operands<'_> {
                 }
                 let _ = writeln!(
                     b,
-                    "        out[i] = ew_store(ew_expr({}));",
-                    self.args(&|i| format!("f32({}[o{i}])", self.src(i)))
+                    "        out[i] = ew_store(ew_expr({}{bad}){bad});",
+                    self.args(&|i| self.read(i, format!("{}[o{i}]", self.src(i))))
                 );
             }
+        }
+        if self.checked {
+            // One flag per dispatch, read back after the run (`Recorder::check_flag`).
+            b.push_str(
+                "        if (bad != 0u) {\n            atomicStore(&ew_err[1], bad);\n            \
+                 atomicStore(&ew_err[0], 1u);\n        }\n",
+            );
         }
         b
     }
@@ -624,10 +833,8 @@ impl Operands<'_> {
             if self.is_splat(i) {
                 let _ = writeln!(
                     s,
-                    "    let sp{i} = f32({}[p.offs[{}][{}]]);",
-                    self.src(i),
-                    k / 4,
-                    k % 4
+                    "    let sp{i} = {};",
+                    self.read(i, format!("{}[p.offs[{}][{}]]", self.src(i), k / 4, k % 4))
                 );
             }
         }
@@ -860,8 +1067,15 @@ fn encode_fused_impl(
             chosen = Layout::Linear;
         }
     }
-    let layout = forced_layout(layout, chosen, plan.shape.len())?;
-    let kernel = ElementwiseKernel::generate_impl(expr, &dtypes, layout, &splat_idx, alias, class)?;
+    let mut layout = forced_layout(layout, chosen, plan.shape.len())?;
+    let mut kernel =
+        ElementwiseKernel::generate_impl(expr, &dtypes, layout, &splat_idx, alias, class)?;
+    if kernel.checked && layout == Layout::Vec4 && !n.is_multiple_of(4) {
+        // The last vec4's lanes past n compute on whatever follows the inputs, and a checked
+        // kernel would report their overflows or divisions by zero.
+        layout = Layout::Linear;
+        kernel = ElementwiseKernel::generate_impl(expr, &dtypes, layout, &splat_idx, alias, class)?;
+    }
     let pipeline = device.pipeline(&kernel.name, &kernel.source, "main")?;
 
     let items = if layout == Layout::Vec4 {
@@ -870,11 +1084,13 @@ fn encode_fused_impl(
         n
     };
     let params = pack_params(items, &plan, layout, &kernel.consts);
+    let flag = kernel.checked.then(|| rec.check_flag(int_error));
     let bufs: Vec<&wgpu::Buffer> = used
         .iter()
         .filter(|&&i| alias != Some(i))
         .map(|&i| inputs[i].buffer())
         .chain(std::iter::once(out.buffer()))
+        .chain(flag.as_ref())
         .collect();
     let read_bytes: u64 = used.iter().map(|&i| inputs[i].distinct_bytes()).sum();
     let cost = Cost {
@@ -1198,5 +1414,39 @@ pub fn all_variants() -> Vec<(String, String)> {
     let k = ElementwiseKernel::generate_splat(&chain_b(), &[DType::F32; 2], Layout::Linear, &[1])
         .expect("splat");
     v.push((format!("{}:splat", k.name), k.source));
+    // Integer arithmetic: every checked op, stored as i32 and (checked) as f32, each layout,
+    // splatted, in place and clamped.
+    let (a, b) = (Expr::input(0), Expr::input(1));
+    let int_tree = Expr::where_(
+        Expr::binary(BinaryOp::Lt, a.clone(), b.clone()),
+        (a.clone() * b.clone() - a.clone().unary(UnaryOp::Neg)).unary(UnaryOp::Abs),
+        Expr::binary(
+            BinaryOp::Max,
+            a.clone() + b.clone(),
+            (a.clone() / b.clone()).cast(DType::I32),
+        ),
+    );
+    let i = [DType::I32, DType::I32];
+    for (tag, e) in [
+        ("int-i32", int_tree.clone().cast(DType::I32)),
+        ("int-f32", int_tree),
+    ] {
+        for layout in [Layout::Linear, Layout::Vec4, Layout::Strided { rank: 2 }] {
+            for (splat, alias, class) in [
+                (&[][..], None, AdapterClass::Gpu),
+                (&[1][..], None, AdapterClass::Cpu),
+                (&[][..], Some(0), AdapterClass::Gpu),
+            ] {
+                // In place needs the output's dtype: only the i32 form.
+                if alias.is_some() && tag == "int-f32" {
+                    continue;
+                }
+                let k = ElementwiseKernel::generate_impl(&e, &i, layout, splat, alias, class)
+                    .expect("int variant");
+                assert!(k.checked, "{tag}");
+                v.push((format!("{}:{tag}", k.name), k.source));
+            }
+        }
+    }
     v
 }

@@ -174,8 +174,9 @@ fn encode_copy_into(
     encode_copy_region(rec, src, offset, strides, &region, dst, dst_off)
 }
 
-/// ONNX/numpy `take` along `axis`: `indices` is i32 (negative counts from the end; an index
-/// out of range gives 0, as the kernel cannot raise an error).
+/// ONNX/numpy `take` along `axis`: `indices` is i32, `-len..len` (negative counts from the
+/// end); an index out of range makes the run an error naming it (a flag the kernel sets,
+/// read back after the run: see `Recorder::check_flag`).
 pub fn gather(data: &Tensor, indices: &Tensor, axis: usize) -> Result<Tensor> {
     run_once(data.device(), |rec| encode_gather(rec, data, indices, axis))
 }
@@ -236,10 +237,18 @@ pub fn encode_gather(
         _p: [0; 3],
     };
     let pipe = dev.pipeline("gather.gather", GATHER, "gather")?;
+    let len = ds[axis];
+    let flag = rec.check_flag(move |bad| {
+        format!(
+            "gather index {} is out of range for an axis of size {len} (valid: -{len} to {})",
+            bad as i32,
+            len - 1
+        )
+    });
     rec.dispatch(
         "gather.gather",
         &pipe,
-        &[data.buffer(), indices.buffer(), y.buffer()],
+        &[data.buffer(), indices.buffer(), y.buffer(), &flag],
         Some(bytemuck::bytes_of(&p)),
         grid_1d(&dev, total.div_ceil(WG) as u64)?,
         Cost {

@@ -7,7 +7,7 @@
 //! The expressions are [`Expr`] trees compiled by the elementwise generator
 //! ([`crate::ops::elementwise`]'s `expr_function`), so fused and unfused paths evaluate the
 //! same WGSL per element; only where the values flow differs. Kernels come from
-//! `shaders/reduce_fused.wgsl` plus generated bindings and entry points.
+//! `shaders/reduce_fused_common.wgsl` plus generated bindings and entry points.
 //!
 //! Indexing: every input is read through its strides and offset, broadcast to the reduction
 //! input's shape. Kept dims and reduced dims are coalesced separately (size-1 dims dropped,
@@ -301,7 +301,7 @@ impl Gen<'_> {
     }
 
     /// Everything before the entry points: the shared WGSL (activations, elementwise helpers,
-    /// reduce_fused.wgsl up to its marker with `OP` = `code`), the bindings, the params struct,
+    /// reduce_fused_common.wgsl with `OP` = `code`), the bindings, the params struct,
     /// the expression functions (their constants appended to `consts`) and the constants
     /// every entry uses.
     fn preamble(
@@ -313,10 +313,10 @@ impl Gen<'_> {
         kept4: bool,
         consts: &mut Vec<f32>,
     ) -> Result<String> {
-        let file = crate::shaders::REDUCE_FUSED;
-        let marker = "// ---- GENERATED";
-        let head = &file[..file.find(marker).expect("reduce_fused.wgsl has its marker")];
-        let head = crate::shaders::specialize(head, &[("OP", format!("{code}u"))])?;
+        let head = crate::shaders::specialize(
+            crate::shaders::REDUCE_FUSED_COMMON,
+            &[("OP", format!("{code}u"))],
+        )?;
         let mut s = String::with_capacity(16384);
         s.push_str(ACTIVATION_WGSL);
         s.push_str(helpers());

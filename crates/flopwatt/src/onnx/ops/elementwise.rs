@@ -258,9 +258,28 @@ pub(crate) fn fold_neg(a: &FoldArgs<'_>) -> Folded {
         let v: Vec<f64> = x.to_f64_vec().iter().map(|v| -v).collect();
         TensorValue::from_f64(x.dtype, x.shape.clone(), &v)
     } else {
-        let v: Vec<i64> = x.to_i64_vec().iter().map(|v| v.wrapping_neg()).collect();
+        let v = x.to_i64_vec();
+        let v: Vec<i64> = v
+            .iter()
+            .map(|&v| v.checked_neg().filter(|&r| fits(x.dtype, r)))
+            .collect::<Option<_>>()
+            .ok_or_else(|| a.err("integer overflow folding a negation".into()))?;
         TensorValue::from_i64(x.dtype, x.shape.clone(), &v)
     }))
+}
+
+/// Whether integer `v` is a value of `dtype` (folding refuses to wrap into narrow types).
+fn fits(dtype: ElemType, v: i64) -> bool {
+    match dtype {
+        ElemType::Int32 => i32::try_from(v).is_ok(),
+        ElemType::Int16 => i16::try_from(v).is_ok(),
+        ElemType::Int8 => i8::try_from(v).is_ok(),
+        ElemType::Uint8 => u8::try_from(v).is_ok(),
+        ElemType::Uint16 => u16::try_from(v).is_ok(),
+        ElemType::Uint32 => u32::try_from(v).is_ok(),
+        ElemType::Uint64 => v >= 0,
+        _ => true,
+    }
 }
 
 /// The binary ops that fold: arithmetic, and comparisons (which give bool).
@@ -292,18 +311,20 @@ impl Arith {
         }
     }
 
-    /// Wrapping integer arithmetic; `None` for a division by zero.
-    fn i64(self, x: i64, y: i64) -> Option<i64> {
-        Some(match self {
-            Arith::Add => x.wrapping_add(y),
-            Arith::Sub => x.wrapping_sub(y),
-            Arith::Mul => x.wrapping_mul(y),
-            Arith::Div if y == 0 => return None,
-            Arith::Div => x.wrapping_div(y),
-            Arith::Equal => (x == y) as i64,
-            Arith::Less => (x < y) as i64,
-            Arith::Greater => (x > y) as i64,
-        })
+    /// Exact integer arithmetic (division truncates); an error message for an overflow or
+    /// a division by zero: folding never wraps silently.
+    fn i64(self, x: i64, y: i64) -> std::result::Result<i64, String> {
+        let overflow = || format!("integer overflow folding {x} and {y}");
+        match self {
+            Arith::Add => x.checked_add(y).ok_or_else(overflow),
+            Arith::Sub => x.checked_sub(y).ok_or_else(overflow),
+            Arith::Mul => x.checked_mul(y).ok_or_else(overflow),
+            Arith::Div if y == 0 => Err("integer division by zero".into()),
+            Arith::Div => x.checked_div(y).ok_or_else(overflow),
+            Arith::Equal => Ok((x == y) as i64),
+            Arith::Less => Ok((x < y) as i64),
+            Arith::Greater => Ok((x > y) as i64),
+        }
     }
 }
 
@@ -337,9 +358,10 @@ fn fold_arith(a: &FoldArgs<'_>, op: Arith) -> Folded {
         let (vx, vy) = (x.to_i64_vec(), y.to_i64_vec());
         let mut v = Vec::with_capacity(ix.len());
         for (&i, &j) in ix.iter().zip(&iy) {
-            let r = op
-                .i64(vx[i], vy[j])
-                .ok_or_else(|| a.err("integer division by zero".into()))?;
+            let r = op.i64(vx[i], vy[j]).map_err(|m| a.err(m))?;
+            if !fits(dtype, r) {
+                return Err(a.err(format!("integer result {r} does not fit in {dtype:?}")));
+            }
             v.push(r);
         }
         Ok(Some(TensorValue::from_i64(dtype, shape, &v)))
