@@ -195,6 +195,7 @@ fn integer_arithmetic_is_exact_or_an_error() {
                 flopwatt::CompileOptions {
                     fusion,
                     memory_planning: true,
+                    ..flopwatt::CompileOptions::DEFAULT
                 },
             )
             .unwrap();
