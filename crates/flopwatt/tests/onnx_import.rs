@@ -10,7 +10,9 @@ use flopwatt::onnx::npy::Array;
 use flopwatt::onnx::proto::*;
 use flopwatt::onnx::{self, fold_batch_norm, to_graph::to_graph, Data};
 use flopwatt::{Compile, Error, Tensor};
-use flopwatt_reference::{self as reference, check_close, random, to_f64, EXACT_F32, NMSE_F32};
+use flopwatt_reference::{
+    self as reference, check_close, random, to_f64, EXACT_F32, NMSE_F32, TRANSCENDENTAL_F32,
+};
 use prost::Message;
 
 #[path = "common/onnx_build.rs"]
@@ -373,4 +375,91 @@ fn bool_outputs_download_as_bool() {
     let got = low.download(0, &y[0]).unwrap();
     let want: Vec<bool> = xv.iter().map(|&v| v > 0.25).collect();
     assert_eq!(got.data, Data::Bool(want));
+}
+
+/// `y = softmax(transpose(reshape(relu(0.5 x Wᵀ + b), [n, 2, 4]), [0, 2, 1]), -1)` in f64:
+/// what `onnx_build::gemm_model` computes.
+fn gemm_model_reference(x: &[f32], n: usize, w: &[f32], b: &[f32]) -> Vec<f64> {
+    let mut r = vec![0.0f64; n * 8];
+    for i in 0..n {
+        for o in 0..8 {
+            let dot: f64 = (0..6)
+                .map(|k| x[i * 6 + k] as f64 * w[o * 6 + k] as f64)
+                .sum();
+            r[i * 8 + o] = (0.5 * dot + b[o] as f64).max(0.0);
+        }
+    }
+    let mut y = vec![0.0f64; n * 8];
+    for i in 0..n {
+        for c in 0..4 {
+            // t[i][c][j] = r3[i][j][c] = r[i][j * 4 + c]; softmax over j.
+            let v: Vec<f64> = (0..2).map(|j| r[i * 8 + j * 4 + c]).collect();
+            let m = v[0].max(v[1]);
+            let s: f64 = v.iter().map(|x| (x - m).exp()).sum();
+            for j in 0..2 {
+                y[i * 8 + c * 2 + j] = (v[j] - m).exp() / s;
+            }
+        }
+    }
+    y
+}
+
+/// A session lowers and compiles once per input-shape set: the second run with the same
+/// shapes reuses the executable, a new batch compiles once more, a fusion switch recompiles
+/// without lowering; every run matches the f64 reference. Bad feeds are typed errors.
+#[test]
+fn session_compiles_once_per_shape_set_and_matches_the_reference() {
+    use flopwatt::onnx::{Session, SessionOptions};
+    let dev = device_or_skip!();
+    let (w, b) = (random(48, 1), random(8, 2));
+    let bytes = onnx_build::gemm_model(&w, &b).encode_to_vec();
+    let mut s = Session::from_bytes(&dev, &bytes, SessionOptions::default()).unwrap();
+    assert_eq!(s.compilations(), 0);
+    let check = |s: &mut Session, n: usize, seed: u64| {
+        let xv = random(n * 6, seed);
+        let x = Array::from_f32(vec![n, 6], xv.clone()).unwrap();
+        let out = s.run(&[("x", &x)]).unwrap();
+        assert_eq!(out.len(), 1);
+        let y = out.get("y").expect("output y");
+        assert_eq!(y.shape, vec![n, 4, 2]);
+        let want = gemm_model_reference(&xv, n, &w, &b);
+        check_close(
+            "session gemm model",
+            &y.to_f32_vec(),
+            &want,
+            TRANSCENDENTAL_F32,
+        )
+        .unwrap();
+    };
+    check(&mut s, 3, 9);
+    check(&mut s, 3, 10);
+    assert_eq!(s.compilations(), 1, "same shapes must not compile again");
+    check(&mut s, 5, 11);
+    check(&mut s, 3, 12);
+    assert_eq!(s.compilations(), 2);
+    s.set_compile_options(flopwatt::CompileOptions {
+        fusion: false,
+        memory_planning: true,
+    })
+    .unwrap();
+    check(&mut s, 5, 13);
+    assert_eq!(
+        s.compilations(),
+        2,
+        "a fusion switch recompiles without lowering"
+    );
+
+    let x = Array::from_f32(vec![2, 6], random(12, 3)).unwrap();
+    let e = s.run(&[]).unwrap_err();
+    assert!(e.to_string().contains("input `x` is missing"), "{e}");
+    let e = s.run(&[("x", &x), ("z", &x)]).unwrap_err();
+    assert!(e.to_string().contains("no input `z`"), "{e}");
+    let ids = Array::from_i64(vec![2, 6], vec![0; 12]).unwrap();
+    let e = s.run(&[("x", &ids)]).unwrap_err();
+    assert!(
+        e.to_string().contains("is int64 but the model takes FLOAT"),
+        "{e}"
+    );
+    let e = Array::from_f32(vec![2, 6], vec![0.0; 11]).unwrap_err();
+    assert!(matches!(e, Error::DataLength { .. }), "{e}");
 }

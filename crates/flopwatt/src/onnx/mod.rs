@@ -14,9 +14,11 @@ pub mod npy;
 pub(crate) mod ops;
 pub mod proto;
 pub(crate) mod registry;
+pub mod session;
 pub mod to_graph;
 
 pub use ops::conv::fold_batch_norm;
+pub use session::{Outputs, Session, SessionOptions};
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
