@@ -463,3 +463,113 @@ fn session_compiles_once_per_shape_set_and_matches_the_reference() {
     let e = Array::from_f32(vec![2, 6], vec![0.0; 11]).unwrap_err();
     assert!(matches!(e, Error::DataLength { .. }), "{e}");
 }
+
+/// A GRAPH attribute `name` holding `nodes` and `init`, returning `output`.
+fn a_graph(
+    name: &str,
+    nodes: Vec<NodeProto>,
+    init: Vec<TensorProto>,
+    output: &str,
+) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(5),
+        g: Some(GraphProto {
+            node: nodes,
+            name: Some(name.into()),
+            initializer: init,
+            input: vec![],
+            output: vec![vi(output, 1, &[])],
+            value_info: vec![],
+        }),
+        ..Default::default()
+    }
+}
+
+/// `y = If(batch > 2, x * c, x + k)`: the then-branch has its own constant `c` (named like an
+/// outer value, so scoping matters), the else-branch reads the outer initializer `k`, which
+/// no node of the outer graph reads. The condition folds once the batch is bound, the branch
+/// is inlined, and each batch takes its branch; an If on a fed condition is an error naming
+/// the node.
+#[test]
+fn if_on_a_folded_condition_runs_its_branch_and_a_runtime_condition_is_an_error() {
+    use flopwatt::onnx::{Session, SessionOptions};
+    let dev = device_or_skip!();
+    let then_b = a_graph(
+        "then_branch",
+        vec![node("Mul", "times", &["x", "c"], &["t"], vec![])],
+        vec![t_f32_raw("c", &[], &[3.0])],
+        "t",
+    );
+    let else_b = a_graph(
+        "else_branch",
+        vec![node("Add", "plus", &["x", "k"], &["e"], vec![])],
+        vec![],
+        "e",
+    );
+    let bytes = model(
+        vec![
+            node("Shape", "shape", &["x"], &["s"], vec![]),
+            node("Gather", "batch", &["s", "zero"], &["n"], vec![]),
+            node("Greater", "big", &["n", "two"], &["cond"], vec![]),
+            node("If", "branch", &["cond"], &["y"], vec![then_b, else_b]),
+        ],
+        vec![
+            onnx_build::t_i64("zero", &[], &[0]),
+            onnx_build::t_i64("two", &[], &[2]),
+            t_f32_raw("k", &[4], &[10.0, 20.0, 30.0, 40.0]),
+            t_f32_raw("c", &[], &[-100.0]),
+        ],
+        vec![vi("x", 1, &[Err("batch"), Ok(4)])],
+        vec![vi("y", 1, &[Err("batch"), Ok(4)])],
+    );
+    let mut s = Session::from_bytes(&dev, &bytes, SessionOptions::default()).unwrap();
+    for batch in [3, 2] {
+        let xv = random(batch * 4, 5);
+        let x = Array::from_f32(vec![batch, 4], xv.clone()).unwrap();
+        let y = s.run(&[("x", &x)]).unwrap().get("y").unwrap().to_f32_vec();
+        let want: Vec<f64> = xv
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                if batch > 2 {
+                    v as f64 * 3.0
+                } else {
+                    v as f64 + [10.0, 20.0, 30.0, 40.0][i % 4]
+                }
+            })
+            .collect();
+        check_close(&format!("If at batch {batch}"), &y, &want, EXACT_F32).unwrap();
+    }
+
+    let then_b = a_graph(
+        "then_branch",
+        vec![node("Neg", "neg", &["x"], &["t"], vec![])],
+        vec![],
+        "t",
+    );
+    let else_b = a_graph(
+        "else_branch",
+        vec![node("Identity", "id", &["x"], &["e"], vec![])],
+        vec![],
+        "e",
+    );
+    let bytes = model(
+        vec![node(
+            "If",
+            "fed_if",
+            &["flag"],
+            &["y"],
+            vec![then_b, else_b],
+        )],
+        vec![],
+        vec![vi("flag", 9, &[]), vi("x", 1, &[Ok(4)])],
+        vec![vi("y", 1, &[Ok(4)])],
+    );
+    let mut s = Session::from_bytes(&dev, &bytes, SessionOptions::default()).unwrap();
+    let x = Array::from_f32(vec![4], random(4, 6)).unwrap();
+    let flag = Array::from_bool(vec![], vec![true]).unwrap();
+    let e = s.run(&[("flag", &flag), ("x", &x)]).unwrap_err();
+    let m = e.to_string();
+    assert!(m.contains("fed_if") && m.contains("run-time data"), "{m}");
+}

@@ -198,6 +198,8 @@ pub(crate) static OPS: &[OpEntry] = &[
     folded("Constant").fold_shapes(constant::fold_constant),
     folded("ConstantOfShape").fold(constant::fold_constant_of_shape),
     folded("Range").fold(constant::fold_range),
+    // Inlined by the folding pass where its condition is known (`super::inline`).
+    folded("If"),
 ];
 
 /// The row of a node's op; `None` for ops of other domains and ops flopwatt does not know.
