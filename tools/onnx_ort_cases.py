@@ -25,14 +25,17 @@ from onnx import TensorProto, helper, numpy_helper
 OPSET = 19
 
 
-def case(dest, name, op, x, weights, attrs):
-    """One case: node `op` on input `x` and initializers `weights` (name -> array)."""
+def case(dest, name, op, x, weights, attrs, slots=None, outputs=("y",), ranks=None):
+    """One case: node `op` on input `x` and initializers `weights` (name -> array), in the
+    node's input `slots` (default: x, then the weights; "" leaves an optional input out)."""
     inits = [numpy_helper.from_array(v, k) for k, v in weights.items()]
-    node = helper.make_node(op, ["x", *weights.keys()], ["y"], name=name, **attrs)
+    slots = slots or ["x", *weights.keys()]
+    node = helper.make_node(op, slots, list(outputs), name=name, **attrs)
     graph = helper.make_graph(
         [node], name,
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * x.ndim)],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, [None] * r)
+         for o, r in zip(outputs, ranks or [x.ndim] * len(outputs))],
         initializer=inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
@@ -43,25 +46,27 @@ def case(dest, name, op, x, weights, attrs):
     try:
         sess = ort.InferenceSession(model.SerializeToString(), so,
                                     providers=["CPUExecutionProvider"])
-        (y,) = sess.run(None, {"x": x})
+        ys = sess.run(None, {"x": x})
     except (ort.capi.onnxruntime_pybind11_state.InvalidArgument,
             ort.capi.onnxruntime_pybind11_state.Fail) as e:
         print(f"skip {name}: onnxruntime refuses it ({str(e).split(': ')[-1]})")
         return
     # onnxruntime's SAME pooling with dilation gives another size than the spec's
     # ceil(in / stride), which onnx's shape inference follows: not a reference there.
-    inferred = onnx.shape_inference.infer_shapes(model).graph.output[0].type.tensor_type.shape
-    spec = [d.dim_value for d in inferred.dim]
-    if list(y.shape) != spec:
-        print(f"skip {name}: onnxruntime's output {list(y.shape)} is not the spec's {spec}")
-        return
+    inferred = onnx.shape_inference.infer_shapes(model).graph.output
+    for y, o in zip(ys, inferred):
+        spec = [d.dim_value for d in o.type.tensor_type.shape.dim]
+        if list(y.shape) != spec:
+            print(f"skip {name}: onnxruntime's output {list(y.shape)} is not the spec's {spec}")
+            return
     d = os.path.join(dest, name)
     os.makedirs(os.path.join(d, "test_data_set_0"))
     onnx.save(model, os.path.join(d, "model.onnx"))
-    for fname, arr in [("input_0.pb", x), ("output_0.pb", y)]:
+    files = [("input_0.pb", x)] + [(f"output_{k}.pb", y) for k, y in enumerate(ys)]
+    for fname, arr in files:
         with open(os.path.join(d, "test_data_set_0", fname), "wb") as f:
             f.write(numpy_helper.from_array(arr).SerializeToString())
-    print(f"{name}: x {list(x.shape)} -> y {list(y.shape)}")
+    print(f"{name}: x {list(x.shape)} -> {[list(y.shape) for y in ys]}")
 
 
 def pad_attrs(mode):
@@ -110,6 +115,43 @@ def main():
             for cip in [0, 1]:
                 case(dest, f"test_ort_averagepool_{tag[mode]}_{sfx}_cip{cip}", "AveragePool",
                      rnd(1, 2, 7, 10), {}, dict(attrs, count_include_pad=cip))
+
+    recurrent(dest, rnd)
+
+
+def recurrent(dest, rnd):
+    """LSTM and GRU: directions, bias or none, initial states or zeros, GRU's
+    linear_before_reset, a constant all-full sequence_lens; Y, Y_h (and Y_c)."""
+    seq, batch, inp, hid = 3, 2, 3, 4
+    for op, gates in [("LSTM", 4), ("GRU", 3)]:
+        # Few and short: each unrolled step is several kernels to build on lavapipe.
+        variants = [("forward", True, True, 0)]
+        variants += [("bidirectional", True, False, 0)] if op == "LSTM" else [
+            ("reverse", False, False, 1)]
+        for direction, bias, init, lbr in variants:
+            dirs = 2 if direction == "bidirectional" else 1
+            w = {"W": rnd(dirs, gates * hid, inp) * 0.5, "R": rnd(dirs, gates * hid, hid) * 0.5}
+            slots = ["x", "W", "R", "", "", ""]
+            if bias:
+                w["B"] = rnd(dirs, 2 * gates * hid) * 0.5
+                slots[3] = "B"
+                w["lens"] = np.full([batch], seq, np.int32)
+                slots[4] = "lens"
+            if init:
+                w["h0"] = rnd(dirs, batch, hid)
+                slots[5] = "h0"
+            outputs = ["y", "y_h"]
+            attrs = {"hidden_size": hid, "direction": direction}
+            if op == "LSTM":
+                outputs.append("y_c")
+                if init:
+                    w["c0"] = rnd(dirs, batch, hid)
+                    slots.append("c0")
+            else:
+                attrs["linear_before_reset"] = lbr
+            name = (f"test_ort_{op.lower()}_{direction}" + ("_bias" if bias else "")
+                    + ("_init" if init else "") + (f"_lbr{lbr}" if op == "GRU" else ""))
+            case(dest, name, op, rnd(seq, batch, inp), w, attrs, slots, outputs, [4, 3, 3])
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ use prost::Message;
 
 #[path = "common/onnx_build.rs"]
 mod onnx_build;
-use onnx_build::{a_float, a_ints, node, t_f32_raw, vi};
+use onnx_build::{a_float, a_int, a_ints, node, t_f32_raw, vi};
 
 fn model(
     nodes: Vec<NodeProto>,
@@ -572,4 +572,56 @@ fn if_on_a_folded_condition_runs_its_branch_and_a_runtime_condition_is_an_error(
     let e = s.run(&[("flag", &flag), ("x", &x)]).unwrap_err();
     let m = e.to_string();
     assert!(m.contains("fed_if") && m.contains("run-time data"), "{m}");
+}
+
+/// LSTM and GRU attributes outside what the unrolling supports are errors naming the node
+/// and the attribute (the supported ones are checked against onnxruntime in onnx_node).
+#[test]
+fn recurrent_ops_name_the_unsupported_attribute() {
+    let (seq, batch, inp, hid) = (2, 1, 3, 2);
+    let cases: Vec<(&str, Vec<AttributeProto>, &str)> = vec![
+        ("LSTM", vec![a_float("clip", 1.0)], "clip"),
+        ("GRU", vec![a_int("layout", 1)], "layout"),
+        ("LSTM", vec![a_int("input_forget", 1)], "input_forget"),
+        (
+            "GRU",
+            vec![AttributeProto {
+                name: Some("activations".into()),
+                r#type: Some(8),
+                strings: vec![b"Relu".to_vec(), b"Tanh".to_vec()],
+                ..Default::default()
+            }],
+            "activations",
+        ),
+    ];
+    for (op, mut attrs, needle) in cases {
+        let gates = if op == "LSTM" { 4 } else { 3 };
+        attrs.push(a_int("hidden_size", hid));
+        let bytes = model(
+            vec![node(op, "rnn", &["x", "W", "R"], &["y"], attrs)],
+            vec![
+                t_f32_raw(
+                    "W",
+                    &[1, gates * hid, inp],
+                    &random((gates * hid * inp) as usize, 1),
+                ),
+                t_f32_raw(
+                    "R",
+                    &[1, gates * hid, hid],
+                    &random((gates * hid * hid) as usize, 2),
+                ),
+            ],
+            vec![vi("x", 1, &[Ok(seq), Ok(batch), Ok(inp)])],
+            vec![vi("y", 1, &[Ok(seq), Ok(1), Ok(batch), Ok(hid)])],
+        );
+        let m = onnx::load_bytes(&bytes).unwrap();
+        let e = to_graph(&m)
+            .err()
+            .expect("unsupported attribute")
+            .to_string();
+        assert!(
+            e.contains("`rnn`") && e.contains(needle),
+            "{op} {needle}: {e}"
+        );
+    }
 }
