@@ -542,6 +542,43 @@ fn if_on_a_folded_condition_runs_its_branch_and_a_runtime_condition_is_an_error(
         check_close(&format!("If at batch {batch}"), &y, &want, EXACT_F32).unwrap();
     }
 
+    // Two Ifs of the same name whose branches both define `c` and `t`: each keeps its own.
+    let scaled = |by: f32, input: &str| {
+        let then_b = a_graph(
+            "then_branch",
+            vec![node("Mul", "times", &[input, "c"], &["t"], vec![])],
+            vec![t_f32_raw("c", &[], &[by])],
+            "t",
+        );
+        let else_b = a_graph(
+            "else_branch",
+            vec![node("Neg", "neg", &[input], &["e"], vec![])],
+            vec![],
+            "e",
+        );
+        vec![then_b, else_b]
+    };
+    let bytes = model(
+        vec![
+            node("If", "same", &["yes"], &["y1"], scaled(3.0, "x")),
+            node("If", "same", &["yes"], &["y"], scaled(5.0, "y1")),
+        ],
+        vec![TensorProto {
+            name: Some("yes".into()),
+            data_type: Some(9),
+            int32_data: vec![1],
+            ..Default::default()
+        }],
+        vec![vi("x", 1, &[Ok(4)])],
+        vec![vi("y", 1, &[Ok(4)])],
+    );
+    let mut s = Session::from_bytes(&dev, &bytes, SessionOptions::default()).unwrap();
+    let xv = random(4, 8);
+    let x = Array::from_f32(vec![4], xv.clone()).unwrap();
+    let y = s.run(&[("x", &x)]).unwrap().get("y").unwrap().to_f32_vec();
+    let want: Vec<f64> = xv.iter().map(|&v| v as f64 * 15.0).collect();
+    check_close("two Ifs named alike", &y, &want, EXACT_F32).unwrap();
+
     let then_b = a_graph(
         "then_branch",
         vec![node("Neg", "neg", &["x"], &["t"], vec![])],

@@ -95,7 +95,15 @@ pub fn fold(model: &mut Model) -> Result<usize> {
         // An `If` on a known condition is replaced by its branch, whose nodes fold in turn.
         let cond = node.input(0).and_then(|c| model.initializers.get(c));
         if let (true, Some(cond)) = (node.op_type == "If" && node.default_domain(), cond) {
-            let (nodes, consts) = inline::inline_if(&node, cond, opset)?;
+            let taken = |prefix: &str| {
+                let any = |s: &String| s.starts_with(prefix);
+                model.initializers.keys().any(any)
+                    || kept
+                        .iter()
+                        .chain(queue.iter())
+                        .any(|m: &Node| m.outputs.iter().any(any))
+            };
+            let (nodes, consts) = inline::inline_if(&node, cond, opset, &taken)?;
             model.initializers.extend(consts);
             for n in nodes.into_iter().rev() {
                 queue.push_front(n);

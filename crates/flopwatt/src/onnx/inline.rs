@@ -2,7 +2,8 @@
 //! nodes of the enclosing graph in the `If`'s place.
 //!
 //! Names defined inside the branch (its constants and node outputs) are scoped with the
-//! `If` node's name (`<if>/<name>`) so they cannot collide with the enclosing graph's;
+//! `If` node's name (`<if>/<name>`, numbered where two `If`s share a name) so they cannot
+//! collide with the enclosing graph's;
 //! names the branch reads from enclosing graphs stay as they are. Each branch output becomes
 //! the `If`'s output through an `Identity` node.
 
@@ -17,6 +18,7 @@ pub(crate) fn inline_if(
     n: &Node,
     cond: &TensorValue,
     opset: i64,
+    taken: &dyn Fn(&str) -> bool,
 ) -> Result<(Vec<Node>, BTreeMap<String, TensorValue>)> {
     let values = cond.to_f64_vec();
     let [c] = values.as_slice() else {
@@ -46,7 +48,13 @@ pub(crate) fn inline_if(
             ),
         ));
     }
-    let prefix = format!("{}/", n.name);
+    // Node names need not be unique: a scope already in use gets a number.
+    let mut prefix = format!("{}/", n.name);
+    let mut k = 2;
+    while taken(&prefix) {
+        prefix = format!("{}#{k}/", n.name);
+        k += 1;
+    }
     let mut scoped: HashMap<String, String> = HashMap::new();
     let inner = branch
         .initializers
