@@ -96,6 +96,9 @@ fn check_args(a: &RunArgs) -> flopwatt::Result<()> {
             a.tol
         ));
     }
+    if a.check.as_deref() == Some("") {
+        return bad("--check is empty; name the directory of the expected .npy files".into());
+    }
     if let Some(p) = &a.json {
         output::check_writable("--json", p)?;
     }

@@ -265,6 +265,7 @@ fn cli_run_repeat_writes_a_bench_row_with_wall_gpu_and_energy() {
     for (args, needle) in [
         (vec!["--repeat", "0"], "--repeat must be 1 to"),
         (vec!["--json", j.as_str()], "add --repeat"),
+        (vec!["--check", ""], "--check is empty"),
     ] {
         let o = run(&args);
         assert!(!o.status.success());
