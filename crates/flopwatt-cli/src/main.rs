@@ -10,7 +10,7 @@ mod files;
 
 use clap::{Parser, Subcommand};
 use flopwatt::device::{enumerate_adapters, DeviceOptions};
-use flopwatt::{energy, Compile, Device, Error};
+use flopwatt::{energy, Device, Error};
 use flopwatt_bench::provenance::Provenance;
 use flopwatt_bench::report::{BenchReport, PowerInfo};
 use flopwatt_bench::{self as bench, BenchOptions, Suite};
@@ -20,6 +20,7 @@ mod compare_cmd;
 mod fleet;
 mod output;
 mod progress;
+mod run_cmd;
 
 /// The exit codes, shown under `--help`.
 const EXIT_CODES: &str = "Exit codes:
@@ -61,8 +62,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run an ONNX model on .npy inputs; write each output to DIR/<name>.npy.
-    Run(RunArgs),
+    /// Run an ONNX model on .npy inputs: write each output to DIR/<name>.npy, check it
+    /// against expected files, or time N inferences (wall, GPU, energy).
+    Run(run_cmd::RunArgs),
     /// Time the matmul kernel candidates on this adapter and store the fastest per shape
     /// class in the tune file, which later runs consult before the built-in rules.
     Tune(TuneArgs),
@@ -85,37 +87,6 @@ struct TuneArgs {
     /// Print the timings but write nothing.
     #[arg(long)]
     dry_run: bool,
-}
-
-#[derive(clap::Args)]
-struct RunArgs {
-    /// The .onnx model file.
-    model: String,
-    /// A model input as NAME=PATH.npy (repeat for each input).
-    #[arg(long = "input", value_name = "NAME=PATH")]
-    inputs: Vec<String>,
-    /// Directory for the outputs (created if missing).
-    #[arg(long, value_name = "DIR")]
-    output_dir: String,
-    /// Print the per-dispatch time/FLOPs/bytes table of the run.
-    #[arg(long)]
-    profile: bool,
-    /// One kernel per op (no fusion), to compare with the fused run.
-    #[arg(long)]
-    no_fusion: bool,
-    /// Compare each output with DIR/<name>.npy (e.g. onnxruntime's, from
-    /// tools/onnx_reference.py); print the error per output and fail over --tol.
-    #[arg(long, value_name = "DIR")]
-    check: Option<String>,
-    /// Largest relative L2 error --check accepts.
-    #[arg(long, value_name = "TOL", default_value_t = 1e-3)]
-    tol: f64,
-    /// Also write the intermediate value NAME (repeatable), to find where a port departs.
-    #[arg(long = "dump", value_name = "NAME")]
-    dumps: Vec<String>,
-    /// Also write every node output (after load-time folding).
-    #[arg(long)]
-    dump_all: bool,
 }
 
 /// The workload sets of `bench --suite`.
@@ -189,7 +160,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => run_bench(args),
         Command::Compare(args) => compare_cmd::run(args),
         Command::Peak { json } => peak(json).map(ok),
-        Command::Run(args) => run_model(args).map(ok),
+        Command::Run(args) => run_cmd::run(args).map(ok),
         Command::Tune(args) => tune(args).map(ok),
     };
     match result {
@@ -669,126 +640,4 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<ExitCode> {
         output::write_atomic(p, &svg)?;
     }
     Ok(code)
-}
-
-/// `flopwatt run`: load, check the feeds, bind shapes, fold, lower, run, write .npy outputs.
-fn run_model(a: RunArgs) -> flopwatt::Result<()> {
-    use flopwatt::onnx as fonnx;
-    use flopwatt::onnx::npy::{self, Array};
-    let path = std::path::Path::new(&a.model);
-    let bytes = files::read_capped(path, "model", files::MAX_MODEL_BYTES)?;
-    let mut model = fonnx::Model::decode(&bytes, &a.model)?;
-    drop(bytes);
-    fonnx::fold::fold(&mut model)?;
-    model.check_supported()?;
-    let mut feeds: Vec<(String, Array)> = Vec::new();
-    for spec in &a.inputs {
-        let (name, path) = spec.split_once('=').ok_or_else(|| {
-            Error::invalid("run", format!("--input `{spec}` is not NAME=PATH.npy"))
-        })?;
-        let bytes = files::read_capped(
-            std::path::Path::new(path),
-            "npy input",
-            files::MAX_NPY_BYTES,
-        )?;
-        feeds.push((name.to_string(), npy::from_bytes(&bytes, path)?));
-    }
-    let refs: Vec<(String, &Array)> = feeds.iter().map(|(n, x)| (n.clone(), x)).collect();
-    model.check_inputs(&refs)?;
-    let shapes = feeds
-        .iter()
-        .map(|(n, x)| (n.clone(), x.shape.clone()))
-        .collect();
-    model.specialize(&shapes)?;
-    let mut dumps = a.dumps.clone();
-    if a.dump_all {
-        dumps.extend(model.node_outputs());
-    }
-    let before = model.outputs.len();
-    model.expose(&dumps)?;
-    let dumps_added = model.outputs.len() - before;
-    let low = fonnx::to_graph::to_graph(&model)?;
-    let out_paths = files::output_paths(&a.output_dir, &low.outputs)?;
-    let dev = Device::new()?;
-    let exe = low.graph.compile_with(
-        &dev,
-        flopwatt::executable::CompileOptions {
-            fusion: !a.no_fusion,
-            memory_planning: true,
-            ..flopwatt::executable::CompileOptions::DEFAULT
-        },
-    )?;
-    let mut tensors = Vec::new();
-    for name in &low.inputs {
-        let (_, x) = feeds
-            .iter()
-            .find(|(n, _)| n == name)
-            .expect("check_inputs saw every input");
-        tensors.push(low.upload(&dev, name, x)?);
-    }
-    let trefs: Vec<&flopwatt::Tensor> = tensors.iter().collect();
-    let (outs, profile) = if a.profile {
-        let (o, p) = exe.run_profiled(&trefs)?;
-        (o, Some(p))
-    } else {
-        (exe.run(&trefs)?, None)
-    };
-    let dir = std::path::Path::new(&a.output_dir);
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-        path: a.output_dir.clone(),
-        source,
-    })?;
-    let declared = low.outputs.len() - dumps_added;
-    let mut failed: Vec<String> = Vec::new();
-    for (k, ((name, path), t)) in low.outputs.iter().zip(&out_paths).zip(&outs).enumerate() {
-        let arr = low.download(k, t)?;
-        files::write_atomic(path, &npy::to_bytes(&arr)?)?;
-        if let Some(c) = &a.check {
-            // The expected file has the output file's (sanitised) name.
-            let file = path.file_name().unwrap_or_default();
-            let want = std::path::Path::new(c).join(file);
-            // Dumped intermediates are compared where the reference has them.
-            if k >= declared && !want.is_file() {
-                continue;
-            }
-            let want_path = want.display().to_string();
-            let bytes = files::read_capped(&want, "expected .npy", files::MAX_NPY_BYTES)?;
-            let line = match fonnx::check::compare(&arr, &npy::from_bytes(&bytes, &want_path)?) {
-                Ok(d) if d.rel_l2 <= a.tol => {
-                    format!(
-                        "ok    {name}: rel L2 {:.2e}, max abs {:.2e}",
-                        d.rel_l2, d.max_abs
-                    )
-                }
-                Ok(d) => {
-                    failed.push(name.clone());
-                    format!(
-                        "FAIL  {name}: rel L2 {:.2e}, max abs {:.2e}",
-                        d.rel_l2, d.max_abs
-                    )
-                }
-                Err(m) => {
-                    failed.push(name.clone());
-                    format!("FAIL  {name}: {m}")
-                }
-            };
-            println!("{line}");
-        }
-    }
-    if let Some(p) = profile {
-        print!("{}", p.table());
-    }
-    if !failed.is_empty() {
-        return Err(Error::invalid(
-            "run --check",
-            format!(
-                "{} of the outputs differ from {} by more than rel L2 {:e}: {}",
-                failed.len(),
-                a.check.as_deref().unwrap_or(""),
-                a.tol,
-                failed.join(", ")
-            ),
-        ));
-    }
-    Ok(())
 }

@@ -207,6 +207,74 @@ fn cli_run_check_catches_a_corrupted_expected_file_and_dumps_intermediates() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `--repeat 3 --json` times three inferences and writes one row in the bench's schema
+/// (readable by `compare` and `--baseline`), with wall, GPU and energy fields; bad counts
+/// and `--json` without `--repeat` are one-line errors.
+#[test]
+fn cli_run_repeat_writes_a_bench_row_with_wall_gpu_and_energy() {
+    device_or_skip!();
+    let dir = std::env::temp_dir().join(format!("flopwatt-repeat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("m.onnx"),
+        model(&random(48, 1), &random(8, 2)).encode_to_vec(),
+    )
+    .unwrap();
+    npy::write(
+        dir.join("x.npy"),
+        &Array {
+            shape: vec![2, 6],
+            data: Data::F32(random(12, 9)),
+        },
+    )
+    .unwrap();
+    let json = dir.join("t.json");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_flopwatt"))
+            .arg("run")
+            .arg(dir.join("m.onnx"))
+            .arg("--input")
+            .arg(format!("x={}", dir.join("x.npy").display()))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let j = json.display().to_string();
+    let o = run(&[
+        "--repeat", "3", "--warmup", "1", "--json", &j, "--watts", "10",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(text.contains("3 inferences after 1 warm-up"), "{text}");
+    assert!(text.contains("inferences/J"), "{text}");
+    let raw = std::fs::read_to_string(&json).unwrap();
+    let rep = flopwatt_bench::report::BenchReport::from_json(&j, &raw).unwrap();
+    assert_eq!(rep.schema, "flopwatt-bench/2");
+    let [r] = rep.results.as_slice() else {
+        panic!("one row: {raw}")
+    };
+    assert_eq!(r.id, "onnx:m:x=2x6");
+    assert_eq!(r.variant.as_deref(), Some("fused"));
+    assert_eq!(r.runs, 3);
+    assert!(r.dispatches > 0, "{raw}");
+    assert!(r.wall_ms > 0.0 && r.wall_ms.is_finite(), "{raw}");
+    assert!(r.min_ms <= r.median_ms && r.median_ms <= r.max_ms, "{raw}");
+    assert!(r.joules_per_run.is_some_and(|j| j > 0.0), "{raw}");
+    assert_eq!(r.energy_measured, Some(false), "--watts is a fixed figure");
+    assert_eq!(rep.power.source, "fixed", "{raw}");
+    for (args, needle) in [
+        (vec!["--repeat", "0"], "--repeat must be 1 to"),
+        (vec!["--json", j.as_str()], "add --repeat"),
+        (vec!["--check", ""], "--check is empty"),
+    ] {
+        let o = run(&args);
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(needle), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn run_minilm_matches_onnxruntime() {
     let path = onnx::minilm_path();

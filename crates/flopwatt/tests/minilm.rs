@@ -12,12 +12,11 @@
 
 mod common;
 
-use flopwatt::Compile;
 use std::path::Path;
 
 use flopwatt::executable::CompileOptions;
 use flopwatt::onnx::npy::{self, Array};
-use flopwatt::onnx::{self, Data};
+use flopwatt::onnx::{self, Data, Session, SessionOptions};
 
 const MAX_REL_L2: f64 = 1e-3;
 
@@ -25,16 +24,6 @@ fn rel_l2(got: &[f64], want: &[f64]) -> f64 {
     let num: f64 = got.iter().zip(want).map(|(a, b)| (a - b) * (a - b)).sum();
     let den: f64 = want.iter().map(|b| b * b).sum();
     (num / den.max(1e-300)).sqrt()
-}
-
-fn values(a: &Array) -> Vec<f64> {
-    match &a.data {
-        Data::F32(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::F64(v) => v.clone(),
-        Data::I64(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::I32(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::Bool(v) => v.iter().map(|&x| x as u8 as f64).collect(),
-    }
 }
 
 #[test]
@@ -65,36 +54,17 @@ fn minilm_matches_onnxruntime() {
             )
         })
         .collect();
-    let mut model = onnx::load(&path).unwrap();
-    let refs: Vec<(String, &Array)> = feeds.iter().map(|(n, a)| (n.clone(), a)).collect();
-    model.check_inputs(&refs).unwrap();
-    let shapes = feeds
-        .iter()
-        .map(|(n, a)| (n.clone(), a.shape.clone()))
-        .collect();
-    model.specialize(&shapes).unwrap();
-    let low = onnx::to_graph::to_graph(&model).unwrap();
-    let inputs: Vec<flopwatt::Tensor> = low
-        .inputs
-        .iter()
-        .map(|n| {
-            let a = &feeds.iter().find(|(f, _)| f == n).unwrap().1;
-            low.upload(&dev, n, a).unwrap()
-        })
-        .collect();
-    let trefs: Vec<&flopwatt::Tensor> = inputs.iter().collect();
+    let mut session = Session::load(&dev, &path, SessionOptions::default()).unwrap();
+    let refs: Vec<(&str, &Array)> = feeds.iter().map(|(n, a)| (n.as_str(), a)).collect();
     for fusion in [true, false] {
-        let exe = low
-            .graph
-            .compile_with(
-                &dev,
-                CompileOptions {
-                    fusion,
-                    memory_planning: true,
-                    ..CompileOptions::DEFAULT
-                },
-            )
+        session
+            .set_compile_options(CompileOptions {
+                fusion,
+                memory_planning: true,
+                ..CompileOptions::DEFAULT
+            })
             .unwrap();
+        let exe = session.prepare(&refs).unwrap().executable();
         println!(
             "fusion {fusion}: {} dispatches per run",
             exe.dispatch_count()
@@ -102,27 +72,22 @@ fn minilm_matches_onnxruntime() {
         if std::env::var_os("FLOPWATT_EXPLAIN").is_some() {
             println!("{}", exe.explain());
         }
-        let outs = exe.run(&trefs).unwrap();
-        assert_eq!(outs.len(), low.outputs.len());
-        for (k, t) in outs.iter().enumerate() {
-            let got = low.download(k, t).unwrap();
+        let outs = session.run(&refs).unwrap();
+        assert_eq!(outs.len(), session.outputs().len());
+        for (k, (name, got)) in outs.iter().enumerate() {
             let want = npy::read(data.join(format!("expected_{k}.npy"))).unwrap();
-            assert_eq!(got.shape, want.shape, "output {k} `{}`", low.outputs[k]);
-            let (g, w) = (values(&got), values(&want));
+            assert_eq!(got.shape, want.shape, "output {k} `{}`", name);
+            let (g, w) = (got.to_f64_vec(), want.to_f64_vec());
             let e = rel_l2(&g, &w);
             println!(
                 "fusion {fusion}: output {k} `{}` {:?} rel L2 {e:.2e}",
-                low.outputs[k], got.shape
+                name, got.shape
             );
             if matches!(want.data, Data::I64(_)) {
                 assert!(matches!(got.data, Data::I64(_)), "output {k} dtype");
-                assert_eq!(g, w, "output {k} `{}`", low.outputs[k]);
+                assert_eq!(g, w, "output {k} `{}`", name);
             } else {
-                assert!(
-                    e < MAX_REL_L2,
-                    "output {k} `{}`: rel L2 {e:.3e}",
-                    low.outputs[k]
-                );
+                assert!(e < MAX_REL_L2, "output {k} `{}`: rel L2 {e:.3e}", name);
             }
         }
     }

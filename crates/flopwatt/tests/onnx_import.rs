@@ -10,12 +10,14 @@ use flopwatt::onnx::npy::Array;
 use flopwatt::onnx::proto::*;
 use flopwatt::onnx::{self, fold_batch_norm, to_graph::to_graph, Data};
 use flopwatt::{Compile, Error, Tensor};
-use flopwatt_reference::{self as reference, check_close, random, to_f64, EXACT_F32, NMSE_F32};
+use flopwatt_reference::{
+    self as reference, check_close, random, to_f64, EXACT_F32, NMSE_F32, TRANSCENDENTAL_F32,
+};
 use prost::Message;
 
 #[path = "common/onnx_build.rs"]
 mod onnx_build;
-use onnx_build::{a_float, a_ints, node, t_f32_raw, vi};
+use onnx_build::{a_float, a_int, a_ints, node, t_f32_raw, vi};
 
 fn model(
     nodes: Vec<NodeProto>,
@@ -374,4 +376,291 @@ fn bool_outputs_download_as_bool() {
     let got = low.download(0, &y[0]).unwrap();
     let want: Vec<bool> = xv.iter().map(|&v| v > 0.25).collect();
     assert_eq!(got.data, Data::Bool(want));
+}
+
+/// `y = softmax(transpose(reshape(relu(0.5 x Wᵀ + b), [n, 2, 4]), [0, 2, 1]), -1)` in f64:
+/// what `onnx_build::gemm_model` computes.
+fn gemm_model_reference(x: &[f32], n: usize, w: &[f32], b: &[f32]) -> Vec<f64> {
+    let mut r = vec![0.0f64; n * 8];
+    for i in 0..n {
+        for o in 0..8 {
+            let dot: f64 = (0..6)
+                .map(|k| x[i * 6 + k] as f64 * w[o * 6 + k] as f64)
+                .sum();
+            r[i * 8 + o] = (0.5 * dot + b[o] as f64).max(0.0);
+        }
+    }
+    let mut y = vec![0.0f64; n * 8];
+    for i in 0..n {
+        for c in 0..4 {
+            // t[i][c][j] = r3[i][j][c] = r[i][j * 4 + c]; softmax over j.
+            let v: Vec<f64> = (0..2).map(|j| r[i * 8 + j * 4 + c]).collect();
+            let m = v[0].max(v[1]);
+            let s: f64 = v.iter().map(|x| (x - m).exp()).sum();
+            for j in 0..2 {
+                y[i * 8 + c * 2 + j] = (v[j] - m).exp() / s;
+            }
+        }
+    }
+    y
+}
+
+/// A session lowers and compiles once per input-shape set: the second run with the same
+/// shapes reuses the executable, a new batch compiles once more, a fusion switch recompiles
+/// without lowering; every run matches the f64 reference. Bad feeds are typed errors.
+#[test]
+fn session_compiles_once_per_shape_set_and_matches_the_reference() {
+    use flopwatt::onnx::{Session, SessionOptions};
+    let dev = device_or_skip!();
+    let (w, b) = (random(48, 1), random(8, 2));
+    let bytes = onnx_build::gemm_model(&w, &b).encode_to_vec();
+    let mut s = Session::from_bytes(&dev, &bytes, SessionOptions::default()).unwrap();
+    assert_eq!(s.compilations(), 0);
+    let check = |s: &mut Session, n: usize, seed: u64| {
+        let xv = random(n * 6, seed);
+        let x = Array::from_f32(vec![n, 6], xv.clone()).unwrap();
+        let out = s.run(&[("x", &x)]).unwrap();
+        assert_eq!(out.len(), 1);
+        let y = out.get("y").expect("output y");
+        assert_eq!(y.shape, vec![n, 4, 2]);
+        let want = gemm_model_reference(&xv, n, &w, &b);
+        check_close(
+            "session gemm model",
+            &y.to_f32_vec(),
+            &want,
+            TRANSCENDENTAL_F32,
+        )
+        .unwrap();
+    };
+    check(&mut s, 3, 9);
+    check(&mut s, 3, 10);
+    assert_eq!(s.compilations(), 1, "same shapes must not compile again");
+    check(&mut s, 5, 11);
+    check(&mut s, 3, 12);
+    assert_eq!(s.compilations(), 2);
+    s.set_compile_options(flopwatt::CompileOptions {
+        fusion: false,
+        memory_planning: true,
+        ..flopwatt::CompileOptions::DEFAULT
+    })
+    .unwrap();
+    check(&mut s, 5, 13);
+    assert_eq!(
+        s.compilations(),
+        2,
+        "a fusion switch recompiles without lowering"
+    );
+
+    let x = Array::from_f32(vec![2, 6], random(12, 3)).unwrap();
+    let e = s.run(&[]).unwrap_err();
+    assert!(e.to_string().contains("input `x` is missing"), "{e}");
+    let e = s.run(&[("x", &x), ("z", &x)]).unwrap_err();
+    assert!(e.to_string().contains("no input `z`"), "{e}");
+    let ids = Array::from_i64(vec![2, 6], vec![0; 12]).unwrap();
+    let e = s.run(&[("x", &ids)]).unwrap_err();
+    assert!(
+        e.to_string().contains("is int64 but the model takes FLOAT"),
+        "{e}"
+    );
+    let e = Array::from_f32(vec![2, 6], vec![0.0; 11]).unwrap_err();
+    assert!(matches!(e, Error::DataLength { .. }), "{e}");
+}
+
+/// A GRAPH attribute `name` holding `nodes` and `init`, returning `output`.
+fn a_graph(
+    name: &str,
+    nodes: Vec<NodeProto>,
+    init: Vec<TensorProto>,
+    output: &str,
+) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(5),
+        g: Some(GraphProto {
+            node: nodes,
+            name: Some(name.into()),
+            initializer: init,
+            input: vec![],
+            output: vec![vi(output, 1, &[])],
+            value_info: vec![],
+        }),
+        ..Default::default()
+    }
+}
+
+/// `y = If(batch > 2, x * c, x + k)`: the then-branch has its own constant `c` (named like an
+/// outer value, so scoping matters), the else-branch reads the outer initializer `k`, which
+/// no node of the outer graph reads. The condition folds once the batch is bound, the branch
+/// is inlined, and each batch takes its branch; an If on a fed condition is an error naming
+/// the node.
+#[test]
+fn if_on_a_folded_condition_runs_its_branch_and_a_runtime_condition_is_an_error() {
+    use flopwatt::onnx::{Session, SessionOptions};
+    let dev = device_or_skip!();
+    let then_b = a_graph(
+        "then_branch",
+        vec![node("Mul", "times", &["x", "c"], &["t"], vec![])],
+        vec![t_f32_raw("c", &[], &[3.0])],
+        "t",
+    );
+    let else_b = a_graph(
+        "else_branch",
+        vec![node("Add", "plus", &["x", "k"], &["e"], vec![])],
+        vec![],
+        "e",
+    );
+    let bytes = model(
+        vec![
+            node("Shape", "shape", &["x"], &["s"], vec![]),
+            node("Gather", "batch", &["s", "zero"], &["n"], vec![]),
+            node("Greater", "big", &["n", "two"], &["cond"], vec![]),
+            node("If", "branch", &["cond"], &["y"], vec![then_b, else_b]),
+        ],
+        vec![
+            onnx_build::t_i64("zero", &[], &[0]),
+            onnx_build::t_i64("two", &[], &[2]),
+            t_f32_raw("k", &[4], &[10.0, 20.0, 30.0, 40.0]),
+            t_f32_raw("c", &[], &[-100.0]),
+        ],
+        vec![vi("x", 1, &[Err("batch"), Ok(4)])],
+        vec![vi("y", 1, &[Err("batch"), Ok(4)])],
+    );
+    let mut s = Session::from_bytes(&dev, &bytes, SessionOptions::default()).unwrap();
+    for batch in [3, 2] {
+        let xv = random(batch * 4, 5);
+        let x = Array::from_f32(vec![batch, 4], xv.clone()).unwrap();
+        let y = s.run(&[("x", &x)]).unwrap().get("y").unwrap().to_f32_vec();
+        let want: Vec<f64> = xv
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                if batch > 2 {
+                    v as f64 * 3.0
+                } else {
+                    v as f64 + [10.0, 20.0, 30.0, 40.0][i % 4]
+                }
+            })
+            .collect();
+        check_close(&format!("If at batch {batch}"), &y, &want, EXACT_F32).unwrap();
+    }
+
+    // Two Ifs of the same name whose branches both define `c` and `t`: each keeps its own.
+    let scaled = |by: f32, input: &str| {
+        let then_b = a_graph(
+            "then_branch",
+            vec![node("Mul", "times", &[input, "c"], &["t"], vec![])],
+            vec![t_f32_raw("c", &[], &[by])],
+            "t",
+        );
+        let else_b = a_graph(
+            "else_branch",
+            vec![node("Neg", "neg", &[input], &["e"], vec![])],
+            vec![],
+            "e",
+        );
+        vec![then_b, else_b]
+    };
+    let bytes = model(
+        vec![
+            node("If", "same", &["yes"], &["y1"], scaled(3.0, "x")),
+            node("If", "same", &["yes"], &["y"], scaled(5.0, "y1")),
+        ],
+        vec![TensorProto {
+            name: Some("yes".into()),
+            data_type: Some(9),
+            int32_data: vec![1],
+            ..Default::default()
+        }],
+        vec![vi("x", 1, &[Ok(4)])],
+        vec![vi("y", 1, &[Ok(4)])],
+    );
+    let mut s = Session::from_bytes(&dev, &bytes, SessionOptions::default()).unwrap();
+    let xv = random(4, 8);
+    let x = Array::from_f32(vec![4], xv.clone()).unwrap();
+    let y = s.run(&[("x", &x)]).unwrap().get("y").unwrap().to_f32_vec();
+    let want: Vec<f64> = xv.iter().map(|&v| v as f64 * 15.0).collect();
+    check_close("two Ifs named alike", &y, &want, EXACT_F32).unwrap();
+
+    let then_b = a_graph(
+        "then_branch",
+        vec![node("Neg", "neg", &["x"], &["t"], vec![])],
+        vec![],
+        "t",
+    );
+    let else_b = a_graph(
+        "else_branch",
+        vec![node("Identity", "id", &["x"], &["e"], vec![])],
+        vec![],
+        "e",
+    );
+    let bytes = model(
+        vec![node(
+            "If",
+            "fed_if",
+            &["flag"],
+            &["y"],
+            vec![then_b, else_b],
+        )],
+        vec![],
+        vec![vi("flag", 9, &[]), vi("x", 1, &[Ok(4)])],
+        vec![vi("y", 1, &[Ok(4)])],
+    );
+    let mut s = Session::from_bytes(&dev, &bytes, SessionOptions::default()).unwrap();
+    let x = Array::from_f32(vec![4], random(4, 6)).unwrap();
+    let flag = Array::from_bool(vec![], vec![true]).unwrap();
+    let e = s.run(&[("flag", &flag), ("x", &x)]).unwrap_err();
+    let m = e.to_string();
+    assert!(m.contains("fed_if") && m.contains("run-time data"), "{m}");
+}
+
+/// LSTM and GRU attributes outside what the unrolling supports are errors naming the node
+/// and the attribute (the supported ones are checked against onnxruntime in onnx_node).
+#[test]
+fn recurrent_ops_name_the_unsupported_attribute() {
+    let (seq, batch, inp, hid) = (2, 1, 3, 2);
+    let cases: Vec<(&str, Vec<AttributeProto>, &str)> = vec![
+        ("LSTM", vec![a_float("clip", 1.0)], "clip"),
+        ("GRU", vec![a_int("layout", 1)], "layout"),
+        ("LSTM", vec![a_int("input_forget", 1)], "input_forget"),
+        (
+            "GRU",
+            vec![AttributeProto {
+                name: Some("activations".into()),
+                r#type: Some(8),
+                strings: vec![b"Relu".to_vec(), b"Tanh".to_vec()],
+                ..Default::default()
+            }],
+            "activations",
+        ),
+    ];
+    for (op, mut attrs, needle) in cases {
+        let gates = if op == "LSTM" { 4 } else { 3 };
+        attrs.push(a_int("hidden_size", hid));
+        let bytes = model(
+            vec![node(op, "rnn", &["x", "W", "R"], &["y"], attrs)],
+            vec![
+                t_f32_raw(
+                    "W",
+                    &[1, gates * hid, inp],
+                    &random((gates * hid * inp) as usize, 1),
+                ),
+                t_f32_raw(
+                    "R",
+                    &[1, gates * hid, hid],
+                    &random((gates * hid * hid) as usize, 2),
+                ),
+            ],
+            vec![vi("x", 1, &[Ok(seq), Ok(batch), Ok(inp)])],
+            vec![vi("y", 1, &[Ok(seq), Ok(1), Ok(batch), Ok(hid)])],
+        );
+        let m = onnx::load_bytes(&bytes).unwrap();
+        let e = to_graph(&m)
+            .err()
+            .expect("unsupported attribute")
+            .to_string();
+        assert!(
+            e.contains("`rnn`") && e.contains(needle),
+            "{op} {needle}: {e}"
+        );
+    }
 }

@@ -104,26 +104,19 @@ fn cases(root: &Path) -> Vec<PathBuf> {
     v
 }
 
-#[test]
-fn onnx_operator_tests() {
-    let dev = device_or_skip!();
-    let (root, strict) = match std::env::var("FLOPWATT_ONNX_NODE_DIR") {
-        Ok(d) => (PathBuf::from(d), false),
-        Err(_) => (
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/onnx-node"),
-            true,
-        ),
-    };
-    let all = cases(&root);
+/// Runs every case under `root`; `strict` fails on any failure, else only prints them.
+fn run_all(dev: &Device, root: &Path, strict: bool) {
+    let all = cases(root);
     assert!(!all.is_empty(), "no cases under {}", root.display());
     let mut failed = Vec::new();
     for c in &all {
-        if let Err(e) = run_case(&dev, c) {
+        if let Err(e) = run_case(dev, c) {
             failed.push(format!("{}: {e}", c.file_name().unwrap().to_string_lossy()));
         }
     }
     println!(
-        "onnx node tests: {} passed, {} failed",
+        "{}: {} passed, {} failed",
+        root.display(),
         all.len() - failed.len(),
         failed.len()
     );
@@ -133,4 +126,30 @@ fn onnx_operator_tests() {
     if strict {
         assert!(failed.is_empty(), "{failed:#?}");
     }
+}
+
+#[test]
+fn onnx_operator_tests() {
+    let dev = device_or_skip!();
+    match std::env::var("FLOPWATT_ONNX_NODE_DIR") {
+        Ok(d) => run_all(&dev, Path::new(&d), false),
+        Err(_) => run_all(
+            &dev,
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/onnx-node"),
+            true,
+        ),
+    }
+}
+
+/// Cases the ONNX operator tests lack, with onnxruntime's outputs (`tests/data/onnx-ort/`,
+/// written by `tools/onnx_ort_cases.py`): `auto_pad` on Conv, ConvTranspose and pooling at
+/// odd sizes, strides 2 and 3, and dilations.
+#[test]
+fn onnxruntime_cases() {
+    let dev = device_or_skip!();
+    run_all(
+        &dev,
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/onnx-ort"),
+        true,
+    );
 }

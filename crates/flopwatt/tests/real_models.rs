@@ -17,8 +17,7 @@ use std::path::{Path, PathBuf};
 
 use flopwatt::executable::CompileOptions;
 use flopwatt::onnx::npy::{self, Array};
-use flopwatt::onnx::{self, check};
-use flopwatt::Compile;
+use flopwatt::onnx::{check, Session, SessionOptions};
 
 const MAX_REL_L2: f64 = 1e-3;
 
@@ -47,69 +46,72 @@ fn file_name(name: &str) -> String {
         .collect()
 }
 
-/// Runs one case (`ref/<case>/`) fused and unfused and checks every output.
-fn check_case(dev: &flopwatt::Device, dir: &Path, case: &str) {
+/// A case's model file (`ref/<case>/model.txt`) and inputs.
+fn read_case(dir: &Path, case: &str) -> (String, Vec<(String, Array)>) {
     let refdir = dir.join("ref").join(case);
     let spec = std::fs::read_to_string(refdir.join("model.txt")).unwrap();
-    let model_file = spec.trim().split('|').next().unwrap();
+    let model_file = spec.trim().split('|').next().unwrap().to_string();
     let mut feeds: Vec<(String, Array)> = Vec::new();
     for e in std::fs::read_dir(refdir.join("inputs")).unwrap() {
         let p = e.unwrap().path();
         let name = p.file_stem().unwrap().to_string_lossy().into_owned();
         feeds.push((name, npy::read(&p).unwrap()));
     }
-    let mut model = onnx::load(dir.join(model_file)).unwrap();
-    let refs: Vec<(String, &Array)> = feeds.iter().map(|(n, a)| (n.clone(), a)).collect();
-    model.check_inputs(&refs).unwrap();
-    let shapes = feeds
-        .iter()
-        .map(|(n, a)| (n.clone(), a.shape.clone()))
-        .collect();
-    model.specialize(&shapes).unwrap();
-    let low = onnx::to_graph::to_graph(&model).unwrap_or_else(|e| panic!("{case}: {e}"));
-    let inputs: Vec<flopwatt::Tensor> = low
-        .inputs
-        .iter()
-        .map(|n| {
-            let a = &feeds.iter().find(|(f, _)| f == n).unwrap().1;
-            low.upload(dev, n, a).unwrap()
-        })
-        .collect();
-    let trefs: Vec<&flopwatt::Tensor> = inputs.iter().collect();
+    (model_file, feeds)
+}
+
+/// Runs every case through one session of their model, fused then unfused (the session
+/// keeps each case's lowered graph, so the switch only recompiles), and checks every output.
+fn check_cases(dev: &flopwatt::Device, dir: &Path, cases: &[String]) {
+    let read: Vec<_> = cases.iter().map(|c| read_case(dir, c)).collect();
+    let model_file = &read[0].0;
+    assert!(
+        read.iter().all(|(m, _)| m == model_file),
+        "cases {cases:?} name different models"
+    );
+    let mut session = Session::load(dev, dir.join(model_file), SessionOptions::default()).unwrap();
     for fusion in [true, false] {
-        let exe = low
-            .graph
-            .compile_with(
-                dev,
-                CompileOptions {
-                    fusion,
-                    memory_planning: true,
-                    ..CompileOptions::DEFAULT
-                },
-            )
+        session
+            .set_compile_options(CompileOptions {
+                fusion,
+                memory_planning: true,
+                ..CompileOptions::DEFAULT
+            })
             .unwrap();
-        let outs = exe.run(&trefs).unwrap();
-        for (k, t) in outs.iter().enumerate() {
-            let name = &low.outputs[k];
-            let got = low.download(k, t).unwrap();
-            let want_path = refdir
-                .join("expected")
-                .join(format!("{}.npy", file_name(name)));
-            let want = npy::read(&want_path).unwrap();
-            let d = check::compare(&got, &want).unwrap_or_else(|m| panic!("{case} `{name}`: {m}"));
-            println!(
-                "{case} fusion {fusion}: `{name}` {:?} rel L2 {:.2e} ({} dispatches)",
-                got.shape,
-                d.rel_l2,
-                exe.dispatch_count()
-            );
-            assert!(
-                d.rel_l2 < MAX_REL_L2,
-                "{case} fusion {fusion}: output `{name}` rel L2 {:.3e}",
-                d.rel_l2
-            );
+        for (case, (_, feeds)) in cases.iter().zip(&read) {
+            let refs: Vec<(&str, &Array)> = feeds.iter().map(|(n, a)| (n.as_str(), a)).collect();
+            let dispatches = session
+                .prepare(&refs)
+                .unwrap_or_else(|e| panic!("{case}: {e}"))
+                .executable()
+                .dispatch_count();
+            let outs = session.run(&refs).unwrap();
+            for (name, got) in outs.iter() {
+                let want_path = dir
+                    .join("ref")
+                    .join(case)
+                    .join("expected")
+                    .join(format!("{}.npy", file_name(name)));
+                let want = npy::read(&want_path).unwrap();
+                let d =
+                    check::compare(got, &want).unwrap_or_else(|m| panic!("{case} `{name}`: {m}"));
+                println!(
+                    "{case} fusion {fusion}: `{name}` {:?} rel L2 {:.2e} ({dispatches} dispatches)",
+                    got.shape, d.rel_l2
+                );
+                assert!(
+                    d.rel_l2 < MAX_REL_L2,
+                    "{case} fusion {fusion}: output `{name}` rel L2 {:.3e}",
+                    d.rel_l2
+                );
+            }
         }
     }
+    assert_eq!(
+        session.compilations(),
+        cases.len(),
+        "each input size is lowered once"
+    );
 }
 
 /// Runs every case of `prefix` found under the models folder, or skips (see the module doc).
@@ -139,9 +141,7 @@ fn check_model(prefix: &str) {
         return;
     }
     let dev = device_or_skip!();
-    for case in &cases {
-        check_case(&dev, &dir, case);
-    }
+    check_cases(&dev, &dir, &cases);
 }
 
 #[test]

@@ -8,10 +8,10 @@
 //! Nodes whose inputs are not all known stay in the graph. Which ops fold, and how, is the
 //! `fold` column of `registry::OPS`; the evaluations live with their op families.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use super::registry::{self, Fold, OpEntry};
-use super::{Model, Node, TensorValue};
+use super::{inline, Model, Node, TensorValue};
 use crate::error::{Error, Result};
 
 /// A folded result may exceed its inputs' total size by at most this many elements, so a
@@ -88,10 +88,29 @@ pub fn fold(model: &mut Model) -> Result<usize> {
             shapes.insert(vi.name.clone(), s);
         }
     }
-    let nodes = std::mem::take(&mut model.nodes);
-    let mut kept = Vec::with_capacity(nodes.len());
+    let mut queue: VecDeque<Node> = std::mem::take(&mut model.nodes).into();
+    let mut kept = Vec::with_capacity(queue.len());
     let mut folded = 0;
-    for node in nodes {
+    while let Some(node) = queue.pop_front() {
+        // An `If` on a known condition is replaced by its branch, whose nodes fold in turn.
+        let cond = node.input(0).and_then(|c| model.initializers.get(c));
+        if let (true, Some(cond)) = (node.op_type == "If" && node.default_domain(), cond) {
+            let taken = |prefix: &str| {
+                let any = |s: &String| s.starts_with(prefix);
+                model.initializers.keys().any(any)
+                    || kept
+                        .iter()
+                        .chain(queue.iter())
+                        .any(|m: &Node| m.outputs.iter().any(any))
+            };
+            let (nodes, consts) = inline::inline_if(&node, cond, opset, &taken)?;
+            model.initializers.extend(consts);
+            for n in nodes.into_iter().rev() {
+                queue.push_front(n);
+            }
+            folded += 1;
+            continue;
+        }
         let entry = registry::lookup(&node);
         let result = match entry {
             Some(e) => eval(e, &node, opset, &model.initializers, &shapes)?,
@@ -118,15 +137,25 @@ pub fn fold(model: &mut Model) -> Result<usize> {
         }
     }
     model.nodes = kept;
-    let mut used: HashSet<&str> = model
-        .nodes
-        .iter()
-        .flat_map(|n| n.inputs.iter().map(String::as_str))
-        .collect();
-    used.extend(model.outputs.iter().map(|o| o.name.as_str()));
-    let used: HashSet<String> = used.into_iter().map(String::from).collect();
+    let mut used: HashSet<String> = HashSet::new();
+    reads(&model.nodes, &mut used);
+    used.extend(model.outputs.iter().map(|o| o.name.clone()));
     model.initializers.retain(|k, _| used.contains(k));
     Ok(folded)
+}
+
+/// Every name `nodes` read, including those their subgraphs (`If` branches) read from
+/// enclosing graphs, which must outlive the pruning of unused constants.
+fn reads(nodes: &[Node], used: &mut HashSet<String>) {
+    for n in nodes {
+        used.extend(n.inputs.iter().cloned());
+        for a in n.attributes.values() {
+            if let super::Attr::Graph(g) = a {
+                reads(&g.nodes, used);
+                used.extend(g.outputs.iter().cloned());
+            }
+        }
+    }
 }
 
 /// Evaluates one node by its row's fold: `Ok(None)` where the op does not fold, an input is

@@ -10,13 +10,16 @@
 
 pub mod check;
 pub mod fold;
+mod inline;
 pub mod npy;
 pub(crate) mod ops;
 pub mod proto;
 pub(crate) mod registry;
+pub mod session;
 pub mod to_graph;
 
 pub use ops::conv::fold_batch_norm;
+pub use session::{Outputs, Session, SessionOptions};
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -329,9 +332,23 @@ pub enum Attr {
     Strings(Vec<String>),
     /// TENSORS.
     Tensors(Vec<TensorValue>),
-    /// A kind flopwatt does not read (graphs of If/Loop/Scan, sparse tensors); the op that
-    /// carries it is unsupported anyway, and [`Model::check_supported`] says so.
+    /// GRAPH: a subgraph (the branches of `If`, the bodies of `Loop` and `Scan`).
+    Graph(Box<Subgraph>),
+    /// A kind flopwatt does not read (lists of graphs, sparse tensors); the op that carries
+    /// it is unsupported anyway, and [`Model::check_supported`] says so.
     Unsupported(&'static str),
+}
+
+/// A subgraph attribute: its own nodes and constants, and the names it returns. Its nodes
+/// may read values of the enclosing graphs by name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subgraph {
+    /// Nodes in topological order.
+    pub nodes: Vec<Node>,
+    /// Constants defined inside.
+    pub initializers: BTreeMap<String, TensorValue>,
+    /// Output names, in order.
+    pub outputs: Vec<String>,
 }
 
 /// One operator application.
@@ -369,6 +386,14 @@ impl Node {
             op,
             opset,
             message: message.to_string(),
+        }
+    }
+
+    /// A GRAPH attribute, if present with that type.
+    pub fn attr_graph(&self, name: &str) -> Option<&Subgraph> {
+        match self.attributes.get(name) {
+            Some(Attr::Graph(g)) => Some(g),
+            _ => None,
         }
     }
 
@@ -555,7 +580,7 @@ impl Model {
         }
         let mut nodes = Vec::with_capacity(g.node.len());
         for (idx, n) in g.node.iter().enumerate() {
-            nodes.push(node_from_proto(n, idx, opset, &mut defined)?);
+            nodes.push(node_from_proto(n, idx, opset, Some(&mut defined))?);
         }
         for o in &outputs {
             if !defined.contains(&o.name) {
@@ -634,11 +659,42 @@ impl Model {
 }
 
 /// Decodes node `idx`, checking that its inputs are already `defined` and adding its outputs.
+/// A subgraph attribute's nodes, constants and outputs. Names read from enclosing graphs
+/// cannot be checked here; they are resolved where the subgraph is inlined.
+fn subgraph_from_proto(g: &proto::GraphProto, opset: i64) -> Result<Subgraph, String> {
+    let mut initializers = BTreeMap::new();
+    for t in &g.initializer {
+        let name = t.name.clone().unwrap_or_default();
+        let v = tensor_from_proto(t, &format!("subgraph initializer `{name}`"))?;
+        if name.is_empty() || initializers.insert(name.clone(), v).is_some() {
+            return Err(format!(
+                "subgraph initializer `{name}` is unnamed or appears twice"
+            ));
+        }
+    }
+    let mut nodes = Vec::with_capacity(g.node.len());
+    for (idx, n) in g.node.iter().enumerate() {
+        nodes.push(node_from_proto(n, idx, opset, None).map_err(|e| e.to_string())?);
+    }
+    let outputs = g
+        .output
+        .iter()
+        .map(|o| o.name.clone().filter(|n| !n.is_empty()))
+        .collect::<Option<Vec<_>>>()
+        .ok_or("a subgraph output has no name")?;
+    Ok(Subgraph {
+        nodes,
+        initializers,
+        outputs,
+    })
+}
+
+/// A node; with `defined`, its inputs must be defined already and its outputs become so.
 fn node_from_proto(
     n: &proto::NodeProto,
     idx: usize,
     opset: i64,
-    defined: &mut HashSet<String>,
+    defined: Option<&mut HashSet<String>>,
 ) -> Result<Node> {
     let op_type = n.op_type.clone().unwrap_or_default();
     let name = match n.name.as_deref() {
@@ -661,10 +717,13 @@ fn node_from_proto(
         if an.is_empty() {
             return Err(node.error(opset, "an attribute has no name"));
         }
-        let v =
-            attr_from_proto(a).map_err(|m| node.error(opset, format!("attribute `{an}`: {m}")))?;
+        let v = attr_from_proto(a, opset)
+            .map_err(|m| node.error(opset, format!("attribute `{an}`: {m}")))?;
         node.attributes.insert(an, v);
     }
+    let Some(defined) = defined else {
+        return Ok(node);
+    };
     for i in node.inputs.iter().filter(|s| !s.is_empty()) {
         if !defined.contains(i) {
             return Err(node.error(
@@ -714,7 +773,7 @@ fn value_info(v: &proto::ValueInfoProto, name: &str) -> Result<ValueInfo, String
     })
 }
 
-fn attr_from_proto(a: &proto::AttributeProto) -> Result<Attr, String> {
+fn attr_from_proto(a: &proto::AttributeProto, opset: i64) -> Result<Attr, String> {
     if a.ref_attr_name.as_ref().is_some_and(|s| !s.is_empty()) {
         return Ok(Attr::Unsupported("function attribute reference"));
     }
@@ -754,7 +813,10 @@ fn attr_from_proto(a: &proto::AttributeProto) -> Result<Attr, String> {
             a.t.as_ref().ok_or("TENSOR attribute without a tensor")?,
             "tensor attribute",
         )?),
-        5 => Attr::Unsupported("graph"),
+        5 => Attr::Graph(Box::new(subgraph_from_proto(
+            a.g.as_ref().ok_or("GRAPH attribute without a graph")?,
+            opset,
+        )?)),
         6 => Attr::Floats(a.floats.clone()),
         7 => Attr::Ints(a.ints.clone()),
         8 => Attr::Strings(a.strings.iter().map(s).collect()),

@@ -18,6 +18,77 @@ pub struct Array {
     pub data: Data,
 }
 
+impl Array {
+    /// An array of `shape` from its elements in C order; a count that does not match the
+    /// shape is an error.
+    pub fn new(shape: Vec<usize>, data: Data) -> Result<Self> {
+        let n = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .unwrap_or(usize::MAX);
+        if n != data.len() {
+            return Err(Error::DataLength {
+                shape,
+                expected: n,
+                got: data.len(),
+            });
+        }
+        Ok(Array { shape, data })
+    }
+
+    /// A float32 array (see [`Array::new`]).
+    pub fn from_f32(shape: Vec<usize>, data: Vec<f32>) -> Result<Self> {
+        Self::new(shape, Data::F32(data))
+    }
+
+    /// An int64 array, e.g. token ids (see [`Array::new`]).
+    pub fn from_i64(shape: Vec<usize>, data: Vec<i64>) -> Result<Self> {
+        Self::new(shape, Data::I64(data))
+    }
+
+    /// An int32 array (see [`Array::new`]).
+    pub fn from_i32(shape: Vec<usize>, data: Vec<i32>) -> Result<Self> {
+        Self::new(shape, Data::I32(data))
+    }
+
+    /// A bool array, e.g. a mask (see [`Array::new`]).
+    pub fn from_bool(shape: Vec<usize>, data: Vec<bool>) -> Result<Self> {
+        Self::new(shape, Data::Bool(data))
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// True when there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The elements as f32 (integers converted, bools as 0/1).
+    pub fn to_f32_vec(&self) -> Vec<f32> {
+        match &self.data {
+            Data::F32(v) => v.clone(),
+            Data::F64(v) => v.iter().map(|&x| x as f32).collect(),
+            Data::I64(v) => v.iter().map(|&x| x as f32).collect(),
+            Data::I32(v) => v.iter().map(|&x| x as f32).collect(),
+            Data::Bool(v) => v.iter().map(|&x| x as u8 as f32).collect(),
+        }
+    }
+
+    /// The elements as f64 (integers converted, bools as 0/1).
+    pub fn to_f64_vec(&self) -> Vec<f64> {
+        match &self.data {
+            Data::F32(v) => v.iter().map(|&x| x as f64).collect(),
+            Data::F64(v) => v.clone(),
+            Data::I64(v) => v.iter().map(|&x| x as f64).collect(),
+            Data::I32(v) => v.iter().map(|&x| x as f64).collect(),
+            Data::Bool(v) => v.iter().map(|&x| x as u8 as f64).collect(),
+        }
+    }
+}
+
 fn npy_err(path: &str, message: impl std::fmt::Display) -> Error {
     Error::Npy {
         path: path.to_string(),

@@ -418,6 +418,11 @@ impl<'m> LowerCtx<'m> {
         let entry = registry::lookup(n);
         let lowered = match entry.map(|e| e.lower) {
             Some(Lower::Graph(f)) => f(self, n),
+            Some(Lower::Folded) if n.op_type == "If" => Err(n.error(
+                self.opset,
+                "the condition depends on run-time data; flopwatt runs an If only where its \
+                 condition is known at load time (constants, shapes), by inlining the branch",
+            )),
             // Constant inputs that still did not fold: the result was too large to build.
             Some(Lower::Folded)
                 if n.inputs

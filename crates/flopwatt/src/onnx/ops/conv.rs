@@ -65,13 +65,42 @@ pub(super) fn back_1d(g: &mut Graph, y: ValueId, one_d: bool) -> Result<ValueId>
     }
 }
 
-fn check_auto_pad(n: &Node) -> std::result::Result<(), String> {
-    if n.attr_str("auto_pad").is_some_and(|p| p != "NOTSET") {
-        return Err(
-            "auto_pad other than NOTSET is not supported; export with explicit pads".into(),
-        );
+/// Pads (top, left, bottom, right) from `pads`, or from `auto_pad` once the spatial sizes
+/// `hw` are known: `SAME_UPPER` / `SAME_LOWER` pad so that the output is `ceil(hw / stride)`,
+/// the odd unit at the end / start; `VALID` pads nothing. `k` is the kernel, `s` the stride,
+/// `d` the dilation (all in the 2-D view of a 1-D op).
+pub(super) fn auto_pads(
+    n: &Node,
+    hw: [usize; 2],
+    k: [usize; 2],
+    s: [usize; 2],
+    d: [usize; 2],
+    one_d: bool,
+) -> std::result::Result<[usize; 4], String> {
+    match n.attr_str("auto_pad").unwrap_or("NOTSET") {
+        "NOTSET" | "" => pads4(n, one_d),
+        "VALID" => Ok([0; 4]),
+        m @ ("SAME_UPPER" | "SAME_LOWER") => {
+            let mut p = [0; 4];
+            for a in 0..2 {
+                if s[a] == 0 || hw[a] == 0 {
+                    return Err("zero stride or empty input".into());
+                }
+                let out = hw[a].div_ceil(s[a]);
+                let span = d[a] * k[a].saturating_sub(1) + 1;
+                let total = ((out - 1) * s[a] + span).saturating_sub(hw[a]);
+                let (lo, hi) = if m == "SAME_UPPER" {
+                    (total / 2, total - total / 2)
+                } else {
+                    (total - total / 2, total / 2)
+                };
+                p[a] = lo;
+                p[a + 2] = hi;
+            }
+            Ok(p)
+        }
+        m => Err(format!("auto_pad `{m}` is not supported")),
     }
-    Ok(())
 }
 
 fn groups(n: &Node) -> std::result::Result<usize, String> {
@@ -111,14 +140,17 @@ fn conv1d(
             g.shape(w)
         )));
     }
-    check_auto_pad(n).map_err(&err)?;
     let (x, _) = as_2d(g, x)?;
     let (w, _) = as_2d(g, w)?;
     let groups = groups(n).map_err(&err)?;
+    let stride = two(n, "strides", Some([1, 1]), true, 1).map_err(&err)?;
+    let dilation = two(n, "dilations", Some([1, 1]), true, 1).map_err(&err)?;
+    let (xs, ws) = (g.shape(x).to_vec(), g.shape(w).to_vec());
     let attrs = Conv2dAttrs {
-        stride: two(n, "strides", Some([1, 1]), true, 1).map_err(&err)?,
-        padding: pads4(n, true).map_err(&err)?,
-        dilation: two(n, "dilations", Some([1, 1]), true, 1).map_err(&err)?,
+        stride,
+        padding: auto_pads(n, [xs[2], xs[3]], [ws[2], ws[3]], stride, dilation, true)
+            .map_err(&err)?,
+        dilation,
         groups,
     };
     let y = g.conv2d(x, w, bias, attrs)?;
@@ -139,7 +171,6 @@ fn conv2d(
             cx.g.shape(x)
         )));
     }
-    check_auto_pad(n).map_err(&err)?;
     let pair = |name: &str| -> Result<[usize; 2]> {
         match n.attr_ints(name) {
             None => Ok([1, 1]),
@@ -147,18 +178,20 @@ fn conv2d(
             Some(v) => Err(err(format!("{name} {v:?} must be two positive ints"))),
         }
     };
-    let padding = match n.attr_ints("pads") {
-        None => [0; 4],
-        Some(p) if p.len() == 4 && p.iter().all(|&v| v >= 0) => {
-            [p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize]
-        }
-        Some(p) => return Err(err(format!("pads {p:?} must be four non-negative ints"))),
-    };
+    let (stride, dilation) = (pair("strides")?, pair("dilations")?);
+    let (xs, ws) = (cx.g.shape(x).to_vec(), cx.g.shape(w).to_vec());
+    if ws.len() != 4 {
+        return Err(err(format!(
+            "weight {ws:?} must be 4-D (M, C/group, kH, kW)"
+        )));
+    }
+    let padding =
+        auto_pads(n, [xs[2], xs[3]], [ws[2], ws[3]], stride, dilation, false).map_err(&err)?;
     let groups = groups(n).map_err(&err)?;
     let attrs = Conv2dAttrs {
-        stride: pair("strides")?,
+        stride,
         padding,
-        dilation: pair("dilations")?,
+        dilation,
         groups,
     };
     cx.g.conv2d(x, w, bias, attrs)
@@ -248,8 +281,17 @@ fn transpose_pads(
         }
         return Ok((padding, out_pad));
     };
+    let same = n.attr_ints("output_shape").is_none();
     for a in 0..2 {
         let f = full(a);
+        if t[a] > f && same {
+            // SAME's `in * stride` is a target the pads approach from above only: onnxruntime
+            // and onnx's shape inference clamp the total pad at zero (output `f`), although
+            // the spec's wording asks for `in * stride`.
+            padding[a] = 0;
+            padding[a + 2] = 0;
+            continue;
+        }
         if t[a] > f {
             // The missing rows come from output_padding (ONNX puts them at the end).
             out_pad[a] += t[a] - f;

@@ -1,48 +1,13 @@
 //! Pooling: `MaxPool` and `AveragePool` (1-D as 2-D over NC1L, and 2-D), and
 //! `GlobalAveragePool`.
 
-use super::conv::{as_2d, back_1d, pads4, two};
+use super::conv::{as_2d, auto_pads, back_1d, two};
 use super::node_err;
 use crate::error::Result;
 use crate::graph::{ReduceKind, ValueId};
 use crate::onnx::to_graph::LowerCtx;
 use crate::onnx::Node;
 use crate::ops::pool::{Pool2dParams, PoolKind};
-
-/// Pooling pads from `pads` or `auto_pad` (SAME_UPPER / SAME_LOWER / VALID).
-fn auto_pads(
-    n: &Node,
-    hw: [usize; 2],
-    k: [usize; 2],
-    s: [usize; 2],
-    d: [usize; 2],
-    one_d: bool,
-) -> std::result::Result<[usize; 4], String> {
-    match n.attr_str("auto_pad").unwrap_or("NOTSET") {
-        "NOTSET" | "" => pads4(n, one_d),
-        "VALID" => Ok([0; 4]),
-        m @ ("SAME_UPPER" | "SAME_LOWER") => {
-            let mut p = [0; 4];
-            for a in 0..2 {
-                if s[a] == 0 || hw[a] == 0 {
-                    return Err("zero stride or empty input".into());
-                }
-                let out = hw[a].div_ceil(s[a]);
-                let span = d[a] * k[a].saturating_sub(1) + 1;
-                let total = ((out - 1) * s[a] + span).saturating_sub(hw[a]);
-                let (lo, hi) = if m == "SAME_UPPER" {
-                    (total / 2, total - total / 2)
-                } else {
-                    (total - total / 2, total / 2)
-                };
-                p[a] = lo;
-                p[a + 2] = hi;
-            }
-            Ok(p)
-        }
-        m => Err(format!("auto_pad `{m}` is not supported")),
-    }
-}
 
 fn pool(cx: &mut LowerCtx<'_>, n: &Node, kind: PoolKind) -> Result<Vec<ValueId>> {
     let err = node_err(n, cx.opset);
