@@ -191,8 +191,8 @@ pub fn fma_gflops(dev: &Device, t: FmaType) -> Result<f64> {
     }
 }
 
-/// The copy probe's buffer size for a device: [`COPY_BYTES_GPU`] on GPU-class adapters,
-/// [`COPY_BYTES_CPU`] on CPU ones, clamped by the binding and buffer-size limits.
+/// The copy probe's buffer size for a device: 512 MiB on GPU-class adapters (past any
+/// last-level cache), 64 MiB on CPU ones, clamped by the binding and buffer-size limits.
 pub fn copy_bytes(dev: &Device) -> u64 {
     let want = match dev.class() {
         AdapterClass::Gpu => COPY_BYTES_GPU,
@@ -233,7 +233,7 @@ pub fn copy_gbps(dev: &Device) -> Result<f64> {
 }
 
 /// Dispatch latency of an empty kernel, wall clock: `(round trip, batched)` in microseconds,
-/// the first one dispatch submitted and waited for, the second one of [`BATCH`] in one
+/// the first one dispatch submitted and waited for, the second one of 100 in one
 /// submission (medians of a few runs).
 pub fn dispatch_latency_us(dev: &Device) -> Result<(f64, f64)> {
     let pipe = dev.pipeline("peak.empty", PEAK, "empty_kernel")?;

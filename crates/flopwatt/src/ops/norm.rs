@@ -4,7 +4,7 @@
 //! Kernel families as for reductions ([`Strategy`]): on CPU adapters one invocation per row
 //! reads straight from storage (vec4 where the row allows), on GPUs (and for few long rows
 //! anywhere) a workgroup per row sums in shared memory. Rows of at most
-//! [`SHORT_ROW`](crate::ops::reduce::SHORT_ROW) elements take one invocation per row on every
+//! [`SHORT_ROW`] elements take one invocation per row on every
 //! adapter class under `Auto`. Softmax over a non-last axis runs the
 //! direct kernel over `[outer, red, inner]` with neighbouring invocations on neighbouring
 //! addresses, so no transpose and no strided gather. Inputs must be contiguous f32.
