@@ -652,7 +652,9 @@ fn attn_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             d4 = fma(q[c], ld_k(kbase + j * p.k_sl, c), d4);
         }
         let sc = mask_score(hsum(d4), b, h, qi, j);
-        if (sc > MASKED) {
+        // Masked keys are skipped; a NaN score goes through and poisons the row, as in
+        // the other kernels.
+        if (!(sc <= MASKED)) {
             let mnew = max(m, sc);
             let corr = exp2(m - mnew);
             let pj = exp2(sc - mnew);
@@ -707,6 +709,7 @@ fn attn_combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     let bh = r / cp.lq;
     let h = bh % cp.hq;
     let b = bh / cp.hq;
-    // Fully masked rows (l == 0) return zeros, not NaN.
-    cb_out[b * cp.o_sb + h * cp.o_sh + qi * cp.o_sl + e] = select(0.0, o / l, l > 0.0);
+    // Fully masked rows (l == 0) return zeros, not NaN; a NaN row stays NaN (o * 0).
+    let inv = select(0.0, 1.0 / l, l > 0.0);
+    cb_out[b * cp.o_sb + h * cp.o_sh + qi * cp.o_sl + e] = o * inv;
 }
