@@ -247,7 +247,7 @@ fn yn(b: bool) -> &'static str {
 
 fn peak(json: bool) -> flopwatt::Result<()> {
     let dev = Device::new()?;
-    let spin = progress::spinner("measuring FMA throughput and copy bandwidth");
+    let spin = progress::spinner("measuring FMA throughput, bandwidth and dispatch latency");
     let p = flopwatt::peak::measure(&dev);
     spin.finish_and_clear();
     let p = p?;
@@ -268,7 +268,16 @@ fn peak(json: bool) -> flopwatt::Result<()> {
             Some(h) => println!("  fma f16 vec4:   {h:>10.2} GFLOP/s"),
             None => println!("  fma f16 vec4:   n/a (no SHADER_F16)"),
         }
-        println!("  copy (r+w):     {:>10.2} GB/s", p.copy_gbps);
+        println!(
+            "  copy (r+w):     {:>10.2} GB/s over {} MiB",
+            p.copy_gbps,
+            p.copy_bytes >> 20
+        );
+        println!("  upload (h->d):  {:>10.2} GB/s", p.upload_gbps);
+        println!(
+            "  dispatch:       {:>10.1} us round trip, {:.1} us batched",
+            p.dispatch_roundtrip_us, p.dispatch_batched_us
+        );
         println!("  timing:         {}", p.timing);
     }
     Ok(())

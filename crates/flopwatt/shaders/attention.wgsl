@@ -10,6 +10,10 @@
 // - `attn_tiled` (GPUs): the workgroup copies each BK x D block of K and V into shared memory
 //   once, then every invocation reads it from there (one global read per block instead of
 //   one per query row).
+// - `attn_split` + `attn_combine` (GPUs, decode: a few query rows, many keys): flash-decoding.
+//   Each invocation runs the online softmax of one query row over one chunk of keys and
+//   writes its partial (max, sum, unnormalised output row); the combine pass rescales the
+//   partials to the common max and sums them. One query row then keeps many lanes busy.
 //
 // Scores are kept in base 2: q is pre-multiplied by scale * log2(e) (and an additive mask by
 // log2(e)) so that exp2 replaces exp. A score of MASKED or below means "masked out"; a row
@@ -39,8 +43,9 @@ struct Params {
     lk: u32,
     // scale * log2(e)
     qscale: f32,
-    _p0: u32,
-    _p1: u32,
+    // Split-K decode (`attn_split` / `attn_combine`): key chunks per row and keys per chunk.
+    splits: u32,
+    chunk: u32,
     // Strides (batch, head, row) and offsets, in elements; the head_dim stride is 1.
     q_sb: u32,
     q_sh: u32,
@@ -610,4 +615,101 @@ fn attn_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     if (qi < p.lq) {
         store_row(b, h, qi, &acc, l);
     }
+}
+
+// ---- split-K decode: partials [b, hq, lq, splits] x (m, l, acc[D]), then a combine ----
+
+// The partials buffer takes the output's binding in `attn_split`.
+@group(0) @binding(4) var<storage, read_write> pb: array<f32>;
+
+@compute @workgroup_size(WG)
+fn attn_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let h = wid.y;
+    let b = wid.z;
+    let t = wid.x * WG + lid;
+    if (t >= p.lq * p.splits) {
+        return;
+    }
+    let qi = t / p.splits;
+    let sp = t % p.splits;
+    let hk = h / (p.hq / p.hkv);
+    let qbase = p.q_off + b * p.q_sb + h * p.q_sh + qi * p.q_sl;
+    let kbase = p.k_off + b * p.k_sb + hk * p.k_sh;
+    let vbase = p.v_off + b * p.v_sb + hk * p.v_sh;
+    var q: array<vec4<f32>, D4>;
+    var acc: array<vec4<f32>, D4>;
+    for (var c = 0u; c < D4; c++) {
+        q[c] = ld_q(qbase, c) * p.qscale;
+        acc[c] = vec4<f32>(0.0);
+    }
+    var m = MASKED;
+    var l = 0.0;
+    let j0 = sp * p.chunk;
+    let j1 = min(p.lk, j0 + p.chunk);
+    for (var j = j0; j < j1; j++) {
+        var d4 = vec4<f32>(0.0);
+        for (var c = 0u; c < D4; c++) {
+            d4 = fma(q[c], ld_k(kbase + j * p.k_sl, c), d4);
+        }
+        let sc = mask_score(hsum(d4), b, h, qi, j);
+        // Masked keys are skipped; a NaN score goes through and poisons the row, as in
+        // the other kernels.
+        if (!(sc <= MASKED)) {
+            let mnew = max(m, sc);
+            let corr = exp2(m - mnew);
+            let pj = exp2(sc - mnew);
+            l = l * corr + pj;
+            for (var c = 0u; c < D4; c++) {
+                acc[c] = fma(vec4<f32>(pj), ld_v(vbase + j * p.v_sl, c), acc[c] * corr);
+            }
+            m = mnew;
+        }
+    }
+    let base = (((b * p.hq + h) * p.lq + qi) * p.splits + sp) * (D + 2u);
+    pb[base] = m;
+    pb[base + 1u] = l;
+    for (var c = 0u; c < D4; c++) {
+        for (var e = 0u; e < 4u; e++) {
+            if (c * 4u + e < D) {
+                pb[base + 2u + c * 4u + e] = acc[c][e];
+            }
+        }
+    }
+}
+
+@group(0) @binding(0) var<storage, read> cb_parts: array<f32>;
+@group(0) @binding(1) var<storage, read_write> cb_out: array<f32>;
+@group(0) @binding(2) var<uniform> cp: Params;
+
+// One invocation per output element: rescales every partial to the row's common max.
+@compute @workgroup_size(WG)
+fn attn_combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let t = (wid.y * nwg.x + wid.x) * WG + lid;
+    let rows = cp.batch * cp.hq * cp.lq;
+    if (t >= rows * D) {
+        return;
+    }
+    let r = t / D;
+    let e = t % D;
+    let base = r * cp.splits * (D + 2u);
+    var mx = MASKED;
+    for (var s = 0u; s < cp.splits; s++) {
+        mx = max(mx, cb_parts[base + s * (D + 2u)]);
+    }
+    var l = 0.0;
+    var o = 0.0;
+    for (var s = 0u; s < cp.splits; s++) {
+        let ps = base + s * (D + 2u);
+        let f = exp2(cb_parts[ps] - mx);
+        l = l + f * cb_parts[ps + 1u];
+        o = o + f * cb_parts[ps + 2u + e];
+    }
+    let qi = r % cp.lq;
+    let bh = r / cp.lq;
+    let h = bh % cp.hq;
+    let b = bh / cp.hq;
+    // Fully masked rows (l == 0) return zeros, not NaN; a NaN row stays NaN (o * 0).
+    let inv = select(0.0, 1.0 / l, l > 0.0);
+    cb_out[b * cp.o_sb + h * cp.o_sh + qi * cp.o_sl + e] = o * inv;
 }

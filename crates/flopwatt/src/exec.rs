@@ -37,6 +37,13 @@ pub struct Dispatch {
     pub cost: Cost,
 }
 
+impl Dispatch {
+    /// The workgroup grid it launches (`[x, y, z]`); tests assert kernel shapes with it.
+    pub fn workgroups(&self) -> [u32; 3] {
+        self.workgroups
+    }
+}
+
 /// A buffer to bind: the whole buffer (capped at the binding limit).
 pub fn bind_whole(device: &Device, buf: &wgpu::Buffer) -> (wgpu::Buffer, u64) {
     let size = buf

@@ -1,4 +1,4 @@
-//! Fused attention (both kernels) against the f64 reference, NMSE_F32.
+//! Fused attention (every kernel) against the f64 reference, NMSE_F32.
 mod common;
 
 use flopwatt::ops::attention::{self, AttentionKernel, AttentionMask, AttentionParams};
@@ -22,6 +22,28 @@ async fn check(
     causal: bool,
     scale: Option<f32>,
     mask: M,
+) {
+    // Split-K is the decode kernel: long query runs would only slow the test down.
+    let kernels: &[AttentionKernel] = if dims[3] <= 64 { &ALL } else { &ALL[..3] };
+    check_kernels(dev, seed, dims, causal, scale, mask, kernels).await
+}
+
+const ALL: [AttentionKernel; 4] = [
+    AttentionKernel::Streaming,
+    AttentionKernel::StreamingSubgroup,
+    AttentionKernel::Tiled,
+    AttentionKernel::SplitK,
+];
+
+#[allow(clippy::too_many_arguments)]
+async fn check_kernels(
+    dev: &Device,
+    seed: u64,
+    dims: [usize; 6],
+    causal: bool,
+    scale: Option<f32>,
+    mask: M,
+    kernels: &[AttentionKernel],
 ) {
     let [b, hq, hkv, lq, lk, d] = dims;
     let qd = reference::random(b * hq * lq * d, seed);
@@ -73,11 +95,7 @@ async fn check(
     };
     let sc = scale.map_or(1.0 / (d as f64).sqrt(), |s| s as f64);
     let want = rattn::attention(&qd, &kd, &vd, dims, sc, causal, &*refmask);
-    for kernel in [
-        AttentionKernel::Streaming,
-        AttentionKernel::StreamingSubgroup,
-        AttentionKernel::Tiled,
-    ] {
+    for &kernel in kernels {
         let p = AttentionParams {
             causal,
             scale,
@@ -189,6 +207,7 @@ async fn fully_masked_rows_are_zero_not_nan(dev) {
         AttentionKernel::Streaming,
         AttentionKernel::StreamingSubgroup,
         AttentionKernel::Tiled,
+        AttentionKernel::SplitK,
     ] {
         let p = AttentionParams {
             mask: Some(AttentionMask::Additive(m.clone())),
@@ -334,6 +353,7 @@ async fn attention_strided_heads_in_heads_last_out(dev) {
             AttentionKernel::Streaming,
             AttentionKernel::StreamingSubgroup,
             AttentionKernel::Tiled,
+            AttentionKernel::SplitK,
         ] {
             let p = AttentionParams {
                 causal,
@@ -356,5 +376,72 @@ async fn attention_strided_heads_in_heads_last_out(dev) {
             .unwrap();
         }
     }
+}
+}
+
+gpu_test! {
+/// Decode (one query row) at key lengths 1, 17, 1000 and head sizes 32/64/80/128, with
+/// grouped-query heads and a causal mask: every kernel, split-K included.
+async fn decode_rows_against_the_reference(dev) {
+    let mut seed = 60;
+    for lk in [1usize, 17, 1000] {
+        for d in [32usize, 64, 80, 128] {
+            seed += 3;
+            // The other kernels' decode rows are covered above; compiling them per head
+            // size costs seconds on lavapipe.
+            let k = [AttentionKernel::SplitK];
+            check_kernels(&dev, seed, [1, 4, 2, 1, lk, d], false, None, M::None, &k).await;
+        }
+        check(&dev, seed + 1, [2, 2, 1, 3, lk, 64], true, None, M::None).await;
+    }
+}
+}
+
+gpu_test! {
+/// Head sizes past the streaming kernel's registers: the tiled kernel (fewer keys per block
+/// where 16 would not fit the device's workgroup memory) and split-K.
+async fn wide_heads_up_to_256(dev) {
+    check(&dev, 80, [1, 2, 2, 33, 40, 160], false, None, M::None).await;
+    check(&dev, 81, [1, 2, 1, 20, 33, 256], true, None, M::None).await;
+    // WebGPU's 16 KiB of workgroup memory holds 8 keys of head_dim 256, 16 of 128.
+    assert_eq!(attention::tiled_block_keys(256, 16 << 10).unwrap(), 8);
+    assert_eq!(attention::tiled_block_keys(160, 16 << 10).unwrap(), 8);
+    assert_eq!(attention::tiled_block_keys(128, 16 << 10).unwrap(), 16);
+    assert_eq!(attention::tiled_block_keys(256, 32 << 10).unwrap(), 16);
+    assert!(matches!(
+        attention::tiled_block_keys(256, 1 << 10),
+        Err(Error::InvalidArgument { .. })
+    ));
+}
+}
+
+gpu_test! {
+/// Split-K spreads one query row over many lanes (a key chunk each) and combines the
+/// partials in a second dispatch.
+async fn split_k_dispatch_shape(dev) {
+    let (hq, lk, d) = (2usize, 4096usize, 64usize);
+    let q = Tensor::from_f32(&dev, &reference::random(hq * d, 1), &[1, hq, 1, d]).unwrap();
+    let k = Tensor::from_f32(&dev, &reference::random(hq * lk * d, 2), &[1, hq, lk, d]).unwrap();
+    let p = AttentionParams {
+        kernel: AttentionKernel::SplitK,
+        ..Default::default()
+    };
+    let mut rec = flopwatt::Recorder::new(&dev);
+    attention::encode_attention(&mut rec, &q, &k, &k, &p).unwrap();
+    let (splits, chunk) = attention::split_k_plan(lk, hq, d);
+    assert_eq!((splits, chunk), (256, 16));
+    let grids: Vec<[u32; 3]> = rec.dispatches().iter().map(|x| x.workgroups()).collect();
+    assert_eq!(grids.len(), 2, "{grids:?}");
+    assert_eq!(grids[0], [4, hq as u32, 1], "256 chunks of one row over 4 workgroups per head");
+    assert_eq!(grids[1][0] as usize, (hq * d).div_ceil(64), "{grids:?}");
+    rec.submit(false).unwrap();
+    // Auto takes split-K for a decode row on either adapter class.
+    let mut rec = flopwatt::Recorder::new(&dev);
+    attention::encode_attention(&mut rec, &q, &k, &k, &AttentionParams::default()).unwrap();
+    assert!(rec.dispatches()[0].kernel.starts_with("attention.split"));
+    rec.submit(false).unwrap();
+    // Many heads: fewer, longer chunks keep the partials within 64 MiB.
+    let (splits, chunk) = attention::split_k_plan(1 << 20, 4096, 256);
+    assert!(splits * 4096 * 258 <= 1 << 24 && splits * chunk >= 1 << 20);
 }
 }

@@ -286,3 +286,64 @@ async fn layer_norm_reread_variant(dev) {
     norm_case_with(&dev, &[300, 256], 1, 91, 100.0, reread).await;
 }
 }
+
+gpu_test! {
+/// Row lengths around the short-row cut and the vec4 width, every strategy: softmax, layer
+/// norm and RMS norm against the f64 reference. 70 rows span two direct workgroups.
+async fn row_lengths_around_the_short_row_cut(dev) {
+    for (i, len) in [1usize, 3, 4, 31, 33, 64, 65, 1000, 4099].into_iter().enumerate() {
+        let rows = if len <= 64 { 70 } else { 3 };
+        let shape = [rows, len];
+        let data = reference::random(rows * len, 900 + i as u64);
+        let x = Tensor::from_f32(&dev, &data, &shape).unwrap();
+        let want = refn::softmax(&data, &shape, 1, false);
+        for s in STRATEGIES {
+            let got = run_softmax(&dev, &x, -1, false, s.into()).await;
+            check_close(&format!("softmax {shape:?} {s:?}"), &got, &want, TRANSCENDENTAL_F32)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        norm_case(&dev, &shape, 1, 950 + i as u64, 0.0).await;
+    }
+}
+}
+
+/// On the GPU class, short rows take one invocation per row (64 rows per workgroup) and long
+/// rows a workgroup each: the dispatch's kernel and grid say which.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn gpu_class_picks_by_row_length() {
+    use flopwatt::{AdapterClass, DeviceOptions};
+    if common::device().is_none() {
+        return;
+    }
+    let opts = DeviceOptions {
+        adapter_class: Some(AdapterClass::Gpu),
+        ..DeviceOptions::from_env().unwrap()
+    };
+    let dev = Device::with_options(&opts).unwrap();
+    for (rows, len, direct) in [
+        (4096usize, 32usize, true),
+        (4096, 64, true),
+        (64, 65, false),
+    ] {
+        let x = Tensor::from_f32(&dev, &vec![0.5; rows * len], &[rows, len]).unwrap();
+        let mut rec = Recorder::new(&dev);
+        encode_softmax_with(&mut rec, &x, -1, false, Strategy::Auto).unwrap();
+        encode_norm(&mut rec, &x, 1, None, None, 1e-5, false, Strategy::Auto).unwrap();
+        encode_norm(&mut rec, &x, 1, None, None, 1e-5, true, Strategy::Auto).unwrap();
+        for d in rec.dispatches() {
+            let what = format!("{} at [{rows}, {len}]", d.kernel);
+            if direct {
+                assert!(d.kernel.contains("direct"), "{what}: want one lane per row");
+                assert_eq!(d.workgroups()[0] as usize, rows / 64, "{what}");
+            } else {
+                assert!(
+                    d.kernel.contains("tree"),
+                    "{what}: want a workgroup per row"
+                );
+                assert_eq!(d.workgroups()[0] as usize, rows, "{what}");
+            }
+        }
+        rec.submit(false).unwrap();
+    }
+}

@@ -340,3 +340,113 @@ async fn bad_arguments_are_typed_errors(dev) {
     ));
 }
 }
+
+gpu_test! {
+/// Column reductions (sum over rows of [R, C], as every bias gradient) at awkward sizes, both
+/// kernel families: the GPU family splits the rows over workgroups and combines the partials.
+async fn column_reductions_split_over_rows(dev) {
+    let mut seed = 500;
+    for r in [1usize, 7, 1000, 4097] {
+        for c in [1usize, 3, 4, 65] {
+            let shape = [r, c];
+            let m = [true, false];
+            for (op, kind) in OPS {
+                seed += 1;
+                let data = data_for(op, r * c, seed);
+                let want = reference(&data, &shape, &m, kind);
+                let x = Tensor::from_f32(&dev, &data, &shape).unwrap();
+                for s in [Strategy::Direct, Strategy::Tree] {
+                    let out = run(&dev, &x, op, Some(&[0]), false, s);
+                    check_op(&format!("{op:?} {shape:?} rows {s:?}"), &out, op, &want).await;
+                }
+            }
+        }
+    }
+}
+}
+
+gpu_test! {
+/// The GPU family's column reduction of [4096, 64] spreads the rows over many workgroups,
+/// then one small dispatch combines the partials; the CPU family keeps one pass.
+async fn column_reduction_dispatch_shape(dev) {
+    let x = Tensor::from_f32(&dev, &vec![1.0; 4096 * 64], &[4096, 64]).unwrap();
+    for op in [ReduceOp::Sum, ReduceOp::Max, ReduceOp::ArgMax] {
+        let mut rec = Recorder::new(&dev);
+        let out = encode_reduce_with(&mut rec, &x, op, Some(&[0]), false, Strategy::Tree).unwrap();
+        let groups: Vec<u32> = rec.dispatches().iter().map(|d| d.workgroups()[0]).collect();
+        assert_eq!(groups.len(), 2, "{op:?}: split pass then combine, got {groups:?}");
+        assert!(groups[0] >= 16, "{op:?}: first pass {groups:?} uses too few workgroups");
+        assert_eq!(groups[1], 1, "{op:?}: combine of 64 columns is one workgroup");
+        rec.submit(false).unwrap();
+        if op == ReduceOp::Sum {
+            assert_eq!(out.to_f32_vec_async().await.unwrap(), vec![4096.0; 64]);
+        }
+    }
+    let mut rec = Recorder::new(&dev);
+    encode_reduce_with(&mut rec, &x, ReduceOp::Sum, Some(&[0]), false, Strategy::Direct).unwrap();
+    assert_eq!(rec.len(), 1, "the CPU family reads the columns in one pass");
+}
+}
+
+gpu_test! {
+/// Row reductions at lengths around the short-row cut, every strategy (`Auto` takes one
+/// invocation per short row on either adapter class).
+async fn row_lengths_around_the_short_row_cut(dev) {
+    for (i, len) in [1usize, 3, 4, 31, 33, 64, 65, 1000, 4099].into_iter().enumerate() {
+        let rows = if len <= 64 { 70 } else { 3 };
+        let shape = [rows, len];
+        for (op, kind) in OPS {
+            let data = data_for(op, rows * len, 700 + i as u64);
+            let want = reference(&data, &shape, &[false, true], kind);
+            let x = Tensor::from_f32(&dev, &data, &shape).unwrap();
+            for s in [Strategy::Auto, Strategy::Direct, Strategy::Tree] {
+                let out = run(&dev, &x, op, Some(&[-1]), false, s);
+                check_op(&format!("{op:?} {shape:?} {s:?}"), &out, op, &want).await;
+            }
+        }
+    }
+}
+}
+
+/// On the GPU class, short rows take one invocation per row and long rows a workgroup each.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn gpu_class_row_reduction_picks_by_row_length() {
+    use flopwatt::{AdapterClass, DeviceOptions};
+    if common::device().is_none() {
+        return;
+    }
+    let opts = DeviceOptions {
+        adapter_class: Some(AdapterClass::Gpu),
+        ..DeviceOptions::from_env().unwrap()
+    };
+    let dev = Device::with_options(&opts).unwrap();
+    for (rows, len, tree) in [
+        (4096usize, 32usize, false),
+        (4096, 64, false),
+        (64, 65, true),
+    ] {
+        let x = Tensor::from_f32(&dev, &vec![1.0; rows * len], &[rows, len]).unwrap();
+        let mut rec = Recorder::new(&dev);
+        let out = encode_reduce_with(
+            &mut rec,
+            &x,
+            ReduceOp::Sum,
+            Some(&[1]),
+            false,
+            Strategy::Auto,
+        )
+        .unwrap();
+        let d = &rec.dispatches()[0];
+        let what = format!("{} at [{rows}, {len}]", d.kernel);
+        assert_eq!(rec.len(), 1, "{what}");
+        assert_eq!(d.kernel.contains("tree"), tree, "{what}");
+        let groups = if tree { rows } else { rows / 64 };
+        assert_eq!(d.workgroups()[0] as usize, groups, "{what}");
+        rec.submit(false).unwrap();
+        assert_eq!(
+            common::block_on(out.to_f32_vec_async()).unwrap(),
+            vec![len as f32; rows]
+        );
+    }
+}

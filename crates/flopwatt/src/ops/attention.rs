@@ -13,8 +13,11 @@
 //!   returns zeros, not NaN.
 //! - head_dim up to [`MAX_HEAD_DIM`]; larger is a typed error.
 //!
-//! Two kernels: `attn_stream` (CPU adapters: K/V read straight from storage, no barriers)
-//! and `attn_tiled` (GPUs: K/V blocks staged in shared memory), chosen per adapter class.
+//! Kernels: `attn_stream` (CPU adapters: K/V read straight from storage, no barriers),
+//! `attn_tiled` (GPUs: K/V blocks staged in shared memory, fewer keys per block for wide
+//! heads so the blocks fit the device's workgroup memory), and for decode (at most
+//! [`SPLIT_K_MAX_ROWS`] query rows) `attn_split` + `attn_combine`: split-K over the keys with
+//! partial max/sum/output per chunk, then a combine pass (see docs/gpu.md).
 
 use bytemuck::{Pod, Zeroable};
 
@@ -45,8 +48,8 @@ pub enum AttentionMask {
 /// Which fused kernel to run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AttentionKernel {
-    /// Chosen by adapter class: streaming (with subgroups where possible) on CPU adapters,
-    /// tiled on GPUs.
+    /// Split-K for decode (a few query rows against many keys); otherwise chosen by adapter
+    /// class: streaming (with subgroups where possible) on CPU adapters, tiled on GPUs.
     #[default]
     Auto,
     /// K/V streamed from storage, four query rows per invocation, no shared memory.
@@ -57,6 +60,57 @@ pub enum AttentionKernel {
     StreamingSubgroup,
     /// K/V blocks staged in shared memory.
     Tiled,
+    /// Split-K decode (flash-decoding): each invocation runs one query row over one chunk of
+    /// keys, a second dispatch combines the partials. Chosen for a few query rows against
+    /// many keys, where one row per invocation leaves the device idle.
+    SplitK,
+}
+
+/// Query rows at most this many take [`AttentionKernel::SplitK`] (decode steps).
+pub const SPLIT_K_MAX_ROWS: usize = 4;
+/// Fewest keys per split-K chunk, and the most chunks per query row.
+const SPLIT_K_MIN_KEYS: usize = 16;
+const SPLIT_K_MAX_SPLITS: usize = 1024;
+
+/// Floats of split-K partials one dispatch may write (64 MiB): many heads in a batch get
+/// fewer, longer chunks.
+const SPLIT_K_MAX_PARTIALS: usize = 1 << 24;
+
+/// How [`AttentionKernel::SplitK`] cuts `lk` keys for `rows` query rows (batch x heads x
+/// queries) of `head_dim`: `(splits, keys per split)`.
+pub fn split_k_plan(lk: usize, rows: usize, head_dim: usize) -> (usize, usize) {
+    let budget = SPLIT_K_MAX_PARTIALS / (rows.max(1) * (head_dim + 2));
+    // The grid's x holds rows of one head times splits, 64 per workgroup.
+    let grid = (65_535 * WG) / rows.max(1);
+    let splits = lk
+        .div_ceil(SPLIT_K_MIN_KEYS)
+        .min(SPLIT_K_MAX_SPLITS)
+        .min(budget)
+        .min(grid)
+        .max(1);
+    let chunk = lk.div_ceil(splits).max(1);
+    (lk.div_ceil(chunk).max(1), chunk)
+}
+
+/// Keys per shared-memory block of the tiled kernel for `head_dim`: 16, halved until the K
+/// and V blocks fit `limit` bytes of workgroup memory (head_dim 256 needs 32 KiB at 16 keys,
+/// WebGPU guarantees 16 KiB); an error if not even one key fits.
+pub fn tiled_block_keys(head_dim: usize, limit: u32) -> Result<usize> {
+    let per_key = 2 * 16 * head_dim.div_ceil(4);
+    let mut bk = 16;
+    while bk > 1 && bk * per_key > limit as usize {
+        bk /= 2;
+    }
+    if bk * per_key > limit as usize {
+        return Err(Error::invalid(
+            "attention",
+            format!(
+                "head_dim {head_dim} needs {per_key} bytes of workgroup memory per key; this \
+                 device offers {limit}: use a smaller head_dim"
+            ),
+        ));
+    }
+    Ok(bk)
 }
 
 /// Parameters of [`attention`].
@@ -81,7 +135,8 @@ struct Params {
     lq: u32,
     lk: u32,
     qscale: f32,
-    _p0: [u32; 2],
+    splits: u32,
+    chunk: u32,
     q: [u32; 4],
     k: [u32; 4],
     v: [u32; 4],
@@ -90,6 +145,10 @@ struct Params {
 }
 
 fn source(d: usize, causal: bool, mask: u32, vec: bool, sg: bool) -> Result<String> {
+    source_bk(d, causal, mask, vec, sg, 16)
+}
+
+fn source_bk(d: usize, causal: bool, mask: u32, vec: bool, sg: bool, bk: usize) -> Result<String> {
     let src = if sg {
         super::with_subgroup_broadcasts(ATTENTION)
     } else {
@@ -103,6 +162,7 @@ fn source(d: usize, causal: bool, mask: u32, vec: bool, sg: bool) -> Result<Stri
             ("SGB", sg.to_string()),
             ("CAUSAL", causal.to_string()),
             ("MASK", format!("{mask}u")),
+            ("BK", format!("{bk}u")),
         ],
     )
 }
@@ -117,7 +177,7 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, p: &AttentionParams) -> Res
     run_once(q.device(), |rec| encode_attention(rec, q, k, v, p))
 }
 
-/// Records [`attention`] into `rec` (one dispatch).
+/// Records [`attention`] into `rec` (one dispatch; two for [`AttentionKernel::SplitK`]).
 pub fn encode_attention(
     rec: &mut Recorder,
     q: &Tensor,
@@ -254,6 +314,11 @@ fn encode_attention_layout(
     // Subgroup broadcasts of K/V chunks.
     let sg_ok = super::cpu_subgroups_of_8(&dev);
     let kernel = match p.kernel {
+        // Decode rows split over the keys on every adapter class: one invocation per row
+        // leaves a GPU idle and a CPU adapter on one core (docs/gpu.md#decode-attention).
+        AttentionKernel::Auto if lq <= SPLIT_K_MAX_ROWS && lk > SPLIT_K_MIN_KEYS => {
+            AttentionKernel::SplitK
+        }
         AttentionKernel::Auto => match dev.class() {
             AdapterClass::Cpu if sg_ok => AttentionKernel::StreamingSubgroup,
             AdapterClass::Cpu => AttentionKernel::Streaming,
@@ -263,29 +328,40 @@ fn encode_attention_layout(
         k => k,
     };
     // The streaming kernels hold at most 4 chunks of 32 dims per row in registers.
-    let kernel = if d > STREAM_MAX_HEAD_DIM {
+    let streaming = matches!(
+        kernel,
+        AttentionKernel::Streaming | AttentionKernel::StreamingSubgroup
+    );
+    let kernel = if d > STREAM_MAX_HEAD_DIM && streaming {
         AttentionKernel::Tiled
     } else {
         kernel
     };
     let sg = kernel == AttentionKernel::StreamingSubgroup;
-    let entry = if kernel == AttentionKernel::Tiled {
-        "attn_tiled"
-    } else {
-        "attn_stream"
+    let entry = match kernel {
+        AttentionKernel::Tiled => "attn_tiled",
+        AttentionKernel::SplitK => "attn_split",
+        _ => "attn_stream",
     };
+    let bk = if kernel == AttentionKernel::Tiled {
+        tiled_block_keys(d, dev.limits().max_compute_workgroup_storage_size)?
+    } else {
+        16
+    };
+    let split = (kernel == AttentionKernel::SplitK).then(|| split_k_plan(lk, b * hq * lq, d));
     // Aligned rows load as whole vec4s; anything else element by element.
     let vec = d.is_multiple_of(4)
         && [q, k, v].iter().all(|t| {
             t.offset().is_multiple_of(4) && t.strides()[..3].iter().all(|s| s.is_multiple_of(4))
         });
-    let src = source(d, p.causal, mask_kind, vec, sg)?;
+    let src = source_bk(d, p.causal, mask_kind, vec, sg, bk)?;
     let name = format!(
         "attention.{}.d{d}{}{}{}{}",
-        if kernel == AttentionKernel::Tiled {
-            "tiled"
-        } else {
-            "stream"
+        match kernel {
+            AttentionKernel::Tiled if bk != 16 => format!("tiled.bk{bk}"),
+            AttentionKernel::Tiled => "tiled".into(),
+            AttentionKernel::SplitK => "split".into(),
+            _ => "stream".into(),
         },
         if p.causal { ".causal" } else { "" },
         ["", ".addmask", ".boolmask"][mask_kind as usize],
@@ -304,7 +380,8 @@ fn encode_attention_layout(
         lq: lq as u32,
         lk: lk as u32,
         qscale: scale * std::f32::consts::LOG2_E,
-        _p0: [0; 2],
+        splits: split.map_or(0, |x| x.0 as u32),
+        chunk: split.map_or(0, |x| x.1 as u32),
         q: st(q),
         k: st(k),
         v: st(v),
@@ -321,6 +398,42 @@ fn encode_attention_layout(
     let bytes = 4 * (q.numel() + k.numel() + v.numel() + out.numel()) as u64
         + mask_t.map_or(0, |t| (t.numel() * 4) as u64);
     let mbuf = mask_t.unwrap_or(q);
+    if let Some((splits, _)) = split {
+        let parts = Tensor::empty(&dev, &[b * hq * lq * splits * (d + 2)], DType::F32)?;
+        rec.dispatch(
+            &name,
+            &pipe,
+            &[
+                q.buffer(),
+                k.buffer(),
+                v.buffer(),
+                mbuf.buffer(),
+                parts.buffer(),
+            ],
+            Some(bytemuck::bytes_of(&params)),
+            [(lq * splits).div_ceil(WG) as u32, hq as u32, b as u32],
+            Cost {
+                flops,
+                bytes: bytes + 4 * parts.numel() as u64,
+            },
+        )?;
+        let cname = format!("attention.combine.d{d}");
+        let cpipe = dev.pipeline(&cname, &src, "attn_combine")?;
+        let n_out = (b * hq * lq * d) as u64;
+        rec.dispatch(
+            &cname,
+            &cpipe,
+            &[parts.buffer(), out.buffer()],
+            Some(bytemuck::bytes_of(&params)),
+            crate::exec::grid_1d(&dev, n_out.div_ceil(WG as u64))?,
+            Cost {
+                flops: 4 * n_out * splits as u64,
+                bytes: 4 * parts.numel() as u64 + 4 * n_out,
+            },
+        )?;
+        rec.keep_alive(parts);
+        return Ok(out);
+    }
     let rows_per_wg = if kernel == AttentionKernel::Tiled {
         WG
     } else {
@@ -477,6 +590,11 @@ pub fn all_variants() -> Vec<(String, String)> {
             source(d, causal, mask, vec, vec).expect("attention variant"),
         ));
     }
+    // Wide heads under WebGPU's 16 KiB of workgroup memory.
+    v.push((
+        "attention.d256.bk8".into(),
+        source_bk(256, true, 1, true, false, 8).expect("attention variant"),
+    ));
     for stage in 0..3 {
         v.push((
             format!("attention.composed{stage}"),

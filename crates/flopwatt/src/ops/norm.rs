@@ -3,7 +3,9 @@
 //!
 //! Kernel families as for reductions ([`Strategy`]): on CPU adapters one invocation per row
 //! reads straight from storage (vec4 where the row allows), on GPUs (and for few long rows
-//! anywhere) a workgroup per row sums in shared memory. Softmax over a non-last axis runs the
+//! anywhere) a workgroup per row sums in shared memory. Rows of at most
+//! [`SHORT_ROW`] elements take one invocation per row on every
+//! adapter class under `Auto`. Softmax over a non-last axis runs the
 //! direct kernel over `[outer, red, inner]` with neighbouring invocations on neighbouring
 //! addresses, so no transpose and no strided gather. Inputs must be contiguous f32.
 
@@ -11,7 +13,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result};
 use crate::exec::{grid_1d, Cost, Recorder};
-use crate::ops::reduce::Strategy;
+use crate::ops::reduce::{Strategy, SHORT_ROW};
 use crate::ops::{run_once, same_device, wgsl_f32};
 use crate::shaders;
 use crate::tensor::{broadcast_strides, DType, Tensor};
@@ -170,11 +172,12 @@ fn check_input(op: &'static str, rec: &Recorder, x: &Tensor) -> Result<()> {
     Ok(())
 }
 
-/// Whether rows of `rows` x `len` use the tree kernel.
-fn use_tree(strategy: Strategy, rec: &Recorder, rows: usize) -> bool {
-    match strategy.resolve(rec.device().class()) {
+/// Whether `rows` rows of `len` elements use the tree kernel: short rows never do under
+/// `Auto` (one invocation per row, many rows per workgroup; see `SHORT_ROW`).
+fn use_tree(strategy: Strategy, rec: &Recorder, rows: usize, len: usize) -> bool {
+    match strategy.resolve_for_row(rec.device().class(), len) {
         Strategy::Tree => true,
-        _ => strategy == Strategy::Auto && rows < MIN_DIRECT_ROWS,
+        _ => strategy == Strategy::Auto && len > SHORT_ROW && rows < MIN_DIRECT_ROWS,
     }
 }
 
@@ -237,7 +240,7 @@ pub fn encode_softmax_prologue(
     let red = shape[a];
     let inner: usize = shape[a + 1..].iter().product();
     let dev = rec.device().clone();
-    let tree = inner == 1 && use_tree(options.strategy, rec, outer);
+    let tree = inner == 1 && use_tree(options.strategy, rec, outer, red);
     let (wg, entry, grid) = if tree {
         (WG_TREE, "tree", grid_1d(&dev, outer as u64)?)
     } else {
@@ -480,7 +483,7 @@ pub fn encode_norm(
         }
     };
     let dev = rec.device().clone();
-    let tree = use_tree(options.strategy, rec, rows);
+    let tree = use_tree(options.strategy, rec, rows, len);
     let kind = if rms { "rms" } else { "ln" };
     let (wg, entry, grid) = if tree {
         (WG_TREE, format!("{kind}_tree"), grid_1d(&dev, rows as u64)?)

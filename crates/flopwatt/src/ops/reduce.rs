@@ -12,7 +12,10 @@
 //!   touches shared memory or barriers. With `inner > 1` neighbouring invocations read
 //!   neighbouring addresses, so a non-last-axis reduction is a coalesced sweep.
 //! - *tree* (real GPUs, last-axis runs): a workgroup per chunk, coalesced strided loads,
-//!   then a tree in shared memory.
+//!   then a tree in shared memory. A run that is not last (a column reduction, `inner > 1`,
+//!   e.g. every bias gradient) keeps the direct kernels with lanes along the columns, but its
+//!   rows split into chunks of a few dozen over many workgroups (`plan_gpu_cols`); the
+//!   next pass combines the partials (see docs/gpu.md).
 //!
 //! Strided views, and arg reductions over axes that do not merge into one run, take a
 //! strided fallback kernel (one invocation per output, any strides).
@@ -94,6 +97,11 @@ pub enum Strategy {
     Tree,
 }
 
+/// Rows at most this long take one invocation per row under [`Strategy::Auto`] on every
+/// adapter class: a 256-lane tree over a short row leaves most lanes idle, while one lane per
+/// row puts many rows in each workgroup (see docs/gpu.md).
+pub const SHORT_ROW: usize = 64;
+
 impl Strategy {
     /// Resolves `Auto` for a device class.
     pub fn resolve(self, class: AdapterClass) -> Strategy {
@@ -103,12 +111,28 @@ impl Strategy {
             (s, _) => s,
         }
     }
+
+    /// Resolves `Auto` for rows of `len` elements: [`Strategy::Direct`] for rows of at most
+    /// [`SHORT_ROW`], else as [`Strategy::resolve`]. An explicit family is kept.
+    pub fn resolve_for_row(self, class: AdapterClass, len: usize) -> Strategy {
+        match self {
+            Strategy::Auto if len <= SHORT_ROW => Strategy::Direct,
+            s => s.resolve(class),
+        }
+    }
 }
 
 /// Workgroup size of the direct kernels (lavapipe runs 8 lanes per vector; 64 is 8 vectors).
 const WG_DIRECT: u32 = 64;
 /// Workgroup size of the shared-memory tree kernels.
 const WG_TREE: u32 = 256;
+/// GPU-class column reductions: invocations the first pass aims to fill (a large GPU holds
+/// some 10^5 resident lanes).
+const GPU_COLS_TARGET: usize = 1 << 16;
+/// GPU-class column reductions: the fewest rows one invocation reads per pass, and the
+/// longest run (partials included) reduced in one pass.
+const GPU_COLS_MIN_ROWS: usize = 32;
+const GPU_COLS_ONE_PASS: usize = 256;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -247,7 +271,7 @@ pub fn encode_reduce_with(
             ),
         ));
     }
-    let strategy = strategy.resolve(rec.device().class());
+    let class = rec.device().class();
     let scale = if op == ReduceOp::Mean {
         1.0 / count as f32
     } else {
@@ -280,7 +304,7 @@ pub fn encode_reduce_with(
         let inner: usize = runs[j + 1..].iter().map(|r| r.0).product();
         let last = runs[..j].iter().all(|r| !r.1);
         let s = if last { scale } else { 1.0 };
-        cur = encode_run(rec, &cur, op, [outer, runs[j].0, inner], s, strategy)?;
+        cur = encode_run(rec, &cur, op, [outer, runs[j].0, inner], s, strategy, class)?;
         runs.remove(j);
         if j > 0 && j < runs.len() && runs[j - 1].1 == runs[j].1 {
             runs[j - 1].0 *= runs[j].0;
@@ -306,6 +330,22 @@ pub(crate) fn plan_parts(
     (red.div_ceil(chunk).max(1), chunk)
 }
 
+/// How a GPU-class column reduction (`inner > 1`) splits its rows: chunks of at least
+/// [`GPU_COLS_MIN_ROWS`] rows, enough of them to fill [`GPU_COLS_TARGET`] invocations, each
+/// writing a partial row that the next pass combines; a run of at most
+/// [`GPU_COLS_ONE_PASS`] rows (the partials, usually) is reduced in one pass.
+pub(crate) fn plan_gpu_cols(items: usize, red: usize) -> (usize, usize) {
+    if red <= GPU_COLS_ONE_PASS {
+        return (1, red);
+    }
+    let want = GPU_COLS_TARGET
+        .div_ceil(items.max(1))
+        .min(red.div_ceil(GPU_COLS_MIN_ROWS))
+        .max(1);
+    let chunk = red.div_ceil(want);
+    (red.div_ceil(chunk), chunk)
+}
+
 /// One reduced run of a contiguous tensor viewed as `[outer, red, inner]`, in as many passes
 /// as needed; returns the `[outer * inner]` result (I32 indices for arg ops).
 fn encode_run(
@@ -315,16 +355,27 @@ fn encode_run(
     dims: [usize; 3],
     scale: f32,
     strategy: Strategy,
+    class: AdapterClass,
 ) -> Result<Tensor> {
     let dev = rec.device().clone();
     let [outer, mut red, inner] = dims;
     let mut vals = x.clone();
     let mut idx: Option<Tensor> = None;
     loop {
-        let tree = strategy == Strategy::Tree && inner == 1;
+        // Per pass: the partials of a split long row are a short row.
+        let chosen = if inner == 1 {
+            strategy.resolve_for_row(class, red)
+        } else {
+            strategy.resolve(class)
+        };
+        let tree = chosen == Strategy::Tree && inner == 1;
+        // GPU class, reduced run not last: the rows split over many workgroups (lanes along
+        // the columns, so each row's load is coalesced), partials combined by the next pass.
+        let gpu_cols = chosen == Strategy::Tree && inner > 1;
         let rows4 = !tree && inner == 1 && red.is_multiple_of(4) && idx.is_none();
         let cols4 = !tree && inner.is_multiple_of(4) && !op.is_arg();
-        let cols64 = cols4 && inner.is_multiple_of(64);
+        // One lane per 64 columns suits a CPU's prefetchers but not a GPU's coalescing.
+        let cols64 = cols4 && inner.is_multiple_of(64) && !gpu_cols;
         let width = if cols64 {
             64
         } else if cols4 {
@@ -334,6 +385,8 @@ fn encode_run(
         };
         let (parts, chunk) = if tree {
             plan_parts(outer, red, 2048, WG_TREE as usize * 8, 1)
+        } else if gpu_cols {
+            plan_gpu_cols(outer * inner / width, red)
         } else {
             let align = if rows4 { 4 } else { 1 };
             plan_parts(outer * inner / width, red, 1024, 4096, align)
@@ -540,6 +593,31 @@ mod tests {
                 );
                 assert_eq!(chunk % align, 0);
             }
+        }
+    }
+
+    #[test]
+    fn gpu_columns_split_then_combine_in_one_pass() {
+        // [4096, 64] summed over rows, vec4 lanes: 16 lane columns.
+        let (parts, chunk) = plan_gpu_cols(16, 4096);
+        assert_eq!((parts, chunk), (128, 32));
+        assert_eq!(plan_gpu_cols(16, parts), (1, 128));
+        for (items, red) in [
+            (1usize, 1usize),
+            (1, 257),
+            (3, 1000),
+            (17, 4097),
+            (1, 1 << 22),
+        ] {
+            let (parts, chunk) = plan_gpu_cols(items, red);
+            assert!(
+                parts * chunk >= red && (parts - 1) * chunk < red,
+                "{items} {red}"
+            );
+            assert!(
+                parts == 1 || parts < red,
+                "{items} {red}: the partials must shrink"
+            );
         }
     }
 
