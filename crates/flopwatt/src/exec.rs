@@ -510,7 +510,7 @@ async fn submit_timestamps(
     enc.copy_buffer_to_buffer(&resolve, 0, &readback, 0, (n.max(1) * 16) as u64);
     finish_and_wait(device, enc).await?;
     let wall = start.elapsed().as_nanos() as f64;
-    let raw = crate::wait::read_buffer(&device, &readback).await?;
+    let raw = crate::wait::read_buffer(device, &readback).await?;
     let ticks: Vec<u64> = bytemuck::pod_collect_to_vec::<u8, u64>(&raw);
     let period = device.queue().get_timestamp_period() as f64;
     let records = dispatches
@@ -522,6 +522,76 @@ async fn submit_timestamps(
         })
         .collect();
     Ok(RunProfile::new(records, tier, wall))
+}
+
+/// `n` one-invocation dispatches recorded once (pipeline and bind groups made up front) and
+/// submitted again and again: wgpu's and the driver's own cost per dispatch, the floor beside
+/// which a compiled graph's host time per dispatch is judged (the `dispatch-overhead`
+/// workload; `docs/host-path.md`).
+pub struct BareDispatches {
+    device: Device,
+    recording: Recording,
+}
+
+/// The kernel of [`BareDispatches`]: one invocation that reads a word and writes nothing
+/// (a binding the kernel uses, so that the dispatch binds something as real ones do).
+const BARE_WGSL: &str = "@group(0) @binding(0) var<storage, read_write> x: array<u32>;
+@compute @workgroup_size(1)
+fn main() {
+    if (x[0] == 0xdeadbeefu) { x[0] = 0u; }
+}
+";
+
+impl BareDispatches {
+    /// Records `n` bare dispatches on `device`.
+    pub fn new(device: &Device, n: usize) -> Result<Self> {
+        let pipeline = device.pipeline("bare", BARE_WGSL, "main")?;
+        let word = crate::tensor::Tensor::from_i32(device, &[0], &[1])?;
+        let mut rec = Recorder::new(device);
+        for _ in 0..n {
+            rec.dispatch(
+                "bare",
+                &pipeline,
+                &[word.buffer()],
+                None,
+                [1, 1, 1],
+                Cost::default(),
+            )?;
+        }
+        rec.keep_alive(word);
+        let recording = rec.into_recording().ok_or_else(|| {
+            Error::invalid(
+                "BareDispatches",
+                "cannot record inside another open Recorder on this thread; submit it first",
+            )
+        })?;
+        Ok(BareDispatches {
+            device: device.clone(),
+            recording,
+        })
+    }
+
+    /// Dispatches per run.
+    pub fn len(&self) -> usize {
+        self.recording.dispatches.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.recording.dispatches.is_empty()
+    }
+
+    /// One timed submit of all of them (encoding included in the profile's wall time).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn run_profiled(&self) -> Result<RunProfile> {
+        crate::wait::block_on(submit_dispatches(
+            &self.device,
+            &self.recording.dispatches,
+            &Copies::default(),
+            true,
+        ))?
+        .ok_or_else(|| Error::invalid("BareDispatches", "timed run returned no profile"))
+    }
 }
 
 #[cfg(test)]
