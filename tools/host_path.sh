@@ -27,7 +27,8 @@ cp "$target/debug/flopwatt" "$target/host-path/flopwatt-after"
 echo ">> building $rev's flopwatt (worktree $before_dir)"
 git worktree add -q --detach "$before_dir" "$rev"
 cp -al "$target" "$before_dir/target"
-(cd "$before_dir" && CARGO_TARGET_DIR=target nice cargo build -q -p flopwatt-cli)
+# No incremental state: its files would be hard links into this checkout's cache.
+(cd "$before_dir" && CARGO_INCREMENTAL=0 CARGO_TARGET_DIR=target nice cargo build -q -p flopwatt-cli)
 cp "$before_dir/target/debug/flopwatt" "$target/host-path/flopwatt-before"
 
 echo ">> measuring ($runs runs each, before and after alternating)"
