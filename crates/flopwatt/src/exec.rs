@@ -529,6 +529,8 @@ async fn submit_timestamps(
 /// which a compiled graph's host time per dispatch is judged (the `dispatch-overhead`
 /// workload; `docs/host-path.md`).
 pub struct BareDispatches {
+    // Read by `run_profiled`, which the browser lacks (a page cannot block on a run).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     device: Device,
     recording: Recording,
 }
