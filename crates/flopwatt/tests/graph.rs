@@ -1092,3 +1092,32 @@ async fn replayed_profile_names_every_dispatch(dev) {
     }
 }
 }
+
+/// Compiled inside another open recording on the same thread, an executable cannot own the
+/// buffers freed there: it records every run afresh, and its answers stay right.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn compiled_inside_a_recording_records_every_run() {
+    let dev = device_or_skip!();
+    let g = replay_graph();
+    let outer = flopwatt::Recorder::new(&dev);
+    let exe = g.compile(&dev).unwrap();
+    drop(outer);
+    assert!(!exe.replays());
+    let data = inputs_for(&g, 6);
+    let want = reference_of(&g, &data);
+    let ts: Vec<Tensor> = g
+        .inputs()
+        .iter()
+        .zip(&data)
+        .map(|(v, d)| Tensor::from_f32(&dev, d, g.shape(*v)).unwrap())
+        .collect();
+    let refs: Vec<&Tensor> = ts.iter().collect();
+    for _ in 0..2 {
+        let outs = exe.run(&refs).unwrap();
+        for (i, (o, w)) in outs.iter().zip(&want).enumerate() {
+            let v = o.to_f32_vec().unwrap();
+            check_close(&format!("output {i}"), &v, w, TRANSCENDENTAL_F32).unwrap();
+        }
+    }
+}
