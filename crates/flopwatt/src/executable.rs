@@ -40,7 +40,8 @@ impl Default for CompileOptions {
 }
 
 /// A graph compiled for one device; run it many times with new inputs. `Send + Sync`: runs
-/// from several threads each record and submit their own command buffer.
+/// from several threads each submit their own command buffer (copies in, the recorded
+/// dispatches, copies out to their own outputs), which the queue runs one after another.
 pub struct Executable {
     device: Device,
     graph: Graph,
