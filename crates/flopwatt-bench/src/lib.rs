@@ -82,6 +82,13 @@ pub trait Prepared {
             .collect::<Result<Vec<_>>>()?;
         self.check(&got)
     }
+    /// A timed run the workload performs itself (a compiled graph replays what it built at
+    /// compile time), or `None`: the bench records [`Prepared::encode`] into a fresh
+    /// [`Recorder`] every run.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn run_profiled(&self) -> Option<Result<flopwatt::profile::RunProfile>> {
+        None
+    }
     /// FLOPs of one run, as docs/workloads.md counts them.
     fn flops(&self) -> u64;
     /// Minimum bytes one run moves (inputs read once, outputs written once).
@@ -171,6 +178,11 @@ pub struct BenchResult {
     pub dispatches: u64,
     /// Median wall-clock time per run (encode + submit + wait), ms.
     pub wall_ms: f64,
+    /// Host time per dispatch, microseconds: (wall - GPU medians) / dispatches; what the
+    /// process spends around each kernel. Null until the dispatch count is known (see
+    /// [`BenchResult::with_dispatches`]) and in files that predate it.
+    #[serde(default)]
+    pub host_us_per_dispatch: Option<f64>,
     /// Percent of the device's measured f32 compute ceiling (null without `peak`).
     pub pct_peak: Option<f64>,
     /// Gross average power over the energy window, W (null without a source).
@@ -288,6 +300,7 @@ impl BenchResult {
             gbps: rate(bytes),
             dispatches: 0,
             wall_ms: wall,
+            host_us_per_dispatch: None,
             pct_peak: None,
             avg_watts: None,
             joules_per_run: None,
@@ -295,6 +308,17 @@ impl BenchResult {
             energy_measured: None,
             idle_watts: None,
         }
+    }
+}
+
+impl BenchResult {
+    /// The row with its dispatch count per run, and the host time per dispatch that follows
+    /// from it.
+    pub fn with_dispatches(mut self, dispatches: u64) -> Self {
+        self.dispatches = dispatches;
+        self.host_us_per_dispatch =
+            (dispatches > 0).then(|| (self.wall_ms - self.median_ms) * 1e3 / dispatches as f64);
+        self
     }
 }
 
@@ -341,10 +365,10 @@ pub async fn run_workload_async(
     let mut dispatches = 0;
     let start = Instant::now();
     while more_runs(gpu.len(), start, opts) {
+        let t = Instant::now();
         let mut rec = Recorder::new(dev);
         p.encode(&mut rec)?;
         dispatches = rec.len() as u64;
-        let t = Instant::now();
         let prof = rec
             .submit_async(true)
             .await?
@@ -383,12 +407,18 @@ pub fn run_workload(
     let mut dispatches = 0;
     let start = Instant::now();
     while more_runs(gpu.len(), start, opts) {
-        let mut rec = Recorder::new(dev);
-        p.encode(&mut rec)?;
-        dispatches = rec.len() as u64;
+        // Wall time from before encoding to completion: the host's share is part of the run.
         let t = Instant::now();
-        let prof = rec.submit(true)?.expect("timed run returns a profile");
+        let prof = match p.run_profiled() {
+            Some(prof) => prof?,
+            None => {
+                let mut rec = Recorder::new(dev);
+                p.encode(&mut rec)?;
+                rec.submit(true)?.expect("timed run returns a profile")
+            }
+        };
         wall.push(t.elapsed().as_secs_f64() * 1e3);
+        dispatches = prof.dispatches.len() as u64;
         gpu.push(prof.gpu_ns() / 1e6);
     }
     let energy = energy::measure(power, &opts.energy, || {
@@ -418,8 +448,8 @@ fn summarize(
     energy: Option<energy::EnergyResult>,
 ) -> BenchResult {
     let (flops, bytes) = (p.flops(), p.bytes());
-    let mut r = BenchResult::from_runs(&w.id, w.variant, &gpu, &wall, flops, bytes);
-    r.dispatches = dispatches;
+    let mut r = BenchResult::from_runs(&w.id, w.variant, &gpu, &wall, flops, bytes)
+        .with_dispatches(dispatches);
     r.pct_peak = peak_gflops
         .filter(|p| *p > 0.0 && flops > 0)
         .map(|p| 100.0 * r.gflops / p);
@@ -437,6 +467,16 @@ fn summarize(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_time_per_dispatch_is_wall_minus_gpu_over_dispatches() {
+        let r = BenchResult::from_runs("x", None, &[2.0, 1.0, 3.0], &[4.0, 2.5, 3.0], 0, 0);
+        assert_eq!(r.host_us_per_dispatch, None, "dispatch count not known yet");
+        let r = r.with_dispatches(4);
+        // (3.0 ms wall - 2.0 ms GPU) / 4 dispatches = 250 us.
+        assert_eq!((r.dispatches, r.host_us_per_dispatch), (4, Some(250.0)));
+        assert_eq!(r.with_dispatches(0).host_us_per_dispatch, None);
+    }
 
     #[test]
     fn run_stats_quartiles_spread_and_noise() {

@@ -215,11 +215,13 @@ impl BenchReport {
     /// The human table.
     pub fn table(&self) -> String {
         let mut s = format!(
-            "{:<24} {:<8} {:>10} {:>7} {:>9} {:>8} {:>7} {:>7} {:>8} {:>4}  {}\n",
+            "{:<24} {:<8} {:>10} {:>7} {:>9} {:>9} {:>9} {:>8} {:>7} {:>7} {:>8} {:>4}  {}\n",
             "id",
             "variant",
             "median ms",
             "spread",
+            "wall ms",
+            "host us/d",
             "GFLOP/s",
             "GB/s",
             "%peak",
@@ -243,11 +245,13 @@ impl BenchReport {
                 None => "-".into(),
             };
             s.push_str(&format!(
-                "{:<24} {:<8} {:>10.3} {:>7} {:>9.2} {:>8.2} {:>7} {:>7} {:>8} {:>4}  {}\n",
+                "{:<24} {:<8} {:>10.3} {:>7} {:>9.3} {:>9} {:>9.2} {:>8.2} {:>7} {:>7} {:>8} {:>4}  {}\n",
                 r.id,
                 r.variant.as_deref().unwrap_or("-"),
                 r.median_ms,
                 spread,
+                r.wall_ms,
+                o(r.host_us_per_dispatch, 1),
                 r.gflops,
                 r.gbps,
                 o(r.pct_peak, 1),

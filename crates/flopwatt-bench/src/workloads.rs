@@ -54,6 +54,40 @@ where
     }
 }
 
+/// A [`Prepared`] whose timed runs are its own (`run`): a compiled graph's replay, or bare
+/// dispatches; the rest is `inner`'s.
+struct OwnRuns<R> {
+    inner: Box<dyn Prepared>,
+    // The browser times through `encode` (a page cannot block on a run).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    run: R,
+}
+
+impl<R> Prepared for OwnRuns<R>
+where
+    R: Fn() -> Result<flopwatt::profile::RunProfile>,
+{
+    fn encode(&self, rec: &mut Recorder) -> Result<()> {
+        self.inner.encode(rec)
+    }
+    fn outputs(&self, dev: &Device) -> Result<Vec<Tensor>> {
+        self.inner.outputs(dev)
+    }
+    fn check(&self, got: &[Vec<f32>]) -> Result<()> {
+        self.inner.check(got)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn run_profiled(&self) -> Option<Result<flopwatt::profile::RunProfile>> {
+        Some((self.run)())
+    }
+    fn flops(&self) -> u64 {
+        self.inner.flops()
+    }
+    fn bytes(&self) -> u64 {
+        self.inner.bytes()
+    }
+}
+
 /// A workload's run (`encode`), its checked run (`outputs`) and the f64 comparison of the
 /// downloaded outputs (`check`): apart, so that the browser can await the download between.
 fn prepared<E, O, C>(flops: u64, bytes: u64, encode: E, outputs: O, check: C) -> Box<dyn Prepared>
@@ -399,7 +433,22 @@ fn graph_workload(
     build: fn() -> Result<GraphWithData>,
 ) -> Workload {
     let variant = if fused { "fused" } else { "unfused" };
-    workload(id, Some(variant), suite, move |dev| {
+    graph_workload_as(id, Some(variant), fused, true, suite, build)
+}
+
+/// [`graph_workload`] with an explicit variant name. `replay`: timed runs are the
+/// executable's own (`run_profiled`: it replays what it built at compile time), so wall time
+/// shows the host cost a program calling `run` pays; else every run is recorded afresh
+/// (`Executable::encode`, what every run cost before replay).
+fn graph_workload_as(
+    id: &'static str,
+    variant: Option<&'static str>,
+    fused: bool,
+    replay: bool,
+    suite: Suite,
+    build: fn() -> Result<GraphWithData>,
+) -> Workload {
+    workload(id, variant, suite, move |dev| {
         let (graph, data) = build()?;
         let options = CompileOptions {
             fusion: fused,
@@ -443,7 +492,8 @@ fn graph_workload(
             + exe.constant_bytes()
             + out_bytes as u64;
         let (e1, i1) = (exe.clone(), inputs.clone());
-        Ok(prepared(
+        let (e2, i2) = (exe.clone(), inputs.clone());
+        let inner = prepared(
             ops_flops,
             bytes,
             move |rec| {
@@ -466,7 +516,47 @@ fn graph_workload(
                 }
                 Ok(())
             },
-        ))
+        );
+        let run = move || {
+            let refs: Vec<&Tensor> = i2.iter().collect();
+            e2.run_profiled(&refs).map(|(_, profile)| profile)
+        };
+        if !replay {
+            return Ok(inner);
+        }
+        Ok(Box::new(OwnRuns { inner, run }) as Box<dyn Prepared>)
+    })
+}
+
+/// Steps of the `dispatch-overhead` graph.
+const OVERHEAD_STEPS: usize = 256;
+
+/// 256 dependent elementwise steps on 64 floats, compiled without fusion: 256 tiny
+/// dispatches whose time is nearly all host and driver (the `dispatch-overhead` workload).
+fn dispatch_overhead_graph() -> Result<GraphWithData> {
+    let mut g = Graph::new();
+    let x = g.input("x", &[64])?;
+    let mut y = x;
+    for i in 0..OVERHEAD_STEPS {
+        y = if i % 2 == 0 {
+            g.scale(y, 0.5)?
+        } else {
+            g.add_scalar(y, 1.0)?
+        };
+    }
+    g.output(y)?;
+    Ok((g, vec![random(64, 71)]))
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+/// The floor beside `dispatch-overhead`: as many one-invocation dispatches, recorded once
+/// and submitted again and again, with nothing of flopwatt's between them.
+fn dispatch_overhead_bare() -> Workload {
+    workload("dispatch-overhead-bare", None, Suite::Quick, move |dev| {
+        let bare = Rc::new(flopwatt::exec::BareDispatches::new(dev, OVERHEAD_STEPS)?);
+        let inner = prepared(0, 0, |_| Ok(()), |_| Ok(Vec::new()), |_| Ok(()));
+        let run = move || bare.run_profiled();
+        Ok(Box::new(OwnRuns { inner, run }) as Box<dyn Prepared>)
     })
 }
 
@@ -713,6 +803,18 @@ pub fn all() -> Vec<Workload> {
             transformer_block_graph,
         ),
     ];
+    for (variant, replay) in [("replayed", true), ("recorded", false)] {
+        v.push(graph_workload_as(
+            "dispatch-overhead",
+            Some(variant),
+            false,
+            replay,
+            Suite::Quick,
+            dispatch_overhead_graph,
+        ));
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    v.push(dispatch_overhead_bare());
     v.push(train_step("train-mlp-step", Suite::Quick, train_mlp_setup));
     v.push(train_step(
         "train-cnn-step",

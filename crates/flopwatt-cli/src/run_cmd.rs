@@ -300,8 +300,9 @@ fn time(
         &wall,
         flops,
         bytes,
-    );
-    r.dispatches = c.executable().dispatch_count() as u64;
+    )
+    // Wall time here includes the upload and the download: the host's whole share.
+    .with_dispatches(c.executable().dispatch_count() as u64);
     if let Some(e) = &e {
         r.avg_watts = Some(e.avg_watts);
         r.joules_per_run = Some(e.joules_per_run);

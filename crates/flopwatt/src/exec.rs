@@ -83,6 +83,46 @@ pub enum Bind<'a> {
     Texture(&'a wgpu::TextureView),
 }
 
+/// One buffer-to-buffer copy encoded around a run's dispatches (a replayed executable copies
+/// its inputs in before them and its outputs out after them, in the same command buffer).
+pub(crate) struct BufferCopy {
+    pub(crate) src: wgpu::Buffer,
+    pub(crate) src_offset: u64,
+    pub(crate) dst: wgpu::Buffer,
+    pub(crate) dst_offset: u64,
+    pub(crate) size: u64,
+}
+
+/// Copies encoded before and after the dispatches of one submit.
+#[derive(Default)]
+pub(crate) struct Copies {
+    /// Buffers zeroed first (a replayed recording's check flags).
+    pub(crate) clear: Vec<wgpu::Buffer>,
+    pub(crate) before: Vec<BufferCopy>,
+    pub(crate) after: Vec<BufferCopy>,
+}
+
+impl Copies {
+    fn encode(enc: &mut wgpu::CommandEncoder, copies: &[BufferCopy]) {
+        for c in copies {
+            enc.copy_buffer_to_buffer(&c.src, c.src_offset, &c.dst, c.dst_offset, c.size);
+        }
+    }
+}
+
+/// What a recording leaves for replay: its dispatches (pipelines, bind groups and parameter
+/// buffers, all built) and the buffers they bind that nothing else holds.
+pub(crate) struct Recording {
+    pub(crate) dispatches: Vec<Dispatch>,
+    /// Run-time checks of the dispatches, cleared and read back by every replay.
+    pub(crate) checks: Checks,
+    /// Temporaries of the dispatches (held, never read).
+    _keep: Vec<crate::tensor::Tensor>,
+    /// Pool buffers the recording freed and reused (bound by its dispatches, so they must not
+    /// go back to the pool while the recording may be replayed; held, never read).
+    _freed: Vec<crate::pool::PooledBuffer>,
+}
+
 /// Collects dispatches for one submit.
 pub struct Recorder {
     device: Device,
@@ -128,14 +168,20 @@ impl Recorder {
     /// ops its dispatch covers and `what(word 1)`: a kernel cannot return an error, and a
     /// wrong answer must never pass as a result. The browser's untimed `submit` does not
     /// wait for the run and skips the check; `submit_async` checks everywhere.
-    pub fn check_flag(&mut self, what: impl Fn(u32) -> String + 'static) -> wgpu::Buffer {
+    pub fn check_flag(
+        &mut self,
+        what: impl Fn(u32) -> String + Send + Sync + 'static,
+    ) -> wgpu::Buffer {
         let flag = self
             .device
             .wgpu_device()
             .create_buffer(&wgpu::BufferDescriptor {
                 label: Some("flopwatt-check"),
                 size: CHECK_BYTES,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                // COPY_DST: a replayed recording clears its flags at the start of every run.
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
         self.checks.push(Check {
@@ -269,6 +315,19 @@ impl Recorder {
         }
     }
 
+    /// Ends the recording without submitting it and keeps what replaying it needs; `None` when
+    /// this recorder is nested in another open on this thread (the outer one owns the freed
+    /// buffers, and its unsubmitted work may still use them).
+    pub(crate) fn into_recording(mut self) -> Option<Recording> {
+        let freed = self.device.inner.pool.take_scope_free()?;
+        Some(Recording {
+            dispatches: std::mem::take(&mut self.dispatches),
+            checks: Checks(std::mem::take(&mut self.checks)),
+            _keep: std::mem::take(&mut self.keep),
+            _freed: freed,
+        })
+    }
+
     /// Encodes and submits everything; waits for completion. Returns the profile when
     /// `timed`, with per-dispatch GPU times from the best tier available.
     ///
@@ -288,198 +347,315 @@ impl Recorder {
                     "a timed run must be awaited in the browser: use Recorder::submit_async",
                 ));
             }
-            let enc = self.encode_untimed();
-            self.device.queue().submit([enc.finish()]);
+            submit_no_wait(&self.device, &self.dispatches, &Copies::default());
             Ok(None)
         }
     }
 
     /// [`Recorder::submit`] without blocking: resolves when the GPU has finished the run.
     pub async fn submit_async(mut self, timed: bool) -> Result<Option<RunProfile>> {
-        let checks = std::mem::take(&mut self.checks);
-        let labels: Vec<String> = checks.iter().map(|c| self.dispatch_label(c)).collect();
-        let device = self.device.clone();
-        let profile = if !timed {
-            self.submit_untimed().await?;
-            None
-        } else {
-            let tier = self.device.timing_tier();
-            Some(match tier {
-                TimingTier::WallClock => self.submit_wall_clock().await?,
-                _ => self.submit_timestamps(tier).await?,
-            })
-        };
-        read_checks(&device, &checks, &labels).await?;
+        let checks = Checks(std::mem::take(&mut self.checks));
+        let mut copies = Copies::default();
+        let readback = checks.read_after(&self.device, &mut copies, false);
+        let profile = submit_dispatches(&self.device, &self.dispatches, &copies, timed).await?;
+        checks
+            .verify(&self.device, readback, &self.dispatches)
+            .await?;
         Ok(profile)
     }
+}
 
-    /// The kernel of a check's dispatch and the graph ops it covers, for its error.
-    fn dispatch_label(&self, c: &Check) -> String {
-        match self.dispatches.get(c.dispatch) {
-            Some(d) if d.covers.is_empty() => d.kernel.clone(),
-            Some(d) => format!("{} ({})", d.covers.join(", "), d.kernel),
-            None => "a dispatch".into(),
+/// Encodes `dispatches` (with `copies` around them) into one command buffer, submits it and
+/// waits for completion; the profile when `timed`, from the best timing tier available.
+pub(crate) async fn submit_dispatches(
+    device: &Device,
+    dispatches: &[Dispatch],
+    copies: &Copies,
+    timed: bool,
+) -> Result<Option<RunProfile>> {
+    if !timed {
+        let enc = encode_untimed(device, dispatches, copies);
+        finish_and_wait(device, enc).await?;
+        return Ok(None);
+    }
+    let tier = device.timing_tier();
+    match tier {
+        TimingTier::WallClock => submit_wall_clock(device, dispatches, copies)
+            .await
+            .map(Some),
+        _ => submit_timestamps(device, dispatches, copies, tier)
+            .await
+            .map(Some),
+    }
+}
+
+/// Submits `dispatches` without waiting (the browser's untimed run; queue order puts any
+/// later readback or submit after it).
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn submit_no_wait(device: &Device, dispatches: &[Dispatch], copies: &Copies) {
+    let enc = encode_untimed(device, dispatches, copies);
+    device.queue().submit([enc.finish()]);
+}
+
+fn encoder(device: &Device) -> wgpu::CommandEncoder {
+    device
+        .wgpu_device()
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("flopwatt-run"),
+        })
+}
+
+fn record(pass: &mut wgpu::ComputePass<'_>, d: &Dispatch) {
+    pass.set_pipeline(&d.pipeline);
+    pass.set_bind_group(0, &d.bind_group, &[]);
+    pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+}
+
+async fn finish_and_wait(device: &Device, enc: wgpu::CommandEncoder) -> Result<()> {
+    let dev = device.wgpu_device();
+    let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
+    device.queue().submit([enc.finish()]);
+    // Popping takes effect at once; only the answer is awaited.
+    let err = scope.pop().await;
+    crate::wait::queue_done(device).await?;
+    if let Some(e) = err {
+        return Err(Error::Gpu {
+            context: "submitting dispatches".into(),
+            message: e.to_string(),
+        });
+    }
+    if let Some(e) = device.take_uncaptured_errors().into_iter().next() {
+        return Err(Error::Gpu {
+            context: "running dispatches".into(),
+            message: e,
+        });
+    }
+    Ok(())
+}
+
+fn encode_untimed(
+    device: &Device,
+    dispatches: &[Dispatch],
+    copies: &Copies,
+) -> wgpu::CommandEncoder {
+    let mut enc = encoder(device);
+    for buf in &copies.clear {
+        enc.clear_buffer(buf, 0, None);
+    }
+    Copies::encode(&mut enc, &copies.before);
+    {
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("flopwatt"),
+            timestamp_writes: None,
+        });
+        for d in dispatches {
+            record(&mut pass, d);
         }
     }
+    Copies::encode(&mut enc, &copies.after);
+    enc
+}
 
-    fn encoder(&self) -> wgpu::CommandEncoder {
-        self.device
-            .wgpu_device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("flopwatt-run"),
-            })
-    }
-
-    fn record(pass: &mut wgpu::ComputePass<'_>, d: &Dispatch) {
-        pass.set_pipeline(&d.pipeline);
-        pass.set_bind_group(0, &d.bind_group, &[]);
-        pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
-    }
-
-    async fn finish_and_wait(&self, enc: wgpu::CommandEncoder) -> Result<()> {
-        let dev = self.device.wgpu_device();
-        let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
-        self.device.queue().submit([enc.finish()]);
-        // Popping takes effect at once; only the answer is awaited.
-        let err = scope.pop().await;
-        crate::wait::queue_done(&self.device).await?;
-        if let Some(e) = err {
-            return Err(Error::Gpu {
-                context: "submitting dispatches".into(),
-                message: e.to_string(),
-            });
+async fn submit_wall_clock(
+    device: &Device,
+    dispatches: &[Dispatch],
+    copies: &Copies,
+) -> Result<RunProfile> {
+    let start = Instant::now();
+    if !copies.before.is_empty() {
+        let mut enc = encoder(device);
+        for buf in &copies.clear {
+            enc.clear_buffer(buf, 0, None);
         }
-        if let Some(e) = self.device.take_uncaptured_errors().into_iter().next() {
-            return Err(Error::Gpu {
-                context: "running dispatches".into(),
-                message: e,
-            });
-        }
-        Ok(())
+        Copies::encode(&mut enc, &copies.before);
+        finish_and_wait(device, enc).await?;
     }
-
-    fn encode_untimed(&self) -> wgpu::CommandEncoder {
-        let mut enc = self.encoder();
+    let mut records = Vec::with_capacity(dispatches.len());
+    for d in dispatches {
+        let mut enc = encoder(device);
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("flopwatt"),
                 timestamp_writes: None,
             });
-            for d in &self.dispatches {
-                Self::record(&mut pass, d);
-            }
+            record(&mut pass, d);
         }
-        enc
+        let t = Instant::now();
+        finish_and_wait(device, enc).await?;
+        records.push(DispatchRecord::new(
+            d,
+            t.elapsed().as_nanos() as f64,
+            TimingTier::WallClock,
+        ));
     }
-
-    async fn submit_untimed(self) -> Result<()> {
-        let enc = self.encode_untimed();
-        self.finish_and_wait(enc).await
+    if !copies.after.is_empty() {
+        let mut enc = encoder(device);
+        Copies::encode(&mut enc, &copies.after);
+        finish_and_wait(device, enc).await?;
     }
+    Ok(RunProfile::new(
+        records,
+        TimingTier::WallClock,
+        start.elapsed().as_nanos() as f64,
+    ))
+}
 
-    async fn submit_wall_clock(self) -> Result<RunProfile> {
-        let start = Instant::now();
-        let mut records = Vec::with_capacity(self.dispatches.len());
-        for d in &self.dispatches {
-            let mut enc = self.encoder();
-            {
+async fn submit_timestamps(
+    device: &Device,
+    dispatches: &[Dispatch],
+    copies: &Copies,
+    tier: TimingTier,
+) -> Result<RunProfile> {
+    // wgpu caps a query set at 4096 queries; two per dispatch.
+    const PER_SET: usize = 2048;
+    let dev = device.wgpu_device();
+    let start = Instant::now();
+    let mut enc = encoder(device);
+    for buf in &copies.clear {
+        enc.clear_buffer(buf, 0, None);
+    }
+    Copies::encode(&mut enc, &copies.before);
+    let n = dispatches.len();
+    let sets: Vec<wgpu::QuerySet> = (0..n.div_ceil(PER_SET))
+        .map(|i| {
+            let count = (n - i * PER_SET).min(PER_SET) as u32 * 2;
+            dev.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("flopwatt-timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count,
+            })
+        })
+        .collect();
+    let resolve = dev.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("flopwatt-resolve"),
+        size: (n.max(1) * 16) as u64,
+        usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let readback = dev.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("flopwatt-resolve-read"),
+        size: (n.max(1) * 16) as u64,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    for (si, chunk) in dispatches.chunks(PER_SET).enumerate() {
+        let qs = &sets[si];
+        match tier {
+            TimingTier::InsidePasses => {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("flopwatt"),
                     timestamp_writes: None,
                 });
-                Self::record(&mut pass, d);
+                for (i, d) in chunk.iter().enumerate() {
+                    pass.write_timestamp(qs, 2 * i as u32);
+                    record(&mut pass, d);
+                    pass.write_timestamp(qs, 2 * i as u32 + 1);
+                }
             }
-            let t = Instant::now();
-            self.finish_and_wait(enc).await?;
-            records.push(DispatchRecord::new(
-                d,
-                t.elapsed().as_nanos() as f64,
-                TimingTier::WallClock,
-            ));
-        }
-        Ok(RunProfile::new(
-            records,
-            TimingTier::WallClock,
-            start.elapsed().as_nanos() as f64,
-        ))
-    }
-
-    async fn submit_timestamps(self, tier: TimingTier) -> Result<RunProfile> {
-        // wgpu caps a query set at 4096 queries; two per dispatch.
-        const PER_SET: usize = 2048;
-        let dev = self.device.wgpu_device();
-        let start = Instant::now();
-        let mut enc = self.encoder();
-        let n = self.dispatches.len();
-        let sets: Vec<wgpu::QuerySet> = (0..n.div_ceil(PER_SET))
-            .map(|i| {
-                let count = (n - i * PER_SET).min(PER_SET) as u32 * 2;
-                dev.create_query_set(&wgpu::QuerySetDescriptor {
-                    label: Some("flopwatt-timestamps"),
-                    ty: wgpu::QueryType::Timestamp,
-                    count,
-                })
-            })
-            .collect();
-        let resolve = dev.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("flopwatt-resolve"),
-            size: (n.max(1) * 16) as u64,
-            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        });
-        let readback = dev.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("flopwatt-resolve-read"),
-            size: (n.max(1) * 16) as u64,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        for (si, chunk) in self.dispatches.chunks(PER_SET).enumerate() {
-            let qs = &sets[si];
-            match tier {
-                TimingTier::InsidePasses => {
+            _ => {
+                for (i, d) in chunk.iter().enumerate() {
                     let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                         label: Some("flopwatt"),
-                        timestamp_writes: None,
+                        timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                            query_set: qs,
+                            beginning_of_pass_write_index: Some(2 * i as u32),
+                            end_of_pass_write_index: Some(2 * i as u32 + 1),
+                        }),
                     });
-                    for (i, d) in chunk.iter().enumerate() {
-                        pass.write_timestamp(qs, 2 * i as u32);
-                        Self::record(&mut pass, d);
-                        pass.write_timestamp(qs, 2 * i as u32 + 1);
-                    }
-                }
-                _ => {
-                    for (i, d) in chunk.iter().enumerate() {
-                        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                            label: Some("flopwatt"),
-                            timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
-                                query_set: qs,
-                                beginning_of_pass_write_index: Some(2 * i as u32),
-                                end_of_pass_write_index: Some(2 * i as u32 + 1),
-                            }),
-                        });
-                        Self::record(&mut pass, d);
-                    }
+                    record(&mut pass, d);
                 }
             }
-            let count = chunk.len() as u32 * 2;
-            enc.resolve_query_set(qs, 0..count, &resolve, (si * PER_SET * 16) as u64);
         }
-        enc.copy_buffer_to_buffer(&resolve, 0, &readback, 0, (n.max(1) * 16) as u64);
-        self.finish_and_wait(enc).await?;
-        let wall = start.elapsed().as_nanos() as f64;
-        let raw = crate::wait::read_buffer(&self.device, &readback).await?;
-        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec::<u8, u64>(&raw);
-        let period = self.device.queue().get_timestamp_period() as f64;
-        let records = self
-            .dispatches
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                let dt = ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period;
-                DispatchRecord::new(d, dt, tier)
-            })
-            .collect();
-        Ok(RunProfile::new(records, tier, wall))
+        let count = chunk.len() as u32 * 2;
+        enc.resolve_query_set(qs, 0..count, &resolve, (si * PER_SET * 16) as u64);
+    }
+    Copies::encode(&mut enc, &copies.after);
+    enc.copy_buffer_to_buffer(&resolve, 0, &readback, 0, (n.max(1) * 16) as u64);
+    finish_and_wait(device, enc).await?;
+    let wall = start.elapsed().as_nanos() as f64;
+    let raw = crate::wait::read_buffer(device, &readback).await?;
+    let ticks: Vec<u64> = bytemuck::pod_collect_to_vec::<u8, u64>(&raw);
+    let period = device.queue().get_timestamp_period() as f64;
+    let records = dispatches
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let dt = ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period;
+            DispatchRecord::new(d, dt, tier)
+        })
+        .collect();
+    Ok(RunProfile::new(records, tier, wall))
+}
+
+/// `n` one-invocation dispatches recorded once (pipeline and bind groups made up front) and
+/// submitted again and again: wgpu's and the driver's own cost per dispatch, the floor beside
+/// which a compiled graph's host time per dispatch is judged (the `dispatch-overhead`
+/// workload; `docs/host-path.md`).
+pub struct BareDispatches {
+    // Read by `run_profiled`, which the browser lacks (a page cannot block on a run).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    device: Device,
+    recording: Recording,
+}
+
+/// The kernel of [`BareDispatches`]: one invocation that reads a word and writes nothing
+/// (a binding the kernel uses, so that the dispatch binds something as real ones do).
+const BARE_WGSL: &str = "@group(0) @binding(0) var<storage, read_write> x: array<u32>;
+@compute @workgroup_size(1)
+fn main() {
+    if (x[0] == 0xdeadbeefu) { x[0] = 0u; }
+}
+";
+
+impl BareDispatches {
+    /// Records `n` bare dispatches on `device`.
+    pub fn new(device: &Device, n: usize) -> Result<Self> {
+        let pipeline = device.pipeline("bare", BARE_WGSL, "main")?;
+        let word = crate::tensor::Tensor::from_i32(device, &[0], &[1])?;
+        let mut rec = Recorder::new(device);
+        for _ in 0..n {
+            rec.dispatch(
+                "bare",
+                &pipeline,
+                &[word.buffer()],
+                None,
+                [1, 1, 1],
+                Cost::default(),
+            )?;
+        }
+        rec.keep_alive(word);
+        let recording = rec.into_recording().ok_or_else(|| {
+            Error::invalid(
+                "BareDispatches",
+                "cannot record inside another open Recorder on this thread; submit it first",
+            )
+        })?;
+        Ok(BareDispatches {
+            device: device.clone(),
+            recording,
+        })
+    }
+
+    /// Dispatches per run.
+    pub fn len(&self) -> usize {
+        self.recording.dispatches.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.recording.dispatches.is_empty()
+    }
+
+    /// One timed submit of all of them (encoding included in the profile's wall time).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn run_profiled(&self) -> Result<RunProfile> {
+        crate::wait::block_on(submit_dispatches(
+            &self.device,
+            &self.recording.dispatches,
+            &Copies::default(),
+            true,
+        ))?
+        .ok_or_else(|| Error::invalid("BareDispatches", "timed run returned no profile"))
     }
 }
 
@@ -490,40 +666,76 @@ const CHECK_BYTES: u64 = 8;
 struct Check {
     flag: wgpu::Buffer,
     dispatch: usize,
-    what: Box<dyn Fn(u32) -> String>,
+    what: Box<dyn Fn(u32) -> String + Send + Sync>,
 }
 
-/// Reads every check's flag back (one copy each into one staging buffer, one submit) and
-/// turns the first one set into an error; `labels` name each check's dispatch.
-async fn read_checks(device: &Device, checks: &[Check], labels: &[String]) -> Result<()> {
-    if checks.is_empty() {
-        return Ok(());
-    }
-    let dev = device.wgpu_device();
-    let read = dev.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("flopwatt-check-read"),
-        size: CHECK_BYTES * checks.len() as u64,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-        label: Some("flopwatt-checks"),
-    });
-    for (k, c) in checks.iter().enumerate() {
-        enc.copy_buffer_to_buffer(&c.flag, 0, &read, CHECK_BYTES * k as u64, CHECK_BYTES);
-    }
-    device.queue().submit([enc.finish()]);
-    let raw = crate::wait::read_buffer(device, &read).await?;
-    let words: Vec<u32> = bytemuck::pod_collect_to_vec(&raw);
-    for (k, c) in checks.iter().enumerate() {
-        if words[2 * k] != 0 {
-            return Err(Error::invalid(
-                "run",
-                format!("{}: {}", labels[k], (c.what)(words[2 * k + 1])),
-            ));
+/// The run-time checks of one recording.
+#[derive(Default)]
+pub(crate) struct Checks(Vec<Check>);
+
+impl Checks {
+    /// Adds to `copies` what reads every flag back at the end of the run, into a staging
+    /// buffer of this run's own (`None` without checks), and with `clear`, zeroing the flags
+    /// first (a replay's flags keep the last run's values). In the run's own command buffer,
+    /// so that concurrent runs of one executable never see each other's flags.
+    pub(crate) fn read_after(
+        &self,
+        device: &Device,
+        copies: &mut Copies,
+        clear: bool,
+    ) -> Option<wgpu::Buffer> {
+        if self.0.is_empty() {
+            return None;
         }
+        let staging = device.wgpu_device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some("flopwatt-check-read"),
+            size: CHECK_BYTES * self.0.len() as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        for (k, c) in self.0.iter().enumerate() {
+            if clear {
+                copies.clear.push(c.flag.clone());
+            }
+            copies.after.push(BufferCopy {
+                src: c.flag.clone(),
+                src_offset: 0,
+                dst: staging.clone(),
+                dst_offset: CHECK_BYTES * k as u64,
+                size: CHECK_BYTES,
+            });
+        }
+        Some(staging)
     }
-    Ok(())
+
+    /// After the run: the first flag set becomes an error naming its dispatch's kernel and
+    /// the graph ops it covers.
+    pub(crate) async fn verify(
+        &self,
+        device: &Device,
+        staging: Option<wgpu::Buffer>,
+        dispatches: &[Dispatch],
+    ) -> Result<()> {
+        let Some(staging) = staging else {
+            return Ok(());
+        };
+        let raw = crate::wait::read_buffer(device, &staging).await?;
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&raw);
+        for (k, c) in self.0.iter().enumerate() {
+            if words[2 * k] != 0 {
+                let label = match dispatches.get(c.dispatch) {
+                    Some(d) if d.covers.is_empty() => d.kernel.clone(),
+                    Some(d) => format!("{} ({})", d.covers.join(", "), d.kernel),
+                    None => "a dispatch".into(),
+                };
+                return Err(Error::invalid(
+                    "run",
+                    format!("{label}: {}", (c.what)(words[2 * k + 1])),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

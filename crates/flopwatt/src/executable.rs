@@ -1,21 +1,25 @@
 //! A compiled graph: fused steps, a buffer plan, weights on the device, warm pipelines.
 //!
 //! [`Graph::compile`] lowers the graph ([`crate::fuse`]), plans buffers ([`crate::plan`]),
-//! uploads constants once, and records one dry run so that every pipeline is built (and
-//! cached on the device) before the first real run. [`Executable::run`] records every
-//! dispatch of a run into one [`Recorder`]: one command buffer, one submit.
+//! uploads constants once, and records one run on buffers of its own: every pipeline, bind
+//! group, parameter buffer and intermediate buffer is made then, once. [`Executable::run`]
+//! replays that recording: it copies the caller's inputs into the executable's input buffers,
+//! encodes the recorded dispatches, copies the outputs out into fresh tensors that the caller
+//! owns, all in one command buffer and one submit (see `docs/host-path.md`). Inputs that a
+//! buffer copy cannot take whole (strided views) are recorded afresh, the way every run was
+//! recorded before.
 
 use std::fmt::Write as _;
 
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::exec::Recorder;
+use crate::exec::{BufferCopy, Copies, Recorder, Recording};
 use crate::fuse::{self, FuseOptions, Kernel, Step};
 use crate::graph::{Graph, Op, ValueId};
 use crate::ops::elementwise::{encode_fused, Expr};
 use crate::plan::{self, Plan};
 use crate::profile::RunProfile;
-use crate::tensor::{numel, Tensor};
+use crate::tensor::{contiguous_strides, numel, Tensor};
 
 /// How to compile a graph. Build one from [`CompileOptions::DEFAULT`] (or `default()`) with
 /// struct update syntax, so that fields added later keep their defaults.
@@ -49,7 +53,8 @@ impl Default for CompileOptions {
 }
 
 /// A graph compiled for one device; run it many times with new inputs. `Send + Sync`: runs
-/// from several threads each record and submit their own command buffer.
+/// from several threads each submit their own command buffer (copies in, the recorded
+/// dispatches, copies out to their own outputs), which the queue runs one after another.
 pub struct Executable {
     device: Device,
     graph: Graph,
@@ -64,6 +69,88 @@ pub struct Executable {
     /// Device tensors a step reads in place of graph constants, prepared once at compile
     /// time: the stacked weights and biases of [`Kernel::MatMulStack`], repacked conv weights.
     step_consts: Vec<Vec<Tensor>>,
+    /// The run recorded at compile time, replayed by every run (`None` when compiled inside
+    /// another open recording on the same thread: then every run records afresh).
+    replay: Option<Replay>,
+}
+
+/// A run recorded once on the executable's own buffers.
+///
+/// Inputs are copied into `inputs` inside the run's command buffer rather than bound where
+/// the caller's tensors live: callers mostly upload fresh tensors for every run, so bind
+/// groups cached by caller buffer identity would rarely hit and would keep those buffers
+/// alive, while a copy costs one command per input and leaves every bind group fixed.
+/// Nothing here changes after compile, so concurrent runs share it without a lock: each run
+/// is one command buffer (copies in, dispatches, copies out to its own output buffers), and
+/// the queue executes command buffers one after another in submission order.
+struct Replay {
+    recording: Recording,
+    /// The executable's input tensors, bound by the recorded dispatches.
+    inputs: Vec<Tensor>,
+    /// The recorded run's outputs, in the executable's buffers; copied out by every run.
+    outputs: Vec<Tensor>,
+}
+
+/// Elements from a view's first element to its last, inclusive (0 when empty).
+fn span(t: &Tensor) -> usize {
+    if t.numel() == 0 {
+        return 0;
+    }
+    1 + t
+        .shape()
+        .iter()
+        .zip(t.strides())
+        .map(|(&d, &s)| (d - 1) * s)
+        .sum::<usize>()
+}
+
+impl Replay {
+    /// The copies that run the recording on `inputs`, and the caller-owned outputs they
+    /// fill; `None` when an input is not dense or its size is not a whole number of 4-byte
+    /// words (what a buffer copy needs), so the run must be recorded afresh.
+    fn copies(&self, inputs: &[&Tensor]) -> Option<(Copies, Vec<Tensor>)> {
+        let mut copies = Copies::default();
+        for (src, dst) in inputs.iter().zip(&self.inputs) {
+            let size = src.dtype().size();
+            let (start, bytes) = ((src.offset() * size) as u64, (src.numel() * size) as u64);
+            let dense = src.strides() == contiguous_strides(src.shape()).as_slice();
+            if !dense || start % 4 != 0 || bytes % 4 != 0 {
+                return None;
+            }
+            if bytes > 0 {
+                copies.before.push(BufferCopy {
+                    src: src.buffer().clone(),
+                    src_offset: start,
+                    dst: dst.buffer().clone(),
+                    dst_offset: 0,
+                    size: bytes,
+                });
+            }
+        }
+        let outputs = self
+            .outputs
+            .iter()
+            .map(|t| {
+                // The words holding the view, from its first element (rounded down to a
+                // word) to its last: a part of a stacked product copies only its part.
+                let size = t.dtype().size();
+                let first = (t.offset() * size) & !3;
+                let end = ((t.offset() + span(t)) * size).next_multiple_of(4);
+                let out = Tensor::fresh_like(t, (end - first) as u64, t.offset() - first / size);
+                if end > first {
+                    copies.after.push(BufferCopy {
+                        src: t.buffer().clone(),
+                        src_offset: first as u64,
+                        dst: out.buffer().clone(),
+                        dst_offset: 0,
+                        size: (end - first) as u64,
+                    });
+                }
+                out
+            })
+            .collect();
+        Some((copies, outputs))
+    }
 }
 
 /// The values a step reads as device tensors (a stacked matmul reads its prepared weights
@@ -274,19 +361,42 @@ impl Executable {
             inputs: graph.inputs(),
             step_kernels: Vec::new(),
             step_consts,
+            replay: None,
         };
-        // Dry run: builds every pipeline now (not in the first timed run) and names kernels.
-        let dummies: Vec<Tensor> = exe
+        // The recorded run: builds every pipeline, bind group and buffer now (not in the
+        // first timed run), names the kernels, and is what every run replays.
+        let inputs: Vec<Tensor> = exe
             .inputs
             .iter()
             .map(|v| Tensor::empty(device, graph.shape(*v), graph.node(*v).dtype))
             .collect::<Result<_>>()?;
-        let refs: Vec<&Tensor> = dummies.iter().collect();
         let mut rec = Recorder::new(device);
         let mut names = Vec::new();
-        exe.record(&mut rec, &refs, Some(&mut names))?;
+        let outputs = {
+            let refs: Vec<&Tensor> = inputs.iter().collect();
+            exe.record(&mut rec, &refs, Some(&mut names))?
+        };
         exe.step_kernels = names;
+        exe.replay = rec.into_recording().map(|recording| Replay {
+            recording,
+            inputs,
+            outputs,
+        });
         Ok(exe)
+    }
+
+    /// The replay of a run on `inputs` (already checked): its copies and outputs, or `None`
+    /// when the run must be recorded afresh.
+    fn replay_for(&self, inputs: &[&Tensor]) -> Option<(&Replay, Copies, Vec<Tensor>)> {
+        let replay = self.replay.as_ref()?;
+        let (copies, outputs) = replay.copies(inputs)?;
+        Some((replay, copies, outputs))
+    }
+
+    /// Whether runs on dense inputs replay the compile-time recording (true unless the graph
+    /// was compiled inside another open [`Recorder`] on the same thread).
+    pub fn replays(&self) -> bool {
+        self.replay.is_some()
     }
 
     /// The device it runs on.
@@ -324,21 +434,48 @@ impl Executable {
             .sum()
     }
 
-    /// Runs on `inputs` (in the order the graph declared them); returns the outputs.
+    /// Runs on `inputs` (in the order the graph declared them); returns the outputs, which
+    /// the caller owns (a later run never writes them).
     pub fn run(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        self.check_inputs(inputs)?;
+        if let Some((replay, copies, outs)) = self.replay_for(inputs) {
+            #[cfg(not(target_arch = "wasm32"))]
+            crate::wait::block_on(self.replay(replay, copies, false))?;
+            // The browser cannot wait here: the run is submitted and its checks are skipped,
+            // as for `Recorder::submit` (`run_async` checks them).
+            #[cfg(target_arch = "wasm32")]
+            crate::exec::submit_no_wait(&self.device, &replay.recording.dispatches, &copies);
+            return Ok(outs);
+        }
         let mut rec = Recorder::new(&self.device);
         let outs = self.record(&mut rec, inputs, None)?;
         rec.submit(false)?;
         Ok(outs)
     }
 
+    /// Submits one replay of the compile-time recording with `copies` around it, then turns
+    /// a run-time check that failed (a gather index out of range, an integer overflow) into
+    /// its error.
+    async fn replay(
+        &self,
+        replay: &Replay,
+        mut copies: Copies,
+        timed: bool,
+    ) -> Result<Option<RunProfile>> {
+        let rec = &replay.recording;
+        let readback = rec.checks.read_after(&self.device, &mut copies, true);
+        let profile =
+            crate::exec::submit_dispatches(&self.device, &rec.dispatches, &copies, timed).await?;
+        rec.checks
+            .verify(&self.device, readback, &rec.dispatches)
+            .await?;
+        Ok(profile)
+    }
+
     /// [`Executable::run`] without blocking: resolves once the GPU has finished the run (in
     /// the browser, `run` itself only submits).
     pub async fn run_async(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
-        let mut rec = Recorder::new(&self.device);
-        let outs = self.record(&mut rec, inputs, None)?;
-        rec.submit_async(false).await?;
-        Ok(outs)
+        Ok(self.run_timed_async(inputs, false).await?.0)
     }
 
     /// [`Executable::run_profiled`] without blocking (the browser's way to time a graph).
@@ -346,12 +483,25 @@ impl Executable {
         &self,
         inputs: &[&Tensor],
     ) -> Result<(Vec<Tensor>, RunProfile)> {
+        let (outs, profile) = self.run_timed_async(inputs, true).await?;
+        let profile = profile
+            .ok_or_else(|| Error::invalid("run_profiled", "recorder returned no profile"))?;
+        Ok((outs, profile))
+    }
+
+    async fn run_timed_async(
+        &self,
+        inputs: &[&Tensor],
+        timed: bool,
+    ) -> Result<(Vec<Tensor>, Option<RunProfile>)> {
+        self.check_inputs(inputs)?;
+        if let Some((replay, copies, outs)) = self.replay_for(inputs) {
+            let profile = self.replay(replay, copies, timed).await?;
+            return Ok((outs, profile));
+        }
         let mut rec = Recorder::new(&self.device);
         let outs = self.record(&mut rec, inputs, None)?;
-        let profile = rec
-            .submit_async(true)
-            .await?
-            .ok_or_else(|| Error::invalid("run_profiled", "recorder returned no profile"))?;
+        let profile = rec.submit_async(timed).await?;
         Ok((outs, profile))
     }
 
@@ -363,12 +513,19 @@ impl Executable {
 
     /// Runs with per-dispatch timing; each record's `covers` names the graph ops it computes.
     pub fn run_profiled(&self, inputs: &[&Tensor]) -> Result<(Vec<Tensor>, RunProfile)> {
-        let mut rec = Recorder::new(&self.device);
-        let outs = self.record(&mut rec, inputs, None)?;
-        let profile = rec
-            .submit(true)?
-            .ok_or_else(|| Error::invalid("run_profiled", "recorder returned no profile"))?;
-        Ok((outs, profile))
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            crate::wait::block_on(self.run_profiled_async(inputs))
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            let mut rec = Recorder::new(&self.device);
+            let outs = self.record(&mut rec, inputs, None)?;
+            let profile = rec
+                .submit(true)?
+                .ok_or_else(|| Error::invalid("run_profiled", "recorder returned no profile"))?;
+            Ok((outs, profile))
+        }
     }
 
     fn check_inputs(&self, inputs: &[&Tensor]) -> Result<()> {

@@ -161,6 +161,27 @@ impl BufferPool {
         }
     }
 
+    /// Takes the buffers freed in this thread's open recording scope out of it, for a recording
+    /// that will be replayed (its dispatches keep using them, so they must not return to the
+    /// pool until the replay state is dropped). `None` when no scope is open or it is nested:
+    /// then the outer recording owns those buffers.
+    pub(crate) fn take_scope_free(&self) -> Option<Vec<PooledBuffer>> {
+        let free = {
+            let mut m = self.shared.scopes.lock().ok()?;
+            let s = m.get_mut(&std::thread::current().id())?;
+            if s.depth != 1 {
+                return None;
+            }
+            std::mem::take(&mut s.free)
+        };
+        Some(
+            free.into_iter()
+                .flat_map(|(class, bufs)| bufs.into_iter().map(move |b| (class, b)))
+                .map(|(class, b)| self.wrap(b, class))
+                .collect(),
+        )
+    }
+
     pub(crate) fn idle_bytes(&self) -> u64 {
         self.shared.idle_bytes.load(Ordering::Relaxed)
     }

@@ -75,6 +75,22 @@ impl Tensor {
         })
     }
 
+    /// A tensor of `like`'s shape, strides and dtype at element `offset` of a fresh buffer of
+    /// `bytes` bytes, which only a copy in the next submit writes; for a replayed run's
+    /// outputs, which must not share the executable's buffers.
+    pub(crate) fn fresh_like(like: &Tensor, bytes: u64, offset: usize) -> Tensor {
+        let device = &like.device;
+        let buf = device.inner.pool.take(&device.inner.device, bytes, false);
+        Tensor {
+            device: device.clone(),
+            buf: Arc::new(buf),
+            shape: like.shape.clone(),
+            strides: like.strides.clone(),
+            offset,
+            dtype: like.dtype,
+        }
+    }
+
     fn from_bytes(device: &Device, shape: &[usize], dtype: DType, bytes: &[u8]) -> Result<Self> {
         // Never a buffer of an open recording: the upload would land before that work runs.
         let t = Self::alloc(device, shape, dtype, false)?;

@@ -712,9 +712,12 @@ fn planned_peak_bounds_the_pool_and_meets_the_goal() {
     let dummy = 256 * 512 * 4;
     // Kernels bind small placeholders for unused optional operands.
     let placeholders = 4096;
+    // A run returns its output in a buffer of the caller's, copied out of the executable's
+    // own (planned) buffers, which the executable keeps for its next run.
+    let returned = 256 * 512 * 4;
     let used = after_one - base;
     assert!(
-        used <= step_consts + p.peak_planned + dummy + placeholders,
+        used <= step_consts + p.peak_planned + dummy + placeholders + returned,
         "pool grew {used} bytes: constants {step_consts}, planned {}, dummy {dummy}",
         p.peak_planned
     );
@@ -968,12 +971,171 @@ fn random_layered_graphs_fused_planned_equal_unfused_and_reference() {
         // Small placeholders bound for absent optional operands, and kernels' own temporaries
         // (e.g. contiguous copies), are outside the plan: allow 4 KiB plus one copy per step.
         let slack = 4096 + exe.plan().step_bytes.iter().max().copied().unwrap_or(0);
+        // The run's output, copied into a buffer of the caller's (the executable keeps its
+        // planned buffers for the next run).
+        let returned = dummy * g.outputs().len() as u64;
         assert!(
-            after - base <= exe.constant_bytes() + exe.plan().peak_planned + dummy + slack,
+            after - base
+                <= exe.constant_bytes() + exe.plan().peak_planned + dummy + slack + returned,
             "seed {seed}: pool grew {} bytes, plan {}\n{}",
             after - base,
             exe.plan().peak_planned,
             exe.explain()
         );
+    }
+}
+
+/// A graph whose outputs are a fused matmul, a transposed view of an intermediate and a
+/// graph input passed through: every kind of output a replayed run copies out.
+fn replay_graph() -> Graph {
+    let mut g = Graph::new();
+    let x = g.input("x", &[13, 7]).unwrap();
+    let r = g.input("r", &[1, 5]).unwrap();
+    let w = g.constant("w", random(7 * 5, 97), &[7, 5]).unwrap();
+    let y = g.matmul(x, w).unwrap();
+    let y = g.add(r, y).unwrap();
+    let h = g.activation(y, Activation::Relu).unwrap();
+    let t = g.transpose(h, 0, 1).unwrap();
+    let e = g.unary(t, UnaryOp::Exp).unwrap();
+    g.output(h).unwrap();
+    g.output(t).unwrap();
+    g.output(e).unwrap();
+    g.output(r).unwrap();
+    g
+}
+
+gpu_test! {
+async fn replayed_runs_match_reference_and_never_overwrite_earlier_outputs(dev) {
+    let g = replay_graph();
+    for opts in [FUSED, UNFUSED] {
+        let exe = g.compile_with(&dev, opts).unwrap();
+        assert!(exe.replays(), "compiled outside a recording, runs replay it");
+        let mut kept = Vec::new();
+        for seed in 1..=3u64 {
+            let data = inputs_for(&g, seed);
+            let want = reference_of(&g, &data);
+            let ts: Vec<Tensor> = g
+                .inputs()
+                .iter()
+                .zip(&data)
+                .map(|(v, d)| Tensor::from_f32(&dev, d, g.shape(*v)).unwrap())
+                .collect();
+            let refs: Vec<&Tensor> = ts.iter().collect();
+            let outs = exe.run_async(&refs).await.unwrap();
+            let mut host = Vec::new();
+            for (i, (o, w)) in outs.iter().zip(&want).enumerate() {
+                let v = o.to_f32_vec_async().await.unwrap();
+                let what = format!("run {seed} output {i} (fusion {})", opts.fusion);
+                check_close(&what, &v, w, TRANSCENDENTAL_F32).unwrap();
+                host.push(v);
+            }
+            kept.push((outs, host));
+        }
+        for (run, (outs, host)) in kept.iter().enumerate() {
+            for (o, h) in outs.iter().zip(host) {
+                let now = o.to_f32_vec_async().await.unwrap();
+                assert_eq!(&now, h, "run {} output changed by later runs", run + 1);
+            }
+        }
+        // A strided input cannot be copied whole: that run is recorded afresh, still right.
+        let data = inputs_for(&g, 4);
+        let want = reference_of(&g, &data);
+        let xt: Vec<f32> = (0..7 * 13).map(|i| data[0][(i % 13) * 7 + i / 13]).collect();
+        let x = Tensor::from_f32(&dev, &xt, &[7, 13]).unwrap().transpose(0, 1).unwrap();
+        let r = Tensor::from_f32(&dev, &data[1], &[1, 5]).unwrap();
+        let outs = exe.run_async(&[&x, &r]).await.unwrap();
+        let v = outs[0].to_f32_vec_async().await.unwrap();
+        check_close("strided input", &v, &want[0], TRANSCENDENTAL_F32).unwrap();
+    }
+}
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn one_executable_replayed_from_two_threads() {
+    let dev = device_or_skip!();
+    let g = replay_graph();
+    let exe = g.compile(&dev).unwrap();
+    let data: Vec<Vec<Vec<f32>>> = (0..2).map(|t| inputs_for(&g, 10 + t)).collect();
+    let want: Vec<Vec<Vec<f32>>> = data
+        .iter()
+        .map(|d| common::block_on(run(&dev, &g, FUSED, d)).0)
+        .collect();
+    std::thread::scope(|s| {
+        for (d, w) in data.iter().zip(&want) {
+            let (dev, exe, g) = (dev.clone(), &exe, &g);
+            s.spawn(move || {
+                let ts: Vec<Tensor> = g
+                    .inputs()
+                    .iter()
+                    .zip(d)
+                    .map(|(v, x)| Tensor::from_f32(&dev, x, g.shape(*v)).unwrap())
+                    .collect();
+                let refs: Vec<&Tensor> = ts.iter().collect();
+                let mut earlier = Vec::new();
+                for _ in 0..15 {
+                    let outs = exe.run(&refs).unwrap();
+                    for (o, w) in outs.iter().zip(w) {
+                        assert_eq!(&o.to_f32_vec().unwrap(), w);
+                    }
+                    earlier.push(outs);
+                }
+                for outs in &earlier {
+                    assert_eq!(&outs[0].to_f32_vec().unwrap(), &w[0]);
+                }
+            });
+        }
+    });
+}
+
+gpu_test! {
+async fn replayed_profile_names_every_dispatch(dev) {
+    let g = replay_graph();
+    let exe = g.compile(&dev).unwrap();
+    let data = inputs_for(&g, 5);
+    let want = reference_of(&g, &data);
+    let ts: Vec<Tensor> = g
+        .inputs()
+        .iter()
+        .zip(&data)
+        .map(|(v, d)| Tensor::from_f32(&dev, d, g.shape(*v)).unwrap())
+        .collect();
+    let refs: Vec<&Tensor> = ts.iter().collect();
+    for _ in 0..2 {
+        let (outs, profile) = exe.run_profiled_async(&refs).await.unwrap();
+        assert_eq!(profile.dispatches.len(), exe.dispatch_count());
+        assert!(profile.dispatches.iter().all(|d| !d.covers.is_empty()));
+        let v = outs[2].to_f32_vec_async().await.unwrap();
+        check_close("profiled exp", &v, &want[2], TRANSCENDENTAL_F32).unwrap();
+    }
+}
+}
+
+/// Compiled inside another open recording on the same thread, an executable cannot own the
+/// buffers freed there: it records every run afresh, and its answers stay right.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn compiled_inside_a_recording_records_every_run() {
+    let dev = device_or_skip!();
+    let g = replay_graph();
+    let outer = flopwatt::Recorder::new(&dev);
+    let exe = g.compile(&dev).unwrap();
+    drop(outer);
+    assert!(!exe.replays());
+    let data = inputs_for(&g, 6);
+    let want = reference_of(&g, &data);
+    let ts: Vec<Tensor> = g
+        .inputs()
+        .iter()
+        .zip(&data)
+        .map(|(v, d)| Tensor::from_f32(&dev, d, g.shape(*v)).unwrap())
+        .collect();
+    let refs: Vec<&Tensor> = ts.iter().collect();
+    for _ in 0..2 {
+        let outs = exe.run(&refs).unwrap();
+        for (i, (o, w)) in outs.iter().zip(&want).enumerate() {
+            let v = o.to_f32_vec().unwrap();
+            check_close(&format!("output {i}"), &v, w, TRANSCENDENTAL_F32).unwrap();
+        }
     }
 }
