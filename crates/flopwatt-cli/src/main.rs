@@ -485,35 +485,12 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<ExitCode> {
         return fleet::run_bench(&args).map(|()| ExitCode::SUCCESS);
     }
     let suite: Suite = args.suite.into();
-    if let Some(w) = args.watts {
-        if !(w.is_finite() && w > 0.0) {
-            return Err(Error::invalid(
-                "bench",
-                format!("--watts must be a positive number of watts, got {w}"),
-            ));
-        }
-    }
-    // A day is far beyond any useful window, and keeps the Duration arithmetic in range.
-    if !(args.min_time.is_finite() && (0.0..=MAX_MIN_TIME_S).contains(&args.min_time)) {
-        return Err(Error::invalid(
-            "bench",
-            format!(
-                "--min-time must be between 0 and {MAX_MIN_TIME_S} seconds, got {}",
-                args.min_time
-            ),
-        ));
-    }
+    check_bench_args(&args)?;
     let outputs = [
         ("--json", args.json.as_deref()),
         ("--csv", args.csv.as_deref()),
         ("--svg", args.svg.as_deref()),
     ];
-    output::one_stdout(&outputs)?;
-    for (flag, p) in outputs {
-        if let Some(p) = p {
-            output::check_writable(flag, p)?;
-        }
-    }
     // With a result on standard output, the human table goes to standard error.
     let to_stderr = outputs
         .iter()
@@ -571,31 +548,7 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<ExitCode> {
         spin.finish_and_clear();
         Some(p?)
     };
-    let bar = progress::bar(selected.len() as u64);
-    let mut results = Vec::new();
-    for w in &selected {
-        bar.set_message(format!(
-            "{}{}",
-            w.id,
-            w.variant.map(|v| format!(" ({v})")).unwrap_or_default()
-        ));
-        let r = bench::run_workload(
-            &dev,
-            w,
-            &opts,
-            power.as_mut(),
-            peak.as_ref().map(|p| p.f32_gflops),
-        );
-        match r {
-            Ok(r) => results.push(r),
-            Err(e) => {
-                bar.abandon();
-                return Err(e);
-            }
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+    let results = run_selected(&dev, &selected, &opts, power.as_mut(), peak.as_ref())?;
     let power_info = power_info(power.as_ref(), &results);
     let rep = BenchReport::new(provenance, &summary, power_info, peak.as_ref(), results);
     say(&rep.table());
@@ -608,32 +561,119 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<ExitCode> {
     for w in rep.noise_warnings() {
         eprintln!("warning: {w}");
     }
-    let mut code = ExitCode::SUCCESS;
-    if let Some(old) = &baseline {
-        let rows = bench::compare::compare(old, &rep);
-        let name = args.baseline.as_deref().unwrap_or("");
-        match old.device_differs(&summary) {
-            Some(m) => say(&format!(
-                "\nagainst baseline {name} (WARNING: another device: {m}):\n"
-            )),
-            None => say(&format!("\nagainst baseline {name}:\n")),
-        }
-        say(&bench::compare::comparison_table(&rows));
-        let slower: Vec<&str> = rows
-            .iter()
-            .filter(|r| r.regression)
-            .map(|r| r.id.as_str())
-            .collect();
-        if !slower.is_empty() {
-            eprintln!(
-                "regression against {name}: {} (exit code {})",
-                slower.join(", "),
-                compare_cmd::EXIT_REGRESSION
-            );
-            code = ExitCode::from(compare_cmd::EXIT_REGRESSION);
+    let code = match &baseline {
+        Some(old) => baseline_verdict(old, &rep, &args, &summary, &say),
+        None => ExitCode::SUCCESS,
+    };
+    write_bench_outputs(&args, &rep, peak.as_ref(), &summary)?;
+    Ok(code)
+}
+
+/// Checks `bench`'s numeric options and that every result file can be written, before any
+/// measurement.
+fn check_bench_args(args: &BenchArgs) -> flopwatt::Result<()> {
+    if let Some(w) = args.watts {
+        if !(w.is_finite() && w > 0.0) {
+            return Err(Error::invalid(
+                "bench",
+                format!("--watts must be a positive number of watts, got {w}"),
+            ));
         }
     }
-    // Written only now, whole: a failed run leaves no result file behind.
+    // A day is far beyond any useful window, and keeps the Duration arithmetic in range.
+    if !(args.min_time.is_finite() && (0.0..=MAX_MIN_TIME_S).contains(&args.min_time)) {
+        return Err(Error::invalid(
+            "bench",
+            format!(
+                "--min-time must be between 0 and {MAX_MIN_TIME_S} seconds, got {}",
+                args.min_time
+            ),
+        ));
+    }
+    let outputs = [
+        ("--json", args.json.as_deref()),
+        ("--csv", args.csv.as_deref()),
+        ("--svg", args.svg.as_deref()),
+    ];
+    output::one_stdout(&outputs)?;
+    for (flag, p) in outputs {
+        if let Some(p) = p {
+            output::check_writable(flag, p)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the selected workloads in order, with a progress bar.
+fn run_selected(
+    dev: &Device,
+    selected: &[bench::Workload],
+    opts: &BenchOptions,
+    power: &mut dyn energy::PowerSource,
+    peak: Option<&flopwatt::peak::Peak>,
+) -> flopwatt::Result<Vec<bench::BenchResult>> {
+    let bar = progress::bar(selected.len() as u64);
+    let mut results = Vec::new();
+    for w in selected {
+        bar.set_message(format!(
+            "{}{}",
+            w.id,
+            w.variant.map(|v| format!(" ({v})")).unwrap_or_default()
+        ));
+        let r = bench::run_workload(dev, w, opts, power, peak.map(|p| p.f32_gflops));
+        match r {
+            Ok(r) => results.push(r),
+            Err(e) => {
+                bar.abandon();
+                return Err(e);
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(results)
+}
+
+/// Prints the comparison with `old`; exit code 3 when a row regressed.
+fn baseline_verdict(
+    old: &BenchReport,
+    rep: &BenchReport,
+    args: &BenchArgs,
+    summary: &flopwatt::device::AdapterSummary,
+    say: &dyn Fn(&str),
+) -> ExitCode {
+    let rows = bench::compare::compare(old, rep);
+    let name = args.baseline.as_deref().unwrap_or("");
+    match old.device_differs(summary) {
+        Some(m) => say(&format!(
+            "\nagainst baseline {name} (WARNING: another device: {m}):\n"
+        )),
+        None => say(&format!("\nagainst baseline {name}:\n")),
+    }
+    say(&bench::compare::comparison_table(&rows));
+    let slower: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.regression)
+        .map(|r| r.id.as_str())
+        .collect();
+    if slower.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!(
+        "regression against {name}: {} (exit code {})",
+        slower.join(", "),
+        compare_cmd::EXIT_REGRESSION
+    );
+    ExitCode::from(compare_cmd::EXIT_REGRESSION)
+}
+
+/// Writes the result files, whole (a failed run leaves none behind).
+fn write_bench_outputs(
+    args: &BenchArgs,
+    rep: &BenchReport,
+    peak: Option<&flopwatt::peak::Peak>,
+    summary: &flopwatt::device::AdapterSummary,
+) -> flopwatt::Result<()> {
     if let Some(p) = &args.json {
         output::write_atomic(p, &rep.to_json())?;
     }
@@ -642,11 +682,10 @@ fn run_bench(args: BenchArgs) -> flopwatt::Result<ExitCode> {
     }
     if let Some(p) = &args.svg {
         let (gf, bw) = peak
-            .as_ref()
             .map(|p| (p.f32_gflops, p.copy_gbps))
             .unwrap_or((0.0, 0.0));
         let svg = bench::roofline::svg(&summary.name, gf, bw, &rep.results)?;
         output::write_atomic(p, &svg)?;
     }
-    Ok(code)
+    Ok(())
 }

@@ -193,9 +193,9 @@ const C: u32 = 8u;
 // Subgroup variant (lavapipe: subgroups of 8 consecutive invocations): lane i of a subgroup
 // loads vec4 i of a chunk and the other lanes take it by broadcast, so a key or value chunk
 // costs one load per lane instead of eight. The host enables it only with the SUBGROUP
-// feature and subgroups of exactly C lanes, and swaps the identity `bcastN` bodies below
-// for `subgroupBroadcast` (that keeps this file valid, and the module creatable, on devices
-// without subgroups).
+// feature and subgroups of exactly C lanes. `bcast0`..`bcast7` are appended by the launch
+// code (ops/attention.rs `lane_broadcasts`): `subgroupBroadcast` in this variant, the identity
+// in the others, so that a module without subgroups never names a subgroup builtin.
 const SGB: bool = false;
 const NCH: u32 = (D4 + C - 1u) / C;
 alias Chunk = array<vec4<f32>, C>;
@@ -233,15 +233,6 @@ fn update(vr: u32, ch: u32, corr: vec4<f32>, pj: vec4<f32>, oa: ptr<function, Ch
         }
     }
 }
-
-fn bcast0(v: vec4<f32>) -> vec4<f32> { return v; } // lane 0
-fn bcast1(v: vec4<f32>) -> vec4<f32> { return v; } // lane 1
-fn bcast2(v: vec4<f32>) -> vec4<f32> { return v; } // lane 2
-fn bcast3(v: vec4<f32>) -> vec4<f32> { return v; } // lane 3
-fn bcast4(v: vec4<f32>) -> vec4<f32> { return v; } // lane 4
-fn bcast5(v: vec4<f32>) -> vec4<f32> { return v; } // lane 5
-fn bcast6(v: vec4<f32>) -> vec4<f32> { return v; } // lane 6
-fn bcast7(v: vec4<f32>) -> vec4<f32> { return v; } // lane 7
 
 fn dots_sg(kr: u32, ch: u32, sl: u32, qa: ptr<function, Chunk>, qb_: ptr<function, Chunk>, qc: ptr<function, Chunk>, qd: ptr<function, Chunk>) -> vec4<f32> {
     let mine = ld_k(kr, min(ch * C + sl, D4 - 1u));

@@ -21,7 +21,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::device::AdapterClass;
+use crate::device::{AdapterClass, Device};
 use crate::error::{Error, Result};
 use crate::exec::{Cost, Recorder};
 use crate::ops::{run_once, same_device};
@@ -148,12 +148,24 @@ fn source(d: usize, causal: bool, mask: u32, vec: bool, sg: bool) -> Result<Stri
     source_bk(d, causal, mask, vec, sg, 16)
 }
 
+/// `bcast0`..`bcast7`, which hand lane i's vec4 to every lane of an 8-lane subgroup (a
+/// `subgroupBroadcast` needs a constant lane) in the subgroup variant, and are the identity,
+/// never relied on, in the others.
+fn lane_broadcasts(sg: bool) -> String {
+    (0..8)
+        .map(|i| {
+            let body = if sg {
+                format!("subgroupBroadcast(v, {i}u)")
+            } else {
+                "v".to_string()
+            };
+            format!("fn bcast{i}(v: vec4<f32>) -> vec4<f32> {{ return {body}; }}\n")
+        })
+        .collect()
+}
+
 fn source_bk(d: usize, causal: bool, mask: u32, vec: bool, sg: bool, bk: usize) -> Result<String> {
-    let src = if sg {
-        super::with_subgroup_broadcasts(ATTENTION)
-    } else {
-        ATTENTION.to_string()
-    };
+    let src = format!("{ATTENTION}\n{}", lane_broadcasts(sg));
     specialize(
         &src,
         &[
@@ -202,6 +214,151 @@ pub fn encode_attention_heads_last(
     encode_attention_layout(rec, q, k, v, p, true)
 }
 
+const OP: &str = "attention";
+
+/// The sizes of one attention call: q `[b, hq, lq, d]`, k and v `[b, hkv, lk, d]`.
+struct Dims {
+    b: usize,
+    hq: usize,
+    hkv: usize,
+    lq: usize,
+    lk: usize,
+    d: usize,
+}
+
+impl Dims {
+    /// Checks the operands' device, dtype, rank, layout and agreeing sizes.
+    fn of(dev: &Device, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Self> {
+        same_device(OP, dev, &[q, k, v])?;
+        for (name, t) in [("q", q), ("k", k), ("v", v)] {
+            if t.dtype() != DType::F32 {
+                return Err(Error::UnsupportedDType {
+                    op: OP,
+                    dtype: t.dtype(),
+                    hint: format!("{name} must be f32"),
+                });
+            }
+            if t.rank() != 4 {
+                return Err(Error::shape(
+                    OP,
+                    format!(
+                        "{name} {:?} must be [batch, heads, seq, head_dim]",
+                        t.shape()
+                    ),
+                ));
+            }
+            if t.strides()[3] != 1 && t.shape()[3] > 1 {
+                return Err(Error::shape(
+                    OP,
+                    format!(
+                        "{name} must be contiguous along head_dim (strides {:?})",
+                        t.strides()
+                    ),
+                ));
+            }
+        }
+        let (b, hq, lq, d) = (q.shape()[0], q.shape()[1], q.shape()[2], q.shape()[3]);
+        let (hkv, lk) = (k.shape()[1], k.shape()[2]);
+        if k.shape()[0] != b || k.shape()[3] != d || v.shape() != k.shape() {
+            return Err(Error::shape(
+                OP,
+                format!(
+                    "q {:?}, k {:?}, v {:?}: batch and head_dim must agree and k, v must have one shape",
+                    q.shape(),
+                    k.shape(),
+                    v.shape()
+                ),
+            ));
+        }
+        if hkv == 0 || !hq.is_multiple_of(hkv) {
+            return Err(Error::shape(
+                OP,
+                format!("q heads {hq} must be a multiple of kv heads {hkv}"),
+            ));
+        }
+        if d == 0 || d > MAX_HEAD_DIM {
+            return Err(Error::invalid(
+                OP,
+                format!("head_dim {d} is outside 1..={MAX_HEAD_DIM}"),
+            ));
+        }
+        if lk == 0 && lq > 0 {
+            return Err(Error::shape(OP, "keys and values have length 0"));
+        }
+        Ok(Dims {
+            b,
+            hq,
+            hkv,
+            lq,
+            lk,
+            d,
+        })
+    }
+}
+
+/// The mask's kind for the kernel (0 none, 1 additive, 2 boolean), its tensor, and its
+/// strides broadcast to `[b, hq, lq, lk]` with its offset last.
+fn mask_layout<'a>(
+    dev: &Device,
+    mask: &'a Option<AttentionMask>,
+    target: [usize; 4],
+) -> Result<(u32, Option<&'a Tensor>, [u32; 5])> {
+    let Some(m) = mask else {
+        return Ok((0, None, [0; 5]));
+    };
+    let (kind, t, want) = match m {
+        AttentionMask::Additive(t) => (1u32, t, DType::F32),
+        AttentionMask::Boolean(t) => (2u32, t, DType::I32),
+    };
+    same_device(OP, dev, &[t])?;
+    if t.dtype() != want {
+        return Err(Error::UnsupportedDType {
+            op: OP,
+            dtype: t.dtype(),
+            hint: format!("this mask kind needs {want}"),
+        });
+    }
+    let s = broadcast_strides(t.shape(), t.strides(), &target).ok_or_else(|| {
+        Error::shape(
+            OP,
+            format!("mask {:?} does not broadcast to {target:?}", t.shape()),
+        )
+    })?;
+    let s = u32s(&s);
+    Ok((kind, Some(t), [s[0], s[1], s[2], s[3], t.offset() as u32]))
+}
+
+/// The kernel that runs: the caller's, or by shape and adapter class; the streaming kernels
+/// fall back to the tiled one past their head size, the subgroup one to the plain one
+/// without 8-lane subgroups.
+fn choose_kernel(dev: &Device, asked: AttentionKernel, dims: &Dims) -> AttentionKernel {
+    let sg_ok = super::cpu_subgroups_of_8(dev);
+    let kernel = match asked {
+        // Decode rows split over the keys on every adapter class: one invocation per row
+        // leaves a GPU idle and a CPU adapter on one core (docs/gpu.md#decode-attention).
+        AttentionKernel::Auto if dims.lq <= SPLIT_K_MAX_ROWS && dims.lk > SPLIT_K_MIN_KEYS => {
+            AttentionKernel::SplitK
+        }
+        AttentionKernel::Auto => match dev.class() {
+            AdapterClass::Cpu if sg_ok => AttentionKernel::StreamingSubgroup,
+            AdapterClass::Cpu => AttentionKernel::Streaming,
+            _ => AttentionKernel::Tiled,
+        },
+        AttentionKernel::StreamingSubgroup if !sg_ok => AttentionKernel::Streaming,
+        k => k,
+    };
+    // The streaming kernels hold at most 4 chunks of 32 dims per row in registers.
+    let streaming = matches!(
+        kernel,
+        AttentionKernel::Streaming | AttentionKernel::StreamingSubgroup
+    );
+    if dims.d > STREAM_MAX_HEAD_DIM && streaming {
+        AttentionKernel::Tiled
+    } else {
+        kernel
+    }
+}
+
 fn encode_attention_layout(
     rec: &mut Recorder,
     q: &Tensor,
@@ -210,64 +367,16 @@ fn encode_attention_layout(
     p: &AttentionParams,
     heads_last: bool,
 ) -> Result<Tensor> {
-    const OP: &str = "attention";
     let dev = rec.device().clone();
-    same_device(OP, &dev, &[q, k, v])?;
-    for (name, t) in [("q", q), ("k", k), ("v", v)] {
-        if t.dtype() != DType::F32 {
-            return Err(Error::UnsupportedDType {
-                op: OP,
-                dtype: t.dtype(),
-                hint: format!("{name} must be f32"),
-            });
-        }
-        if t.rank() != 4 {
-            return Err(Error::shape(
-                OP,
-                format!(
-                    "{name} {:?} must be [batch, heads, seq, head_dim]",
-                    t.shape()
-                ),
-            ));
-        }
-        if t.strides()[3] != 1 && t.shape()[3] > 1 {
-            return Err(Error::shape(
-                OP,
-                format!(
-                    "{name} must be contiguous along head_dim (strides {:?})",
-                    t.strides()
-                ),
-            ));
-        }
-    }
-    let (b, hq, lq, d) = (q.shape()[0], q.shape()[1], q.shape()[2], q.shape()[3]);
-    let (hkv, lk) = (k.shape()[1], k.shape()[2]);
-    if k.shape()[0] != b || k.shape()[3] != d || v.shape() != k.shape() {
-        return Err(Error::shape(
-            OP,
-            format!(
-                "q {:?}, k {:?}, v {:?}: batch and head_dim must agree and k, v must have one shape",
-                q.shape(),
-                k.shape(),
-                v.shape()
-            ),
-        ));
-    }
-    if hkv == 0 || !hq.is_multiple_of(hkv) {
-        return Err(Error::shape(
-            OP,
-            format!("q heads {hq} must be a multiple of kv heads {hkv}"),
-        ));
-    }
-    if d == 0 || d > MAX_HEAD_DIM {
-        return Err(Error::invalid(
-            OP,
-            format!("head_dim {d} is outside 1..={MAX_HEAD_DIM}"),
-        ));
-    }
-    if lk == 0 && lq > 0 {
-        return Err(Error::shape(OP, "keys and values have length 0"));
-    }
+    let dims = Dims::of(&dev, q, k, v)?;
+    let Dims {
+        b,
+        hq,
+        hkv,
+        lq,
+        lk,
+        d,
+    } = dims;
     let out = if heads_last {
         Tensor::empty(&dev, &[b, lq, hq, d], DType::F32)?.transpose(1, 2)?
     } else {
@@ -285,58 +394,8 @@ fn encode_attention_layout(
     if !scale.is_finite() {
         return Err(Error::invalid(OP, format!("scale {scale} is not finite")));
     }
-    let target = [b, hq, lq, lk];
-    let (mask_kind, mask_t, mstr) = match &p.mask {
-        None => (0u32, None, [0u32; 5]),
-        Some(m) => {
-            let (kind, t, want) = match m {
-                AttentionMask::Additive(t) => (1u32, t, DType::F32),
-                AttentionMask::Boolean(t) => (2u32, t, DType::I32),
-            };
-            same_device(OP, &dev, &[t])?;
-            if t.dtype() != want {
-                return Err(Error::UnsupportedDType {
-                    op: OP,
-                    dtype: t.dtype(),
-                    hint: format!("this mask kind needs {want}"),
-                });
-            }
-            let s = broadcast_strides(t.shape(), t.strides(), &target).ok_or_else(|| {
-                Error::shape(
-                    OP,
-                    format!("mask {:?} does not broadcast to {target:?}", t.shape()),
-                )
-            })?;
-            let s = u32s(&s);
-            (kind, Some(t), [s[0], s[1], s[2], s[3], t.offset() as u32])
-        }
-    };
-    // Subgroup broadcasts of K/V chunks.
-    let sg_ok = super::cpu_subgroups_of_8(&dev);
-    let kernel = match p.kernel {
-        // Decode rows split over the keys on every adapter class: one invocation per row
-        // leaves a GPU idle and a CPU adapter on one core (docs/gpu.md#decode-attention).
-        AttentionKernel::Auto if lq <= SPLIT_K_MAX_ROWS && lk > SPLIT_K_MIN_KEYS => {
-            AttentionKernel::SplitK
-        }
-        AttentionKernel::Auto => match dev.class() {
-            AdapterClass::Cpu if sg_ok => AttentionKernel::StreamingSubgroup,
-            AdapterClass::Cpu => AttentionKernel::Streaming,
-            _ => AttentionKernel::Tiled,
-        },
-        AttentionKernel::StreamingSubgroup if !sg_ok => AttentionKernel::Streaming,
-        k => k,
-    };
-    // The streaming kernels hold at most 4 chunks of 32 dims per row in registers.
-    let streaming = matches!(
-        kernel,
-        AttentionKernel::Streaming | AttentionKernel::StreamingSubgroup
-    );
-    let kernel = if d > STREAM_MAX_HEAD_DIM && streaming {
-        AttentionKernel::Tiled
-    } else {
-        kernel
-    };
+    let (mask_kind, mask_t, mstr) = mask_layout(&dev, &p.mask, [b, hq, lq, lk])?;
+    let kernel = choose_kernel(&dev, p.kernel, &dims);
     let sg = kernel == AttentionKernel::StreamingSubgroup;
     let entry = match kernel {
         AttentionKernel::Tiled => "attn_tiled",
@@ -354,7 +413,7 @@ fn encode_attention_layout(
         && [q, k, v].iter().all(|t| {
             t.offset().is_multiple_of(4) && t.strides()[..3].iter().all(|s| s.is_multiple_of(4))
         });
-    let src = source_bk(d, p.causal, mask_kind, vec, sg, bk)?;
+    // The name says every constant of the source, so it is also the pipeline's cache key.
     let name = format!(
         "attention.{}.d{d}{}{}{}{}",
         match kernel {
@@ -368,7 +427,8 @@ fn encode_attention_layout(
         if vec { "" } else { ".scalar" },
         if sg { ".sg" } else { "" }
     );
-    let pipe = dev.pipeline(&name, &src, entry)?;
+    let source = || source_bk(d, p.causal, mask_kind, vec, sg, bk);
+    let pipe = dev.kernel_pipeline(&name, &name, || Ok((source()?, entry.into())))?;
     let st = |t: &Tensor| -> [u32; 4] {
         let s = t.strides();
         [s[0] as u32, s[1] as u32, s[2] as u32, t.offset() as u32]
@@ -394,41 +454,44 @@ fn encode_attention_layout(
     } else {
         (lq * lk) as u64
     };
-    let flops = 4 * (b * hq * d) as u64 * pairs;
-    let bytes = 4 * (q.numel() + k.numel() + v.numel() + out.numel()) as u64
-        + mask_t.map_or(0, |t| (t.numel() * 4) as u64);
-    let mbuf = mask_t.unwrap_or(q);
+    let cost = Cost {
+        flops: 4 * (b * hq * d) as u64 * pairs,
+        bytes: 4 * (q.numel() + k.numel() + v.numel() + out.numel()) as u64
+            + mask_t.map_or(0, |t| (t.numel() * 4) as u64),
+    };
+    let ins = [
+        q.buffer(),
+        k.buffer(),
+        v.buffer(),
+        mask_t.unwrap_or(q).buffer(),
+    ];
+    let params = bytemuck::bytes_of(&params);
     if let Some((splits, _)) = split {
+        // Partial maxima, sums and outputs per key chunk, then a pass that combines them.
         let parts = Tensor::empty(&dev, &[b * hq * lq * splits * (d + 2)], DType::F32)?;
-        rec.dispatch(
-            &name,
-            &pipe,
-            &[
-                q.buffer(),
-                k.buffer(),
-                v.buffer(),
-                mbuf.buffer(),
-                parts.buffer(),
-            ],
-            Some(bytemuck::bytes_of(&params)),
-            [(lq * splits).div_ceil(WG) as u32, hq as u32, b as u32],
-            Cost {
-                flops,
-                bytes: bytes + 4 * parts.numel() as u64,
-            },
-        )?;
+        let mut binds = ins.to_vec();
+        binds.push(parts.buffer());
+        let grid = [(lq * splits).div_ceil(WG) as u32, hq as u32, b as u32];
+        let parts_bytes = 4 * parts.numel() as u64;
+        let split_cost = Cost {
+            bytes: cost.bytes + parts_bytes,
+            ..cost
+        };
+        rec.dispatch(&name, &pipe, &binds, Some(params), grid, split_cost)?;
         let cname = format!("attention.combine.d{d}");
-        let cpipe = dev.pipeline(&cname, &src, "attn_combine")?;
+        let ckey = format!("{name} combine");
+        let cpipe =
+            dev.kernel_pipeline(&cname, &ckey, || Ok((source()?, "attn_combine".into())))?;
         let n_out = (b * hq * lq * d) as u64;
         rec.dispatch(
             &cname,
             &cpipe,
             &[parts.buffer(), out.buffer()],
-            Some(bytemuck::bytes_of(&params)),
+            Some(params),
             crate::exec::grid_1d(&dev, n_out.div_ceil(WG as u64))?,
             Cost {
                 flops: 4 * n_out * splits as u64,
-                bytes: 4 * parts.numel() as u64 + 4 * n_out,
+                bytes: parts_bytes + 4 * n_out,
             },
         )?;
         rec.keep_alive(parts);
@@ -439,20 +502,10 @@ fn encode_attention_layout(
     } else {
         WG * R
     };
-    rec.dispatch(
-        &name,
-        &pipe,
-        &[
-            q.buffer(),
-            k.buffer(),
-            v.buffer(),
-            mbuf.buffer(),
-            out.buffer(),
-        ],
-        Some(bytemuck::bytes_of(&params)),
-        [lq.div_ceil(rows_per_wg) as u32, hq as u32, b as u32],
-        Cost { flops, bytes },
-    )?;
+    let mut binds = ins.to_vec();
+    binds.push(out.buffer());
+    let grid = [lq.div_ceil(rows_per_wg) as u32, hq as u32, b as u32];
+    rec.dispatch(&name, &pipe, &binds, Some(params), grid, cost)?;
     Ok(out)
 }
 

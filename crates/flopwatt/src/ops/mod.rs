@@ -111,18 +111,3 @@ pub(crate) fn cpu_subgroups_of_8(dev: &crate::Device) -> bool {
         && lim.min_subgroup_size == 8
         && lim.max_subgroup_size == 8
 }
-
-/// `src` with its identity lane functions (`{ return v; } // lane i`, i in 0..8) turned into
-/// `subgroupBroadcast(v, i)`: shader files keep the identity bodies so that they stay valid,
-/// and creatable, on devices without subgroups; kernels swap them in only where
-/// [`cpu_subgroups_of_8`] holds.
-pub(crate) fn with_subgroup_broadcasts(src: &str) -> String {
-    let mut out = src.to_string();
-    for i in 0..8 {
-        out = out.replace(
-            &format!("{{ return v; }} // lane {i}"),
-            &format!("{{ return subgroupBroadcast(v, {i}u); }} // lane {i}"),
-        );
-    }
-    out
-}

@@ -117,6 +117,90 @@ fn tanh(g: &mut Graph, x: ValueId) -> Result<ValueId> {
     g.activation(x, Activation::Tanh)
 }
 
+/// Gate `i` (columns `[i * hidden, (i + 1) * hidden)`) of a `[batch, gates * hidden]` value.
+fn gate(g: &mut Graph, v: ValueId, i: usize, hidden: usize) -> Result<ValueId> {
+    take(g, v, 1, i * hidden, hidden)
+}
+
+/// One LSTM step (gates i, o, f, c in ONNX's order) from the input's share `xt` of every
+/// gate; returns the new (h, c).
+fn lstm_step(
+    g: &mut Graph,
+    xt: ValueId,
+    h: ValueId,
+    c: ValueId,
+    rt: ValueId,
+    rb: Option<ValueId>,
+    hidden: usize,
+) -> Result<(ValueId, ValueId)> {
+    let mut hr = g.matmul(h, rt)?;
+    if let Some(rb) = rb {
+        hr = g.add(hr, rb)?;
+    }
+    let all = g.add(xt, hr)?;
+    let (i, o, f, cc) = (
+        gate(g, all, 0, hidden)?,
+        gate(g, all, 1, hidden)?,
+        gate(g, all, 2, hidden)?,
+        gate(g, all, 3, hidden)?,
+    );
+    let (i, o, f, cc) = (sigmoid(g, i)?, sigmoid(g, o)?, sigmoid(g, f)?, tanh(g, cc)?);
+    let fc = g.mul(f, c)?;
+    let ic = g.mul(i, cc)?;
+    let c = g.add(fc, ic)?;
+    let tc = tanh(g, c)?;
+    Ok((g.mul(o, tc)?, c))
+}
+
+/// One GRU step (gates z, r, h in ONNX's order) from the input's share `xt` of every gate;
+/// `lbr` applies the reset gate after the recurrent product (`linear_before_reset`).
+fn gru_step(
+    g: &mut Graph,
+    xt: ValueId,
+    h: ValueId,
+    rt: ValueId,
+    rb: Option<ValueId>,
+    hidden: usize,
+    lbr: bool,
+) -> Result<ValueId> {
+    let rh_w = take(g, rt, 1, 0, 2 * hidden)?;
+    let hh_w = take(g, rt, 1, 2 * hidden, hidden)?;
+    let mut hzr = g.matmul(h, rh_w)?;
+    if let Some(rb) = rb {
+        let rbzr = take(g, rb, 0, 0, 2 * hidden)?;
+        hzr = g.add(hzr, rbzr)?;
+    }
+    let xzr = take(g, xt, 1, 0, 2 * hidden)?;
+    let zr = g.add(xzr, hzr)?;
+    let zr = sigmoid(g, zr)?;
+    let (z, rr) = (gate(g, zr, 0, hidden)?, gate(g, zr, 1, hidden)?);
+    let rbh = match rb {
+        Some(rb) => Some(take(g, rb, 0, 2 * hidden, hidden)?),
+        None => None,
+    };
+    let xh = gate(g, xt, 2, hidden)?;
+    let hpart = if lbr {
+        let mut m = g.matmul(h, hh_w)?;
+        if let Some(rbh) = rbh {
+            m = g.add(m, rbh)?;
+        }
+        g.mul(rr, m)?
+    } else {
+        let rh = g.mul(rr, h)?;
+        let mut m = g.matmul(rh, hh_w)?;
+        if let Some(rbh) = rbh {
+            m = g.add(m, rbh)?;
+        }
+        m
+    };
+    let pre = g.add(xh, hpart)?;
+    let cand = tanh(g, pre)?;
+    // h = (1 - z) * cand + z * h = cand + z * (h - cand).
+    let diff = g.sub(h, cand)?;
+    let zd = g.mul(z, diff)?;
+    g.add(cand, zd)
+}
+
 fn recurrent(cx: &mut LowerCtx<'_>, n: &Node, cell: Cell) -> Result<Vec<ValueId>> {
     let err = node_err(n, cx.opset);
     let x = cx.input(n, 0)?;
@@ -228,66 +312,9 @@ fn recurrent(cx: &mut LowerCtx<'_>, n: &Node, cell: Cell) -> Result<Vec<ValueId>
         for k in 0..seq {
             let t = if backwards { seq - 1 - k } else { k };
             let xt = take(g, xw, 0, t * batch, batch)?;
-            let gate = |g: &mut Graph, v: ValueId, i: usize| take(g, v, 1, i * hidden, hidden);
             match cell {
-                Cell::Lstm => {
-                    let mut hr = g.matmul(h, rt)?;
-                    if let Some(rb) = rb {
-                        hr = g.add(hr, rb)?;
-                    }
-                    let all = g.add(xt, hr)?;
-                    let (i, o, f, cc) = (
-                        gate(g, all, 0)?,
-                        gate(g, all, 1)?,
-                        gate(g, all, 2)?,
-                        gate(g, all, 3)?,
-                    );
-                    let (i, o, f, cc) =
-                        (sigmoid(g, i)?, sigmoid(g, o)?, sigmoid(g, f)?, tanh(g, cc)?);
-                    let fc = g.mul(f, c)?;
-                    let ic = g.mul(i, cc)?;
-                    c = g.add(fc, ic)?;
-                    let tc = tanh(g, c)?;
-                    h = g.mul(o, tc)?;
-                }
-                Cell::Gru => {
-                    let rh_w = take(g, rt, 1, 0, 2 * hidden)?;
-                    let hh_w = take(g, rt, 1, 2 * hidden, hidden)?;
-                    let mut hzr = g.matmul(h, rh_w)?;
-                    if let Some(rb) = rb {
-                        let rbzr = take(g, rb, 0, 0, 2 * hidden)?;
-                        hzr = g.add(hzr, rbzr)?;
-                    }
-                    let xzr = take(g, xt, 1, 0, 2 * hidden)?;
-                    let zr = g.add(xzr, hzr)?;
-                    let zr = sigmoid(g, zr)?;
-                    let (z, rr) = (gate(g, zr, 0)?, gate(g, zr, 1)?);
-                    let rbh = match rb {
-                        Some(rb) => Some(take(g, rb, 0, 2 * hidden, hidden)?),
-                        None => None,
-                    };
-                    let xh = gate(g, xt, 2)?;
-                    let hpart = if lbr {
-                        let mut m = g.matmul(h, hh_w)?;
-                        if let Some(rbh) = rbh {
-                            m = g.add(m, rbh)?;
-                        }
-                        g.mul(rr, m)?
-                    } else {
-                        let rh = g.mul(rr, h)?;
-                        let mut m = g.matmul(rh, hh_w)?;
-                        if let Some(rbh) = rbh {
-                            m = g.add(m, rbh)?;
-                        }
-                        m
-                    };
-                    let pre = g.add(xh, hpart)?;
-                    let cand = tanh(g, pre)?;
-                    // h = (1 - z) * cand + z * h = cand + z * (h - cand).
-                    let diff = g.sub(h, cand)?;
-                    let zd = g.mul(z, diff)?;
-                    h = g.add(cand, zd)?;
-                }
+                Cell::Lstm => (h, c) = lstm_step(g, xt, h, c, rt, rb, hidden)?,
+                Cell::Gru => h = gru_step(g, xt, h, rt, rb, hidden, lbr)?,
             }
             steps[t] = Some(g.reshape(h, &[1, 1, batch, hidden])?);
         }
