@@ -128,6 +128,23 @@ fn hsum(v: vec4<f32>) -> f32 {
     return v.x + v.y + v.z + v.w;
 }
 
+// NaN test on the bits: max() and exp2 may drop a NaN (lavapipe's do), and a compiler may
+// assume x == x. A NaN score of a key that is not masked out makes its row NaN, as the
+// reference's softmax does; every kernel tracks it in a flag rather than through max/exp2.
+fn is_nan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+fn is_nan4(x: vec4<f32>) -> vec4<bool> {
+    return (bitcast<vec4<u32>>(x) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u);
+}
+
+// The row sum `l`, or, for a row that met a NaN score, a quiet NaN made from it at run time
+// (no constant NaN is folded at compile time): the stores then write NaN.
+fn poisoned(l: f32, bad: bool) -> f32 {
+    return select(l, bitcast<f32>(bitcast<u32>(l) | 0x7fc00000u), bad);
+}
+
 // Score adjustments for key j of query row `qi`: masks and causality. `s` is in base 2.
 fn mask_score(s: f32, b: u32, h: u32, qi: u32, j: u32) -> f32 {
     var ok = j < p.lk;
@@ -142,7 +159,7 @@ fn mask_score(s: f32, b: u32, h: u32, qi: u32, j: u32) -> f32 {
         ok = ok && mb[mi] != 0u;
     }
     // max() maps -inf from an additive mask onto the MASKED sentinel; NaN stays NaN.
-    return select(MASKED, max(t, MASKED), ok);
+    return select(MASKED, select(max(t, MASKED), t, is_nan(t)), ok);
 }
 
 // Key range for the workgroup (uniform): with a causal mask, keys past the last query row
@@ -155,11 +172,11 @@ fn key_end(q0: u32) -> u32 {
 }
 
 fn store_row(b: u32, h: u32, qi: u32, acc: ptr<function, array<vec4<f32>, D4>>, l: f32) {
-    // Fully masked rows (l == 0) return zeros, not NaN.
+    // Fully masked rows (l == 0) return zeros, not NaN; a poisoned row (l NaN) is NaN.
     let inv = select(0.0, 1.0 / l, l > 0.0);
     let ob0 = b * p.o_sb + h * p.o_sh + qi * p.o_sl;
     for (var c = 0u; c < D4; c++) {
-        let v = (*acc)[c] * inv;
+        let v = select((*acc)[c] * inv, vec4<f32>(l), is_nan(l));
         for (var e = 0u; e < 4u; e++) {
             if (c * 4u + e < D) {
                 ob[ob0 + c * 4u + e] = v[e];
@@ -371,12 +388,12 @@ fn store_chunk(b: u32, h: u32, qi: u32, ch: u32, o: ptr<function, Chunk>, l: f32
     if (qi >= p.lq) {
         return;
     }
-    // Fully masked rows (l == 0) return zeros, not NaN.
+    // Fully masked rows (l == 0) return zeros, not NaN; a poisoned row (l NaN) is NaN.
     let inv = select(0.0, 1.0 / l, l > 0.0);
     let ob0 = b * p.o_sb + h * p.o_sh + qi * p.o_sl;
     for (var i = 0u; i < C; i++) {
         let c = ch * C + i;
-        let v = (*o)[i] * inv;
+        let v = select((*o)[i] * inv, vec4<f32>(l), is_nan(l));
         for (var e = 0u; e < 4u; e++) {
             if (c < D4 && c * 4u + e < D) {
                 ob[ob0 + c * 4u + e] = v[e];
@@ -458,6 +475,7 @@ fn attn_stream(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     }
     var m = vec4<f32>(MASKED);
     var l = vec4<f32>(0.0);
+    var bad = vec4<bool>(false);
     let kend = key_end_rows(q0, WG * R);
     for (var j = 0u; j < kend; j++) {
         let kr = kbase + j * p.k_sl;
@@ -489,6 +507,7 @@ fn attn_stream(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             }
         }
         let s = mask4(dsum, b, h, rr, j);
+        bad = bad | is_nan4(s);
         let mnew = max(m, s);
         let corr = exp2(m - mnew);
         let pj = select(exp2(s - mnew), vec4<f32>(0.0), s <= vec4<f32>(MASKED));
@@ -522,6 +541,7 @@ fn attn_stream(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             }
         }
     }
+    l = vec4<f32>(poisoned(l.x, bad.x), poisoned(l.y, bad.y), poisoned(l.z, bad.z), poisoned(l.w, bad.w));
     {
         store_chunk(b, h, rows.x, 0u, &oa0, l.x);
         store_chunk(b, h, rows.y, 0u, &ob0, l.y);
@@ -567,6 +587,7 @@ fn attn_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     }
     var m = MASKED;
     var l = 0.0;
+    var bad = false;
     let kend = key_end(q0);
     for (var j0 = 0u; j0 < kend; j0 += BK) {
         // Cooperative copy of the K and V block (rows past the end are clamped; their
@@ -585,6 +606,7 @@ fn attn_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
                 d4 = fma(q[c], ks[jj * D4 + c], d4);
             }
             let sc = mask_score(d4.x + d4.y + d4.z + d4.w, b, h, qr, j0 + jj);
+            bad = bad || is_nan(sc);
             s[jj] = sc;
             mnew = max(mnew, sc);
         }
@@ -604,7 +626,7 @@ fn attn_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         workgroupBarrier();
     }
     if (qi < p.lq) {
-        store_row(b, h, qi, &acc, l);
+        store_row(b, h, qi, &acc, poisoned(l, bad));
     }
 }
 
@@ -635,6 +657,7 @@ fn attn_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     }
     var m = MASKED;
     var l = 0.0;
+    var bad = false;
     let j0 = sp * p.chunk;
     let j1 = min(p.lk, j0 + p.chunk);
     for (var j = j0; j < j1; j++) {
@@ -643,8 +666,8 @@ fn attn_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             d4 = fma(q[c], ld_k(kbase + j * p.k_sl, c), d4);
         }
         let sc = mask_score(hsum(d4), b, h, qi, j);
-        // Masked keys are skipped; a NaN score goes through and poisons the row, as in
-        // the other kernels.
+        bad = bad || is_nan(sc);
+        // Masked keys are skipped; a NaN score poisons the partial through `bad`.
         if (!(sc <= MASKED)) {
             let mnew = max(m, sc);
             let corr = exp2(m - mnew);
@@ -658,7 +681,7 @@ fn attn_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     }
     let base = (((b * p.hq + h) * p.lq + qi) * p.splits + sp) * (D + 2u);
     pb[base] = m;
-    pb[base + 1u] = l;
+    pb[base + 1u] = poisoned(l, bad);
     for (var c = 0u; c < D4; c++) {
         for (var e = 0u; e < 4u; e++) {
             if (c * 4u + e < D) {
@@ -690,8 +713,10 @@ fn attn_combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     }
     var l = 0.0;
     var o = 0.0;
+    var bad = false;
     for (var s = 0u; s < cp.splits; s++) {
         let ps = base + s * (D + 2u);
+        bad = bad || is_nan(cb_parts[ps + 1u]);
         let f = exp2(cb_parts[ps] - mx);
         l = l + f * cb_parts[ps + 1u];
         o = o + f * cb_parts[ps + 2u + e];
@@ -700,7 +725,7 @@ fn attn_combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     let bh = r / cp.lq;
     let h = bh % cp.hq;
     let b = bh / cp.hq;
-    // Fully masked rows (l == 0) return zeros, not NaN; a NaN row stays NaN (o * 0).
+    // Fully masked rows (l == 0) return zeros, not NaN; a poisoned partial makes the row NaN.
     let inv = select(0.0, 1.0 / l, l > 0.0);
-    cb_out[b * cp.o_sb + h * cp.o_sh + qi * cp.o_sl + e] = o * inv;
+    cb_out[b * cp.o_sb + h * cp.o_sh + qi * cp.o_sl + e] = select(o * inv, poisoned(l, true), bad);
 }

@@ -224,6 +224,62 @@ async fn fully_masked_rows_are_zero_not_nan(dev) {
 }
 
 gpu_test! {
+/// A NaN in q makes its row NaN; a NaN in k makes NaN every row that does not mask that key
+/// out (with a causal mask, the rows at or after it), and the other rows stay right: the
+/// reference's softmax. Every kernel, including split-K's combine.
+async fn nan_scores_make_their_rows_nan(dev) {
+    let (lq, lk, d) = (5, 40, 8);
+    let mut qd = reference::random(lq * d, 1);
+    qd[d + 3] = f32::NAN; // row 1
+    let mut kd = reference::random(lk * d, 2);
+    let nan_key = 3;
+    kd[nan_key * d] = f32::NAN;
+    let vd = reference::random(lk * d, 4);
+    let clean_k = reference::random(lk * d, 2);
+    let q = Tensor::from_f32(&dev, &qd, &[1, 1, lq, d]).unwrap();
+    let q_clean = Tensor::from_f32(&dev, &reference::random(lq * d, 1), &[1, 1, lq, d]).unwrap();
+    let k_nan = Tensor::from_f32(&dev, &kd, &[1, 1, lk, d]).unwrap();
+    let k = Tensor::from_f32(&dev, &clean_k, &[1, 1, lk, d]).unwrap();
+    let v = Tensor::from_f32(&dev, &vd, &[1, 1, lk, d]).unwrap();
+    for kernel in [
+        AttentionKernel::Streaming,
+        AttentionKernel::StreamingSubgroup,
+        AttentionKernel::Tiled,
+        AttentionKernel::SplitK,
+    ] {
+        for causal in [false, true] {
+            let p = AttentionParams {
+                causal,
+                kernel,
+                ..Default::default()
+            };
+            let row_nan = |o: &[f32], i: usize| o[i * d..(i + 1) * d].iter().all(|x| x.is_nan());
+            let row_finite =
+                |o: &[f32], i: usize| o[i * d..(i + 1) * d].iter().all(|x| x.is_finite());
+            let o = attention::attention(&q, &k, &v, &p)
+                .unwrap()
+                .to_f32_vec_async().await
+                .unwrap();
+            for i in 0..lq {
+                let ok = if i == 1 { row_nan(&o, i) } else { row_finite(&o, i) };
+                assert!(ok, "{kernel:?} causal {causal}: NaN in q row 1, row {i}: {o:?}");
+            }
+            let o = attention::attention(&q_clean, &k_nan, &v, &p)
+                .unwrap()
+                .to_f32_vec_async().await
+                .unwrap();
+            for i in 0..lq {
+                // Causal rows before the NaN key mask it out.
+                let sees = !causal || i >= nan_key;
+                let ok = if sees { row_nan(&o, i) } else { row_finite(&o, i) };
+                assert!(ok, "{kernel:?} causal {causal}: NaN in key {nan_key}, row {i}: {o:?}");
+            }
+        }
+    }
+}
+}
+
+gpu_test! {
 async fn attention_rejects_bad_inputs(dev) {
     let t =
         |s: &[usize]| Tensor::from_f32(&dev, &reference::random(s.iter().product(), 3), s).unwrap();
