@@ -312,6 +312,20 @@ impl BenchResult {
 }
 
 impl BenchResult {
+    /// The row with the energy figures of its window, where a source measured or estimated
+    /// them (GFLOP/s per watt only with work and power both above zero).
+    pub fn with_energy(mut self, e: Option<&energy::EnergyResult>) -> Self {
+        if let Some(e) = e {
+            self.avg_watts = Some(e.avg_watts);
+            self.joules_per_run = Some(e.joules_per_run);
+            self.gflops_per_watt =
+                (e.avg_watts > 0.0 && self.flops > 0).then(|| e.gflops_per_watt(self.flops as f64));
+            self.energy_measured = Some(e.measured);
+            self.idle_watts = e.idle_watts;
+        }
+        self
+    }
+
     /// The row with its dispatch count per run, and the host time per dispatch that follows
     /// from it.
     pub fn with_dispatches(mut self, dispatches: u64) -> Self {
@@ -453,15 +467,7 @@ fn summarize(
     r.pct_peak = peak_gflops
         .filter(|p| *p > 0.0 && flops > 0)
         .map(|p| 100.0 * r.gflops / p);
-    if let Some(e) = energy {
-        r.avg_watts = Some(e.avg_watts);
-        r.joules_per_run = Some(e.joules_per_run);
-        r.gflops_per_watt =
-            (e.avg_watts > 0.0 && flops > 0).then(|| e.gflops_per_watt(flops as f64));
-        r.energy_measured = Some(e.measured);
-        r.idle_watts = e.idle_watts;
-    }
-    r
+    r.with_energy(energy.as_ref())
 }
 
 #[cfg(test)]

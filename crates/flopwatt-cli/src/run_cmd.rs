@@ -293,7 +293,7 @@ fn time(
     }
     let e = energy::measure(power.as_mut(), &energy::EnergyConfig::default(), infer)?;
     let variant = if a.no_fusion { "unfused" } else { "fused" };
-    let mut r = BenchResult::from_runs(
+    let r = BenchResult::from_runs(
         &row_id(&a.model, feeds),
         Some(variant),
         &gpu,
@@ -302,15 +302,8 @@ fn time(
         bytes,
     )
     // Wall time here includes the upload and the download: the host's whole share.
-    .with_dispatches(c.executable().dispatch_count() as u64);
-    if let Some(e) = &e {
-        r.avg_watts = Some(e.avg_watts);
-        r.joules_per_run = Some(e.joules_per_run);
-        r.gflops_per_watt =
-            (e.avg_watts > 0.0 && flops > 0).then(|| e.gflops_per_watt(flops as f64));
-        r.energy_measured = Some(e.measured);
-        r.idle_watts = e.idle_watts;
-    }
+    .with_dispatches(c.executable().dispatch_count() as u64)
+    .with_energy(e.as_ref());
     let to_stderr = a.json.as_deref().is_some_and(output::is_stdout);
     let text = summary_text(a, &dev, power.as_ref(), &r, &wall, &gpu);
     if to_stderr {

@@ -189,6 +189,28 @@ impl Data {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Values as f64 (bools as 0/1).
+    pub fn to_f64_vec(&self) -> Vec<f64> {
+        match self {
+            Data::F32(v) => v.iter().map(|&x| x as f64).collect(),
+            Data::F64(v) => v.clone(),
+            Data::I64(v) => v.iter().map(|&x| x as f64).collect(),
+            Data::I32(v) => v.iter().map(|&x| x as f64).collect(),
+            Data::Bool(v) => v.iter().map(|&x| x as u8 as f64).collect(),
+        }
+    }
+
+    /// Values as i64: integers and bools exactly, floats truncated toward zero.
+    pub fn to_i64_vec(&self) -> Vec<i64> {
+        match self {
+            Data::F32(v) => v.iter().map(|&x| x as i64).collect(),
+            Data::F64(v) => v.iter().map(|&x| x as i64).collect(),
+            Data::I64(v) => v.clone(),
+            Data::I32(v) => v.iter().map(|&x| x as i64).collect(),
+            Data::Bool(v) => v.iter().map(|&x| x as i64).collect(),
+        }
+    }
 }
 
 /// A constant tensor: initializer, `Constant` node value or folded result.
@@ -248,24 +270,12 @@ impl TensorValue {
 
     /// Values as f64 (bools as 0/1).
     pub fn to_f64_vec(&self) -> Vec<f64> {
-        match &self.data {
-            Data::F32(v) => v.iter().map(|&x| x as f64).collect(),
-            Data::F64(v) => v.clone(),
-            Data::I64(v) => v.iter().map(|&x| x as f64).collect(),
-            Data::I32(v) => v.iter().map(|&x| x as f64).collect(),
-            Data::Bool(v) => v.iter().map(|&x| x as u8 as f64).collect(),
-        }
+        self.data.to_f64_vec()
     }
 
     /// Values as i64: integers and bools exactly, floats truncated toward zero.
     pub fn to_i64_vec(&self) -> Vec<i64> {
-        match &self.data {
-            Data::F32(v) => v.iter().map(|&x| x as i64).collect(),
-            Data::F64(v) => v.iter().map(|&x| x as i64).collect(),
-            Data::I64(v) => v.clone(),
-            Data::I32(v) => v.iter().map(|&x| x as i64).collect(),
-            Data::Bool(v) => v.iter().map(|&x| x as i64).collect(),
-        }
+        self.data.to_i64_vec()
     }
 
     /// Values as f32 (what the GPU graph uploads for float tensors).

@@ -79,13 +79,7 @@ impl Array {
 
     /// The elements as f64 (integers converted, bools as 0/1).
     pub fn to_f64_vec(&self) -> Vec<f64> {
-        match &self.data {
-            Data::F32(v) => v.iter().map(|&x| x as f64).collect(),
-            Data::F64(v) => v.clone(),
-            Data::I64(v) => v.iter().map(|&x| x as f64).collect(),
-            Data::I32(v) => v.iter().map(|&x| x as f64).collect(),
-            Data::Bool(v) => v.iter().map(|&x| x as u8 as f64).collect(),
-        }
+        self.data.to_f64_vec()
     }
 }
 
