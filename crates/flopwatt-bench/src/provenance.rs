@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(not(target_arch = "wasm32"))]
 use flopwatt::device::AdapterSummary;
 
 /// The provenance of one result file. Every field is a scalar so that CSV rows can carry it.
