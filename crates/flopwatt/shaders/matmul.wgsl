@@ -147,28 +147,27 @@ fn store_res(bs: Bases, m: u32, n: u32, x: f32) {
     c[o >> 2u][o & 3u] = T(v);
 }
 
-// Stores the in-range part of 4 outputs C[m, n..n + 4].
+// Stores the in-range part of 4 outputs C[m, n..n + 4]; `n` is a multiple of 4.
 // `bv` is bias4(n), loaded once per column group by the caller rather than once per row.
 // The vector and edge stores share one activation per column: lavapipe inlines every call,
 // and each copy of `act` in each store4 of a block adds to the pipeline's compile time.
+// With C_VEC (N a multiple of 4) a group is wholly in range or wholly past N, so that path
+// returns before the edge code and the driver drops the edge code as dead: a CPU block
+// inlines store4 once per group, and the edge stores were most of its compile time
+// (docs/host-path.md#kernel-compile-cost).
 fn store4(bs: Bases, m: u32, n: u32, v: vec4<f32>, bv: vec4<f32>) {
     if (m >= p.m) {
         return;
     }
     var o = p.alpha * v + bv;
     o = vec4<f32>(act(o.x), act(o.y), act(o.z), act(o.w));
-    if (C_VEC && n + 3u < p.n) {
-        if (HAS_RES) {
-            if (RES_VEC) {
-                o += vec4<f32>(res[(bs.r + m * p.r_rs + n) >> 2u]);
-            } else {
-                for (var j = 0u; j < 4u; j++) {
-                    let r = bs.r + m * p.r_rs + (n + j) * p.r_cs;
-                    o[j] += f32(res[r >> 2u][r & 3u]);
-                }
+    if (C_VEC) {
+        if (n < p.n) {
+            if (HAS_RES) {
+                o += res4(bs, m, n);
             }
+            c[(bs.c + m * p.n + n) >> 2u] = vec4<T>(o);
         }
-        c[(bs.c + m * p.n + n) >> 2u] = vec4<T>(o);
         return;
     }
     if (n < p.n) {
@@ -183,4 +182,17 @@ fn store4(bs: Bases, m: u32, n: u32, v: vec4<f32>, bv: vec4<f32>) {
     if (n + 3u < p.n) {
         store_res(bs, m, n + 3u, o.w);
     }
+}
+
+// res[m, n..n + 4] for store4's vector path (all 4 columns in range).
+fn res4(bs: Bases, m: u32, n: u32) -> vec4<f32> {
+    if (RES_VEC) {
+        return vec4<f32>(res[(bs.r + m * p.r_rs + n) >> 2u]);
+    }
+    var out = vec4<f32>(0.0);
+    for (var j = 0u; j < 4u; j++) {
+        let r = bs.r + m * p.r_rs + (n + j) * p.r_cs;
+        out[j] = f32(res[r >> 2u][r & 3u]);
+    }
+    return out;
 }

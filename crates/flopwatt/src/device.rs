@@ -263,24 +263,46 @@ fn is_software_name(name: &str) -> bool {
     software.iter().any(|s| name.contains(s))
 }
 
+#[cfg(target_arch = "wasm32")]
 fn instance_for(opts: &DeviceOptions) -> Result<(wgpu::Instance, wgpu::Backends)> {
     let backends = match &opts.backends {
         Some(list) => parse_backends(list)?,
         None => wgpu::Backends::all(),
     };
+    Ok((instance_of(backends), backends))
+}
+
+fn instance_of(backends: wgpu::Backends) -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = backends;
     // Validation layers are for wgpu's own debugging; keep them off unless WGPU_* asks.
     desc.flags = wgpu::InstanceFlags::empty().with_env();
-    Ok((wgpu::Instance::new(desc), backends))
+    wgpu::Instance::new(desc)
+}
+
+/// The adapters `opts` allows, best first. Without a backend list, GL is asked only when no
+/// Vulkan, Metal or DX12 adapter matches: starting its EGL display costs about 60-120 ms of
+/// every start-up on Linux (docs/host-path.md#start-up) and names the same GPUs again.
+#[cfg(not(target_arch = "wasm32"))]
+async fn matching_adapters(opts: &DeviceOptions) -> Result<Vec<wgpu::Adapter>> {
+    let tiers = match &opts.backends {
+        Some(list) => vec![parse_backends(list)?],
+        None => vec![wgpu::Backends::PRIMARY, wgpu::Backends::SECONDARY],
+    };
+    for backends in tiers {
+        let adapters = instance_of(backends).enumerate_adapters(backends).await;
+        let sorted = sorted_matching(adapters, opts);
+        if !sorted.is_empty() {
+            return Ok(sorted);
+        }
+    }
+    Ok(Vec::new())
 }
 
 /// Lists every adapter the options allow, in preference order.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn enumerate_adapters(opts: &DeviceOptions) -> Result<Vec<AdapterSummary>> {
-    let (instance, backends) = instance_for(opts)?;
-    let adapters = crate::wait::block_on(instance.enumerate_adapters(backends));
-    Ok(sorted_matching(adapters, opts)
+    Ok(crate::wait::block_on(matching_adapters(opts))?
         .iter()
         .map(AdapterSummary::new)
         .collect())
@@ -405,9 +427,7 @@ impl Device {
     /// a name cannot tell apart).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn with_adapter_index(opts: &DeviceOptions, index: usize) -> Result<Self> {
-        let (instance, backends) = instance_for(opts)?;
-        let adapters = crate::wait::block_on(instance.enumerate_adapters(backends));
-        let mut sorted = sorted_matching(adapters, opts);
+        let mut sorted = crate::wait::block_on(matching_adapters(opts))?;
         if sorted.is_empty() {
             return Err(no_adapter(opts));
         }
@@ -438,18 +458,15 @@ impl Device {
     /// Opens the best adapter allowed by `opts` without blocking. In the browser there is
     /// one WebGPU adapter to ask for (no enumeration); the high-performance one is requested.
     pub async fn with_options_async(opts: &DeviceOptions) -> Result<Self> {
-        let (instance, backends) = instance_for(opts)?;
         #[cfg(not(target_arch = "wasm32"))]
-        let adapter = {
-            let adapters = instance.enumerate_adapters(backends).await;
-            sorted_matching(adapters, opts)
-                .into_iter()
-                .next()
-                .ok_or_else(|| no_adapter(opts))?
-        };
+        let adapter = matching_adapters(opts)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| no_adapter(opts))?;
         #[cfg(target_arch = "wasm32")]
         let adapter = {
-            let _ = backends;
+            let (instance, _) = instance_for(opts)?;
             instance
                 .request_adapter(&wgpu::RequestAdapterOptions {
                     power_preference: wgpu::PowerPreference::HighPerformance,

@@ -498,7 +498,7 @@ pub fn tune_matmul(
         (v, c, g)
     } else {
         let rv = crate::ops::matmul::choose_variant(device, m, n, k, crate::tensor::DType::F32);
-        (rv, crate::ops::matmul::config(device, rv, m, n), rule)
+        (rv, crate::ops::matmul::config(device, rv, m, n, k), rule)
     };
     Ok(MatmulTuning {
         shape: [m, n, k],

@@ -192,18 +192,29 @@ pub fn choose_variant(
     k: usize,
     dtype: DType,
 ) -> MatmulVariant {
-    let _ = (k, dtype);
+    let _ = dtype;
     if m == 1 || n == 1 {
         return MatmulVariant::Gemv;
     }
     // Not CpuTexture: see its docs (it breaks lavapipe's timestamps).
     match device.class() {
+        AdapterClass::Cpu if small_product(m, n, k) => MatmulVariant::CpuRegister,
         AdapterClass::Cpu if m >= 8 && super::cpu_subgroups_of_8(device) => {
             MatmulVariant::CpuSubgroup
         }
         AdapterClass::Cpu => MatmulVariant::CpuRegister,
         AdapterClass::Gpu => MatmulVariant::GpuTiled,
     }
+}
+
+/// Products of at most this many multiply-adds take the smallest CPU block. Every block runs
+/// them in well under a millisecond, but a big block's pipeline costs lavapipe up to a second
+/// to build and several more to compile on first use: see
+/// `docs/decisions.md#matmul-small-products`.
+pub const SMALL_PRODUCT_MACS: u64 = 1 << 18;
+
+fn small_product(m: usize, n: usize, k: usize) -> bool {
+    (m as u64).saturating_mul(n as u64).saturating_mul(k as u64) <= SMALL_PRODUCT_MACS
 }
 
 /// Whether `variant` in configuration `c` may compute an `[m, k] x [k, n]` product on `device`
@@ -298,7 +309,13 @@ pub struct KernelConfig {
 }
 
 /// The configuration a variant uses on this device for an `[m, k] x [k, n]` product.
-pub fn config(device: &Device, variant: MatmulVariant, m: usize, n: usize) -> KernelConfig {
+pub fn config(
+    device: &Device,
+    variant: MatmulVariant,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> KernelConfig {
     match variant {
         MatmulVariant::CpuTexture => KernelConfig {
             tm: 32,
@@ -310,7 +327,8 @@ pub fn config(device: &Device, variant: MatmulVariant, m: usize, n: usize) -> Ke
         MatmulVariant::CpuRegister | MatmulVariant::CpuSubgroup => {
             // The biggest block that does not mostly compute clamped rows.
             let (tm, tn) = match (variant, m) {
-                (MatmulVariant::CpuSubgroup, 64..) => (64u32, 8u32),
+                (MatmulVariant::CpuRegister, _) if small_product(m, n, k) => (4u32, 4u32),
+                (MatmulVariant::CpuSubgroup, 64..) => (64, 8),
                 // Not 16x16: see docs/decisions.md#matmul-block-choice.
                 (MatmulVariant::CpuSubgroup, 16..) => (32, 8),
                 (MatmulVariant::CpuSubgroup, _) => (8, 16),
@@ -629,7 +647,7 @@ fn pick_kernel(
             ),
         ));
     }
-    let cfg = forced.unwrap_or_else(|| config(device, variant, m, n));
+    let cfg = forced.unwrap_or_else(|| config(device, variant, m, n, k));
     let four = |x: u32| x > 0 && x.is_multiple_of(4);
     let ok = match variant {
         MatmulVariant::CpuRegister | MatmulVariant::CpuTexture => cfg.wg_x > 0,

@@ -39,7 +39,7 @@ impl KernelKey {
 
 /// The register blocks (rows, columns) of the storage-fed CPU kernels, biggest first; see
 /// `docs/decisions.md#matmul-cpu-blocks` for the measurements that chose them.
-pub(super) const CPU_BLOCKS: &[(u32, u32)] = &[(32, 16), (16, 16), (8, 16), (4, 8)];
+pub(super) const CPU_BLOCKS: &[(u32, u32)] = &[(32, 16), (16, 16), (8, 16), (4, 8), (4, 4)];
 
 /// The register blocks of the texture-fed CPU kernels; see `docs/decisions.md#matmul-texture`.
 pub(super) const CPU_TEX_BLOCKS: &[(u32, u32)] = &[(32, 16)];
