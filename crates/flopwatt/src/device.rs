@@ -371,6 +371,20 @@ fn wanted_features() -> wgpu::Features {
         | wgpu::Features::SHADER_F16
         | wgpu::Features::SUBGROUP
         | wgpu::Features::PIPELINE_STATISTICS_QUERY
+        | wgpu::Features::PIPELINE_CACHE
+}
+
+/// What building one pipeline cost this process (see [`Device::pipeline_builds`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct PipelineBuild {
+    /// The kernel's name (`matmul.cpu_register`, ...).
+    pub name: String,
+    /// Size of its WGSL source.
+    pub source_bytes: usize,
+    /// Validation, wgpu's shader module and pipeline creation (naga, the backend's
+    /// translation, the driver's compile), in milliseconds. Drivers that compile on first use
+    /// (lavapipe's LLVM) put the rest into the pipeline's first dispatch.
+    pub build_ms: f64,
 }
 
 pub(crate) struct DeviceInner {
@@ -383,6 +397,9 @@ pub(crate) struct DeviceInner {
     pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
     /// Pipelines by a kernel family's own small key (see [`Device::kernel_pipeline`]).
     kernels: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
+    builds: Mutex<Vec<PipelineBuild>>,
+    #[cfg(not(target_arch = "wasm32"))]
+    pipeline_cache: Option<crate::pipeline_cache::PersistedCache>,
     uncaptured: Arc<Mutex<Vec<String>>>,
 }
 
@@ -526,6 +543,9 @@ impl Device {
             }
         }));
         let pool = BufferPool::new(limits.max_buffer_size);
+        #[cfg(not(target_arch = "wasm32"))]
+        let pipeline_cache =
+            crate::pipeline_cache::PersistedCache::open(&device, &adapter.get_info(), features);
         Ok(Device {
             inner: Arc::new(DeviceInner {
                 device,
@@ -536,6 +556,9 @@ impl Device {
                 pool,
                 pipelines: Mutex::new(HashMap::new()),
                 kernels: Mutex::new(HashMap::new()),
+                builds: Mutex::new(Vec::new()),
+                #[cfg(not(target_arch = "wasm32"))]
+                pipeline_cache,
                 uncaptured,
             }),
         })
@@ -588,12 +611,36 @@ impl Device {
 
     /// Compiles (once per device) a compute pipeline from WGSL source and entry point.
     ///
-    /// Identical source + entry share one pipeline; errors come back as values.
+    /// Identical source + entry share one pipeline; errors come back as values. The module
+    /// keeps all of wgpu's run-time checks (for WGSL that is not flopwatt's own).
     pub fn pipeline(
         &self,
         name: &str,
         source: &str,
         entry: &str,
+    ) -> Result<Arc<wgpu::ComputePipeline>> {
+        self.build_pipeline(name, source, entry, false)
+    }
+
+    /// [`Device::pipeline`] for flopwatt's own kernels: naga's loop-bounding counters are
+    /// left out. Every loop in them runs to a bound the host checked (a size, a stride of at
+    /// least 1), and the counters cost lavapipe about a third of a model's pipeline build
+    /// time (docs/host-path.md#kernel-compile-cost). Bounds and division checks stay.
+    pub(crate) fn own_pipeline(
+        &self,
+        name: &str,
+        source: &str,
+        entry: &str,
+    ) -> Result<Arc<wgpu::ComputePipeline>> {
+        self.build_pipeline(name, source, entry, true)
+    }
+
+    fn build_pipeline(
+        &self,
+        name: &str,
+        source: &str,
+        entry: &str,
+        own: bool,
     ) -> Result<Arc<wgpu::ComputePipeline>> {
         let key = PipelineKey {
             source: Arc::from(source),
@@ -608,17 +655,30 @@ impl Device {
         {
             return Ok(p.clone());
         }
-        // Validate with naga first: its messages name the line, wgpu's scopes only say "invalid".
+        let start = crate::time::Instant::now();
+        // The browser cannot wait for an error scope: validate with naga first there, for a
+        // message that names the line. Natively wgpu's own naga pass validates, and ours runs
+        // only to word an error (it cost ~8% of a model's pipeline builds).
+        #[cfg(target_arch = "wasm32")]
         crate::shaders::validate(name, source)?;
         let dev = &self.inner.device;
         // The browser cannot wait for a scope here: its errors reach the uncaptured-error
         // sink instead and surface at the next submit or readback.
         #[cfg(not(target_arch = "wasm32"))]
         let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
+        let desc = wgpu::ShaderModuleDescriptor {
             label: Some(name),
             source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
+        };
+        let module = if own {
+            let mut checks = wgpu::ShaderRuntimeChecks::checked();
+            checks.force_loop_bounding = false;
+            // SAFETY: `own` is only set by `own_pipeline`, for flopwatt's kernels, whose loops
+            // all end (see there); every other check stays on.
+            unsafe { dev.create_shader_module_trusted(desc, checks) }
+        } else {
+            dev.create_shader_module(desc)
+        };
         let pipeline = dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(name),
             layout: None,
@@ -629,15 +689,28 @@ impl Device {
                 // Kernels initialise the shared memory they read; zeroing it costs a pass.
                 zero_initialize_workgroup_memory: false,
             },
+            #[cfg(not(target_arch = "wasm32"))]
+            cache: self.inner.pipeline_cache.as_ref().map(|c| c.for_build()),
+            #[cfg(target_arch = "wasm32")]
             cache: None,
         });
         #[cfg(not(target_arch = "wasm32"))]
         if let Some(e) = crate::wait::block_on(scope.pop()) {
+            crate::shaders::validate(name, source)?;
             return Err(Error::Shader {
                 name: name.to_string(),
                 message: e.to_string(),
             });
         }
+        self.inner
+            .builds
+            .lock()
+            .expect("pipeline builds")
+            .push(PipelineBuild {
+                name: name.to_string(),
+                source_bytes: source.len(),
+                build_ms: start.elapsed().as_secs_f64() * 1e3,
+            });
         let p = Arc::new(pipeline);
         self.inner
             .pipelines
@@ -661,13 +734,36 @@ impl Device {
             return Ok(p.clone());
         }
         let (src, entry) = source()?;
-        let p = self.pipeline(name, &src, &entry)?;
+        let p = self.own_pipeline(name, &src, &entry)?;
         self.inner
             .kernels
             .lock()
             .expect("kernel cache")
             .insert(key.to_string(), p.clone());
         Ok(p)
+    }
+
+    /// Every pipeline this device has built, in order, with what each cost.
+    pub fn pipeline_builds(&self) -> Vec<PipelineBuild> {
+        self.inner
+            .builds
+            .lock()
+            .map(|b| b.clone())
+            .unwrap_or_default()
+    }
+
+    /// Writes wgpu's pipeline cache to flopwatt's cache directory now, where the backend has
+    /// one (Vulkan) and `FLOPWATT_PIPELINE_CACHE` is not `off`; otherwise does nothing. It is
+    /// also written when the last handle to the device is dropped.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn save_pipeline_cache(&self) -> Result<()> {
+        match &self.inner.pipeline_cache {
+            Some(c) => c.save().map_err(|source| Error::Io {
+                path: c.path().display().to_string(),
+                source,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Number of distinct pipelines compiled so far.

@@ -610,7 +610,7 @@ fn main() {
 impl BareDispatches {
     /// Records `n` bare dispatches on `device`.
     pub fn new(device: &Device, n: usize) -> Result<Self> {
-        let pipeline = device.pipeline("bare", BARE_WGSL, "main")?;
+        let pipeline = device.own_pipeline("bare", BARE_WGSL, "main")?;
         let word = crate::tensor::Tensor::from_i32(device, &[0], &[1])?;
         let mut rec = Recorder::new(device);
         for _ in 0..n {

@@ -25,6 +25,8 @@ pub mod onnx;
 pub mod ops;
 pub mod optim;
 pub mod peak;
+#[cfg(not(target_arch = "wasm32"))]
+mod pipeline_cache;
 pub mod plan;
 pub mod pool;
 pub mod profile;
@@ -37,7 +39,7 @@ pub(crate) mod wait;
 pub use flopwatt_ir as ir;
 pub use flopwatt_ir::{autodiff, error, graph};
 
-pub use device::{AdapterClass, AdapterSummary, Device, DeviceOptions, TimingTier};
+pub use device::{AdapterClass, AdapterSummary, Device, DeviceOptions, PipelineBuild, TimingTier};
 pub use error::{Error, Result};
 pub use exec::{Cost, Recorder};
 pub use executable::{Compile, CompileOptions, Executable};

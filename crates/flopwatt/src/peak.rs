@@ -173,7 +173,7 @@ fn time_dispatch(
 /// (so that launch overhead and timer resolution do not count).
 pub fn fma_gflops(dev: &Device, t: FmaType) -> Result<f64> {
     let src = fma_source(t)?;
-    let pipe = dev.pipeline(t.name(), &src, "fma_peak")?;
+    let pipe = dev.own_pipeline(t.name(), &src, "fma_peak")?;
     let out = Tensor::empty(dev, &[(t.elem_bytes() / 4) as usize], DType::F32)?;
     let mut workgroups: u64 = 64;
     loop {
@@ -208,7 +208,7 @@ pub fn copy_bytes(dev: &Device) -> u64 {
 /// Measures WGSL vec4 copy bandwidth (bytes read + written per second) over
 /// [`copy_bytes`] bytes.
 pub fn copy_gbps(dev: &Device) -> Result<f64> {
-    let pipe = dev.pipeline("peak.copy", PEAK, "copy_peak")?;
+    let pipe = dev.own_pipeline("peak.copy", PEAK, "copy_peak")?;
     let bytes = copy_bytes(dev);
     let floats = (bytes / 4) as usize;
     let src = Tensor::from_f32(dev, &crate::tensor::random_data(floats, 1), &[floats])?;
@@ -236,7 +236,7 @@ pub fn copy_gbps(dev: &Device) -> Result<f64> {
 /// the first one dispatch submitted and waited for, the second one of 100 in one
 /// submission (medians of a few runs).
 pub fn dispatch_latency_us(dev: &Device) -> Result<(f64, f64)> {
-    let pipe = dev.pipeline("peak.empty", PEAK, "empty_kernel")?;
+    let pipe = dev.own_pipeline("peak.empty", PEAK, "empty_kernel")?;
     let sink = Tensor::empty(dev, &[1], DType::F32)?;
     let run = |n: usize| -> Result<f64> {
         let t0 = crate::time::Instant::now();

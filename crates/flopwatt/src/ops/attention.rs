@@ -615,7 +615,7 @@ pub fn encode_attention_composed(
             "attention.composed{i}.d{d}{}",
             if causal { ".causal" } else { "" }
         );
-        let pipe = dev.pipeline(&name, &composed_source(i as u32, d, causal)?, "composed")?;
+        let pipe = dev.own_pipeline(&name, &composed_source(i as u32, d, causal)?, "composed")?;
         rec.dispatch(
             &name,
             &pipe,

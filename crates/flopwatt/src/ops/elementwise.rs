@@ -1076,7 +1076,7 @@ fn encode_fused_impl(
         layout = Layout::Linear;
         kernel = ElementwiseKernel::generate_impl(expr, &dtypes, layout, &splat_idx, alias, class)?;
     }
-    let pipeline = device.pipeline(&kernel.name, &kernel.source, "main")?;
+    let pipeline = device.own_pipeline(&kernel.name, &kernel.source, "main")?;
 
     let items = if layout == Layout::Vec4 {
         n.div_ceil(4)

@@ -147,7 +147,7 @@ fn encode_copy_region(
         p.src_strides[d] = i32_of(OP, src_strides[d])?;
         p.dst_strides[d] = u32_of(OP, dst_strides[d])?;
     }
-    let pipe = dev.pipeline("gather.copy_strided", GATHER, "copy_strided")?;
+    let pipe = dev.own_pipeline("gather.copy_strided", GATHER, "copy_strided")?;
     rec.dispatch(
         "gather.copy_strided",
         &pipe,
@@ -236,7 +236,7 @@ pub fn encode_gather(
         total: u32_of(OP, total)?,
         _p: [0; 3],
     };
-    let pipe = dev.pipeline("gather.gather", GATHER, "gather")?;
+    let pipe = dev.own_pipeline("gather.gather", GATHER, "gather")?;
     let len = ds[axis];
     let flag = rec.check_flag(move |bad| {
         format!(
@@ -411,7 +411,7 @@ pub fn encode_pad(
         p.begin[d] = i32_of(OP, begin[d])?;
         p.in_strides[d] = u32_of(OP, x.strides()[d])?;
     }
-    let pipe = dev.pipeline("gather.pad", GATHER, "pad")?;
+    let pipe = dev.own_pipeline("gather.pad", GATHER, "pad")?;
     rec.dispatch(
         "gather.pad",
         &pipe,

@@ -300,7 +300,7 @@ pub fn encode_softmax_prologue(
         if scaled { ".scaled" } else { "" },
         if mask.is_some() { ".mask" } else { "" }
     );
-    let pipe = dev.pipeline(&name, &src, entry)?;
+    let pipe = dev.own_pipeline(&name, &src, entry)?;
     let y = Tensor::empty(&dev, shape, DType::F32)?;
     let p = SoftmaxParams {
         outer: outer as u32,
@@ -498,7 +498,7 @@ pub fn encode_norm(
     };
     let src = norm_source(affine, wg, options.one_read)?;
     let name = format!("{op}.{entry}");
-    let pipe = dev.pipeline(&name, &src, &entry)?;
+    let pipe = dev.own_pipeline(&name, &src, &entry)?;
     let y = Tensor::empty(&dev, x.shape(), DType::F32)?;
     let p = NormParams {
         rows: rows as u32,

@@ -142,7 +142,7 @@ pub fn encode_pool2d(rec: &mut Recorder, x: &Tensor, p: &Pool2dParams) -> Result
         total: total as u32,
     };
     let name = format!("pool.{:?}", p.kind).to_lowercase();
-    let pipe = dev.pipeline(&name, &source(p.kind)?, "pool2d")?;
+    let pipe = dev.own_pipeline(&name, &source(p.kind)?, "pool2d")?;
     let window = (p.kernel[0] * p.kernel[1]) as u64;
     rec.dispatch(
         &name,
@@ -197,7 +197,7 @@ pub fn encode_global_avg_pool(rec: &mut Recorder, x: &Tensor) -> Result<Tensor> 
         wp: 0,
         total: (n * c) as u32,
     };
-    let pipe = dev.pipeline("pool.global_avg", POOL, "global_avg")?;
+    let pipe = dev.own_pipeline("pool.global_avg", POOL, "global_avg")?;
     rec.dispatch(
         "pool.global_avg",
         &pipe,

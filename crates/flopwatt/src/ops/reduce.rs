@@ -422,7 +422,7 @@ fn encode_run(
         };
         let entry = format!("{family}_{mode}");
         let name = format!("reduce.{family}.{}", op.name());
-        let pipe = dev.pipeline(&name, &src, &entry)?;
+        let pipe = dev.own_pipeline(&name, &src, &entry)?;
         let grid = if tree {
             grid_1d(&dev, (outer * parts) as u64)?
         } else {
@@ -533,7 +533,7 @@ fn encode_strided(
     let out_v = Tensor::empty(&dev, &[n_out], DType::F32)?;
     let bytes = bytemuck::bytes_of(&p);
     if op.is_arg() {
-        let pipe = dev.pipeline(&name, &src, "strided_arg")?;
+        let pipe = dev.own_pipeline(&name, &src, "strided_arg")?;
         let out_i = Tensor::empty(&dev, &[n_out], DType::I32)?;
         let cost = Cost {
             flops: n_in,
@@ -550,7 +550,7 @@ fn encode_strided(
         rec.keep_alive(out_v);
         Ok(out_i)
     } else {
-        let pipe = dev.pipeline(&name, &src, "strided_plain")?;
+        let pipe = dev.own_pipeline(&name, &src, "strided_plain")?;
         let cost = Cost {
             flops: n_in,
             bytes: 4 * n_in + 4 * n_out as u64,

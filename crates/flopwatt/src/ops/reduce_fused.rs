@@ -857,7 +857,7 @@ pub fn encode_reduce_fused(
             _ => "",
         }
     );
-    let pipe = dev.pipeline(&kname, &src.text, entry)?;
+    let pipe = dev.own_pipeline(&kname, &src.text, entry)?;
     let out_len = if row_mode { n } else { n_out * parts };
     let out = Tensor::empty(&dev, &[out_len], DType::F32)?;
     let bufs: Vec<&wgpu::Buffer> = src

@@ -74,7 +74,7 @@ fn run(
     params: Params,
 ) -> Result<()> {
     let dev = rec.device().clone();
-    let pipe = dev.pipeline(
+    let pipe = dev.own_pipeline(
         name,
         &specialize(RESIZE, &[("MODE", format!("{mode}u"))])?,
         entry,

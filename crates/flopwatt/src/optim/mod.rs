@@ -174,7 +174,7 @@ pub fn encode_update(
         }
     };
     let name = format!("optim.{entry}");
-    let pipe = dev.pipeline(&name, OPTIM, entry)?;
+    let pipe = dev.own_pipeline(&name, OPTIM, entry)?;
     let mut bufs: Vec<&wgpu::Buffer> = vec![param.buffer(), grad.buffer()];
     bufs.extend(state.iter().map(|s| s.buffer()));
     rec.dispatch(
