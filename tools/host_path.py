@@ -6,7 +6,10 @@ Run by tools/host_path.sh (which builds the binaries) with a Python that has `on
 Markdown section: medians of several runs with their spread (min..max), before beside after,
 the issue's targets beside them.
 
-    host_path.py BEFORE_BIN AFTER_BIN RESULTS_JSON [--runs N]
+    host_path.py BEFORE_BIN AFTER_BIN RESULTS_JSON [--runs N] [--dependent JSON]
+
+--dependent names tools/dependent_debug.sh's output (the README's library program as a
+dependent crate's debug build), shown beside the rest.
 """
 
 import argparse
@@ -14,6 +17,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import tempfile
@@ -66,6 +70,25 @@ def summary(xs):
     return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "runs": xs}
 
 
+def startup_phases(binary, model, inputs, env, work):
+    """The `start-up:` line of `run --profile`: phase -> ms, and the pipelines built."""
+    out = tempfile.mkdtemp(dir=work)
+    cmd = [binary, "run", model, "--output-dir", out, "--profile"]
+    for i in inputs:
+        cmd += ["--input", i]
+    text = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    line = next(l for l in text.splitlines() if l.startswith("start-up:"))
+    phases = {m[0]: float(m[1]) for m in re.findall(r"(\w[\w ]*?) (\d+) ms", line.split(":", 1)[1])}
+    built = re.search(r"\((\d+) pipelines built in (\d+) ms\)", line)
+    return {"line": line, "phases": phases,
+            "pipelines": int(built[1]) if built else None, "build_ms": float(built[2]) if built else None}
+
+
+# The workloads whose GPU medians must not change (matmul, its epilogue, the models).
+KERNEL_FILTERS = ["matmul-256", "matmul-512", "mlp-epilogue", "transformer-block", "minilm-l3",
+                  "center-4096", "train-mlp-step"]
+
+
 def bench_rows(binary, filters, suite, env, work):
     out = os.path.join(work, "bench.json")
     cmd = [binary, "bench", "--suite", suite, "--min-time", "2", "--no-peak", "--json", out]
@@ -82,6 +105,7 @@ def main():
     ap.add_argument("after")
     ap.add_argument("results")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--dependent")
     a = ap.parse_args()
     bins = {"before": a.before, "after": a.after}
     work = tempfile.mkdtemp(prefix="flopwatt-host-path-")
@@ -107,8 +131,10 @@ def main():
         "mlp-fresh": (mlp, [f"x={work}/x.npy"], True),
         "mlp-warm": (mlp, [f"x={work}/x.npy"], False),
     }
+    minilm_inputs = [f"input_ids={work}/ids.npy", f"attention_mask={work}/mask.npy"]
     if os.path.isfile(MINILM):
-        cases["minilm-warm"] = (MINILM, [f"input_ids={work}/ids.npy", f"attention_mask={work}/mask.npy"], False)
+        cases["minilm-warm"] = (MINILM, minilm_inputs, False)
+        cases["minilm-fresh"] = (MINILM, minilm_inputs, True)
     for name, (model, inputs, fresh) in cases.items():
         times = {k: [] for k in bins}
         warm_dirs = {k: tempfile.mkdtemp(dir=work) for k in bins}
@@ -121,6 +147,16 @@ def main():
                 env = dict(base_env, MESA_SHADER_CACHE_DIR=cache)
                 times[k].append(timed(run_cmd(b, model, inputs), env))
         res["cases"][name] = {k: summary(v) for k, v in times.items()}
+        if not fresh:
+            # wgpu's persisted pipeline cache off and on (the after binary, warm Mesa cache).
+            env = dict(base_env, MESA_SHADER_CACHE_DIR=warm_dirs["after"])
+            off = dict(env, FLOPWATT_PIPELINE_CACHE="off")
+            pc = {"off": [], "on": []}
+            for _ in range(a.runs):
+                pc["off"].append(timed(run_cmd(a.after, model, inputs), off))
+                pc["on"].append(timed(run_cmd(a.after, model, inputs), env))
+            res["cases"][name]["pipeline_cache"] = {k: summary(v) for k, v in pc.items()}
+            res["cases"][name]["phases"] = startup_phases(a.after, model, inputs, env, work)
     # Steady state: host time per dispatch of a compiled graph (the after binary's rows; the
     # `recorded` variant records every run as the before binary's `run` did).
     res["dispatch"] = bench_rows(a.after, ["dispatch-overhead"], "quick", base_env, work)
@@ -129,7 +165,10 @@ def main():
     res["kernels"] = {k: [] for k in bins}
     for _ in range(2):
         for k, b in bins.items():
-            res["kernels"][k].append(bench_rows(b, ["sum-4096", "center-4096"], "standard", base_env, work))
+            res["kernels"][k].append(bench_rows(b, KERNEL_FILTERS, "standard", base_env, work))
+    if a.dependent:
+        with open(a.dependent) as f:
+            res["dependent"] = json.load(f)
     with open(a.results, "w") as f:
         json.dump(res, f, indent=1)
     print(render(res))
@@ -142,6 +181,7 @@ def render(r):
         "mlp-fresh": "`flopwatt run` of the MLP ONNX (two Gemm, 64x10), fresh Mesa shader cache",
         "mlp-warm": "the same, Mesa cache warm",
         "minilm-warm": "`flopwatt run` of MiniLM-L3 (batch 2, seq 16), one inference, Mesa cache warm",
+        "minilm-fresh": "the same, fresh Mesa shader cache",
     }
     lines = [
         f"Measured {r['date']} on {r['machine']} (load average {r['load_1m']:.1f} at the start), "
@@ -151,9 +191,27 @@ def render(r):
         "| --- | ---: | ---: | ---: | --- |",
     ]
     for name, c in r["cases"].items():
-        t = targets[name]
-        met = "yes" if c["after"]["median"] < t else "no"
-        lines.append(f"| {what[name]} | {ms(c['before'])} | {ms(c['after'])} | < {t * 1e3:.0f} ms | {met} |")
+        t = targets.get(name)
+        met = ("yes" if c["after"]["median"] < t else "no") if t else "-"
+        target = f"< {t * 1e3:.0f} ms" if t else "none"
+        lines.append(f"| {what[name]} | {ms(c['before'])} | {ms(c['after'])} | {target} | {met} |")
+    dep = r.get("dependent")
+    if dep:
+        lines.append(f"| the README's library program as a dependent crate, debug build, Mesa cache warm "
+                     f"| | {ms(dep['plain'])} | < 5000 ms | {'yes' if dep['plain']['median'] < 5 else 'no'} |")
+        lines.append(f"| the same with `[profile.dev.package.\"*\"] opt-level = 2` "
+                     f"| | {ms(dep['override'])} | < 5000 ms | {'yes' if dep['override']['median'] < 5 else 'no'} |")
+    lines += ["", "Where a warm start-up goes (`flopwatt run --profile`, after binary, one run each):", ""]
+    for name, c in r["cases"].items():
+        if "phases" in c:
+            label = "MLP" if name.startswith("mlp") else "MiniLM-L3"
+            lines.append(f"- {label}: {c['phases']['line'].split(':', 1)[1].strip()}")
+    lines += ["", "wgpu's persisted pipeline cache (after binary, Mesa cache warm; `FLOPWATT_PIPELINE_CACHE=off` against on):", "",
+              "| what | cache off | cache on |", "| --- | ---: | ---: |"]
+    for name, c in r["cases"].items():
+        if "pipeline_cache" in c:
+            pc = c["pipeline_cache"]
+            lines.append(f"| {name} | {ms(pc['off'])} | {ms(pc['on'])} |")
     lines += ["", "Steady state, 256 dispatches per run (`bench --filter dispatch-overhead`, after binary):", "",
               "| row | GPU median ms | wall median ms | host us per dispatch |", "| --- | ---: | ---: | ---: |"]
     for row in r["dispatch"]:

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Host-path numbers, before and after, from one invocation: builds the `flopwatt` binary of
-# BEFORE_REV (a temporary worktree sharing this checkout's build cache by hard links) and of
-# the working tree, then runs tools/host_path.py on both and writes docs/host-path.md's
-# generated section from its result file.
+# Host-path numbers, before and after, from one invocation: builds the release `flopwatt`
+# binary of BEFORE_REV (a temporary worktree sharing this checkout's build cache by hard
+# links) and of the working tree, measures the README's library program as a dependent
+# crate's debug build (tools/dependent_debug.sh), then runs tools/host_path.py on all of it
+# and writes docs/host-path.md's generated section from its result file.
 #
 #   tools/host_path.sh [BEFORE_REV] [RUNS]      (defaults: b78475a, 5)
 #
-# Both binaries are built with the workspace's dev profile (what `cargo build` gives), the
-# same for both. Needs a Python with onnx and numpy: the onnxruntime venv of .ci/lib.sh.
+# Needs a Python with onnx and numpy: the onnxruntime venv of .ci/lib.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rev="${1:-b78475a}"
@@ -19,22 +19,27 @@ before_dir="$(mktemp -d)/before"
 cleanup() { git worktree remove --force "$before_dir" 2>/dev/null || true; }
 trap cleanup EXIT
 
-echo ">> building the working tree's flopwatt"
-nice cargo build -q -p flopwatt-cli
+echo ">> building the working tree's flopwatt (release)"
+nice cargo build -q --release -p flopwatt-cli
 mkdir -p "$target/host-path"
-cp "$target/debug/flopwatt" "$target/host-path/flopwatt-after"
+cp "$target/release/flopwatt" "$target/host-path/flopwatt-after"
 
 echo ">> building $rev's flopwatt (worktree $before_dir)"
 git worktree add -q --detach "$before_dir" "$rev"
-cp -al "$target" "$before_dir/target"
+mkdir -p "$before_dir/target"
+cp -al "$target/release" "$before_dir/target/release"
 # No incremental state: its files would be hard links into this checkout's cache.
-(cd "$before_dir" && CARGO_INCREMENTAL=0 CARGO_TARGET_DIR=target nice cargo build -q -p flopwatt-cli)
-cp "$before_dir/target/debug/flopwatt" "$target/host-path/flopwatt-before"
+(cd "$before_dir" && CARGO_INCREMENTAL=0 CARGO_TARGET_DIR=target nice cargo build -q --release -p flopwatt-cli)
+cp "$before_dir/target/release/flopwatt" "$target/host-path/flopwatt-before"
+
+echo ">> the README's library program as a dependent crate (debug builds)"
+dependent="$target/host-path/dependent.json"
+bash tools/dependent_debug.sh "$runs" >"$dependent"
 
 echo ">> measuring ($runs runs each, before and after alternating)"
 results="$target/host-path/results.json"
 table="$("$py" tools/host_path.py "$target/host-path/flopwatt-before" \
-    "$target/host-path/flopwatt-after" "$results" --runs "$runs")"
+    "$target/host-path/flopwatt-after" "$results" --runs "$runs" --dependent "$dependent")"
 echo "$table"
 
 # docs/host-path.md: everything up to the marker is prose; the rest is this run's table.

@@ -29,7 +29,8 @@ pub struct RunArgs {
     /// listed (and checked, with --check).
     #[arg(long, value_name = "DIR")]
     output_dir: Option<String>,
-    /// Print the per-dispatch time/FLOPs/bytes table of the run.
+    /// Print the per-dispatch time/FLOPs/bytes table of the run, and where start-up went
+    /// (model load, device, compile with its pipeline builds, first run).
     #[arg(long)]
     profile: bool,
     /// One kernel per op (no fusion), to compare with the fused run.
@@ -122,13 +123,15 @@ fn read_feeds(specs: &[String]) -> flopwatt::Result<Vec<(String, Array)>> {
 /// `flopwatt run`: load, check the feeds, run once (write, list or check the outputs), then
 /// time `--repeat` inferences.
 pub fn run(a: RunArgs) -> flopwatt::Result<()> {
+    let mut laps = Laps::start();
     check_args(&a)?;
     let bytes = files::read_capped(Path::new(&a.model), "model", files::MAX_MODEL_BYTES)?;
-    let model = flopwatt::onnx::Model::decode(&bytes, &a.model)?;
-    drop(bytes);
+    let model = flopwatt::onnx::Model::decode_owned(bytes, &a.model)?;
     let feeds = read_feeds(&a.inputs)?;
     let refs: Vec<(&str, &Array)> = feeds.iter().map(|(n, x)| (n.as_str(), x)).collect();
+    laps.lap("load");
     let dev = Device::new()?;
+    laps.lap("device");
     let options = SessionOptions {
         compile: CompileOptions {
             fusion: !a.no_fusion,
@@ -146,6 +149,7 @@ pub fn run(a: RunArgs) -> flopwatt::Result<()> {
         Some(d) => Some(files::output_paths(d, &names)?),
         None => None,
     };
+    laps.lap("compile");
     let inputs = compiled.upload(&refs)?;
     let trefs: Vec<&flopwatt::Tensor> = inputs.iter().collect();
     let exe = compiled.executable();
@@ -156,6 +160,7 @@ pub fn run(a: RunArgs) -> flopwatt::Result<()> {
         (exe.run(&trefs)?, None)
     };
     let outputs = compiled.download(&outs)?;
+    laps.lap("first run");
     if let (Some(dir), Some(paths)) = (&a.output_dir, &out_paths) {
         std::fs::create_dir_all(dir).map_err(|source| Error::Io {
             path: dir.clone(),
@@ -172,13 +177,55 @@ pub fn run(a: RunArgs) -> flopwatt::Result<()> {
     if let Some(dir) = &a.check {
         check_outputs(&outputs.into_vec(), &names, declared, dir, a.tol)?;
     }
+    laps.lap("outputs");
     if let Some(p) = profile {
         print!("{}", p.table());
+        println!("{}", laps.summary(&dev));
     }
     if let Some(n) = a.repeat {
         time(&a, &mut session, &refs, n)?;
     }
     Ok(())
+}
+
+/// Wall time of each start-up phase, from the command's start.
+struct Laps {
+    last: Instant,
+    phases: Vec<(&'static str, f64)>,
+}
+
+impl Laps {
+    fn start() -> Self {
+        Laps {
+            last: Instant::now(),
+            phases: Vec::new(),
+        }
+    }
+
+    fn lap(&mut self, what: &'static str) {
+        let now = Instant::now();
+        self.phases
+            .push((what, (now - self.last).as_secs_f64() * 1e3));
+        self.last = now;
+    }
+
+    /// `start-up: load 12 ms, device 25 ms, compile 640 ms (13 pipelines built in 518 ms), ..`
+    fn summary(&self, dev: &Device) -> String {
+        let builds = dev.pipeline_builds();
+        let build_ms: f64 = builds.iter().map(|b| b.build_ms).sum();
+        let parts: Vec<String> = self
+            .phases
+            .iter()
+            .map(|&(what, ms)| match what {
+                "compile" => format!(
+                    "{what} {ms:.0} ms ({} pipelines built in {build_ms:.0} ms)",
+                    builds.len()
+                ),
+                _ => format!("{what} {ms:.0} ms"),
+            })
+            .collect();
+        format!("start-up: {}", parts.join(", "))
+    }
 }
 
 fn dtype_name(a: &Array) -> &'static str {

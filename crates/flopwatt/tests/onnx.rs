@@ -182,7 +182,7 @@ fn every_dtype_decodes_from_raw_and_typed_fields() {
         name: Some(name.into()),
         dims: dims.to_vec(),
         data_type: Some(code),
-        raw_data: Some(bytes),
+        raw_data: Some(bytes.into()),
         ..Default::default()
     };
     let f16: Vec<u8> = [1.5f32, -2.0, 65504.0]

@@ -476,7 +476,7 @@ pub fn load(path: impl AsRef<Path>) -> Result<Model> {
         path: path.display().to_string(),
         source,
     })?;
-    let mut m = Model::decode(&bytes, &path.display().to_string())?;
+    let mut m = Model::decode_owned(bytes, &path.display().to_string())?;
     fold::fold(&mut m)?;
     Ok(m)
 }
@@ -499,6 +499,14 @@ impl Model {
     /// Decodes protobuf bytes into a model without folding; `path` names the source in errors.
     pub fn decode(bytes: &[u8], path: &str) -> Result<Model> {
         let mp = proto::ModelProto::decode(bytes)
+            .map_err(|e| model_err(path, format!("not a valid ONNX protobuf ({e})")))?;
+        Model::from_proto(mp, path)
+    }
+
+    /// [`Model::decode`] of a buffer it may keep: tensors' raw data are read in place, not
+    /// copied out first (a model's weights are most of its file).
+    pub fn decode_owned(bytes: Vec<u8>, path: &str) -> Result<Model> {
+        let mp = proto::ModelProto::decode(bytes::Bytes::from(bytes))
             .map_err(|e| model_err(path, format!("not a valid ONNX protobuf ({e})")))?;
         Model::from_proto(mp, path)
     }

@@ -156,9 +156,10 @@ pub struct TensorProto {
     /// Tensor name.
     #[prost(string, optional, tag = "8")]
     pub name: Option<String>,
-    /// Little-endian fixed-width data of any non-string type.
-    #[prost(bytes = "vec", optional, tag = "9")]
-    pub raw_data: Option<Vec<u8>>,
+    /// Little-endian fixed-width data of any non-string type: a slice of the decoded buffer
+    /// when the model is decoded from an owned one ([`super::Model::decode_owned`]), not a copy.
+    #[prost(bytes = "bytes", optional, tag = "9")]
+    pub raw_data: Option<bytes::Bytes>,
     /// DOUBLE / COMPLEX128 data.
     #[prost(double, repeated, packed = "true", tag = "10")]
     pub double_data: Vec<f64>,

@@ -107,7 +107,7 @@ impl Session {
             path: path.display().to_string(),
             source,
         })?;
-        let model = Model::decode(&bytes, &path.display().to_string())?;
+        let model = Model::decode_owned(bytes, &path.display().to_string())?;
         Self::new(device, model, options)
     }
 
