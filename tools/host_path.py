@@ -79,7 +79,7 @@ def startup_phases(binary, model, inputs, env, work):
     text = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     line = next(l for l in text.splitlines() if l.startswith("start-up:"))
     phases = {m[0]: float(m[1]) for m in re.findall(r"(\w[\w ]*?) (\d+) ms", line.split(":", 1)[1])}
-    built = re.search(r"\((\d+) pipelines built in (\d+) ms\)", line)
+    built = re.search(r"\((\d+) pipelines, (\d+) ms of building\)", line)
     return {"line": line, "phases": phases,
             "pipelines": int(built[1]) if built else None, "build_ms": float(built[2]) if built else None}
 

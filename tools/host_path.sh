@@ -19,6 +19,8 @@ before_dir="$(mktemp -d)/before"
 cleanup() { git worktree remove --force "$before_dir" 2>/dev/null || true; }
 trap cleanup EXIT
 
+dirty="$(git diff --quiet && echo '' || echo ' (with uncommitted changes)')"
+
 echo ">> building the working tree's flopwatt (release)"
 nice cargo build -q --release -p flopwatt-cli
 mkdir -p "$target/host-path"
@@ -51,7 +53,7 @@ fi
 {
     echo "$marker"
     echo
-    echo "Before: \`$rev\`; after: \`$(git rev-parse --short HEAD)\`$(git diff --quiet || echo ' (with uncommitted changes)')."
+    echo "Before: \`$rev\`; after: \`$(git rev-parse --short HEAD)\`$dirty."
     echo
     echo "$table"
 } >>"$doc"

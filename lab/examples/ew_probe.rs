@@ -21,6 +21,7 @@
 use flopwatt::exec::Cost;
 use flopwatt::ops::elementwise::{self as ew, Expr, UnaryOp};
 use flopwatt::ops::Activation;
+use flopwatt::pipeline::Pipeline;
 use flopwatt::AdapterClass;
 use flopwatt::{Device, Recorder, Tensor};
 use flopwatt_reference as reference;
@@ -218,7 +219,7 @@ fn variants(filter: &[String]) -> Vec<V> {
 
 /// The pipeline of a hand-written variant (without naga's runtime checks when `trusted`); a
 /// placeholder for `gen`, which records the library's own kernel.
-fn pipeline(dev: &Device, v: &V, trusted: bool) -> std::sync::Arc<wgpu::ComputePipeline> {
+fn pipeline(dev: &Device, v: &V, trusted: bool) -> std::sync::Arc<Pipeline> {
     if v.op == "gen" {
         return dev
             .pipeline("unused", "@compute @workgroup_size(1) fn main() {}", "main")
@@ -238,21 +239,22 @@ fn pipeline(dev: &Device, v: &V, trusted: bool) -> std::sync::Arc<wgpu::ComputeP
             wgpu::ShaderRuntimeChecks::unchecked(),
         )
     };
-    std::sync::Arc::new(d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+    let built = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: None,
         layout: None,
         module: &module,
         entry_point: Some("main"),
         compilation_options: Default::default(),
         cache: None,
-    }))
+    });
+    std::sync::Arc::new(Pipeline::from_compute(&v.name(), built))
 }
 
 /// Records one run of `v` over `x` (n f32) into `y`.
 fn record(
     rec: &mut Recorder,
     v: &V,
-    pipe: &std::sync::Arc<wgpu::ComputePipeline>,
+    pipe: &std::sync::Arc<Pipeline>,
     x: &Tensor,
     y: &Tensor,
     n: usize,

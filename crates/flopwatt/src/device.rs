@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::pipeline::Pipeline;
 use crate::pool::BufferPool;
 
 /// Where the adapter comes from, as the user set it.
@@ -382,8 +383,10 @@ pub struct PipelineBuild {
     /// Size of its WGSL source.
     pub source_bytes: usize,
     /// Validation, wgpu's shader module and pipeline creation (naga, the backend's
-    /// translation, the driver's compile), in milliseconds. Drivers that compile on first use
-    /// (lavapipe's LLVM) put the rest into the pipeline's first dispatch.
+    /// translation, the driver's compile), in milliseconds, not counting a wait for a free
+    /// build thread. Builds run side by side, so their sum can exceed the wall time they took.
+    /// Drivers that compile on first use (lavapipe's LLVM) put the rest into the pipeline's
+    /// first dispatch.
     pub build_ms: f64,
 }
 
@@ -394,9 +397,9 @@ pub(crate) struct DeviceInner {
     pub(crate) features: wgpu::Features,
     pub(crate) limits: wgpu::Limits,
     pub(crate) pool: BufferPool,
-    pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
+    pipelines: Mutex<HashMap<PipelineKey, Arc<Pipeline>>>,
     /// Pipelines by a kernel family's own small key (see [`Device::kernel_pipeline`]).
-    kernels: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
+    kernels: Mutex<HashMap<String, Arc<Pipeline>>>,
     builds: Mutex<Vec<PipelineBuild>>,
     #[cfg(not(target_arch = "wasm32"))]
     pipeline_cache: Option<crate::pipeline_cache::PersistedCache>,
@@ -609,29 +612,27 @@ impl Device {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
-    /// Compiles (once per device) a compute pipeline from WGSL source and entry point.
+    /// Compiles (once per device) a compute pipeline from WGSL source and entry point; its
+    /// bindings must all be in group 0.
     ///
     /// Identical source + entry share one pipeline; errors come back as values. The module
-    /// keeps all of wgpu's run-time checks (for WGSL that is not flopwatt's own).
-    pub fn pipeline(
-        &self,
-        name: &str,
-        source: &str,
-        entry: &str,
-    ) -> Result<Arc<wgpu::ComputePipeline>> {
+    /// keeps all of wgpu's run-time checks (for WGSL that is not flopwatt's own), and it is
+    /// built before this returns.
+    pub fn pipeline(&self, name: &str, source: &str, entry: &str) -> Result<Arc<Pipeline>> {
         self.build_pipeline(name, source, entry, false)
     }
 
-    /// [`Device::pipeline`] for flopwatt's own kernels: naga's loop-bounding counters are
-    /// left out. Every loop in them runs to a bound the host checked (a size, a stride of at
-    /// least 1), and the counters cost lavapipe about a third of a model's pipeline build
-    /// time (docs/host-path.md#kernel-compile-cost). Bounds and division checks stay.
+    /// [`Device::pipeline`] for flopwatt's own kernels: built on a worker thread (natively;
+    /// [`Pipeline::compute`] waits for it), and without naga's loop-bounding counters. Every
+    /// loop in them runs to a bound the host checked (a size, a stride of at least 1), and the
+    /// counters cost lavapipe about a third of a model's pipeline build time
+    /// (docs/host-path.md#kernel-compile-cost). Bounds and division checks stay.
     pub(crate) fn own_pipeline(
         &self,
         name: &str,
         source: &str,
         entry: &str,
-    ) -> Result<Arc<wgpu::ComputePipeline>> {
+    ) -> Result<Arc<Pipeline>> {
         self.build_pipeline(name, source, entry, true)
     }
 
@@ -641,7 +642,7 @@ impl Device {
         source: &str,
         entry: &str,
         own: bool,
-    ) -> Result<Arc<wgpu::ComputePipeline>> {
+    ) -> Result<Arc<Pipeline>> {
         let key = PipelineKey {
             source: Arc::from(source),
             entry: entry.to_string(),
@@ -655,69 +656,28 @@ impl Device {
         {
             return Ok(p.clone());
         }
-        let start = crate::time::Instant::now();
-        // The browser cannot wait for an error scope: validate with naga first there, for a
-        // message that names the line. Natively wgpu's own naga pass validates, and ours runs
-        // only to word an error (it cost ~8% of a model's pipeline builds).
-        #[cfg(target_arch = "wasm32")]
-        crate::shaders::validate(name, source)?;
-        let dev = &self.inner.device;
-        // The browser cannot wait for a scope here: its errors reach the uncaptured-error
-        // sink instead and surface at the next submit or readback.
-        #[cfg(not(target_arch = "wasm32"))]
-        let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
-        let desc = wgpu::ShaderModuleDescriptor {
-            label: Some(name),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        };
-        let module = if own {
-            let mut checks = wgpu::ShaderRuntimeChecks::checked();
-            checks.force_loop_bounding = false;
-            // SAFETY: `own` is only set by `own_pipeline`, for flopwatt's kernels, whose loops
-            // all end (see there); every other check stays on.
-            unsafe { dev.create_shader_module_trusted(desc, checks) }
-        } else {
-            dev.create_shader_module(desc)
-        };
-        let pipeline = dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(name),
-            layout: None,
-            module: &module,
-            entry_point: Some(entry),
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &[],
-                // Kernels initialise the shared memory they read; zeroing it costs a pass.
-                zero_initialize_workgroup_memory: false,
-            },
-            #[cfg(not(target_arch = "wasm32"))]
-            cache: self.inner.pipeline_cache.as_ref().map(|c| c.for_build()),
-            #[cfg(target_arch = "wasm32")]
-            cache: None,
-        });
-        #[cfg(not(target_arch = "wasm32"))]
-        if let Some(e) = crate::wait::block_on(scope.pop()) {
-            crate::shaders::validate(name, source)?;
-            return Err(Error::Shader {
-                name: name.to_string(),
-                message: e.to_string(),
-            });
-        }
-        self.inner
-            .builds
-            .lock()
-            .expect("pipeline builds")
-            .push(PipelineBuild {
-                name: name.to_string(),
-                source_bytes: source.len(),
-                build_ms: start.elapsed().as_secs_f64() * 1e3,
-            });
-        let p = Arc::new(pipeline);
+        let p = crate::pipeline::build(self, name, source, entry, own, own)?;
         self.inner
             .pipelines
             .lock()
             .expect("pipeline cache")
             .insert(key, p.clone());
         Ok(p)
+    }
+
+    /// The persisted pipeline cache to build through, if any.
+    pub(crate) fn pipeline_cache_for_build(&self) -> Option<&wgpu::PipelineCache> {
+        #[cfg(not(target_arch = "wasm32"))]
+        return self.inner.pipeline_cache.as_ref().map(|c| c.for_build());
+        #[cfg(target_arch = "wasm32")]
+        None
+    }
+
+    /// Notes what one pipeline's build cost (see [`Device::pipeline_builds`]).
+    pub(crate) fn record_build(&self, build: PipelineBuild) {
+        if let Ok(mut b) = self.inner.builds.lock() {
+            b.push(build);
+        }
     }
 
     /// The pipeline a kernel family names by `key` (its variant and constants, e.g.
@@ -729,7 +689,7 @@ impl Device {
         name: &str,
         key: &str,
         source: impl FnOnce() -> Result<(String, String)>,
-    ) -> Result<Arc<wgpu::ComputePipeline>> {
+    ) -> Result<Arc<Pipeline>> {
         if let Some(p) = self.inner.kernels.lock().expect("kernel cache").get(key) {
             return Ok(p.clone());
         }

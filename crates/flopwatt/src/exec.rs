@@ -30,7 +30,7 @@ pub struct Dispatch {
     pub kernel: String,
     /// Graph ops it covers (empty for direct op calls).
     pub covers: Vec<String>,
-    pipeline: Arc<wgpu::ComputePipeline>,
+    pipeline: Arc<crate::pipeline::Pipeline>,
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
     /// Its cost.
@@ -223,7 +223,7 @@ impl Recorder {
     pub fn dispatch(
         &mut self,
         kernel: &str,
-        pipeline: &Arc<wgpu::ComputePipeline>,
+        pipeline: &Arc<crate::pipeline::Pipeline>,
         storage: &[&wgpu::Buffer],
         params: Option<&[u8]>,
         workgroups: [u32; 3],
@@ -243,7 +243,7 @@ impl Recorder {
     pub fn dispatch_with(
         &mut self,
         kernel: &str,
-        pipeline: &Arc<wgpu::ComputePipeline>,
+        pipeline: &Arc<crate::pipeline::Pipeline>,
         binds: &[(u32, Bind)],
         params: Option<(u32, &[u8])>,
         workgroups: [u32; 3],
@@ -287,7 +287,7 @@ impl Recorder {
         let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
         let bind_group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(kernel),
-            layout: &pipeline.get_bind_group_layout(0),
+            layout: pipeline.bind_group_layout(),
             entries: &entries,
         });
         #[cfg(not(target_arch = "wasm32"))]
@@ -373,6 +373,7 @@ pub(crate) async fn submit_dispatches(
     copies: &Copies,
     timed: bool,
 ) -> Result<Option<RunProfile>> {
+    resolve(dispatches)?;
     if !timed {
         let enc = encode_untimed(device, dispatches, copies);
         finish_and_wait(device, enc).await?;
@@ -405,8 +406,19 @@ fn encoder(device: &Device) -> wgpu::CommandEncoder {
         })
 }
 
+/// Waits for every dispatch's pipeline to be built; the first build error, if any.
+pub(crate) fn resolve(dispatches: &[Dispatch]) -> Result<()> {
+    dispatches
+        .iter()
+        .try_for_each(|d| d.pipeline.compute().map(|_| ()))
+}
+
+// Callers `resolve` first; a pipeline that failed regardless leaves the dispatch without one,
+// which wgpu reports as a validation error of the submit.
 fn record(pass: &mut wgpu::ComputePass<'_>, d: &Dispatch) {
-    pass.set_pipeline(&d.pipeline);
+    if let Ok(p) = d.pipeline.compute() {
+        pass.set_pipeline(p);
+    }
     pass.set_bind_group(0, &d.bind_group, &[]);
     pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
 }

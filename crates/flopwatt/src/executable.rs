@@ -377,6 +377,9 @@ impl Executable {
             exe.record(&mut rec, &refs, Some(&mut names))?
         };
         exe.step_kernels = names;
+        // The pipelines were built on workers while the run was recorded: wait for them
+        // here, so that a build error is a compile error.
+        crate::exec::resolve(rec.dispatches())?;
         exe.replay = rec.into_recording().map(|recording| Replay {
             recording,
             inputs,

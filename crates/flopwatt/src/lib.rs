@@ -25,6 +25,7 @@ pub mod onnx;
 pub mod ops;
 pub mod optim;
 pub mod peak;
+pub mod pipeline;
 #[cfg(not(target_arch = "wasm32"))]
 mod pipeline_cache;
 pub mod plan;

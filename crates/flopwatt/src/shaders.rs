@@ -85,8 +85,9 @@ pub const FILES: &[(&str, &str)] = &[
     ("norm.wgsl", NORM),
 ];
 
-/// Parses and validates WGSL with naga; the error names the kernel and the line.
-pub fn validate(name: &str, source: &str) -> Result<naga::Module> {
+/// Parses and validates WGSL with naga: the module and its analysis (which globals each
+/// entry point uses); the error names the kernel and the line.
+pub fn validate(name: &str, source: &str) -> Result<(naga::Module, naga::valid::ModuleInfo)> {
     let module = naga::front::wgsl::parse_str(source).map_err(|e| Error::Shader {
         name: name.to_string(),
         message: e.emit_to_string(source),
@@ -95,11 +96,11 @@ pub fn validate(name: &str, source: &str) -> Result<naga::Module> {
         naga::valid::ValidationFlags::all(),
         naga::valid::Capabilities::all(),
     );
-    v.validate(&module).map_err(|e| Error::Shader {
+    let info = v.validate(&module).map_err(|e| Error::Shader {
         name: name.to_string(),
         message: e.emit_to_string(source),
     })?;
-    Ok(module)
+    Ok((module, info))
 }
 
 /// Replaces the value of each named `const`, `alias` or `override` declaration.
