@@ -2,8 +2,8 @@
 # What a library user's first program costs in a debug build: the README's first library
 # example as a fresh crate that depends on this checkout, built with `cargo build` (the dev
 # profile) twice: as `cargo new` leaves it, and with the profile override the README's
-# install section recommends. Prints a JSON object with the median run time of each (warm
-# Mesa shader cache, process start to exit); tools/host_path.py includes it in
+# install section recommends. Prints a JSON object with the run times of each in seconds
+# (warm Mesa shader cache, process start to exit); tools/host_path.py summarises it in
 # docs/host-path.md.
 #
 #   tools/dependent_debug.sh [RUNS]      (default 5)
@@ -53,7 +53,7 @@ done
 export MESA_SHADER_CACHE_DIR="$work/mesa-cache"
 for variant in plain override; do "${bin[$variant]}" >/dev/null; done # warm the Mesa cache
 python3 - "$runs" "${bin[plain]}" "${bin[override]}" <<'EOF'
-import json, statistics, subprocess, sys, time
+import json, subprocess, sys, time
 runs, plain, override = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 times = {"plain": [], "override": []}
 for _ in range(runs):
@@ -61,6 +61,5 @@ for _ in range(runs):
         t = time.perf_counter()
         subprocess.run([b], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         times[name].append(time.perf_counter() - t)
-print(json.dumps({k: {"median": statistics.median(v), "min": min(v), "max": max(v), "runs": v}
-                  for k, v in times.items()}))
+print(json.dumps(times))
 EOF

@@ -168,7 +168,7 @@ def main():
             res["kernels"][k].append(bench_rows(b, KERNEL_FILTERS, "standard", base_env, work))
     if a.dependent:
         with open(a.dependent) as f:
-            res["dependent"] = json.load(f)
+            res["dependent"] = {k: summary(v) for k, v in json.load(f).items()}
     with open(a.results, "w") as f:
         json.dump(res, f, indent=1)
     print(render(res))

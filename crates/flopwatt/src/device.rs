@@ -656,7 +656,7 @@ impl Device {
         {
             return Ok(p.clone());
         }
-        let p = crate::pipeline::build(self, name, source, entry, own, own)?;
+        let p = crate::pipeline::build(self, name, source, entry, own)?;
         self.inner
             .pipelines
             .lock()

@@ -45,13 +45,20 @@ impl Pipeline {
     /// Wraps a pipeline built with wgpu directly (its group-0 layout is the pipeline's own),
     /// for recording it with [`crate::Recorder::dispatch`].
     pub fn from_compute(name: &str, pipeline: wgpu::ComputePipeline) -> Pipeline {
-        let built = OnceLock::new();
         let layout = pipeline.get_bind_group_layout(0);
-        let _ = built.set(Ok(pipeline));
+        Pipeline::finished(name, layout, Ok(pipeline))
+    }
+
+    /// A pipeline whose build has ended (in `result`).
+    fn finished(
+        name: &str,
+        layout: wgpu::BindGroupLayout,
+        result: std::result::Result<wgpu::ComputePipeline, String>,
+    ) -> Pipeline {
         Pipeline {
             name: name.to_string(),
             layout,
-            built,
+            built: OnceLock::from(result),
             #[cfg(not(target_arch = "wasm32"))]
             worker: Mutex::new(None),
         }
@@ -76,16 +83,15 @@ impl Pipeline {
     }
 }
 
-/// Builds `entry` of `source` on `device`: validated by naga and its layout made here, the
-/// pipeline itself on a worker thread when `background` (natively) or here otherwise. `own`
-/// drops naga's loop counters (see [`Device::own_pipeline`]).
+/// Builds `entry` of `source` on `device`: validated by naga and its layout made here. An
+/// `own` kernel (see [`Device::own_pipeline`]) drops naga's loop counters and is built on a
+/// worker thread (natively); any other is built here, before this returns.
 pub(crate) fn build(
     device: &Device,
     name: &str,
     source: &str,
     entry: &str,
     own: bool,
-    background: bool,
 ) -> Result<Arc<Pipeline>> {
     let start = crate::time::Instant::now();
     let (module, info) = crate::shaders::validate(name, source)?;
@@ -114,7 +120,7 @@ pub(crate) fn build(
         validate_ms,
     };
     #[cfg(not(target_arch = "wasm32"))]
-    if background {
+    if own {
         let worker = std::thread::Builder::new()
             .name(format!("flopwatt-build {name}"))
             .spawn(move || {
@@ -132,16 +138,7 @@ pub(crate) fn build(
             worker: Mutex::new(Some(worker)),
         }));
     }
-    let _ = background;
-    let built = OnceLock::new();
-    let _ = built.set(job.run());
-    let p = Pipeline {
-        name: name.to_string(),
-        layout,
-        built,
-        #[cfg(not(target_arch = "wasm32"))]
-        worker: Mutex::new(None),
-    };
+    let p = Pipeline::finished(name, layout, job.run());
     p.compute()?;
     Ok(Arc::new(p))
 }

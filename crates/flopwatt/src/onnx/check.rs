@@ -2,7 +2,6 @@
 //! relative L2 error that `flopwatt run --check` prints per output and the tests bound.
 
 use super::npy::Array;
-use super::Data;
 
 /// How far an array is from the expected one.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -13,24 +12,13 @@ pub struct Diff {
     pub max_abs: f64,
 }
 
-/// Values as f64 (bools as 0/1).
-fn f64s(d: &Data) -> Vec<f64> {
-    match d {
-        Data::F32(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::F64(v) => v.clone(),
-        Data::I64(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::I32(v) => v.iter().map(|&x| x as f64).collect(),
-        Data::Bool(v) => v.iter().map(|&x| x as u8 as f64).collect(),
-    }
-}
-
 /// The difference of `got` from `want`, or why they cannot be compared (shapes differ).
 /// A NaN anywhere in `got` where `want` has none makes the error infinite.
 pub fn compare(got: &Array, want: &Array) -> std::result::Result<Diff, String> {
     if got.shape != want.shape {
         return Err(format!("shape {:?}, expected {:?}", got.shape, want.shape));
     }
-    let (g, w) = (f64s(&got.data), f64s(&want.data));
+    let (g, w) = (got.data.to_f64_vec(), want.data.to_f64_vec());
     let (mut num, mut den, mut max_abs) = (0.0f64, 0.0f64, 0.0f64);
     for (a, b) in g.iter().zip(&w) {
         let d = a - b;
@@ -59,6 +47,7 @@ pub fn compare(got: &Array, want: &Array) -> std::result::Result<Diff, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::onnx::Data;
 
     fn arr(v: &[f32]) -> Array {
         Array {
